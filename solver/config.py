@@ -1,0 +1,666 @@
+"""The case schema: what a YAML case file may say, validated with pydantic and converted to SI.
+
+The format is the contract of ``shared/CASE_FORMAT.md``. Loading a case resolves library names,
+``base:`` overrides and ``--set`` dot-path overrides, converts every quantity to SI (pint) and
+checks ranges. Anything wrong raises :class:`~ecmx.solver.errors.CaseError` naming the file, the
+key path and what was expected, before any mesh or solve starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from ecmx.solver.errors import CaseError
+from ecmx.solver.library import read_yaml, resolve_entry
+from ecmx.solver.units import (
+    F,
+    Concentration,
+    Current,
+    CurrentDensity,
+    Density,
+    Diffusivity,
+    Length,
+    MolarMass,
+    MolarVolume,
+    Pressure,
+    Temperature,
+    Time,
+    Voltage,
+    si,
+)
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Schema(BaseModel):
+    """Base of every case-file section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _check_table(x: list[float], y: list[float], what: str) -> None:
+    if len(x) != len(y):
+        raise ValueError(f"stoichiometry and {what} must have the same length ({len(x)} != {len(y)})")
+    if len(x) < 2:
+        raise ValueError("a table needs at least two points")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("stoichiometry must be strictly increasing")
+
+
+class Table(Schema):
+    """A property tabulated against stoichiometry θ = c_s/c_s,max."""
+
+    stoichiometry: list[Fraction]
+    value: list[float]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Table:
+        _check_table(self.stoichiometry, self.value, "value")
+        return self
+
+
+class DiffusivityTable(Table):
+    """D_s(θ) in m²/s, interpolated linearly in log D."""
+
+    value: list[Annotated[Diffusivity, Field(gt=0)]]
+
+
+class OCVTable(Schema):
+    """Open-circuit voltage U(θ) in V against Na⁺/Na, interpolated linearly."""
+
+    stoichiometry: list[Fraction]
+    voltage: list[Voltage]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OCVTable:
+        _check_table(self.stoichiometry, self.voltage, "voltage")
+        return self
+
+    @classmethod
+    def from_csv(cls, path: Path) -> OCVTable:
+        """Read a CSV with columns ``stoichiometry, voltage`` (header required)."""
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows or not {"stoichiometry", "voltage"} <= set(rows[0]):
+            raise ValueError(f"{path}: expected a CSV with columns 'stoichiometry' and 'voltage'")
+        return cls(stoichiometry=[float(r["stoichiometry"]) for r in rows], voltage=[float(r["voltage"]) for r in rows])
+
+
+class LatticeTable(Schema):
+    """Hexagonal/rhombohedral lattice parameters a(θ), c(θ); only their ratios matter (any length unit)."""
+
+    stoichiometry: list[Fraction]
+    a: list[Annotated[float, Field(gt=0)]]
+    c: list[Annotated[float, Field(gt=0)]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LatticeTable:
+        _check_table(self.stoichiometry, self.a, "a")
+        _check_table(self.stoichiometry, self.c, "c")
+        return self
+
+
+class ChemicalExpansion(Schema):
+    """Chemical (intercalation) strain; give exactly one form.
+
+    - ``volume_change`` over ``over`` = (θ1, θ2): isotropic, linear in c_s (ΔV/V between θ1 and θ2);
+    - ``partial_molar_volume`` Ω in m³/mol: isotropic linear strain Ω Δc/3;
+    - ``volume_change_table``: isotropic ΔV/V(θ) relative to the first table entry;
+    - ``lattice``: anisotropic strains from a(θ), c(θ) in each particle's crystal frame.
+    Insertion of Na expands the lattice when ``volume_change`` > 0 (tension positive).
+    """
+
+    volume_change: float | None = None
+    over: tuple[Fraction, Fraction] | None = None
+    partial_molar_volume: MolarVolume | None = None
+    volume_change_table: Table | None = None
+    lattice: LatticeTable | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ChemicalExpansion:
+        forms = [f for f in ("volume_change", "partial_molar_volume", "volume_change_table", "lattice") if getattr(self, f) is not None]
+        if len(forms) != 1:
+            raise ValueError(
+                "expected exactly one of volume_change (with over), partial_molar_volume, volume_change_table, lattice;"
+                f" got {forms or 'none'}"
+            )
+        if self.volume_change is not None and self.over is None:
+            raise ValueError("volume_change needs 'over: [theta1, theta2]', the stoichiometry range it spans")
+        if self.over is not None and not self.over[0] < self.over[1]:
+            raise ValueError("over must be [theta1, theta2] with theta1 < theta2")
+        return self
+
+    @property
+    def is_anisotropic(self) -> bool:
+        return self.lattice is not None
+
+
+def _table_or_constant(value: Any) -> str:
+    return "table" if isinstance(value, dict | BaseModel) else "constant"
+
+
+class Material(Schema):
+    """An intercalation cathode material. All values SI."""
+
+    name: str
+    formula: str = ""
+    description: str = ""
+    density: Annotated[Density, Field(gt=0)]
+    molar_mass: Annotated[MolarMass, Field(gt=0)]
+    max_concentration: Annotated[Concentration, Field(gt=0)]
+    stoichiometry_window: tuple[Fraction, Fraction]
+    diffusivity: Annotated[
+        Annotated[Annotated[Diffusivity, Field(gt=0)], Tag("constant")] | Annotated[DiffusivityTable, Tag("table")],
+        Discriminator(_table_or_constant),
+    ]
+    open_circuit_voltage: OCVTable
+    exchange_current_density: Annotated[CurrentDensity, Field(gt=0)]
+    anodic_transfer_coefficient: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    cathodic_transfer_coefficient: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    youngs_modulus: Annotated[Pressure, Field(gt=0)]
+    poissons_ratio: Annotated[float, Field(gt=-1, lt=0.5)]
+    chemical_expansion: ChemicalExpansion
+    sources: dict[str, str] = {}
+
+    @field_validator("open_circuit_voltage", mode="before")
+    @classmethod
+    def _ocv_from_csv(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return OCVTable.from_csv(Path(v))
+        return v
+
+    @model_validator(mode="after")
+    def _window(self) -> Material:
+        lo, hi = self.stoichiometry_window
+        if not lo < hi:
+            raise ValueError(f"stoichiometry_window must be [low, high] with low < high, got [{lo}, {hi}]")
+        ocv = self.open_circuit_voltage.stoichiometry
+        if ocv[0] > lo or ocv[-1] < hi:
+            raise ValueError(f"open_circuit_voltage must cover the stoichiometry window [{lo}, {hi}], covers [{ocv[0]}, {ocv[-1]}]")
+        return self
+
+    @property
+    def usable_concentration(self) -> float:
+        """Cycled Na concentration c_s,max (θ_hi − θ_lo), mol/m³."""
+        lo, hi = self.stoichiometry_window
+        return self.max_concentration * (hi - lo)
+
+    @property
+    def capacity_mAh_per_g(self) -> float:
+        """Theoretical capacity of the usable window, mAh/g."""
+        return F * self.usable_concentration / self.density / 3600.0  # C/kg -> mAh/g
+
+    def diffusivity_at(self, theta: np.ndarray | float) -> np.ndarray:
+        """D_s(θ) in m²/s (log-linear interpolation of a table, clamped at its ends)."""
+        if isinstance(self.diffusivity, float):
+            return np.full_like(np.asarray(theta, dtype=float), self.diffusivity)
+        t = self.diffusivity
+        return np.exp(np.interp(theta, t.stoichiometry, np.log(t.value)))
+
+    def ocv_at(self, theta: np.ndarray | float) -> np.ndarray:
+        """U(θ) in V (linear interpolation, clamped at the table ends)."""
+        t = self.open_circuit_voltage
+        return np.interp(theta, t.stoichiometry, t.voltage)
+
+    @property
+    def partial_molar_volume(self) -> float | None:
+        """Isotropic Ω in m³/mol where the expansion is linear in c_s, else None."""
+        ce = self.chemical_expansion
+        if ce.partial_molar_volume is not None:
+            return ce.partial_molar_volume
+        if ce.volume_change is not None and ce.over is not None:
+            return ce.volume_change / ((ce.over[1] - ce.over[0]) * self.max_concentration)
+        return None
+
+
+class CounterElectrode(Schema):
+    """Na-metal counter electrode kinetics."""
+
+    exchange_current_density: Annotated[CurrentDensity, Field(gt=0)] = 10.0
+    anodic_transfer_coefficient: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    cathodic_transfer_coefficient: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+
+class Electrolyte(Schema):
+    """Binary 1:1 salt solution in the dilute Nernst–Planck model."""
+
+    name: str
+    description: str = ""
+    concentration: Annotated[Concentration, Field(gt=0)] = 1000.0
+    cation_diffusivity: Annotated[Diffusivity, Field(gt=0)]
+    anion_diffusivity: Annotated[Diffusivity, Field(gt=0)]
+    counter_electrode: CounterElectrode = CounterElectrode()
+    sources: dict[str, str] = {}
+
+    @property
+    def transference_number(self) -> float:
+        """Cation transference number t₊ = D₊/(D₊ + D₋)."""
+        return self.cation_diffusivity / (self.cation_diffusivity + self.anion_diffusivity)
+
+    @property
+    def salt_diffusivity(self) -> float:
+        """Ambipolar salt diffusivity 2D₊D₋/(D₊ + D₋), m²/s."""
+        dp, dm = self.cation_diffusivity, self.anion_diffusivity
+        return 2 * dp * dm / (dp + dm)
+
+
+PositiveLength = Annotated[Length, Field(gt=0)]
+
+
+class ParticleShape(Schema):
+    """One particle: a sphere, an ellipsoid or a seeded irregular (perturbed) sphere."""
+
+    shape: Literal["sphere", "ellipsoid", "irregular"] = "sphere"
+    radius: PositiveLength = 1e-6
+    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] | None = None
+    seed: int = 0
+    roughness: Annotated[float, Field(ge=0, lt=0.5)] = 0.15
+    modes: Annotated[int, Field(ge=1, le=12)] = 6
+
+    @model_validator(mode="after")
+    def _axes(self) -> ParticleShape:
+        if self.shape == "ellipsoid" and self.semi_axes is None:
+            raise ValueError("an ellipsoid needs semi_axes: [a, b, c]")
+        return self
+
+
+class ElectrolyteRegion(Schema):
+    """The electrolyte box around the particle(s)."""
+
+    thickness: PositiveLength = 3e-6
+    width: PositiveLength | None = None
+    margin: PositiveLength | None = None
+
+
+class Agglomerate(Schema):
+    """N non-overlapping particles with a seeded size distribution."""
+
+    count: Annotated[int, Field(ge=1, le=200)] = 4
+    radius_mean: PositiveLength = 1e-6
+    radius_std: Annotated[Length, Field(ge=0)] = 0.2e-6
+    min_gap: PositiveLength = 0.1e-6
+    seed: int = 0
+
+
+class MeshSettings(Schema):
+    """Mesh sizes (None: defaults from the particle radius) and sphere-1d element count."""
+
+    size: PositiveLength | None = None
+    interface_size: PositiveLength | None = None
+    elements: Annotated[int, Field(ge=2)] = 40
+    order: Literal[1] = 1
+
+
+GeometryKind = Literal["sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate", "mesh-file"]
+
+
+class Geometry(Schema):
+    kind: GeometryKind = "particle-in-electrolyte"
+    particle: ParticleShape = ParticleShape()
+    electrolyte: ElectrolyteRegion = ElectrolyteRegion()
+    agglomerate: Agglomerate = Agglomerate()
+    mesh: MeshSettings = MeshSettings()
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> Geometry:
+        if self.kind == "mesh-file" and self.file is None:
+            raise ValueError("geometry kind 'mesh-file' needs 'file: path/to/mesh.msh'")
+        if self.kind in ("sphere-1d", "axisymmetric-2d") and self.particle.shape == "irregular":
+            raise ValueError(f"geometry kind {self.kind!r} needs an axisymmetric particle (sphere or ellipsoid)")
+        return self
+
+
+class Initial(Schema):
+    """Initial state: a state of charge (1 = charged, Na-poor) or a stoichiometry θ₀."""
+
+    state_of_charge: Fraction | None = None
+    stoichiometry: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Initial:
+        if self.state_of_charge is not None and self.stoichiometry is not None:
+            raise ValueError("give state_of_charge or stoichiometry, not both")
+        return self
+
+
+class Until(Schema):
+    """End conditions of a protocol step; the first one reached ends it."""
+
+    voltage: Voltage | None = None
+    depth_of_discharge: Fraction | None = None
+    state_of_charge: Fraction | None = None
+    time: Annotated[Time, Field(gt=0)] | None = None
+    duration: Annotated[Time, Field(gt=0)] | None = None
+    c_rate: Annotated[float, Field(gt=0)] | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in self.model_dump().values())
+
+    @property
+    def time_limit(self) -> float | None:
+        """Step duration limit in s (``time`` and ``duration`` are synonyms)."""
+        limits = [t for t in (self.time, self.duration) if t is not None]
+        return min(limits) if limits else None
+
+
+PositiveCurrent = Annotated[Current, Field(gt=0)]
+PositiveCurrentDensity = Annotated[CurrentDensity, Field(gt=0)]
+
+
+class Step(Schema):
+    """One protocol step. Currents are magnitudes; the step kind gives the sign (charge > 0)."""
+
+    step: Literal["discharge", "charge", "hold", "rest", "gitt"]
+    c_rate: Annotated[float, Field(gt=0)] | None = None
+    current_density: PositiveCurrentDensity | None = None
+    current: PositiveCurrent | None = None
+    voltage: Voltage | None = None
+    duration: Annotated[Time, Field(gt=0)] | None = None
+    rest_duration: Annotated[Time, Field(gt=0)] | None = None
+    repeat: Annotated[int, Field(ge=1)] | None = None
+    direction: Literal["discharge", "charge"] = "discharge"
+    until: Until = Until()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Step:
+        rates = [k for k in ("c_rate", "current_density", "current") if getattr(self, k) is not None]
+        kind = self.step
+        if kind in ("discharge", "charge", "gitt") and len(rates) != 1:
+            raise ValueError(f"a {kind} step needs exactly one of c_rate, current_density, current; got {rates or 'none'}")
+        if kind in ("hold", "rest") and rates:
+            raise ValueError(f"a {kind} step takes no {', '.join(rates)}")
+        if kind == "hold" and self.voltage is None:
+            raise ValueError("a hold step needs 'voltage'")
+        if kind in ("discharge", "charge") and not self.until.any and self.duration is None:
+            raise ValueError(
+                f"a {kind} step has no end condition: expected 'until' with voltage, depth_of_discharge,"
+                " state_of_charge or time (or a 'duration')"
+            )
+        if kind == "hold" and not self.until.any and self.duration is None:
+            raise ValueError("a hold step has no end condition: expected 'until: {c_rate: ...}' or a time/duration")
+        if kind == "rest" and self.duration is None and self.until.time_limit is None:
+            raise ValueError("a rest step has no end condition: expected 'duration' (or until: {time: ...})")
+        if kind == "gitt":
+            if self.duration is None or self.rest_duration is None:
+                raise ValueError("a gitt step needs 'duration' (pulse length) and 'rest_duration'")
+            if self.repeat is None and not self.until.any:
+                raise ValueError("a gitt step has no end condition: expected 'repeat' or 'until'")
+        return self
+
+    @property
+    def sign(self) -> float:
+        """+1 for charge (anodic, Na extraction), −1 for discharge; 0 for hold and rest."""
+        kind = self.direction if self.step == "gitt" else self.step
+        return {"charge": 1.0, "discharge": -1.0}.get(kind, 0.0)
+
+
+class Mechanics(Schema):
+    """Diffusion-induced stress in the particles."""
+
+    enabled: bool = True
+    coupling: Literal["one-way", "two-way"] = "one-way"
+    degree: Literal[1, 2] = 2
+    orientation: Literal["random"] | list[list[list[float]]] | None = None
+    seed: int = 0
+    rollers: bool = False
+
+
+class TimeStep(Schema):
+    initial: Annotated[Time, Field(gt=0)] = 0.1
+    max: Annotated[Time, Field(gt=0)] = 30.0
+    min: Annotated[Time, Field(gt=0)] = 1e-6
+    growth: Annotated[float, Field(gt=1)] = 1.5
+    cut: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeStep:
+        if not self.min <= self.initial <= self.max:
+            raise ValueError(f"expected min <= initial <= max, got {self.min}, {self.initial}, {self.max} s")
+        return self
+
+
+class SolverSettings(Schema):
+    time_step: TimeStep = TimeStep()
+    rtol: Annotated[float, Field(gt=0, lt=1)] = 1e-8
+    atol: Annotated[float, Field(gt=0)] = 1e-10
+    max_newton_iterations: Annotated[int, Field(ge=1)] = 25
+    linear_solver: Literal["mumps", "fieldsplit", "ilu"] = "mumps"
+
+
+class Probe(Schema):
+    name: str
+    point: tuple[Length, Length, Length] | tuple[Length, Length] | tuple[Length]
+
+
+class Snapshots(Schema):
+    depth_of_discharge: list[Fraction] = [0.1, 0.5, 0.9]
+
+
+class Output(Schema):
+    """Where and what to write. A relative directory is relative to the working directory."""
+
+    directory: Path | None = None
+    snapshots: Snapshots = Snapshots()
+    probes: list[Probe] = []
+    fields_every: Annotated[int, Field(ge=1)] = 1
+
+
+class Case(Schema):
+    """A fully resolved single run."""
+
+    name: str
+    description: str = ""
+    material: Material
+    electrolyte: Electrolyte
+    temperature: Annotated[Temperature, Field(gt=0)] = 298.15
+    geometry: Geometry = Geometry()
+    initial: Initial = Initial()
+    protocol: Annotated[list[Step], Field(min_length=1)]
+    mechanics: Mechanics = Mechanics()
+    solver: SolverSettings = SolverSettings()
+    output: Output = Output()
+    source_path: Path | None = Field(default=None, exclude=True)
+
+    def initial_stoichiometry(self) -> float:
+        """θ₀ from ``initial`` (default: fully charged, θ = θ_lo)."""
+        lo, hi = self.material.stoichiometry_window
+        if self.initial.stoichiometry is not None:
+            return self.initial.stoichiometry
+        soc = 1.0 if self.initial.state_of_charge is None else self.initial.state_of_charge
+        return hi - soc * (hi - lo)
+
+    def output_directory(self) -> Path:
+        return self.output.directory if self.output.directory is not None else Path("results") / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved case as plain data (SI numbers), loadable again with :func:`case_from_dict`."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_yaml(self) -> str:
+        header = f"# ecmx resolved case (SI units){f' from {self.source_path}' if self.source_path else ''}\n"
+        return header + yaml.safe_dump(self.to_dict(), sort_keys=False, width=100)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, overrides and error reporting
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``dotted.key=value``; the value is read as YAML (numbers, lists, strings with units)."""
+    if "=" not in text:
+        raise CaseError(f"override {text!r}: expected dotted.key=value", key=text)
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise CaseError(f"override {text!r}: expected dotted.key=value", key=key)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_override(data: dict[str, Any], key: str, value: Any, file: Path | None = None) -> None:
+    """Set ``data[k1][k2]...`` from a dotted key; list items by index (``protocol.0.c_rate``)."""
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = _child(node, part, key, file)
+        if i == 0 and part in ("material", "electrolyte") and isinstance(nxt, str):
+            nxt = {"base": nxt}  # override one key of a library entry
+            _set_child(node, part, nxt, key, file)
+        elif nxt is None:
+            nxt = {}
+            _set_child(node, part, nxt, key, file)
+        node = nxt
+    _set_child(node, parts[-1], value, key, file)
+
+
+def _child(node: Any, part: str, key: str, file: Path | None) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    raise CaseError(f"cannot set {key!r}: {part!r} is not a key or list index here", file=file, key=key)
+
+
+def _set_child(node: Any, part: str, value: Any, key: str, file: Path | None) -> None:
+    if isinstance(node, dict):
+        node[part] = value
+    elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        node[int(part)] = value
+    else:
+        raise CaseError(f"cannot set {key!r}: {part!r} is not a key or list index here", file=file, key=key)
+
+
+def case_from_dict(data: dict[str, Any], file: Path | None = None, overrides: typing.Sequence[str] = ()) -> Case:
+    """Validate a case mapping (as read from YAML) into a :class:`Case`; raises CaseError."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        k, v = parse_override(text)
+        apply_override(data, k, v, file)
+    for section in ("material", "electrolyte"):
+        if section not in data:
+            if section == "electrolyte":
+                data[section] = "naclo4-ec-pc"
+            else:
+                raise CaseError("missing required key: expected a library name (e.g. nvp) or a mapping", file=file, key=section)
+        data[section] = resolve_entry(data[section], file, section)
+    data.setdefault("name", file.stem if file is not None else "case")
+    geometry = data.get("geometry")
+    if isinstance(geometry, dict) and isinstance(geometry.get("file"), str) and file is not None:
+        mesh_path = Path(geometry["file"]).expanduser()
+        geometry["file"] = str(mesh_path if mesh_path.is_absolute() else (file.parent / mesh_path).resolve())
+    try:
+        case = Case.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, Case, file) from None
+    case.source_path = file
+    return case
+
+
+def load_case(path: str | Path, overrides: typing.Sequence[str] = ()) -> Case:
+    """Read, resolve and validate a case file."""
+    path = Path(path)
+    data = read_yaml(path)
+    for top in ("sweep", "compare"):
+        if top in data:
+            raise CaseError(f"this is a {top} file, not a single case: use 'ecmx {top}'", file=path, key=top)
+    return case_from_dict(data, path.resolve(), overrides)
+
+
+def validation_error(exc: ValidationError, model: type[BaseModel], file: Path | None) -> CaseError:
+    """Turn pydantic's errors into one CaseError listing each key path and what was expected."""
+    lines = []
+    first_key = None
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+        key = ".".join(loc)
+        first_key = first_key or key
+        lines.append(f"key '{key}': {_describe(err, model, loc)}")
+    head = lines[0] if len(lines) == 1 else f"{len(lines)} problems:\n  " + "\n  ".join(lines)
+    message = head.split(": ", 1)[1] if len(lines) == 1 else head
+    return CaseError(message, file=file, key=first_key if len(lines) == 1 else None)
+
+
+UNION_TAGS = ("float", "int", "str", "constant", "table")
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds the member type to the location for unions, e.g. 'float' or 'function-before[...]'
+    return isinstance(part, str) and (part in UNION_TAGS or "[" in part or part.startswith("tuple"))
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel], loc: list[str]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        return f"unknown key{suggestion} (allowed here: {', '.join(allowed)})"
+    if kind == "missing":
+        return "missing required key"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    msg = msg.replace("Input should be", "expected")
+    value = err.get("input")
+    shown = "" if isinstance(value, dict | list) or kind.startswith("value_error") else f", got {value!r}"
+    return f"{msg}{shown}"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The first pydantic model class inside an annotation (through Annotated/Optional/list/Union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType, list, tuple, Annotated) or origin is not None:
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """Field names of the model found by walking ``loc`` from ``model``."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if part.isdigit():
+            continue
+        field = current.model_fields.get(part)
+        current = _model_in(field.annotation) if field is not None else None
+    return sorted(current.model_fields) if current is not None else []
+
+
+__all__ = [
+    "Case",
+    "Material",
+    "Electrolyte",
+    "Geometry",
+    "Step",
+    "Until",
+    "Mechanics",
+    "SolverSettings",
+    "Output",
+    "load_case",
+    "case_from_dict",
+    "parse_override",
+    "apply_override",
+    "validation_error",
+    "si",
+]
