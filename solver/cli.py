@@ -1,2 +1,185 @@
-def main():
-    print("hi")
+"""The ``ecmx`` command line: validate, mesh, run, sweep, compare, bench.
+
+Every verb validates its input file completely before doing any work. A bad input file prints one
+message naming the file, the key and what was expected, and exits with status 2, without a
+traceback and without writing anything. A run that fails during the solve exits with status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape as _escape
+
+from ecmx.solver import __version__
+from ecmx.solver.errors import CaseError, SolveError
+
+app = typer.Typer(
+    name="ecmx",
+    help="Electro-chemo-mechanical simulation of battery cathode particles (FEniCSx).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+CaseArg = Annotated[Path, typer.Argument(help="YAML case file", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a case key: dotted.key=value (repeatable)", show_default=False),
+]
+
+
+def _is_root() -> bool:
+    """True on MPI rank 0 (or without MPI loaded); messages print on rank 0 only."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return mpi is None or mpi.COMM_WORLD.rank == 0
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print CaseError/SolveError as one message and exit with 2 (bad input) or 1 (failed solve)."""
+    try:
+        yield
+    except CaseError as exc:
+        if _is_root():
+            console.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except SolveError as exc:
+        if _is_root():
+            console.print(f"[bold red]run failed:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ecmx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version")] = False,
+) -> None:
+    """ecmx: open electro-chemo-mechanical particle simulations."""
+
+
+@app.command()
+def validate(file: CaseArg, set_: SetOpt = None) -> None:
+    """Validate a case, sweep or comparison file (no mesh, no solve, nothing written)."""
+    from ecmx.solver.config import load_case
+    from ecmx.solver.library import read_yaml
+    from ecmx.solver.study_config import load_comparison, load_sweep
+
+    with user_errors():
+        data = read_yaml(file)
+        if "sweep" in data:
+            sweep = load_sweep(file)
+            print(f"{file}: valid sweep, {len(sweep.points)} points over {', '.join(a.parameter for a in sweep.spec.sweep.axes())}")
+        elif "compare" in data:
+            comparison = load_comparison(file)
+            print(f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}")
+        else:
+            case = load_case(file, set_ or [])
+            m = case.material
+            print(
+                f"{file}: valid case '{case.name}': {m.name} ({m.capacity_mAh_per_g:.1f} mAh/g), "
+                f"{case.electrolyte.name}, geometry {case.geometry.kind}, {len(case.protocol)} protocol step(s)"
+            )
+
+
+@app.command()
+def mesh(
+    file: CaseArg,
+    set_: SetOpt = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Mesh cache directory")] = None,
+) -> None:
+    """Build (or reuse from the cache) the case's mesh and print its size, quality, volume and area."""
+    from ecmx.solver.config import load_case
+
+    with user_errors():
+        case = load_case(file, set_ or [])
+        from ecmx.meshes import build_mesh, load_mesh, mesh_report
+
+        built = build_mesh(case.geometry, cache_dir=cache_dir)
+        report = mesh_report(load_mesh(case.geometry, cache_dir=cache_dir))
+        if _is_root():
+            print(f"mesh file:          {built.path}")
+            print(f"cells:              {report['cells']}")
+            print(f"vertices:           {report['vertices']}")
+            print(f"minimum quality:    {report['min_quality']:.3f}")
+            print(f"particle volume:    {report['particle_volume_m3']:.6e} m^3")
+            print(f"interface area:     {report['interface_area_m2']:.6e} m^2")
+
+
+@app.command()
+def run(
+    file: CaseArg,
+    set_: SetOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Results directory (default: output.directory)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Run one case and write its results directory."""
+    from ecmx.solver.config import load_case
+
+    with user_errors():
+        case = load_case(file, set_ or [])
+        from ecmx.solver.run import run_case
+
+        result = run_case(case, out_dir=out, overwrite=overwrite, progress=progress)
+        if _is_root():
+            print(f"results written to {result.directory}")
+
+
+@app.command()
+def sweep(
+    file: CaseArg,
+    workers: Annotated[int | None, typer.Option(help="Parallel worker processes (default: sweep.workers or cores)")] = None,
+    force: Annotated[bool, typer.Option(help="Rerun points that already finished")] = False,
+    mpi: Annotated[bool, typer.Option("--mpi", help="Split the MPI ranks into groups that run points")] = False,
+    ranks_per_point: Annotated[int, typer.Option(help="MPI ranks per point in --mpi mode")] = 1,
+) -> None:
+    """Run a parameter sweep (resumable; failed points are recorded, the others finish)."""
+    from ecmx.solver.study_config import load_sweep
+
+    with user_errors():
+        study = load_sweep(file)
+        from ecmx.solver.sweep import run_sweep
+
+        result = run_sweep(study, workers=workers, force=force, mpi=mpi, ranks_per_point=ranks_per_point)
+        if _is_root():
+            print(f"sweep summary written to {result.summary_path}")
+
+
+@app.command()
+def compare(
+    file: CaseArg,
+    workers: Annotated[int | None, typer.Option(help="Cases run in parallel (default: cores)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison directory")] = False,
+) -> None:
+    """Run the cases of a comparison and write figures, tables and a report."""
+    from ecmx.solver.study_config import load_comparison
+
+    with user_errors():
+        study = load_comparison(file)
+        from ecmx.solver.compare import run_comparison
+
+        result = run_comparison(study, workers=workers, overwrite=overwrite)
+        if _is_root():
+            print(f"comparison written to {result.directory}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

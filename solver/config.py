@@ -615,6 +615,7 @@ def _describe(err: dict[str, Any], model: type[BaseModel], loc: list[str]) -> st
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    msg = msg.replace("Input should be greater", "expected a value greater").replace("Input should be less", "expected a value less")
     msg = msg.replace("Input should be", "expected")
     value = err.get("input")
     shown = "" if isinstance(value, dict | list) or kind.startswith("value_error") else f", got {value!r}"

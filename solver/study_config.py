@@ -1,0 +1,204 @@
+"""Schemas of sweep and comparison files (``shared/CASE_FORMAT.md``).
+
+A sweep varies one or more dotted case keys over a list, a linear or a log-spaced range; a
+comparison runs several cases side by side. Every point and every case is validated as a full
+case before anything runs, so a bad value is reported with its file and key up front.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field, ValidationError, model_validator
+
+from ecmx.solver.config import Case, Schema, Snapshots, case_from_dict, load_case, validation_error
+from ecmx.solver.errors import CaseError
+from ecmx.solver.library import read_yaml
+
+
+class Spacing(Schema):
+    """``{log_space: [a, b], num: n, unit: u}`` or ``{linear_space: [a, b], num: n, unit: u}``."""
+
+    log_space: tuple[float, float] | None = None
+    linear_space: tuple[float, float] | None = None
+    num: Annotated[int, Field(ge=1, le=10000)]
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Spacing:
+        if (self.log_space is None) == (self.linear_space is None):
+            raise ValueError("expected exactly one of log_space: [start, stop] or linear_space: [start, stop]")
+        if self.log_space is not None and min(self.log_space) <= 0:
+            raise ValueError("log_space needs positive start and stop")
+        return self
+
+    def values(self) -> list[Any]:
+        if self.log_space is not None:
+            raw = np.logspace(np.log10(self.log_space[0]), np.log10(self.log_space[1]), self.num)
+        else:
+            raw = np.linspace(*self.linear_space, self.num)  # type: ignore[misc]
+        numbers = [float(f"{v:.12g}") for v in raw]
+        return [f"{v:.10g} {self.unit}" for v in numbers] if self.unit else numbers
+
+
+class Parameter(Schema):
+    """One swept dotted case key and its values (a list, or a spacing)."""
+
+    parameter: str
+    values: list[Any] | Spacing
+
+    def value_list(self) -> list[Any]:
+        return self.values.values() if isinstance(self.values, Spacing) else list(self.values)
+
+
+class SweepSpec(Schema):
+    base: Path
+    parameter: str | None = None
+    values: list[Any] | Spacing | None = None
+    parameters: list[Parameter] | None = None
+    set: list[str] = []
+    workers: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _params(self) -> SweepSpec:
+        single = self.parameter is not None or self.values is not None
+        if single and self.parameters:
+            raise ValueError("give either parameter + values, or parameters: [...] for a grid, not both")
+        if single and (self.parameter is None or self.values is None):
+            raise ValueError("a sweep needs both 'parameter' and 'values'")
+        if not single and not self.parameters:
+            raise ValueError("a sweep needs 'parameter' and 'values' (or 'parameters' for a grid)")
+        return self
+
+    def axes(self) -> list[Parameter]:
+        if self.parameters:
+            return self.parameters
+        return [Parameter(parameter=self.parameter, values=self.values)]  # type: ignore[arg-type]
+
+
+class StudyOutput(Schema):
+    directory: Path | None = None
+
+
+class SweepFile(Schema):
+    sweep: SweepSpec
+    output: StudyOutput = StudyOutput()
+
+
+class CompareSpec(Schema):
+    cases: Annotated[list[Path], Field(min_length=1)]
+    at: Snapshots = Snapshots()
+    set: list[str] = []
+    workers: Annotated[int, Field(ge=1)] | None = None
+
+
+class CompareFile(Schema):
+    compare: CompareSpec
+    output: StudyOutput = StudyOutput()
+
+
+class SweepPoint:
+    """One point of a sweep: its overrides, a directory name and the validated case."""
+
+    def __init__(self, index: int, assignments: dict[str, Any], case: Case):
+        self.index = index
+        self.assignments = assignments
+        self.case = case
+
+    @property
+    def label(self) -> str:
+        parts = [f"{k.split('.')[-1]}={v}".replace(" ", "") for k, v in self.assignments.items()]
+        safe = "".join(ch if ch.isalnum() or ch in "=.-_+" else "_" for ch in "_".join(parts))
+        return f"point-{self.index:03d}_{safe}"[:120]
+
+    @property
+    def overrides(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.assignments.items()]
+
+
+class Sweep:
+    """A validated sweep: the base case file, the grid of points and the output directory."""
+
+    def __init__(self, path: Path, spec: SweepFile):
+        self.path = path
+        self.spec = spec
+        self.base_path = _relative(path, spec.sweep.base)
+        self.points = self._expand()
+
+    def _expand(self) -> list[SweepPoint]:
+        axes = self.spec.sweep.axes()
+        base = read_yaml(self.base_path, key="sweep.base")
+        points = []
+        for index, combo in enumerate(itertools.product(*(axis.value_list() for axis in axes))):
+            assignments = {axis.parameter: value for axis, value in zip(axes, combo, strict=True)}
+            overrides = [*self.spec.sweep.set, *(f"{k}={_as_text(v)}" for k, v in assignments.items())]
+            try:
+                case = case_from_dict(base, self.base_path, overrides)
+            except CaseError as exc:
+                raise CaseError(f"sweep point {assignments}: {exc}", file=self.path, key="sweep") from None
+            points.append(SweepPoint(index, assignments, case))
+        return points
+
+    @property
+    def directory(self) -> Path:
+        return self.spec.output.directory or Path("results") / f"sweep-{self.path.stem}"
+
+
+class Comparison:
+    """A validated comparison: its cases (each fully resolved) and the output directory."""
+
+    def __init__(self, path: Path, spec: CompareFile):
+        self.path = path
+        self.spec = spec
+        self.case_paths = [_relative(path, p) for p in spec.compare.cases]
+        self.cases = [load_case(p, spec.compare.set) for p in self.case_paths]
+
+    @property
+    def directory(self) -> Path:
+        return self.spec.output.directory or Path("results") / self.path.stem
+
+
+def _relative(file: Path, target: Path) -> Path:
+    target = target.expanduser()
+    return target if target.is_absolute() else (file.parent / target).resolve()
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path).resolve()
+    data = read_yaml(path)
+    if "sweep" not in data:
+        raise CaseError("not a sweep file: expected a top-level 'sweep:' mapping", file=path, key="sweep")
+    try:
+        spec = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, SweepFile, path) from None
+    return Sweep(path, spec)
+
+
+def load_comparison(path: str | Path) -> Comparison:
+    path = Path(path).resolve()
+    data = read_yaml(path)
+    if "compare" not in data:
+        raise CaseError("not a comparison file: expected a top-level 'compare:' mapping", file=path, key="compare")
+    try:
+        spec = CompareFile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, CompareFile, path) from None
+    return Comparison(path, spec)
+
+
+def load_any(path: str | Path) -> Case | Sweep | Comparison:
+    """Load a case, sweep or comparison file, by its top-level key."""
+    data = read_yaml(Path(path))
+    if "sweep" in data:
+        return load_sweep(path)
+    if "compare" in data:
+        return load_comparison(path)
+    return load_case(path)
