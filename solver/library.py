@@ -24,6 +24,7 @@ def library_names() -> list[str]:
 
 def read_yaml(path: Path, key: str | None = None) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; errors name the file (and the key that led to it)."""
+    path = Path(path).resolve()
     try:
         text = path.read_text()
     except FileNotFoundError:

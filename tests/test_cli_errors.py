@@ -1,0 +1,68 @@
+"""`ecmx validate` on bad input: one clear message (file, key, expectation), exit 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CASE, write_yaml
+
+ECMX = [sys.executable, "-m", "ecmx.solver.cli"]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run([*ECMX, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+BAD_CASES = {
+    "malformed": ("geometry: {kind: sphere-1d\nprotocol: [", None, "malformed YAML at line"),
+    "unknown-key": (dict(CASE, geometry={"kind": "sphere-1d", "partcle": {"radius": "1 um"}}), "geometry.partcle", "did you mean 'particle'"),
+    "wrong-dimension": (dict(CASE, geometry={"kind": "sphere-1d", "particle": {"radius": "3 s"}}), "geometry.particle.radius", "expected a quantity in m"),
+    "negative-diffusivity": (dict(CASE, material={"base": "mat.yaml", "diffusivity": -1e-15}), "material.diffusivity", "greater than 0"),
+    "missing-material": (dict(CASE, material="no-such-material.yaml"), "material", "file not found"),
+    "no-end-condition": (dict(CASE, protocol=[{"step": "discharge", "c_rate": 1}]), "protocol.0", "no end condition"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_validate_bad_case(case_dir, name):
+    content, key, expected = BAD_CASES[name]
+    bad = case_dir / f"{name}.yaml"
+    if isinstance(content, str):
+        bad.write_text(content)
+    else:
+        write_yaml(bad, content)
+    before = sorted(p.name for p in case_dir.rglob("*"))
+    result = run_cli("validate", bad.name, cwd=case_dir)
+    assert result.returncode == 2, result.stderr
+    message = result.stderr
+    assert "Traceback" not in message and "Traceback" not in result.stdout
+    assert message.count("error:") == 1
+    assert str(bad) in message.replace("\n", "")
+    if key is not None:
+        assert f"key '{key}'" in message
+    assert expected in message
+    assert sorted(p.name for p in case_dir.rglob("*")) == before  # nothing written
+
+
+def test_validate_good_case(case_dir):
+    result = run_cli("validate", "case.yaml", cwd=case_dir)
+    assert result.returncode == 0, result.stderr
+    assert "valid case 'test-case'" in result.stdout
+
+
+def test_run_refuses_bad_case_before_solving(case_dir):
+    write_yaml(case_dir / "bad.yaml", dict(CASE, temperature="-5 m"))
+    result = run_cli("run", "bad.yaml", cwd=case_dir)
+    assert result.returncode == 2
+    assert "key 'temperature'" in result.stderr
+    assert not (case_dir / "results").exists()
+
+
+def test_version():
+    result = run_cli("--version", cwd=Path.cwd())
+    assert result.returncode == 0 and result.stdout.startswith("ecmx ")
