@@ -1,0 +1,42 @@
+"""Fickian Na diffusion in the active particles.
+
+Strong form (SI): ∂c_s/∂t = ∇·(D_s(θ) ∇c_s), θ = c_s/c_s,max, with the outward molar flux
+−D_s ∇c_s·n = i_loc/F on the particle surface Γ (i_loc > 0 anodic: Na leaves the particle).
+
+Nondimensional (lengths by R, time by R²/D_ref, c_s by c_s,max), backward Euler:
+    ∫ (θ − θ_old)/Δt v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA = 0,
+with D̂_s = D_s/D_ref and ĵ = i_loc R/(F D_ref c_s,max) the nondimensional outward flux.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ufl
+
+from ecmx.solver.physics.tables import log_piecewise_linear
+
+
+def diffusivity(theta: ufl.core.expr.Expr, material, reference: float) -> ufl.core.expr.Expr | float:
+    """D_s(θ)/D_ref: a constant or the log-linear interpolation of the material's table."""
+    d = material.diffusivity
+    if isinstance(d, float | int):
+        return float(d) / reference
+    return log_piecewise_linear(theta, d.stoichiometry, [v / reference for v in d.value])
+
+
+def reference_diffusivity(material, theta0: float) -> float:
+    """D_ref [m²/s] for the time scale: the constant D_s, or D_s(θ₀) of a table."""
+    return float(material.diffusivity_at(theta0))
+
+
+def bulk_residual(
+    theta: ufl.core.expr.Expr,
+    theta_old: ufl.core.expr.Expr,
+    v: ufl.Argument,
+    dt: ufl.core.expr.Expr,
+    diffusivity_hat: ufl.core.expr.Expr | float,
+    grad: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr],
+) -> ufl.core.expr.Expr:
+    """Integrand of the bulk particle residual (to be multiplied by the weighted volume measure)."""
+    return (theta - theta_old) / dt * v + diffusivity_hat * ufl.dot(grad(theta), grad(v))

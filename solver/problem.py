@@ -1,0 +1,573 @@
+"""The coupled cell problem: Na diffusion in the particles, Nernst–Planck transport in the
+electrolyte, Butler–Volmer kinetics at both electrodes and the cell voltage, in one Newton solve.
+
+Unknowns (all nondimensional, MODEL.md §3):
+    θ = c_s/c_s,max   P1 on the particle submesh (all particles in one submesh)
+    ĉ = c/c₀           P1 on the electrolyte submesh (c₀ the initial salt concentration)
+    φ̂ = Fφ_e/RT        P1 on the electrolyte submesh; for ``sphere-1d`` (no electrolyte mesh, uniform
+                       c = c₀) a single real unknown set by the Na-metal kinetics
+    V̂ = FV/RT          the cell voltage, a real (one-dof) unknown on the parent mesh
+
+Scales: lengths by the mean particle radius R, time by t₀ = R²/D_ref (D_ref = D_s(θ₀)), current
+density by i* = F D_ref c_s,max/R. The electrolyte rows are divided by D̂_salt = D_salt/D_ref so
+that all rows are O(1) whatever the diffusivity ratio.
+
+The voltage row is m (∫_Γ î dÂ − Î_app) + (1 − m)(V̂ − V̂_set) written as one interface integral,
+with m = 1 under current control and 0 under voltage control: switching control changes constants
+only, never the forms.
+
+Geometry enters only through the radial weight of the measures (1, 2πr or 4πr², so every integral is
+a true 3D amount) and through whether Γ is an interior facet set (particle inside an electrolyte
+mesh) or the boundary point of a radial interval (``sphere-1d``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import dolfinx_solver  # noqa: F401
+
+import basix.ufl
+import dolfinx
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from ecmx.solver.numerics import factor_options, fieldsplit_sub_options, newton_options
+from ecmx.solver.physics import electrolyte as electrolyte_law
+from ecmx.solver.physics import kinetics
+from ecmx.solver.physics import particle as particle_law
+from ecmx.solver.units import F, R_GAS
+
+_PREFIX_COUNTER = [0]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """Result of :meth:`CellProblem.try_step`."""
+
+    converged: bool
+    newton_iterations: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Reference values of the nondimensionalisation (SI)."""
+
+    length: float  # R [m]
+    mesh_to_length: float  # nondimensional length per mesh unit (length_unit/R)
+    diffusivity: float  # D_ref [m²/s]
+    time: float  # R²/D_ref [s]
+    particle_concentration: float  # c_s,max [mol/m³]
+    electrolyte_concentration: float  # c₀ [mol/m³]
+    thermal_voltage: float  # RT/F [V]
+    current_density: float  # F D_ref c_s,max / R [A/m²]
+
+    @property
+    def current(self) -> float:
+        """Current scale i* R² [A] (nondimensional currents are integrals of î over Â)."""
+        return self.current_density * self.length**2
+
+
+def _allreduce(comm: MPI.Comm, value: float, op: MPI.Op = MPI.SUM) -> float:
+    return float(comm.allreduce(value, op=op))
+
+
+class CellProblem:
+    """One coupled electrochemical cell: particles + electrolyte + Na metal + cell voltage.
+
+    All methods are collective over the mesh communicator.
+    """
+
+    def __init__(self, pmesh, case) -> None:
+        """Build submeshes, spaces, forms and the SNES solver (collective).
+
+        Args:
+            pmesh: an ``ecmx.meshes.ParticleMesh`` (coordinates in mesh units, ``length_unit`` m each).
+            case: an ``ecmx.solver.config.Case`` (SI values).
+        """
+        self.pmesh = pmesh
+        self.case = case
+        msh = pmesh.mesh
+        self.comm = msh.comm
+        tdim = msh.topology.dim
+        self._tdim = tdim
+        material = case.material
+        electrolyte = case.electrolyte
+        self._material = material
+        self._has_electrolyte = pmesh.electrolyte_tag is not None
+
+        theta0 = float(case.initial_stoichiometry())
+        self._theta0 = theta0
+        radius = float(np.mean(pmesh.particle_radii)) * pmesh.length_unit
+        d_ref = particle_law.reference_diffusivity(material, theta0)
+        vt = R_GAS * case.temperature / F
+        self.scales = Scales(
+            length=radius,
+            mesh_to_length=pmesh.length_unit / radius,
+            diffusivity=d_ref,
+            time=radius**2 / d_ref,
+            particle_concentration=material.max_concentration,
+            electrolyte_concentration=electrolyte.concentration,
+            thermal_voltage=vt,
+            current_density=F * d_ref * material.max_concentration / radius,
+        )
+        sc = self.scales
+        s = sc.mesh_to_length
+
+        # ---- submeshes -------------------------------------------------------------------
+        msh.topology.create_connectivity(tdim - 1, tdim)
+        msh.topology.create_connectivity(tdim, tdim - 1)
+        ct, ft = pmesh.cell_tags, pmesh.facet_tags
+        particle_cells = np.sort(np.concatenate([ct.find(t) for t in pmesh.particle_tags.values()])).astype(np.int32)
+        self.particle_mesh, self.particle_entity_map, _, _ = dolfinx.mesh.create_submesh(msh, tdim, particle_cells)
+        entity_maps = [self.particle_entity_map]
+        if self._has_electrolyte:
+            electrolyte_cells = ct.find(pmesh.electrolyte_tag)
+            self.electrolyte_mesh, self.electrolyte_entity_map, _, _ = dolfinx.mesh.create_submesh(
+                msh, tdim, electrolyte_cells
+            )
+            entity_maps.append(self.electrolyte_entity_map)
+        else:
+            self.electrolyte_mesh, self.electrolyte_entity_map = None, None
+        self._entity_maps = entity_maps
+
+        # ---- spaces and unknowns --------------------------------------------------------
+        Vs = fem.functionspace(self.particle_mesh, ("Lagrange", 1))
+        Rspace = fem.functionspace(msh, basix.ufl.real_element(msh.basix_cell(), dtype=dolfinx.default_real_type))
+        self._theta = fem.Function(Vs, name="stoichiometry")
+        self._theta_old = fem.Function(Vs)
+        self._voltage = fem.Function(Rspace, name="cell_voltage")
+        if self._has_electrolyte:
+            Ve = fem.functionspace(self.electrolyte_mesh, ("Lagrange", 1))
+            self._c = fem.Function(Ve, name="salt")
+            self._c_old = fem.Function(Ve)
+            self._phi = fem.Function(Ve, name="potential")
+            unknowns = [self._theta, self._c, self._phi, self._voltage]
+        else:
+            self._c = self._c_old = None
+            self._phi = fem.Function(Rspace, name="potential")
+            unknowns = [self._theta, self._phi, self._voltage]
+        self._unknowns = unknowns
+        self._accepted = [u.x.array.copy() for u in unknowns]
+        self._split_names = (
+            ["particle", "salt", "potential", "voltage"] if self._has_electrolyte else ["particle", "potential", "voltage"]
+        )
+
+        # ---- measures ------------------------------------------------------------------
+        coordinate_system = pmesh.coordinate_system
+        x = ufl.SpatialCoordinate(msh)
+        if coordinate_system == "cartesian":
+            weight = lambda y: 1.0  # noqa: E731
+            wdeg = 0
+        elif coordinate_system == "axisymmetric":
+            weight = lambda y: 2.0 * math.pi * s * y[0]  # noqa: E731
+            wdeg = 1
+        elif coordinate_system == "spherical":
+            weight = lambda y: 4.0 * math.pi * (s * y[0]) ** 2  # noqa: E731
+            wdeg = 2
+        else:
+            raise ValueError(f"unknown coordinate system {coordinate_system!r}")
+        qb = {"quadrature_degree": 2 + wdeg}
+        qf = {"quadrature_degree": 4 + wdeg}
+        dx = ufl.Measure("dx", domain=msh, subdomain_data=ct, metadata=qb)
+        ds = ufl.Measure("ds", domain=msh, subdomain_data=ft, metadata=qf)
+        particle_ids = tuple(int(t) for t in pmesh.particle_tags.values())
+        vol = s**tdim
+        area = s ** (tdim - 1)
+        # weighted nondimensional volume/area elements: integrand * w * measure
+        w_vol = weight(x) * vol
+        dx_p = dx(particle_ids)
+        itag = int(pmesh.interface_tag)
+        if self._has_electrolyte:
+            dx_e = dx(int(pmesh.electrolyte_tag))
+            is_particle = np.zeros(msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts, bool)
+            is_particle[particle_cells] = True
+            ents = fem.compute_integration_domains(
+                fem.IntegralType.interior_facet, msh.topology, ft.find(itag)
+            ).reshape(-1, 4)
+            swap = ~is_particle[ents[:, 0]]
+            ents[swap] = ents[swap][:, [2, 3, 0, 1]]
+            if not np.all(is_particle[ents[:, 0]]) or np.any(is_particle[ents[:, 2]]):
+                raise ValueError("interface facets must separate a particle cell from an electrolyte cell")
+            dS = ufl.Measure("dS", domain=msh, subdomain_data=[(itag, ents.ravel())], metadata=qf)
+            p = lambda e: e("+")  # noqa: E731  particle side of Γ
+            e = lambda f: f("-")  # noqa: E731  electrolyte side of Γ
+            w_G = weight(x("+")) * area
+            dG = dS(itag)
+            w_a = weight(x) * area
+            ds_a = ds(int(pmesh.na_metal_tag))
+        else:
+            p = lambda f: f  # noqa: E731
+            w_G = weight(x) * area
+            dG = ds(itag)
+
+        def grad(f: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+            return ufl.grad(f) / s
+
+        # ---- constants -----------------------------------------------------------------
+        self._dt = fem.Constant(msh, PETSc.ScalarType(1.0))
+        self._current_mode = fem.Constant(msh, PETSc.ScalarType(1.0))  # 1: current control, 0: voltage
+        self._current_hat = fem.Constant(msh, PETSc.ScalarType(0.0))
+        self._voltage_hat_set = fem.Constant(msh, PETSc.ScalarType(0.0))
+        self._control: tuple[str, float] = ("current", 0.0)
+
+        self._gamma_area_hat = _allreduce(self.comm, fem.assemble_scalar(fem.form(1.0 * w_G * dG)))
+        self.particle_area_m2 = self._gamma_area_hat * sc.length**2
+        particle_volume_hat = _allreduce(
+            self.comm, fem.assemble_scalar(fem.form(1.0 * w_vol * dx_p))
+        )
+        self._particle_volume_hat = particle_volume_hat
+        self.particle_volume_m3 = particle_volume_hat * sc.length**3
+        lo, hi = material.stoichiometry_window
+        self.capacity_C = F * material.max_concentration * (hi - lo) * self.particle_volume_m3
+
+        # ---- residual ------------------------------------------------------------------
+        aa, ac = material.anodic_transfer_coefficient, material.cathodic_transfer_coefficient
+        ce = electrolyte.counter_electrode
+        c_kin = sc.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
+        theta = self._theta
+        V = self._voltage
+        if self._has_electrolyte:
+            W = ufl.MixedFunctionSpace(Vs, Ve, Ve, Rspace)
+            v, w_c, w_phi, q = ufl.TestFunctions(W)
+            c_G = e(self._c)
+            phi_G = e(self._phi)
+        else:
+            W = ufl.MixedFunctionSpace(Vs, Rspace, Rspace)
+            v, q_phi, q = ufl.TestFunctions(W)
+            c_G = 1.0
+            phi_G = self._phi
+
+        theta_G = p(theta)
+        eta = p(V) - phi_G - kinetics.open_circuit_potential(theta_G, material, vt)
+        i0 = kinetics.particle_exchange_current(material.exchange_current_density, theta_G, c_kin * c_G, aa, ac)
+        i_loc = kinetics.butler_volmer(i0, eta, aa, ac)  # A/m²
+        j_hat = i_loc / sc.current_density  # outward Na flux, in c_s,max R/t₀ per area
+        d_s = particle_law.diffusivity(theta, material, sc.diffusivity)
+
+        F_particle = particle_law.bulk_residual(theta, self._theta_old, v, self._dt, d_s, grad) * w_vol * dx_p
+        F_particle += j_hat * p(v) * w_G * dG
+
+        mode = self._current_mode
+        F_voltage = (
+            mode * (j_hat - self._current_hat / self._gamma_area_hat)
+            + (1.0 - mode) * (p(V) - self._voltage_hat_set) / self._gamma_area_hat
+        ) * p(q) * w_G * dG
+
+        ratio = sc.particle_concentration / sc.electrolyte_concentration  # flux in c₀ units
+        if self._has_electrolyte:
+            d_plus = electrolyte.cation_diffusivity / sc.diffusivity
+            d_minus = electrolyte.anion_diffusivity / sc.diffusivity
+            row_scale = 1.0 / (electrolyte.salt_diffusivity / sc.diffusivity)
+            c, phi = self._c, self._phi
+            i_a = kinetics.na_metal_current(ce.exchange_current_density, -phi, c_kin * c, ce.anodic_transfer_coefficient, ce.cathodic_transfer_coefficient)
+            F_salt = row_scale * electrolyte_law.anion_residual(c, self._c_old, phi, w_c, self._dt, d_minus, grad) * w_vol * dx_e
+            F_potential = row_scale * electrolyte_law.charge_residual(c, phi, w_phi, d_plus, d_minus, grad) * w_vol * dx_e
+            F_potential -= row_scale * ratio * j_hat * e(w_phi) * w_G * dG
+            F_potential -= row_scale * ratio * (i_a / sc.current_density) * w_phi * w_a * ds_a
+            residual = [F_particle, F_salt, F_potential, F_voltage]
+            self._i_counter = i_a
+        else:
+            # Uniform electrolyte: the Na-metal face (area A_a) carries the opposite of the particle
+            # current, which sets the single electrolyte potential.
+            i_a = kinetics.na_metal_current(
+                ce.exchange_current_density, -self._phi, c_kin, ce.anodic_transfer_coefficient, ce.cathodic_transfer_coefficient
+            )
+            area_a_hat = pmesh.counter_electrode_area / sc.length**2
+            F_potential = (j_hat + (i_a / sc.current_density) * area_a_hat / self._gamma_area_hat) * q_phi * w_G * dG
+            residual = [F_particle, F_potential, F_voltage]
+            self._i_counter = i_a
+            self._counter_area_m2 = pmesh.counter_electrode_area
+
+        self._residual = residual
+        opts = newton_options(
+            case.solver.rtol, case.solver.atol, case.solver.max_newton_iterations, case.solver.linear_solver
+        )
+        _PREFIX_COUNTER[0] += 1
+        self._prefix = f"ecmx_cell{_PREFIX_COUNTER[0]}_"
+        jit = {"cffi_extra_compile_args": ["-O2"]}
+        self._problem = dolfinx.fem.petsc.NonlinearProblem(
+            residual,
+            unknowns,
+            petsc_options_prefix=self._prefix,
+            petsc_options=opts,
+            entity_maps=entity_maps,
+            jit_options=jit,
+        )
+        # options read when the factorisation is set up at the first solve must outlive the constructor
+        persistent = PETSc.Options()
+        for k, val in factor_options(case.solver.linear_solver).items():
+            persistent[f"{self._prefix}{k}"] = val
+        if case.solver.linear_solver == "fieldsplit":
+            self._setup_fieldsplit()
+
+        # ---- post-processing forms ----------------------------------------------------
+        def scalar(expr: ufl.Form) -> fem.Form:
+            return fem.form(expr, entity_maps=entity_maps, jit_options=jit)
+
+        self._q_forms = {
+            "theta_integral": scalar(theta * w_vol * dx_p),
+            "theta_surface_integral": scalar(theta_G * w_G * dG),
+            "interface_current": scalar(j_hat * w_G * dG),
+        }
+        if self._has_electrolyte:
+            self._q_forms["salt_integral"] = scalar(self._c * w_vol * dx_e)
+            self._q_forms["counter_current"] = scalar((i_a / sc.current_density) * w_a * ds_a)
+            self._electrolyte_volume_hat = _allreduce(self.comm, fem.assemble_scalar(scalar(1.0 * w_vol * dx_e)))
+        else:
+            self._q_forms["phi"] = scalar(self._phi * w_G * dG)
+            self._i_counter_form = fem.form(i_a / self._gamma_area_hat * w_G * dG, jit_options=jit)
+
+        # SI copies of the fields for writers, probes and the mechanics (updated on access)
+        self._field_particle = fem.Function(Vs, name="particle_concentration")
+        if self._has_electrolyte:
+            self._field_salt = fem.Function(Ve, name="electrolyte_concentration")
+            self._field_potential = fem.Function(Ve, name="electrolyte_potential")
+        self.set_initial_state()
+
+    # ------------------------------------------------------------------------------------------
+    def _setup_fieldsplit(self) -> None:
+        """Attach one index set per unknown block to the fieldsplit preconditioner."""
+        ksp = self._problem.solver.getKSP()
+        pc = ksp.getPC()
+        start = self._problem.A.getOwnershipRange()[0]
+        offset = start
+        splits = []
+        for name, u in zip(self._split_names, self._unknowns):
+            imap = u.function_space.dofmap.index_map
+            n = imap.size_local * u.function_space.dofmap.index_map_bs
+            splits.append((name, PETSc.IS().createStride(n, first=offset, step=1, comm=self.comm)))
+            offset += n
+        pc.setFieldSplitIS(*splits)
+        opts = PETSc.Options()
+        for k, val in fieldsplit_sub_options(self._split_names, self._prefix).items():
+            opts[k] = val
+        ksp.setFromOptions()
+
+    # ------------------------------------------------------------------------------------------
+    def set_initial_state(self) -> None:
+        """Uniform θ₀, c = c₀, rest potentials: φ_e from the Na metal at zero current, V with η = 0."""
+        material, ce = self._material, self.case.electrolyte.counter_electrode
+        vt = self.scales.thermal_voltage
+        c_kin = self.scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
+        phi0 = kinetics.na_metal_rest_potential(c_kin, ce.anodic_transfer_coefficient, ce.cathodic_transfer_coefficient)
+        self._theta.x.array[:] = self._theta0
+        if self._has_electrolyte:
+            self._c.x.array[:] = 1.0
+        self._phi.x.array[:] = phi0
+        self._voltage.x.array[:] = phi0 + float(material.ocv_at(self._theta0)) / vt
+        self._store_accepted()
+
+    def _store_accepted(self) -> None:
+        for store, u in zip(self._accepted, self._unknowns):
+            store[:] = u.x.array
+        self._theta_old.x.array[:] = self._theta.x.array
+        if self._has_electrolyte:
+            self._c_old.x.array[:] = self._c.x.array
+
+    def set_control(self, mode: Literal["current", "voltage"], value: float) -> None:
+        """Current control (I_app [A], > 0 charge) or voltage control (V [V]); no rebuild."""
+        if mode == "current":
+            self._current_mode.value = 1.0
+            self._current_hat.value = value / self.scales.current
+        elif mode == "voltage":
+            self._current_mode.value = 0.0
+            self._voltage_hat_set.value = value / self.scales.thermal_voltage
+        else:
+            raise ValueError(f"control mode must be 'current' or 'voltage', got {mode!r}")
+        self._control = (mode, float(value))
+
+    @property
+    def control(self) -> tuple[str, float]:
+        """The present control (mode, value in A or V)."""
+        return self._control
+
+    # ------------------------------------------------------------------------------------------
+    def try_step(self, dt: float) -> StepOutcome:
+        """One backward-Euler step of length dt [s] from the last accepted state (not committed)."""
+        for store, u in zip(self._accepted, self._unknowns):
+            u.x.array[:] = store
+        self._dt.value = dt / self.scales.time
+        snes = self._problem.solver
+        try:
+            self._problem.solve()
+        except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
+            return StepOutcome(False, snes.getIterationNumber(), f"linear solver failed: {exc}")
+        reason = snes.getConvergedReason()
+        its = snes.getIterationNumber()
+        if reason <= 0:
+            return StepOutcome(False, its, f"Newton did not converge ({_snes_reason(reason)})")
+        bad = self._bounds_violation()
+        if bad:
+            return StepOutcome(False, its, bad)
+        return StepOutcome(True, its, _snes_reason(reason))
+
+    def _bounds_violation(self) -> str:
+        def owned(u: fem.Function) -> np.ndarray:
+            n = u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+            return u.x.array[:n]
+
+        th = owned(self._theta)
+        th_min = _allreduce(self.comm, float(th.min()) if th.size else np.inf, MPI.MIN)
+        th_max = _allreduce(self.comm, float(th.max()) if th.size else -np.inf, MPI.MAX)
+        if not (np.isfinite(th_min) and np.isfinite(th_max)):
+            return "particle concentration is not finite"
+        if th_min <= 0.0 or th_max >= 1.0:
+            return f"particle concentration left (0, c_s,max): θ in [{th_min:.6g}, {th_max:.6g}]"
+        if self._has_electrolyte:
+            c = owned(self._c)
+            c_min = _allreduce(self.comm, float(c.min()) if c.size else np.inf, MPI.MIN)
+            if not np.isfinite(c_min) or c_min <= 0.0:
+                return f"electrolyte concentration not positive: min c = {c_min * self.scales.electrolyte_concentration:.6g} mol/m³"
+        return ""
+
+    def accept(self) -> None:
+        """The tried state becomes the last accepted state."""
+        self._store_accepted()
+
+    def reject(self) -> None:
+        """Restore the last accepted state into the unknowns."""
+        for store, u in zip(self._accepted, self._unknowns):
+            u.x.array[:] = store
+
+    # ------------------------------------------------------------------------------------------
+    def _integral(self, name: str) -> float:
+        return _allreduce(self.comm, fem.assemble_scalar(self._q_forms[name]))
+
+    def _minmax(self, u: fem.Function) -> tuple[float, float]:
+        n = u.function_space.dofmap.index_map.size_local
+        a = u.x.array[:n]
+        lo = _allreduce(self.comm, float(a.min()) if a.size else np.inf, MPI.MIN)
+        hi = _allreduce(self.comm, float(a.max()) if a.size else -np.inf, MPI.MAX)
+        return lo, hi
+
+    def quantities(self) -> dict[str, float]:
+        """Global quantities of the current (tried) state, SI; collective, identical on all ranks.
+
+        Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
+        Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
+        on Γ) and ``time_scale_s`` (R²/D_ref).
+        """
+        sc = self.scales
+        cmax = sc.particle_concentration
+        theta_int = self._integral("theta_integral")
+        interface_current = self._integral("interface_current") * sc.current
+        theta_min, theta_max = self._minmax(self._theta)
+        na_particles = theta_int * cmax * sc.length**3
+        q = {
+            "voltage_V": float(self._voltage.x.array[0]) * sc.thermal_voltage,
+            "theta_mean": theta_int / self._particle_volume_hat,
+            "c_mean": theta_int / self._particle_volume_hat * cmax,
+            "c_min": theta_min * cmax,
+            "c_max": theta_max * cmax,
+            "c_surface_mean": self._integral("theta_surface_integral") / self._gamma_area_hat * cmax,
+            "interface_current_A": interface_current,
+        }
+        if self._has_electrolyte:
+            c_lo, c_hi = self._minmax(self._c)
+            salt = self._integral("salt_integral") * sc.electrolyte_concentration * sc.length**3
+            q |= {
+                "electrolyte_c_min": c_lo * sc.electrolyte_concentration,
+                "electrolyte_c_max": c_hi * sc.electrolyte_concentration,
+                "na_total_mol": na_particles + salt,
+                "counter_electrode_current_A": self._integral("counter_current") * sc.current,
+            }
+        else:
+            i_a = _allreduce(self.comm, fem.assemble_scalar(self._i_counter_form))
+            q |= {
+                "electrolyte_c_min": sc.electrolyte_concentration,
+                "electrolyte_c_max": sc.electrolyte_concentration,
+                "na_total_mol": na_particles,
+                "counter_electrode_current_A": i_a * self._counter_area_m2,
+            }
+        mode, value = self._control
+        q["current_A"] = value if mode == "current" else interface_current
+        q["time_scale_s"] = sc.time
+        return q
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def fields(self) -> dict[str, fem.Function]:
+        """SI fields of the current state: particle_concentration [mol/m³] (particle submesh);
+        electrolyte_concentration [mol/m³] and electrolyte_potential [V] (electrolyte submesh,
+        absent for sphere-1d). Refreshed on every access."""
+        sc = self.scales
+        self._field_particle.x.array[:] = self._theta.x.array * sc.particle_concentration
+        out = {"particle_concentration": self._field_particle}
+        if self._has_electrolyte:
+            self._field_salt.x.array[:] = self._c.x.array * sc.electrolyte_concentration
+            self._field_potential.x.array[:] = self._phi.x.array * sc.thermal_voltage
+            out["electrolyte_concentration"] = self._field_salt
+            out["electrolyte_potential"] = self._field_potential
+        return out
+
+    def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """Evaluate the SI fields at points (n, gdim) or (n, 3) in mesh units; NaN outside a field's
+        domain. Collective; every rank gets the same arrays.
+
+        For ``sphere-1d`` a 3D point is evaluated at its distance from the centre; for
+        ``axisymmetric-2d`` at (√(x²+y²), z).
+        """
+        pts = np.atleast_2d(np.asarray(points, dtype=float))
+        pts = self._to_mesh_coordinates(pts)
+        out = {}
+        for name, f in self.fields.items():
+            out[name] = _evaluate(f, pts)
+        return out
+
+    def _to_mesh_coordinates(self, pts: np.ndarray) -> np.ndarray:
+        gdim = self.pmesh.mesh.geometry.dim
+        system = self.pmesh.coordinate_system
+        res = np.zeros((pts.shape[0], 3))
+        if pts.shape[1] == 3 and system == "spherical":
+            res[:, 0] = np.linalg.norm(pts - self.pmesh.particle_centres[0], axis=1)
+        elif pts.shape[1] == 3 and system == "axisymmetric":
+            res[:, 0] = np.hypot(pts[:, 0], pts[:, 1])
+            res[:, 1] = pts[:, 2]
+        else:
+            k = min(pts.shape[1], 3)
+            res[:, :k] = pts[:, :k]
+            if gdim < k:
+                res[:, gdim:] = 0.0
+        return res
+
+
+def _evaluate(f: fem.Function, pts: np.ndarray) -> np.ndarray:
+    """Point values of a scalar P1 function at (n, 3) points; NaN where no rank owns a cell."""
+    msh = f.function_space.mesh
+    comm = msh.comm
+    tdim = msh.topology.dim
+    tree = dolfinx.geometry.bb_tree(msh, tdim, padding=1e-10)
+    candidates = dolfinx.geometry.compute_collisions_points(tree, pts)
+    colliding = dolfinx.geometry.compute_colliding_cells(msh, candidates, pts)
+    n_owned = msh.topology.index_map(tdim).size_local
+    values = np.full(pts.shape[0], np.nan)
+    idx, cells = [], []
+    for i in range(pts.shape[0]):
+        links = colliding.links(i)
+        owned = links[links < n_owned]
+        if owned.size:
+            idx.append(i)
+            cells.append(owned[0])
+    if idx:
+        values[idx] = f.eval(pts[idx], np.asarray(cells, dtype=np.int32)).reshape(-1)
+    gathered = comm.allgather(values)
+    result = np.full(pts.shape[0], np.nan)
+    for arr in gathered:
+        take = np.isnan(result) & ~np.isnan(arr)
+        result[take] = arr[take]
+    return result
+
+
+_SNES_REASONS = {v: k for k, v in PETSc.SNES.ConvergedReason.__dict__.items() if isinstance(v, int)}
+
+
+def _snes_reason(reason: int) -> str:
+    return _SNES_REASONS.get(reason, str(reason))
