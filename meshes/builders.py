@@ -33,6 +33,9 @@ WALLS_TAG = 1003
 MIN_QUALITY = 0.01
 """Smallest accepted element quality (gmsh minSICN; 1 = ideal, <= 0 = flat or inverted)."""
 
+LINEAR_SIMPLICES = (2, 4)
+"""gmsh element types of the 3-node triangle and the 4-node tetrahedron."""
+
 REQUIRED_GROUPS = ("electrolyte", "interface", "na_metal", "walls")
 
 Info = dict[str, Any]
@@ -358,11 +361,15 @@ def check_current_mesh(source: str | None) -> Info:
             continue
         count = 0
         for entity in gmsh.model.getEntitiesForPhysicalGroup(d, t):
-            _, tags, _ = gmsh.model.mesh.getElements(d, int(entity))
-            for element_tags in tags:
+            types, tags, _ = gmsh.model.mesh.getElements(d, int(entity))
+            for element_type, element_tags in zip(types, tags, strict=True):
                 count += len(element_tags)
                 if len(element_tags) and dim > 1:
-                    quality = gmsh.model.mesh.getElementQualities(element_tags, "minSICN")
+                    quality = np.asarray(
+                        gmsh.model.mesh.getElementQualities(element_tags, "minSICN"))
+                    if element_type in LINEAR_SIMPLICES:
+                        # The sign is only the vertex order, which DOLFINx does not need.
+                        quality = np.abs(quality)
                     min_quality = min(min_quality, float(np.min(quality)))
                 elif len(element_tags):
                     length = gmsh.model.mesh.getElementQualities(element_tags, "volume")
