@@ -13,6 +13,11 @@ from typing import Any
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
 
+MUMPS_CONTROLS = {
+    14: 200,  # ICNTL(14): workspace headroom in %; coupled interface rows fill in more than MUMPS guesses
+    24: 1,  # ICNTL(24): detect null pivots instead of failing silently
+}
+
 
 def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver: str = "mumps") -> dict[str, Any]:
     """SNES + KSP options (without prefix) for the coupled cell problem."""
@@ -55,16 +60,6 @@ def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver:
             "pc_fieldsplit_type": "multiplicative",
         }
     return opts
-
-
-def factor_options(linear_solver: str) -> dict[str, Any]:
-    """Options read only when the factorisation is created (at the first solve), without prefix."""
-    if linear_solver == "mumps":
-        return {
-            "mat_mumps_icntl_14": 200,  # workspace headroom: coupled rows fill in more than MUMPS guesses
-            "mat_mumps_icntl_24": 1,  # detect null pivots instead of failing silently
-        }
-    return {}
 
 
 def fieldsplit_sub_options(split_names: list[str], prefix: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from ecmx.solver.numerics import factor_options, fieldsplit_sub_options, newton_options
+from ecmx.solver.numerics import MUMPS_CONTROLS, fieldsplit_sub_options, newton_options
 from ecmx.solver.physics import electrolyte as electrolyte_law
 from ecmx.solver.physics import kinetics
 from ecmx.solver.physics import particle as particle_law
@@ -301,10 +301,8 @@ class CellProblem:
             entity_maps=entity_maps,
             jit_options=jit,
         )
-        # options read when the factorisation is set up at the first solve must outlive the constructor
-        persistent = PETSc.Options()
-        for k, val in factor_options(case.solver.linear_solver).items():
-            persistent[f"{self._prefix}{k}"] = val
+        if case.solver.linear_solver == "mumps":
+            self._configure_mumps()
         if case.solver.linear_solver == "fieldsplit":
             self._setup_fieldsplit()
 
@@ -316,13 +314,14 @@ class CellProblem:
             "theta_integral": scalar(theta * w_vol * dx_p),
             "theta_surface_integral": scalar(theta_G * w_G * dG),
             "interface_current": scalar(j_hat * w_G * dG),
+            "overpotential_integral": scalar(eta * w_G * dG),
+            "potential_surface_integral": scalar(phi_G * w_G * dG),
         }
         if self._has_electrolyte:
             self._q_forms["salt_integral"] = scalar(self._c * w_vol * dx_e)
             self._q_forms["counter_current"] = scalar((i_a / sc.current_density) * w_a * ds_a)
             self._electrolyte_volume_hat = _allreduce(self.comm, fem.assemble_scalar(scalar(1.0 * w_vol * dx_e)))
         else:
-            self._q_forms["phi"] = scalar(self._phi * w_G * dG)
             self._i_counter_form = fem.form(i_a / self._gamma_area_hat * w_G * dG, jit_options=jit)
 
         # SI copies of the fields for writers, probes and the mechanics (updated on access)
@@ -333,6 +332,16 @@ class CellProblem:
         self.set_initial_state()
 
     # ------------------------------------------------------------------------------------------
+    def _configure_mumps(self) -> None:
+        """MUMPS controls set on the factor matrix itself (no global options left behind)."""
+        ksp = self._problem.solver.getKSP()
+        ksp.setOperators(self._problem.A, self._problem.A)
+        pc = ksp.getPC()
+        pc.setFactorSetUpSolverType()
+        factor = pc.getFactorMatrix()
+        for icntl, val in MUMPS_CONTROLS.items():
+            factor.setMumpsIcntl(icntl, val)
+
     def _setup_fieldsplit(self) -> None:
         """Attach one index set per unknown block to the fieldsplit preconditioner."""
         ksp = self._problem.solver.getKSP()
@@ -453,7 +462,7 @@ class CellProblem:
 
         Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
         Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
-        on Γ) and ``time_scale_s`` (R²/D_ref).
+        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) on Γ) and ``time_scale_s`` (R²/D_ref).
         """
         sc = self.scales
         cmax = sc.particle_concentration
@@ -469,6 +478,8 @@ class CellProblem:
             "c_max": theta_max * cmax,
             "c_surface_mean": self._integral("theta_surface_integral") / self._gamma_area_hat * cmax,
             "interface_current_A": interface_current,
+            "electrolyte_potential_V": self._integral("potential_surface_integral") / self._gamma_area_hat * sc.thermal_voltage,
+            "overpotential_V": self._integral("overpotential_integral") / self._gamma_area_hat * sc.thermal_voltage,
         }
         if self._has_electrolyte:
             c_lo, c_hi = self._minmax(self._c)
