@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx)
@@ -153,13 +154,17 @@ def minimum_quality(msh_path: Path, comm: MPI.Comm) -> float:
     return comm.bcast(quality, root=0)
 
 
-def mesh_report(target: ParticleMesh | MeshFile, comm: MPI.Comm = MPI.COMM_WORLD) -> dict[str, Any]:
+def mesh_report(target: ParticleMesh | MeshFile | str | Path,
+                comm: MPI.Comm = MPI.COMM_WORLD) -> dict[str, Any]:
     """Size, quality, particle volume [m³] and interface area [m²] of a mesh. Collective.
 
-    A MeshFile is loaded on `comm` first. Keys: kind, coordinate_system, cells, vertices (global
-    counts), min_quality (gmsh minSICN; 1 = ideal), particles, particle_volume_m3,
+    A MeshFile is loaded on `comm` first; a path is validated as a ``mesh-file`` (CaseError if it
+    lacks the physical groups or is degenerate) and loaded. Keys: kind, coordinate_system, cells,
+    vertices (global counts), min_quality (gmsh minSICN; 1 = ideal), particles, particle_volume_m3,
     interface_area_m2, counter_electrode_area_m2, msh_path.
     """
+    if isinstance(target, (str, Path)):
+        target = load_mesh(SimpleNamespace(kind="mesh-file", file=Path(target)), comm)
     if isinstance(target, MeshFile):
         pmesh = read_mesh(target, comm)
         quality = target.info.get("min_quality")

@@ -81,7 +81,7 @@ class RadialPerturbation:
 
     def extents(self) -> np.ndarray:
         """Bounding box (3, 2): [[xmin, xmax], [ymin, ymax], [zmin, zmax]] of the surface."""
-        th, ph = np.meshgrid(np.linspace(0.0, np.pi, 361), np.linspace(0.0, 2 * np.pi, 721))
+        th, ph = np.meshgrid(np.linspace(0.0, np.pi, 181), np.linspace(0.0, 2 * np.pi, 361))
         r = self.radius * (1.0 + self.delta(th, ph))
         xyz = np.stack([r * np.sin(th) * np.cos(ph), r * np.sin(th) * np.sin(ph), r * np.cos(th)])
         return np.stack([xyz.reshape(3, -1).min(axis=1), xyz.reshape(3, -1).max(axis=1)], axis=1)

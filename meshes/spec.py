@@ -20,7 +20,7 @@ from ecmx.solver.errors import CaseError
 LENGTH_UNIT = 1e-6
 """Metres per mesh unit: meshes are in micrometres."""
 
-BUILDER_VERSION = f"ecmx-meshes-1/gmsh-{gmsh.__version__}"
+BUILDER_VERSION = f"ecmx-meshes-2/gmsh-{gmsh.__version__}"
 """Part of every cache key: bump it whenever a builder changes the meshes it makes."""
 
 KINDS = ("sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate", "mesh-file")
@@ -86,10 +86,19 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default) if obj is not None else default
 
 
+def _resolve(path: Path, source: str | Path | None) -> Path:
+    """A relative mesh file path is relative to the case file (or, without one, the working dir)."""
+    path = path.expanduser()
+    if not path.is_absolute() and source is not None:
+        path = Path(source).parent / path
+    return path.resolve()
+
+
 def spec_from_geometry(geometry: Any, source: str | Path | None = None) -> MeshSpec:
     """Convert a ``Geometry`` (SI) into a :class:`MeshSpec` (µm), checking what the builders need.
 
-    Raises CaseError (naming `source`, the case file, and the key) for values no mesh can be made of.
+    A relative ``geometry.file`` is taken relative to `source` (the case file). Raises CaseError
+    (naming `source` and the key) for values no mesh can be made of.
     """
     kind = geometry.kind
     if kind not in KINDS:
@@ -121,7 +130,7 @@ def spec_from_geometry(geometry: Any, source: str | Path | None = None) -> MeshS
         interface_size=_um(_get(mesh, "interface_size")),
         elements=int(_get(mesh, "elements", 40)),
         order=int(_get(mesh, "order", 1)),
-        file=None if file is None else str(Path(file).expanduser().resolve()),
+        file=None if file is None else str(_resolve(Path(file), source)),
     )
     _check(spec, source)
     return spec

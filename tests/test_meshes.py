@@ -347,3 +347,23 @@ def test_mesh_file_info_survives_json(cache: Path) -> None:
     stored = json.loads(built.path.with_suffix(".json").read_text())
     assert stored["particle_radii"] == built.info["particle_radii"]
     assert stored["kind"] == "agglomerate" and stored["dim"] == 3
+
+
+def test_relative_mesh_file_is_found_beside_the_case(tmp_path: Path) -> None:
+    _write_msh(tmp_path / "two.msh", ALL_GROUPS)
+    built = build_mesh(geometry("mesh-file", file="two.msh"), source=tmp_path / "case.yaml")
+    assert built.path == tmp_path / "two.msh"
+
+
+def test_report_of_a_msh_path(tmp_path: Path) -> None:
+    path = _write_msh(tmp_path / "two.msh", ALL_GROUPS)
+    report = mesh_report(path)
+    assert report["kind"] == "mesh-file" and report["cells"] == 2
+    assert report["min_quality"] > builders.MIN_QUALITY
+
+
+def test_roughness_too_large_for_the_margin_is_a_case_error(tmp_path: Path) -> None:
+    g = geometry("particle-in-electrolyte", electrolyte={"margin": 0.1e-6},
+                 particle={"shape": "irregular", "roughness": 0.3})
+    with pytest.raises(CaseError, match="roughness"):
+        build_mesh(g, cache_dir=tmp_path)
