@@ -4,10 +4,12 @@ The CSV columns are the contract of shared/CASE_FORMAT.md. Rows are flushed as s
 written, so a run that stops leaves complete, readable rows. Empty cells mean "not computed" (for
 example the stress columns when mechanics is off), never zero.
 
-Field files are DOLFINx XDMF (``.xdmf`` + ``.h5``), one file set per submesh (``particle.xdmf``,
-``electrolyte.xdmf``), which ParaView opens without asking for a reader. Functions that XDMF cannot
-store as they are (higher degree than the mesh geometry) are interpolated to P1 (the same value shape)
-before writing. Mesh coordinates are in micrometres.
+Field files are VTK time series: ``<name>.pvd`` listing one binary ``.vtu`` per time (the mesh
+gathered on rank 0), one file set per submesh (``particle.pvd``, ``electrolyte.pvd``). ParaView
+opens ``.pvd`` without asking for a reader; pyvista and meshio read the ``.vtu`` files (DOLFINx's own
+VTKFile output is VTU 2.2, which meshio 5 refuses, and XDMF needs h5py for meshio and crashes
+VTK's XDMF reader in pyvista here). DG0 functions are written as cell data, all others as their
+values at the mesh vertices. Mesh coordinates are in micrometres.
 
 MPI: CSV and JSON files are written by rank 0; field files are written collectively.
 """
@@ -24,11 +26,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import basix
-import basix.ufl
 import dolfinx
 import dolfinx.fem
-import dolfinx.io
+import dolfinx.plot
+import meshio
+import numpy as np
 from mpi4py import MPI
 
 TIMESERIES_COLUMNS = (
@@ -88,46 +90,101 @@ class CsvWriter:
             self._file = None
 
 
-def _writable(function: dolfinx.fem.Function) -> bool:
-    """True when XDMF can store ``function`` as it is (Lagrange of the geometry degree, or DG0)."""
-    element = function.function_space.ufl_element()
-    degree = element.embedded_superdegree
-    if element.basix_element.family != basix.ElementFamily.P:
-        return False
-    if element.discontinuous:
-        return degree == 0
-    return degree == function.function_space.mesh.geometry.cmap.degree
+_MESHIO_CELLS = {"interval": "line", "triangle": "triangle", "quadrilateral": "quad",
+                 "tetrahedron": "tetra", "hexahedron": "hexahedron"}
+
+
+class _GatheredMesh:
+    """A mesh's owned cells, with its P1 nodes as points, gathered on rank 0 for VTU output.
+
+    Points are the nodes of a first-order Lagrange space (ghost nodes included, so a node on a
+    process boundary appears once per rank that holds it; harmless for visualisation).
+    """
+
+    def __init__(self, mesh: dolfinx.mesh.Mesh):
+        comm = mesh.comm
+        self.mesh = mesh
+        self.comm = comm
+        self.space = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
+        topology, _, x = dolfinx.plot.vtk_mesh(self.space)
+        tdim = mesh.topology.dim
+        self.num_cells = mesh.topology.index_map(tdim).size_local
+        self.num_points = x.shape[0]
+        nodes = topology.reshape(self.num_cells, -1)[:, 1:] if self.num_cells else np.zeros((0, 1), np.int32)
+        parts = comm.gather((x, nodes), root=0)
+        self.cell_type = _MESHIO_CELLS[mesh.topology.cell_name()]
+        if comm.rank == 0:
+            offsets = np.cumsum([0] + [p[0].shape[0] for p in parts[:-1]])
+            self.points = np.vstack([p[0] for p in parts])
+            self.cells = np.vstack([p[1].reshape(-1, p[1].shape[-1]) + o for p, o in zip(parts, offsets, strict=True)
+                                    if p[1].size]).astype(np.int64)
+
+    def gather(self, local: np.ndarray) -> np.ndarray | None:
+        """Concatenate per-rank rows on rank 0 (None elsewhere)."""
+        parts = self.comm.gather(local, root=0)
+        return np.concatenate(parts, axis=0) if self.comm.rank == 0 else None
+
+
+def _vtk_components(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(n, *shape) values as VTK wants them: vectors with 3 components, tensors 3×3 (zero-padded)."""
+    n = values.shape[0]
+    if len(shape) == 0:
+        return values.reshape(n)
+    if len(shape) == 1:
+        out = np.zeros((n, 3))
+        out[:, : shape[0]] = values.reshape(n, shape[0])
+        return out
+    out = np.zeros((n, 3, 3))
+    out[:, : shape[0], : shape[1]] = values.reshape(n, *shape)
+    return out.reshape(n, 9)
 
 
 class _Output:
-    """A function to write and, where XDMF cannot store it, its P1 interpolant."""
+    """One function as a VTU array: DG0 as cell data, anything else as nodal (P1-node) point data."""
 
-    def __init__(self, name: str, function: dolfinx.fem.Function):
-        self.source = function
-        if _writable(function):
-            self.target = function
-        else:
-            mesh = function.function_space.mesh
-            shape = function.function_space.value_shape
-            element = basix.ufl.element("Lagrange", mesh.basix_cell(), mesh.geometry.cmap.degree,
-                                        shape=tuple(shape) if len(shape) else None)
-            self.target = dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, element), name=name)
+    def __init__(self, name: str, function: dolfinx.fem.Function, grid: _GatheredMesh):
         self.name = name
+        self.source = function
+        self.grid = grid
+        space = function.function_space
+        element = space.ufl_element()
+        self.shape = tuple(space.value_shape)
+        self.cellwise = element.discontinuous and element.embedded_superdegree == 0
+        if self.cellwise:
+            self._cell_dofs = space.dofmap.list[: grid.num_cells, 0]
+            self._bs = space.dofmap.bs
+        else:
+            components = [()] if not self.shape else list(np.ndindex(*self.shape))
+            points = grid.space.element.interpolation_points
+            self._expressions = [dolfinx.fem.Expression(function if c == () else function[c], points)
+                                 for c in components]
+            self._work = dolfinx.fem.Function(grid.space)
 
-    def update(self) -> dolfinx.fem.Function:
-        if self.target is not self.source:
-            self.target.interpolate(self.source)
-        self.target.name = self.name
-        return self.target
+    def values(self) -> np.ndarray | None:
+        """This function's current values, gathered on rank 0 (collective)."""
+        if self.cellwise:
+            array = self.source.x.array.reshape(-1, self._bs)[self._cell_dofs]
+        else:
+            columns = []
+            for expression in self._expressions:
+                self._work.interpolate(expression)
+                columns.append(self._work.x.array[: self.grid.num_points].copy())
+            array = np.stack(columns, axis=1)
+        gathered = self.grid.gather(array)
+        return None if gathered is None else _vtk_components(gathered, self.shape)
 
 
 class FieldSeries:
-    """One XDMF time series of functions that live on one mesh.
+    """A ParaView time series: ``<name>.pvd`` listing one ``<name>_NNNNNN.vtu`` per time.
+
+    All functions live on one mesh; DG0 functions become cell data, all others nodal point data at
+    the mesh vertices (P1 interpolation). The ``.pvd`` is rewritten after every time, so it always
+    lists complete files. Collective; rank 0 writes (the mesh is gathered there).
 
     Args:
-        comm: the mesh's communicator (writing is collective).
-        path: ``.xdmf`` file to create (the ``.h5`` goes beside it).
-        functions: output name -> function; all on the same mesh.
+        comm: the mesh's communicator.
+        path: ``.pvd`` file to create; the ``.vtu`` files go beside it.
+        functions: output (array) name -> function; all on the same mesh.
     """
 
     def __init__(self, comm: MPI.Comm, path: Path, functions: Mapping[str, dolfinx.fem.Function]):
@@ -136,40 +193,59 @@ class FieldSeries:
         meshes = {id(f.function_space.mesh) for f in functions.values()}
         if len(meshes) != 1:
             raise ValueError(f"{Path(path).name}: all functions of one file must live on one mesh")
+        self.comm = comm
         self.path = Path(path)
-        self.outputs = [_Output(name, f) for name, f in functions.items()]
         self.mesh = next(iter(functions.values())).function_space.mesh
-        self._file = dolfinx.io.XDMFFile(comm, str(self.path), "w")
-        self._file.write_mesh(self.mesh)
+        self.grid = _GatheredMesh(self.mesh)
+        self.outputs = [_Output(name, f, self.grid) for name, f in functions.items()]
         self.times: list[float] = []
+        self._files: list[str] = []
+        if comm.rank == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
 
     def write(self, time: float) -> None:
         """Append all functions at ``time`` [s] (collective)."""
+        point_data, cell_data = {}, {}
         for output in self.outputs:
-            self._file.write_function(output.update(), float(time))
+            values = output.values()
+            if self.comm.rank == 0:
+                (cell_data if output.cellwise else point_data)[output.name] = values
+        if self.comm.rank == 0:
+            name = f"{self.path.stem}_{len(self.times):06d}.vtu"
+            mesh = meshio.Mesh(self.grid.points, [(self.grid.cell_type, self.grid.cells)], point_data=point_data,
+                               cell_data={k: [v] for k, v in cell_data.items()})
+            meshio.write(self.path.parent / name, mesh, file_format="vtu", binary=True, compression="zlib")
+            self._files.append(name)
         self.times.append(float(time))
+        if self.comm.rank == 0:
+            self._write_collection()
+
+    def _write_collection(self) -> None:
+        lines = ['<?xml version="1.0"?>', '<VTKFile type="Collection" version="0.1">', "  <Collection>"]
+        lines += [f'    <DataSet timestep="{t!r}" group="" part="0" file="{f}"/>'
+                  for t, f in zip(self.times, self._files, strict=True)]
+        lines += ["  </Collection>", "</VTKFile>", ""]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+        os.replace(tmp, self.path)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Nothing stays open between writes; kept for symmetry with other writers."""
 
 
 def write_fields_once(comm: MPI.Comm, directory: Path, groups: Mapping[str, Mapping[str, dolfinx.fem.Function]],
-                      time: float) -> list[Path]:
-    """Write one XDMF file set per mesh group (``<directory>/<group>.xdmf``) at a single time.
+                      time: float) -> dict[str, Path]:
+    """Write one ParaView file set per mesh group (``<directory>/<group>.pvd``) at a single time.
 
-    Collective. Returns the ``.xdmf`` paths.
+    Collective. Returns group -> ``.pvd`` path.
     """
-    if comm.rank == 0:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-    comm.barrier()
-    paths = []
+    paths = {}
     for group, functions in groups.items():
-        series = FieldSeries(comm, Path(directory) / f"{group}.xdmf", functions)
+        series = FieldSeries(comm, Path(directory) / f"{group}.pvd", functions)
         series.write(time)
         series.close()
-        paths.append(series.path)
+        paths[group] = series.path
     return paths
 
 

@@ -67,14 +67,17 @@ class StepController:
         """The next step [s], clipped so that it does not pass the next milestone.
 
         A remaining distance only slightly larger than the step (less than a fifth of a step more)
-        is taken whole, so that no sliver step is left before the milestone.
+        is taken whole, or in two equal halves where that would exceed the maximum step, so that no
+        sliver step is left before the milestone.
         """
         dt = self.dt
         if time_to_milestone is not None:
             if time_to_milestone <= 0.0:
                 raise ValueError(f"milestone must lie ahead, got {time_to_milestone} s")
-            if time_to_milestone <= 1.2 * dt:
+            if time_to_milestone <= dt:
                 dt = time_to_milestone
+            elif time_to_milestone <= 1.2 * dt:
+                dt = time_to_milestone if time_to_milestone <= self.maximum else 0.5 * time_to_milestone
         return dt
 
     def accepted(self, dt: float, newton_iterations: int) -> None:
