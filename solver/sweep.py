@@ -26,9 +26,9 @@ Parallelism.
 swept values in SI units (a swept ``material`` gives the material name), ``status`` (ok, failed,
 pending), ``reason``, ``wall_time_s``, the key results of the run's ``summary.json`` (peak von Mises
 and peak largest principal stress in Pa, the particle concentration spread max − min in mol/m³ at
-each snapshot depth of discharge, the delivered capacity in mAh/g and the end voltage in V), and for
-reference the point's material, diffusivity, radius and the analytic steady surface von Mises
-σ*/15 of a sphere (MODEL.md §4).
+each snapshot depth of discharge, the discharge, charge and delivered capacity in mAh/g and the end
+voltage in V), and for reference the point's material, diffusivity, radius and the analytic steady
+surface von Mises σ*/15 of a sphere (MODEL.md §4).
 """
 
 from __future__ import annotations
@@ -60,8 +60,14 @@ FAILED_MARKER = ".ecmx-failed"
 SUMMARY_FILE = "summary.csv"
 RUN_SUMMARY_FILE = "summary.json"
 
-#: Key results copied from a run's summary.json into summary.csv (same names in both files).
-RESULT_KEYS = ("peak_von_mises_Pa", "peak_max_principal_Pa", "capacity_mAh_per_g", "end_voltage_V")
+#: summary.csv column <- key in the ``results`` mapping of a run's summary.json.
+RESULT_KEYS = {
+    "peak_von_mises_Pa": "peak_von_mises_Pa",
+    "peak_max_principal_Pa": "peak_max_principal_Pa",
+    "discharge_capacity_mAh_per_g": "discharge_capacity_mAh_per_g",
+    "charge_capacity_mAh_per_g": "charge_capacity_mAh_per_g",
+    "end_voltage_V": "final_voltage_V",
+}
 
 #: A runner has the signature of ``ecmx.solver.run.run_case``; it must be picklable (a module-level
 #: function) for worker processes. It leaves ``summary.json`` in ``out_dir`` and raises on failure.
@@ -195,27 +201,33 @@ def _base_row(point: SweepPoint, case: Case, directory: Path) -> dict[str, Any]:
 
 
 def _results_from_run(directory: Path, case: Case) -> dict[str, Any]:
-    """Key results from the run's summary.json (missing values stay empty)."""
+    """Key results from the run's summary.json (missing values stay empty).
+
+    The delivered capacity is the discharge capacity, or the charge capacity of a run that only
+    charges; the concentration spread is c_max − c_min of the particle at each snapshot.
+    """
     path = directory / RUN_SUMMARY_FILE
     try:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    results: dict[str, Any] = {k: summary.get(k) for k in RESULT_KEYS}
+    results = summary.get("results") or {}
+    row: dict[str, Any] = {column: results.get(key) for column, key in RESULT_KEYS.items()}
+    discharge, charge = row["discharge_capacity_mAh_per_g"], row["charge_capacity_mAh_per_g"]
+    row["delivered_capacity_mAh_per_g"] = discharge if discharge else charge
     spreads = _spreads(summary.get("snapshots"))
     for dod in case.output.snapshots.depth_of_discharge:
-        results[spread_key(dod)] = spreads.get(round(dod, 9))
-    return results
+        row[spread_key(dod)] = spreads.get(round(dod, 9))
+    return row
 
 
 def _spreads(snapshots: Any) -> dict[float, float]:
-    """{DOD: c_max − c_min} from summary.json's list of snapshots."""
+    """{DOD: c_max − c_min} from summary.json's snapshots (a list, or a mapping by snapshot name)."""
     out: dict[float, float] = {}
-    for snap in snapshots or []:
-        dod = snap.get("depth_of_discharge")
-        spread = snap.get("concentration_spread_mol_m3")
-        if dod is not None and spread is not None:
-            out[round(float(dod), 9)] = float(spread)
+    for snap in snapshots.values() if isinstance(snapshots, dict) else snapshots or []:
+        dod, c_min, c_max = snap.get("depth_of_discharge"), snap.get("c_min"), snap.get("c_max")
+        if dod is not None and c_min is not None and c_max is not None:
+            out[round(float(dod), 9)] = float(c_max) - float(c_min)
     return out
 
 
@@ -362,6 +374,7 @@ def run_sweep(
     ranks_per_point: int = 1,
     runner: Runner | None = None,
     progress: bool = True,
+    plots: bool = True,
 ) -> SweepResult:
     """Run the points of a sweep that are not finished yet and write ``summary.csv``.
 
@@ -373,15 +386,19 @@ def run_sweep(
             round-robin share of the points; collective over ``COMM_WORLD``.
         runner: replaces ``run_case`` (tests); a picklable function with its signature.
         progress: show a progress bar over points (rank 0).
+        plots: draw the sweep figures into ``<sweep dir>/figures`` at the end (rank 0).
 
     Returns the summary path and each point's row, on every rank.
     """
+    from mpi4py import MPI
+
     directory = study.directory.resolve()
     tasks = point_tasks(study, directory)
     if mpi:
-        return _run_mpi(study, tasks, directory, force, ranks_per_point, runner, progress)
-    from mpi4py import MPI
-
+        result = _run_mpi(study, tasks, directory, force, ranks_per_point, runner, progress)
+        if plots and MPI.COMM_WORLD.rank == 0:
+            _plot(result)
+        return result
     if MPI.COMM_WORLD.size > 1:
         raise CaseError(
             f"ecmx sweep started on {MPI.COMM_WORLD.size} MPI ranks without --mpi: add --mpi to split"
@@ -412,7 +429,16 @@ def run_sweep(
                 finished(task, run_point(task, runner))
         else:
             _run_pool(pending, n_workers, runner, finished)
-    return SweepResult(directory, summary_path, [results[t.index] for t in tasks])
+    result = SweepResult(directory, summary_path, [results[t.index] for t in tasks])
+    if plots:
+        _plot(result)
+    return result
+
+
+def _plot(result: SweepResult) -> None:
+    from ecmx.postprocess.sweep_plots import plot_sweep
+
+    plot_sweep(result.summary_path, result.directory / "figures")
 
 
 def _prepare_directory(study: Sweep, directory: Path) -> None:

@@ -37,16 +37,19 @@ def fake_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool =
     failed = d < FAIL_BELOW
     peak = steady_surface_von_mises(case)
     summary = {
-        "status": "failed" if failed else "ok",
-        "reason": "Newton did not converge (fake)" if failed else "",
-        "peak_von_mises_Pa": peak,
-        "peak_max_principal_Pa": None if peak is None else 0.5 * peak,
-        "capacity_mAh_per_g": case.material.capacity_mAh_per_g * 0.9,
-        "end_voltage_V": 2.5,
-        "snapshots": [
-            {"depth_of_discharge": dod, "concentration_spread_mol_m3": 1e-12 / d * dod}
+        "status": "failed" if failed else "completed",
+        "reason": "Newton did not converge (fake)" if failed else None,
+        "results": {
+            "peak_von_mises_Pa": peak,
+            "peak_max_principal_Pa": None if peak is None else 0.5 * peak,
+            "discharge_capacity_mAh_per_g": case.material.capacity_mAh_per_g * 0.9,
+            "charge_capacity_mAh_per_g": 0.0,
+            "final_voltage_V": 2.5,
+        },
+        "snapshots": {
+            f"dod_{dod:.2f}": {"depth_of_discharge": dod, "c_min": 0.0, "c_max": 1e-12 / d * dod}
             for dod in case.output.snapshots.depth_of_discharge
-        ],
+        },
     }
     if rank == 0:
         (out_dir / "summary.json").write_text(json.dumps(summary))

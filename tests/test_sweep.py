@@ -35,7 +35,7 @@ SEVEN = {"log_space": [1e-17, 1e-14], "num": 7, "unit": "m^2/s"}
 
 def test_seven_points_directories_and_summary(case_dir):
     study = load_sweep(_sweep_file(case_dir, SEVEN))
-    result = run_sweep(study, workers=1, runner=fake_run, progress=False)
+    result = run_sweep(study, workers=1, runner=fake_run, progress=False, plots=False)
     rows = read_summary(result.summary_path)
     assert len(rows) == 7 and result.solved == 7
     ds = [r["material.diffusivity"] for r in rows]
@@ -51,25 +51,25 @@ def test_seven_points_directories_and_summary(case_dir):
 
 def test_rerun_does_no_solves_and_force_reruns(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15, 1e-14, 1e-13]))
-    first = run_sweep(study, workers=1, runner=fake_run, progress=False)
+    first = run_sweep(study, workers=1, runner=fake_run, progress=False, plots=False)
     assert len(calls(study.directory)) == 3 and first.solved == 3
     summary_before = first.summary_path.read_text()
-    second = run_sweep(study, workers=2, runner=fake_run, progress=False)
+    second = run_sweep(study, workers=2, runner=fake_run, progress=False, plots=False)
     assert len(calls(study.directory)) == 3, "a rerun of a finished sweep must not run any point"
     assert second.solved == 0 and second.summary_path.read_text() == summary_before
-    forced = run_sweep(study, workers=1, force=True, runner=fake_run, progress=False)
+    forced = run_sweep(study, workers=1, force=True, runner=fake_run, progress=False, plots=False)
     assert forced.solved == 3 and len(calls(study.directory)) == 6
 
 
 def test_interrupted_and_changed_points_run_again(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15, 1e-14, 1e-13]))
-    run_sweep(study, workers=1, runner=fake_run, progress=False)
+    run_sweep(study, workers=1, runner=fake_run, progress=False, plots=False)
     # An interrupted point has no marker; a changed base case invalidates every marker.
     (study.directory / study.points[1].label / COMPLETE_MARKER).unlink()
-    again = run_sweep(study, workers=1, runner=fake_run, progress=False)
+    again = run_sweep(study, workers=1, runner=fake_run, progress=False, plots=False)
     assert [p.ran for p in again.points] == [False, True, False]
     write_yaml(case_dir / "sweep.yaml", {**_spec(case_dir), "sweep": {**_spec(case_dir)["sweep"], "set": ["protocol.0.c_rate=2"]}})
-    changed = run_sweep(load_sweep(case_dir / "sweep.yaml"), workers=1, runner=fake_run, progress=False)
+    changed = run_sweep(load_sweep(case_dir / "sweep.yaml"), workers=1, runner=fake_run, progress=False, plots=False)
     assert changed.solved == 3
 
 
@@ -81,7 +81,7 @@ def _spec(case_dir: Path) -> dict:
 
 def test_failing_point_is_recorded_and_others_finish(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15, 1e-17, 1e-14]))
-    result = run_sweep(study, workers=2, runner=fake_run, progress=False)
+    result = run_sweep(study, workers=2, runner=fake_run, progress=False, plots=False)
     rows = read_summary(result.summary_path)
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "time step fell below the minimum" in rows[1]["reason"]
@@ -89,21 +89,21 @@ def test_failing_point_is_recorded_and_others_finish(case_dir):
     assert (failed_dir / FAILED_MARKER).is_file() and not (failed_dir / COMPLETE_MARKER).exists()
     # A rerun retries only the failed point.
     before = len(calls(study.directory))
-    again = run_sweep(study, workers=1, runner=fake_run, progress=False)
+    again = run_sweep(study, workers=1, runner=fake_run, progress=False, plots=False)
     assert calls(study.directory)[before:] == [study.points[1].label]
     assert [p.status for p in again.points] == ["ok", "failed", "ok"]
 
 
 def test_crashed_worker_fails_only_its_point(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15, 1e-17, 1e-14, 1e-13]))
-    result = run_sweep(study, workers=2, runner=crashing_run, progress=False)
+    result = run_sweep(study, workers=2, runner=crashing_run, progress=False, plots=False)
     assert [p.status for p in result.points] == ["ok", "failed", "ok", "ok"]
     assert "worker process" in result.points[1].row["reason"]
 
 
 def test_workers_run_in_separate_processes(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15, 1e-14, 1e-13, 1e-12]))
-    run_sweep(study, workers=2, runner=sweep_fakes.busy_run, progress=False)
+    run_sweep(study, workers=2, runner=sweep_fakes.busy_run, progress=False, plots=False)
     pids = {line.split()[1] for line in (study.directory / sweep_fakes.CALLS_FILE).read_text().splitlines()}
     assert len(pids) == 2 and str(os.getpid()) not in pids
 
@@ -121,6 +121,13 @@ def test_material_grid_replaces_the_material(case_dir):
         ("testmat", 1e-15), ("testmat", 1e-14), ("othermat", 1e-15), ("othermat", 1e-14)]
     ratio = rows[0]["steady_surface_von_mises_Pa"] / rows[2]["steady_surface_von_mises_Pa"]
     assert ratio == pytest.approx(0.0826 / 0.022, rel=1e-12)
+    # One figure per quantity holds both materials.
+    from ecmx.postprocess.sweep_plots import _groups, _x_key
+
+    summary = read_summary(study.directory / "summary.csv")
+    assert _x_key(summary) == "diffusivity_m2_s" and list(_groups(summary, "diffusivity_m2_s")) == ["testmat", "othermat"]
+    for name in ("peak_von_mises.png", "concentration_spread.png", "capacity.png"):
+        assert (study.directory / "figures" / name).stat().st_size > 10_000
 
 
 def _load(path: Path) -> dict:
@@ -141,7 +148,7 @@ def test_steady_surface_von_mises_formula(case_dir):
 def test_group_size_must_divide_the_ranks(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15]))
     with pytest.raises(CaseError, match="must divide"):
-        run_sweep(study, mpi=True, ranks_per_point=2, runner=fake_run, progress=False)
+        run_sweep(study, mpi=True, ranks_per_point=2, runner=fake_run, progress=False, plots=False)
 
 
 MPI_SCRIPT = """
@@ -149,7 +156,7 @@ import sys
 from ecmx.solver.study_config import load_sweep
 from ecmx.solver.sweep import run_sweep
 from sweep_fakes import fake_run
-run_sweep(load_sweep(sys.argv[1]), mpi=True, ranks_per_point=int(sys.argv[2]), runner=fake_run, progress=False)
+run_sweep(load_sweep(sys.argv[1]), mpi=True, ranks_per_point=int(sys.argv[2]), runner=fake_run, progress=False, plots=False)
 """
 
 
@@ -157,7 +164,7 @@ run_sweep(load_sweep(sys.argv[1]), mpi=True, ranks_per_point=int(sys.argv[2]), r
 @pytest.mark.parametrize("ranks_per_point", [1, 2])
 def test_mpi_groups_match_local_mode(case_dir, ranks_per_point):
     values = [1e-15, 1e-17, 1e-14, 1e-13, 3e-15]
-    local = run_sweep(load_sweep(_sweep_file(case_dir, values, "local.yaml")), workers=1, runner=fake_run, progress=False)
+    local = run_sweep(load_sweep(_sweep_file(case_dir, values, "local.yaml")), workers=1, runner=fake_run, progress=False, plots=False)
     path = _sweep_file(case_dir, values, "mpi.yaml")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     proc = subprocess.run([str(VENV_BIN / "mpiexec"), "-n", "2", sys.executable, "-c", MPI_SCRIPT, str(path), str(ranks_per_point)],
