@@ -383,5 +383,10 @@ def check_current_mesh(source: str | None) -> Info:
             f"{MIN_QUALITY} (flat, inverted or sliver elements); refine or repair the mesh",
             file=source,
         )
+    total = sum(len(t) for t in gmsh.model.mesh.getElements(dim)[1])
+    if total != cells:
+        raise CaseError(
+            f"{abs(total - cells)} of the {total} cells are in no physical group or in several; "
+            "every cell must belong to exactly one particle_<i> or electrolyte group", file=source)
     vertices = len(gmsh.model.mesh.getNodes()[0])
     return {"cells": cells, "vertices": vertices, "min_quality": min_quality}

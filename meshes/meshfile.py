@@ -20,6 +20,10 @@ from ecmx.meshes.spec import LENGTH_UNIT
 from ecmx.solver.errors import CaseError
 
 
+SIMPLICES = {2: {2, 9}, 3: {4, 11}}
+"""Accepted gmsh element types by dimension: 3/6-node triangles, 4/10-node tetrahedra."""
+
+
 def _measure(dim: int, tag: int, axisymmetric: bool) -> tuple[float, np.ndarray]:
     """(measure, centroid) of the elements of a physical group; 2π r weighted when axisymmetric."""
     total, moment = 0.0, np.zeros(3)
@@ -64,6 +68,12 @@ def validate_mesh_file(path: str | Path) -> Info:
                 f"physical groups of the wrong dimension ({', '.join(wrong) or 'electrolyte'}): "
                 "particles and electrolyte must be 3D (or 2D axisymmetric) cells, interface, "
                 "na_metal and walls their facets", file=path, key="geometry.file")
+        types = set(gmsh.model.mesh.getElementTypes(dim))
+        if len(types) != 1 or not types <= SIMPLICES[dim]:
+            names = sorted(gmsh.model.mesh.getElementProperties(t)[0] for t in types)
+            raise CaseError(
+                f"unsupported {dim}D elements {', '.join(names)}: use triangles (2D) or tetrahedra "
+                "(3D), linear or quadratic, of one kind", file=path, key="geometry.file")
         axisymmetric = dim == 2
         if axisymmetric and np.min(gmsh.model.mesh.getNodes()[1].reshape(-1, 3)[:, 0]) < -1e-9:
             raise CaseError("a 2D mesh is axisymmetric and needs r = x >= 0 everywhere", file=path,
@@ -77,6 +87,10 @@ def validate_mesh_file(path: str | Path) -> Info:
             centres.append(centre.tolist())
             radii.append((3.0 * volume / (4.0 * math.pi)) ** (1.0 / 3.0))
         area, _ = _measure(*groups["na_metal"], axisymmetric)
+    if min(radii) < 1e-3:
+        raise CaseError(
+            f"particle sizes of {min(radii):.3g} mesh units: mesh files must be in micrometres "
+            "(these coordinates look like metres)", file=path, key="geometry.file")
     info.update({
         "dim": dim,
         "coordinate_system": "axisymmetric" if axisymmetric else "cartesian",

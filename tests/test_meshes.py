@@ -218,16 +218,23 @@ def test_too_narrow_box_is_a_case_error(tmp_path: Path) -> None:
     assert error.value.file == Path("case.yaml")
 
 
-def _write_msh(path: Path, groups: list[str], flat: bool = False) -> Path:
-    """Two tets sharing a face: particle_1 below, electrolyte above (flat: particle tet has no volume)."""
+def _write_msh(path: Path, groups: list[str], flat: bool = False, scale: float = 1.0,
+               untagged: bool = False) -> Path:
+    """Two tets sharing a face: particle_1 below, electrolyte above (µm × `scale`).
+
+    flat: the particle tet has no volume; untagged: a third tet in no physical group.
+    """
     apex = [0.3, 0.3, 0.0] if flat else [0.3, 0.3, -1.0]
-    nodes = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.3, 0.3, 1.0], apex]
+    nodes = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.3, 0.3, 1.0], apex, [2, 2, 2]]) * scale
     with builders.gmsh_model("test"):
-        for dim, tag in [(3, 1), (3, 2), (2, 1), (2, 2), (2, 3)]:
+        for dim, tag in [(3, 1), (3, 2), (3, 3), (2, 1), (2, 2), (2, 3)]:
             gmsh.model.addDiscreteEntity(dim, tag)
-        gmsh.model.mesh.addNodes(3, 1, [1, 2, 3, 4, 5], np.ravel(nodes).tolist())
+        gmsh.model.mesh.addNodes(3, 1, [1, 2, 3, 4, 5, 6], nodes.ravel().tolist())
         gmsh.model.mesh.addElementsByType(1, 4, [1], [1, 2, 3, 5])
         gmsh.model.mesh.addElementsByType(2, 4, [2], [1, 2, 3, 4])
+        if untagged:
+            gmsh.model.mesh.addElementsByType(3, 4, [6], [2, 3, 4, 6])
+            gmsh.option.setNumber("Mesh.SaveAll", 1)
         gmsh.model.mesh.addElementsByType(1, 2, [3], [1, 2, 3])
         gmsh.model.mesh.addElementsByType(2, 2, [4], [2, 3, 4])
         gmsh.model.mesh.addElementsByType(3, 2, [5], [1, 2, 4])
@@ -236,6 +243,7 @@ def _write_msh(path: Path, groups: list[str], flat: bool = False) -> Path:
         for name in groups:
             gmsh.model.addPhysicalGroup(*entity[name][:1], [entity[name][1]], name=name)
         gmsh.write(str(path))
+        gmsh.option.setNumber("Mesh.SaveAll", 0)
     return path
 
 
@@ -367,3 +375,16 @@ def test_roughness_too_large_for_the_margin_is_a_case_error(tmp_path: Path) -> N
                  particle={"shape": "irregular", "roughness": 0.3})
     with pytest.raises(CaseError, match="roughness"):
         build_mesh(g, cache_dir=tmp_path)
+
+
+def test_mesh_file_in_metres_is_refused(tmp_path: Path) -> None:
+    path = _write_msh(tmp_path / "metres.msh", ALL_GROUPS, scale=1e-6)
+    with pytest.raises(CaseError, match="micrometres"):
+        build_mesh(geometry("mesh-file", file=path))
+
+
+def test_mesh_file_with_untagged_cells_is_refused(tmp_path: Path) -> None:
+    path = _write_msh(tmp_path / "untagged.msh", ALL_GROUPS, untagged=True)
+    with pytest.raises(CaseError, match="no physical group") as error:
+        build_mesh(geometry("mesh-file", file=path))
+    assert error.value.file == path
