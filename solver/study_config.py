@@ -135,6 +135,9 @@ class Sweep:
         for index, combo in enumerate(itertools.product(*(axis.value_list() for axis in axes))):
             assignments = {axis.parameter: value for axis, value in zip(axes, combo, strict=True)}
             overrides = [*self.spec.sweep.set, *(f"{k}={_as_text(v)}" for k, v in assignments.items())]
+            # Shallow keys first: 'material=hev' replaces the whole entry, so it must come before
+            # 'material.diffusivity=...' whatever the order of the axes (stable: later wins on ties).
+            overrides.sort(key=lambda text: text.split("=", 1)[0].count("."))
             try:
                 case = case_from_dict(base, self.base_path, overrides)
             except CaseError as exc:
