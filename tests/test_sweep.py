@@ -130,6 +130,16 @@ def test_material_grid_replaces_the_material(case_dir):
         assert (study.directory / "figures" / name).stat().st_size > 10_000
 
 
+def test_axis_order_does_not_drop_the_diffusivity(case_dir):
+    write_yaml(case_dir / "other.yaml", {**_load(case_dir / "mat.yaml"), "name": "othermat"})
+    spec = {"sweep": {"base": "case.yaml", "parameters": [
+        {"parameter": "material.diffusivity", "values": [1e-15, 1e-14]},
+        {"parameter": "material", "values": ["mat.yaml", "other.yaml"]}]}}
+    study = load_sweep(write_yaml(case_dir / "reversed.yaml", spec))
+    assert [(p.case.material.name, p.case.material.diffusivity) for p in study.points] == [
+        ("testmat", 1e-15), ("othermat", 1e-15), ("testmat", 1e-14), ("othermat", 1e-14)]
+
+
 def _load(path: Path) -> dict:
     import yaml
 
