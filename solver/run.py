@@ -157,13 +157,34 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
     pmesh = load_mesh(case.geometry, comm=comm, cache_dir=cache_dir)
     problem = CellProblem(pmesh, case)
     problem.set_initial_state()
-    mechanics = None
-    if case.mechanics.enabled:
-        from ecmx.solver.mechanics import MechanicsProblem
-
-        mechanics = MechanicsProblem(problem, case)
+    mechanics = build_mechanics(problem, pmesh, case) if case.mechanics.enabled else None
     return run_problem(problem, case, directory, comm=comm, mechanics=mechanics, pmesh=pmesh, progress=progress,
                        started=started)
+
+
+def build_mechanics(problem: Any, pmesh: Any, case: Any) -> Any:
+    """The one-way mechanics on the problem's particle submesh, stress-free at the initial state."""
+    from ecmx.solver.mechanics import MechanicsProblem, particle_submesh, random_orientations
+
+    particle_mesh, cell_particle_index = particle_submesh(pmesh, problem.particle_mesh, problem.particle_entity_map)
+    settings = case.mechanics
+    count = len(pmesh.particle_centres)
+    if settings.orientation == "random":
+        orientation = random_orientations(count, settings.seed)
+    elif settings.orientation is not None:
+        orientation = np.asarray(settings.orientation, dtype=float).reshape(-1, 3, 3)
+        if orientation.shape[0] != count:
+            raise CaseError(f"expected {count} orientation matrices (one per particle), got {orientation.shape[0]}",
+                            key="mechanics.orientation")
+    else:
+        orientation = None
+    if settings.rollers:
+        raise CaseError("mechanics.rollers is not supported by the run driver yet", key="mechanics.rollers")
+    return MechanicsProblem(
+        particle_mesh, pmesh.coordinate_system, case.material, problem.fields["particle_concentration"],
+        reference_concentration=case.initial_stoichiometry() * case.material.max_concentration,
+        centres=pmesh.particle_centres, cell_particle_index=cell_particle_index, degree=settings.degree,
+        orientation=orientation, length_unit=pmesh.length_unit)
 
 
 def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Path, *,
@@ -229,7 +250,9 @@ class Recorder:
         self.timeseries = CsvWriter(out / "timeseries.csv", TIMESERIES_COLUMNS, comm)
         self.probes = CsvWriter(out / "probes.csv", PROBE_COLUMNS, comm)
         self.probe_names = [p.name for p in case.output.probes]
-        self.probe_points = _probe_points(case.output.probes, pmesh)
+        self.probe_points = np.array([_padded(p.point) for p in case.output.probes]).reshape(-1, 3) / (
+            pmesh.length_unit if pmesh is not None else 1e-6)
+        self.mechanics_probe_points = _mesh_coordinates(self.probe_points, pmesh)
         self.fields_every = case.output.fields_every
         self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.pvd", functions)
                        for group, functions in self._field_groups().items()}
@@ -263,6 +286,7 @@ class Recorder:
 
     def step_accepted(self, record: StepRecord) -> None:
         q = record.quantities
+        self.problem.fields  # noqa: B018  (CellProblem refreshes its SI fields on access)
         if self.mechanics is not None:
             self.mechanics.solve()
             mq = self.mechanics.quantities()
@@ -313,6 +337,7 @@ class Recorder:
 
     # -- writing ---------------------------------------------------------------------------------
     def _write_fields(self, time_s: float) -> None:
+        self.problem.fields  # noqa: B018  (refresh)
         for series in self.series.values():
             series.write(time_s)
         self.last_fields_time = time_s
@@ -321,7 +346,7 @@ class Recorder:
         if not self.probe_names:
             return
         values = self.problem.probe(self.probe_points)
-        stresses = self.mechanics.probe(self.probe_points) if self.mechanics is not None else {}
+        stresses = self.mechanics.probe(self.mechanics_probe_points) if self.mechanics is not None else {}
         for i, name in enumerate(self.probe_names):
             row = {"time_s": record.time_s, "probe": name,
                    "c": _at(values, "particle_concentration", i),
@@ -426,23 +451,23 @@ def _at(values: dict[str, np.ndarray], key: str, i: int) -> float | None:
     return None if np.isnan(v) else v
 
 
-def _probe_points(probes: list[Any], pmesh: Any) -> np.ndarray:
-    """Probe points in mesh coordinates (mesh units): (x, y, z) [m] -> the mesh's own coordinates.
+def _padded(point: Any) -> np.ndarray:
+    p = np.zeros(3)
+    p[: len(point)] = np.asarray(point, dtype=float)
+    return p
 
-    sphere-1d meshes are radial (r = |p|), axisymmetric meshes use (r, z) = (√(x² + y²), z).
-    """
-    unit = pmesh.length_unit if pmesh is not None else 1e-6
+
+def _mesh_coordinates(points: np.ndarray, pmesh: Any) -> np.ndarray:
+    """Cartesian points (mesh units) in the mesh's own coordinates: sphere-1d meshes are radial
+    (r = |p − centre|), axisymmetric ones (r, z) = (√(x² + y²), z)."""
     system = pmesh.coordinate_system if pmesh is not None else "cartesian"
-    points = np.zeros((len(probes), 3))
-    for i, probe in enumerate(probes):
-        p = np.zeros(3)
-        p[: len(probe.point)] = np.asarray(probe.point, dtype=float) / unit
-        if system == "spherical":
-            p = np.array([np.linalg.norm(p), 0.0, 0.0])
-        elif system == "axisymmetric":
-            p = np.array([np.hypot(p[0], p[1]), p[2], 0.0])
-        points[i] = p
-    return points
+    out = np.array(points, dtype=float).reshape(-1, 3)
+    if system == "spherical":
+        r = np.linalg.norm(out - np.asarray(pmesh.particle_centres)[0], axis=1)
+        out = np.column_stack([r, np.zeros_like(r), np.zeros_like(r)])
+    elif system == "axisymmetric":
+        out = np.column_stack([np.hypot(out[:, 0], out[:, 1]), out[:, 2], np.zeros(len(out))])
+    return out
 
 
 class ProgressBar:
