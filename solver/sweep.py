@@ -241,6 +241,7 @@ def write_summary(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
+    columns.sort(key=lambda c: c == "directory")  # the long path last
     fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
