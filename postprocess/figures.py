@@ -1,0 +1,255 @@
+"""Comparison figures: the slice grid (pyvista, off-screen) and line plots (matplotlib).
+
+- :func:`figure_grid`: rows = cases, columns = depths of discharge; a block of mid-plane slices
+  of c_s/c_s,max and a block of von Mises stress, each with one colour scale shared by all its
+  panels (the Fig. 5 of the EES paper). The slice data behind every panel are saved as ``.vtp``
+  files next to the PNG, so the picture can be checked against the field files.
+- :func:`voltage_capacity`, :func:`radial_profiles`, :func:`peaks_vs_dod`,
+  :func:`surface_von_mises`: the plots of COMSOL's diffusion-induced-stress tutorial.
+
+Stresses are drawn in MPa, tension positive; lengths in µm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pyvista as pv  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+
+from ecmx.postprocess.rundata import RunData, Snapshot  # noqa: E402
+from ecmx.postprocess.slices import mid_plane_slice, radial_profile  # noqa: E402
+
+MPA = 1e-6
+PANEL_PIXELS = 360
+BLOCKS = (
+    # (array drawn, label, colour map, scale applied to the stored values)
+    ("c_ratio", r"$c_s/c_{s,\max}$", "viridis"),
+    ("von_mises_MPa", "von Mises stress (MPa)", "inferno"),
+)
+
+
+def _quiet_vtk() -> None:
+    """Silence VTK's 'no X server' warning: rendering is off-screen on purpose."""
+    try:
+        from vtkmodules.vtkCommonCore import vtkLogger
+
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+    except ImportError:  # older VTK: the warning is harmless
+        pass
+
+
+def dod_label(dod: float) -> str:
+    return f"DOD {100 * dod:.0f} %"
+
+
+def case_label(run: RunData) -> str:
+    return run.case.material.name.upper() if run.case.material.name else run.name
+
+
+def slice_of(run: RunData, snapshot: Snapshot) -> pv.PolyData:
+    """Mid-plane slice with the drawn arrays: ``c_ratio`` = c_s/c_s,max and ``von_mises_MPa``."""
+    plane = mid_plane_slice(snapshot, ["concentration", "von_mises"])
+    if "concentration" in plane.array_names:
+        data = plane.point_data if "concentration" in plane.point_data else plane.cell_data
+        data["c_ratio"] = np.asarray(data["concentration"]) / run.c_max
+    if "von_mises" in plane.array_names:
+        data = plane.point_data if "von_mises" in plane.point_data else plane.cell_data
+        data["von_mises_MPa"] = np.asarray(data["von_mises"]) * MPA
+    return plane
+
+
+def _array_range(planes: Sequence[pv.PolyData], name: str) -> tuple[float, float]:
+    values = [np.asarray(p[name]) for p in planes if name in p.array_names]
+    if not values:
+        return (0.0, 1.0)
+    lo, hi = float(min(v.min() for v in values)), float(max(v.max() for v in values))
+    if hi - lo < 1e-12 * max(abs(hi), 1.0):
+        hi = lo + max(abs(lo) * 1e-6, 1e-12)
+    return lo, hi
+
+
+def render_panel(plane: pv.PolyData, name: str, cmap: str, clim: tuple[float, float], radius: float) -> np.ndarray:
+    """One slice drawn off-screen, looking along −y with z up, framed on the particle; RGB image."""
+    plotter = pv.Plotter(off_screen=True, window_size=(PANEL_PIXELS, PANEL_PIXELS))
+    plotter.set_background("white")
+    preference = "point" if name in plane.point_data else "cell"
+    plotter.add_mesh(plane, scalars=name, preference=preference, cmap=cmap, clim=clim, show_scalar_bar=False, lighting=False)
+    plotter.view_xz()
+    plotter.enable_parallel_projection()
+    plotter.camera.parallel_scale = 1.08 * radius
+    image = plotter.screenshot(return_img=True)
+    plotter.close()
+    return image
+
+
+def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> dict[str, tuple[float, float]]:
+    """Write the slice grid PNG to ``path`` and the slice data to ``path.parent/slices/``.
+
+    Returns the shared colour range of each drawn quantity.
+    """
+    _quiet_vtk()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    slice_dir = path.parent / "slices"
+    slice_dir.mkdir(exist_ok=True)
+    planes: dict[tuple[int, int], pv.PolyData] = {}
+    for i, run in enumerate(runs):
+        for j, dod in enumerate(dods):
+            snap = run.snapshot_at(dod)
+            if snap is None:
+                continue
+            plane = slice_of(run, snap)
+            plane.save(slice_dir / slice_file_name(run, dod))
+            planes[(i, j)] = plane
+    ranges = {name: _array_range(list(planes.values()), name) for name, _, _ in BLOCKS}
+    if "von_mises_MPa" in ranges:
+        ranges["von_mises_MPa"] = (0.0, ranges["von_mises_MPa"][1])
+
+    nrows, ncols = len(BLOCKS) * len(runs), len(dods)
+    fig = plt.figure(figsize=(2.3 * ncols + 1.6, 2.3 * nrows + 0.4))
+    grid = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [0.08], wspace=0.05, hspace=0.12)
+    for b, (name, label, cmap) in enumerate(BLOCKS):
+        for i, run in enumerate(runs):
+            row = b * len(runs) + i
+            for j, dod in enumerate(dods):
+                ax = fig.add_subplot(grid[row, j])
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                plane = planes.get((i, j))
+                if plane is not None and name in plane.array_names:
+                    ax.imshow(render_panel(plane, name, cmap, ranges[name], run.snapshots[0].radius))
+                else:
+                    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+                if row == 0:
+                    ax.set_title(dod_label(dod))
+                if j == 0:
+                    radius_um = run.case.geometry.particle.radius / 1e-6
+                    ax.set_ylabel(f"{case_label(run)}\nR = {radius_um:g} µm", fontsize=10)
+        cax = fig.add_subplot(grid[b * len(runs) : (b + 1) * len(runs), ncols])
+        fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(*ranges[name]), cmap=cmap), cax=cax, label=label)
+    fig.suptitle("Mid-plane (y = 0) slices; the Na-metal face is above (+z)", fontsize=10)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return ranges
+
+
+def slice_file_name(run: RunData, dod: float) -> str:
+    return f"{run.name}_dod{round(100 * dod):03d}.vtp"
+
+
+def _capacity(run: RunData) -> np.ndarray:
+    """Delivered capacity (mAh/g) along the run: DOD × the material's usable capacity."""
+    return run.timeseries["depth_of_discharge"] * run.case.material.capacity_mAh_per_g
+
+
+def voltage_capacity(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
+    """Cell voltage against delivered capacity, with the snapshot states marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run in runs:
+        cap, volt = _capacity(run), run.timeseries["voltage_V"]
+        (line,) = ax.plot(cap, volt, label=case_label(run))
+        for dod in dods:
+            k = np.argmin(np.abs(run.timeseries["depth_of_discharge"] - dod))
+            ax.plot(cap[k], volt[k], "o", color=line.get_color(), ms=4)
+    ax.set_xlabel("capacity delivered (mAh/g)")
+    ax.set_ylabel("cell voltage vs Na/Na$^+$ (V)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+PROFILE_ROWS = (
+    ("concentration", r"$c_s/c_{s,\max}$"),
+    ("radial_stress", r"$\sigma_r$ (MPa)"),
+    ("tangential_stress", r"$\sigma_\theta$ (MPa)"),
+    ("von_mises", r"$\sigma_{vM}$ (MPa)"),
+)
+
+
+def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
+    """c_s/c_s,max, σ_r, σ_θ and von Mises against r/R at each DOD (mean over rays, band = spread)."""
+    fig, axes = plt.subplots(len(PROFILE_ROWS), len(dods), figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)), squeeze=False, sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, dod in enumerate(dods):
+        for i, (quantity, label) in enumerate(PROFILE_ROWS):
+            ax = axes[i, j]
+            for k, run in enumerate(runs):
+                snap = run.snapshot_at(dod)
+                if snap is None or not snap.has(quantity):
+                    continue
+                prof = radial_profile(snap, quantity)
+                scale = 1.0 / run.c_max if quantity == "concentration" else MPA
+                colour = colours[k % len(colours)]
+                ax.plot(prof["x"], prof["mean"] * scale, color=colour, label=case_label(run))
+                if not np.array_equal(prof["min"], prof["max"]):
+                    ax.fill_between(prof["x"], prof["min"] * scale, prof["max"] * scale, color=colour, alpha=0.2, lw=0)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(dod_label(dod))
+            if j == 0:
+                ax.set_ylabel(label)
+            if i == len(PROFILE_ROWS) - 1:
+                ax.set_xlabel("r/R")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
+    """Peak von Mises stress and concentration spread (c_max − c_min)/c_s,max against DOD."""
+    fig, (ax_vm, ax_c) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for run in runs:
+        ts = run.timeseries
+        dod = ts["depth_of_discharge"]
+        (line,) = ax_vm.plot(dod * 100, ts["von_mises_max"] * MPA, label=case_label(run))
+        ax_c.plot(dod * 100, (ts["c_max"] - ts["c_min"]) / run.c_max, color=line.get_color(), label=case_label(run))
+        for d in dods:
+            snap = run.snapshot_at(d)
+            if snap is None:
+                continue
+            if snap.has("von_mises"):
+                ax_vm.plot(100 * d, snap.values("von_mises").max() * MPA, "o", color=line.get_color(), ms=4)
+            c = snap.values("concentration")
+            ax_c.plot(100 * d, (c.max() - c.min()) / run.c_max, "o", color=line.get_color(), ms=4)
+    ax_vm.set_ylabel("peak von Mises stress (MPa)")
+    ax_c.set_ylabel(r"$(c_{\max}-c_{\min})/c_{s,\max}$")
+    for ax in (ax_vm, ax_c):
+        ax.set_xlabel("depth of discharge (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("lines: every time step (timeseries.csv); dots: snapshot field files", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def surface_von_mises(runs: Sequence[RunData], path: Path, probe: str = "surface") -> bool:
+    """Von Mises stress at the surface probe against time; False (no file) if no run has that probe."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for run in runs:
+        series = run.probe_series(probe)
+        if not series or "von_mises" not in series:
+            continue
+        ax.plot(series["time_s"] / 60.0, series["von_mises"] * MPA, label=case_label(run))
+        drawn = True
+    if drawn:
+        ax.set_xlabel("time (min)")
+        ax.set_ylabel(f"von Mises stress at probe '{probe}' (MPa)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return drawn

@@ -1,0 +1,222 @@
+"""Reading a finished run directory back for comparison figures, tables and reports.
+
+A run directory (``shared/CASE_FORMAT.md``, "What a run writes") holds ``case.yaml``,
+``timeseries.csv``, ``probes.csv``, ``summary.json`` and ParaView files. This module reads them
+into plain numpy arrays and pyvista grids; it never imports DOLFINx, so figures and tables can be
+made (and tested) without a solver.
+
+Snapshot fields live on the particle mesh in micrometres, with concentrations in mol/m³ and
+stresses in Pa (tension positive). The particle mesh is a 3D mesh (``cartesian``), the (r, z)
+half-plane of an axisymmetric particle (``axisymmetric``, r = x, z = y) or the radius of a sphere
+(``spherical``, r = x).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyvista as pv
+import yaml
+
+from ecmx.solver.config import Case, case_from_dict
+
+QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
+    "concentration": ("particle_concentration", "c_s", "concentration"),
+    "von_mises": ("von_mises", "von_mises_stress", "sigma_vm"),
+    "hydrostatic": ("hydrostatic", "hydrostatic_stress", "sigma_h"),
+    "max_principal": ("max_principal", "principal_stresses"),
+    "radial_stress": ("radial_stress", "sigma_r"),
+    "tangential_stress": ("tangential_stress", "sigma_t"),
+}
+"""Array names in the field files for each quantity (``ecmx.solver.mechanics`` names first; first
+match wins). A ``principal_stresses`` vector holds σ1 ≥ σ2 ≥ σ3; its largest component is used."""
+
+COORDINATE_SYSTEMS = {
+    "sphere-1d": "spherical",
+    "axisymmetric-2d": "axisymmetric",
+    "particle-in-electrolyte": "cartesian",
+    "agglomerate": "cartesian",
+    "mesh-file": "cartesian",
+}
+
+
+def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
+    """A CSV file as ``{column: array}``; numeric columns as float arrays, others as str arrays."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return {}
+    columns: dict[str, np.ndarray] = {}
+    for name in rows[0]:
+        values = [r[name] for r in rows]
+        try:
+            columns[name] = np.array([float(v) if v not in ("", None) else math.nan for v in values])
+        except ValueError:
+            columns[name] = np.array(values, dtype=str)
+    return columns
+
+
+@dataclass
+class Snapshot:
+    """Particle fields at one depth of discharge, read from a ParaView file of the run."""
+
+    depth_of_discharge: float
+    path: Path
+    grid: pv.UnstructuredGrid
+    coordinate_system: str
+    centre: np.ndarray
+    """Particle centre in mesh units (µm), shape (3,)."""
+    radius: float
+    """Particle radius in mesh units (µm)."""
+    time_s: float = math.nan
+
+    def has(self, quantity: str) -> bool:
+        return self.array_name(quantity) is not None
+
+    def array_name(self, quantity: str) -> str | None:
+        """The array in :attr:`grid` that holds ``quantity`` (see :data:`QUANTITY_NAMES`)."""
+        names = set(self.grid.point_data) | set(self.grid.cell_data)
+        for name in QUANTITY_NAMES.get(quantity, (quantity,)):
+            if name in names:
+                return name
+        return None
+
+    def association(self, quantity: str) -> str:
+        """``"point"`` (nodal, e.g. P1) or ``"cell"`` (per cell, e.g. DG0)."""
+        name = self._name(quantity)
+        return "point" if name in self.grid.point_data else "cell"
+
+    def values(self, quantity: str) -> np.ndarray:
+        """The scalar values of ``quantity`` (nodal or per cell), SI units."""
+        name = self._name(quantity)
+        data = self.grid.point_data[name] if name in self.grid.point_data else self.grid.cell_data[name]
+        data = np.asarray(data, dtype=float)
+        if data.ndim == 2:
+            if quantity != "max_principal":
+                raise ValueError(f"{self.path}: array {name!r} is not a scalar")
+            data = data.max(axis=1)
+        return data
+
+    def scalar_grid(self, quantities: list[str]) -> pv.UnstructuredGrid:
+        """A copy of the mesh holding only the listed quantities, under their canonical names."""
+        out = pv.UnstructuredGrid(self.grid.cells, self.grid.celltypes, self.grid.points.copy())
+        for q in quantities:
+            if not self.has(q):
+                continue
+            target = out.point_data if self.association(q) == "point" else out.cell_data
+            target[q] = self.values(q)
+        return out
+
+    def _name(self, quantity: str) -> str:
+        name = self.array_name(quantity)
+        if name is None:
+            arrays = sorted(set(self.grid.point_data) | set(self.grid.cell_data))
+            raise KeyError(f"{self.path}: no array for {quantity!r} (has {arrays})")
+        return name
+
+
+@dataclass
+class RunData:
+    """Everything the comparison needs from one run directory."""
+
+    directory: Path
+    case: Case
+    timeseries: dict[str, np.ndarray]
+    probes: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.case.name
+
+    @property
+    def c_max(self) -> float:
+        """c_s,max of the material, mol/m³."""
+        return self.case.material.max_concentration
+
+    def snapshot_at(self, depth_of_discharge: float, tol: float = 5e-3) -> Snapshot | None:
+        for s in self.snapshots:
+            if abs(s.depth_of_discharge - depth_of_discharge) <= tol:
+                return s
+        return None
+
+    def probe_series(self, probe: str) -> dict[str, np.ndarray]:
+        """Rows of ``probes.csv`` for one probe name."""
+        if not self.probes or "probe" not in self.probes:
+            return {}
+        mask = self.probes["probe"] == probe
+        return {k: v[mask] for k, v in self.probes.items()}
+
+
+def load_run(directory: Path) -> RunData:
+    """Read a run directory written by :func:`ecmx.solver.run.run_case`."""
+    directory = Path(directory)
+    case_file = directory / "case.yaml"
+    case = case_from_dict(yaml.safe_load(case_file.read_text()), case_file)
+    timeseries = read_csv_columns(directory / "timeseries.csv")
+    probes_path = directory / "probes.csv"
+    probes = read_csv_columns(probes_path) if probes_path.is_file() else {}
+    summary_path = directory / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    run = RunData(directory, case, timeseries, probes, summary)
+    run.snapshots = find_snapshots(run)
+    return run
+
+
+def particle_frame(case: Case) -> tuple[np.ndarray, float]:
+    """Centre (µm, shape (3,)) and volume-equivalent radius (µm) of the case's particle."""
+    p = case.geometry.particle
+    radius = p.radius
+    if p.shape == "ellipsoid" and p.semi_axes is not None:
+        radius = float(np.prod(p.semi_axes)) ** (1.0 / 3.0)
+    return np.zeros(3), radius / 1e-6
+
+
+def find_snapshots(run: RunData) -> list[Snapshot]:
+    """The snapshot field files of a run, one per requested depth of discharge."""
+    entries = [e for e in run.summary.get("snapshots", []) if "particle" in e]
+    snapshots = []
+    centre, radius = particle_frame(run.case)
+    system = run.summary.get("mesh", {}).get("coordinate_system") or COORDINATE_SYSTEMS[run.case.geometry.kind]
+    for entry in entries:
+        path = run.directory / entry["particle"]
+        grid = read_grid(path)
+        snapshots.append(
+            Snapshot(
+                depth_of_discharge=float(entry["depth_of_discharge"]),
+                path=path,
+                grid=grid,
+                coordinate_system=system,
+                centre=centre,
+                radius=radius,
+                time_s=float(entry.get("time_s", math.nan)),
+            )
+        )
+    return sorted(snapshots, key=lambda s: s.depth_of_discharge)
+
+
+def read_grid(path: Path, time: float | None = None) -> pv.UnstructuredGrid:
+    """One time step of a ParaView file (.pvd, .vtu, .pvtu) as a single unstructured grid.
+
+    ``time`` selects a step of a .pvd time series (default: the last one).
+    """
+    path = Path(path)
+    if path.suffix == ".pvd":
+        reader = pv.get_reader(str(path))
+        if reader.time_values:
+            reader.set_active_time_value(reader.time_values[-1] if time is None else time)
+        data = reader.read()
+    else:
+        data = pv.read(str(path))
+    if isinstance(data, pv.MultiBlock):
+        data = data.combine(merge_points=True)
+    if not isinstance(data, pv.UnstructuredGrid):
+        data = data.cast_to_unstructured_grid()
+    return data

@@ -1,0 +1,170 @@
+"""The comparison table: per case and depth of discharge, the numbers behind the figures.
+
+Every value is taken from the snapshot field files (the arrays a user sees in ParaView), except
+the voltage, which comes from ``timeseries.csv`` at the snapshot state. Written as CSV (SI-derived
+units in the column names) and as a Markdown table; a second table gives the ratios of each case
+to the last one (e.g. NVP / HE-V).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ecmx.postprocess.rundata import RunData, Snapshot
+from ecmx.postprocess.slices import concentration_spread, peak
+
+MPA = 1e-6
+
+
+@dataclass
+class Row:
+    """One case at one depth of discharge. Stresses in MPa, tension positive."""
+
+    case: str
+    material: str
+    depth_of_discharge: float
+    capacity_mAh_per_g: float
+    voltage_V: float
+    concentration_spread: float
+    von_mises_max_MPa: float
+    max_principal_max_MPa: float
+    hydrostatic_max_MPa: float
+    hydrostatic_min_MPa: float
+
+
+COLUMN_TITLES = {
+    "case": "case",
+    "material": "material",
+    "depth_of_discharge": "DOD",
+    "capacity_mAh_per_g": "capacity (mAh/g)",
+    "voltage_V": "voltage (V)",
+    "concentration_spread": "(c_max − c_min)/c_s,max",
+    "von_mises_max_MPa": "peak von Mises (MPa)",
+    "max_principal_max_MPa": "peak tensile principal (MPa)",
+    "hydrostatic_max_MPa": "peak hydrostatic, tension (MPa)",
+    "hydrostatic_min_MPa": "peak hydrostatic, compression (MPa)",
+}
+
+RATIO_COLUMNS = ("concentration_spread", "von_mises_max_MPa", "max_principal_max_MPa", "hydrostatic_max_MPa")
+
+
+def _nan_if_missing(snapshot: Snapshot, quantity: str, kind: str) -> float:
+    return peak(snapshot, quantity, kind) * MPA if snapshot.has(quantity) else float("nan")
+
+
+def snapshot_rows(runs: Sequence[RunData], dods: Sequence[float]) -> list[Row]:
+    """One row per case and requested depth of discharge that the case reached."""
+    rows = []
+    for run in runs:
+        ts = run.timeseries
+        for dod in dods:
+            snap = run.snapshot_at(dod)
+            if snap is None:
+                continue
+            k = int(np.argmin(np.abs(ts["depth_of_discharge"] - snap.depth_of_discharge)))
+            rows.append(
+                Row(
+                    case=run.name,
+                    material=run.case.material.name,
+                    depth_of_discharge=snap.depth_of_discharge,
+                    capacity_mAh_per_g=snap.depth_of_discharge * run.case.material.capacity_mAh_per_g,
+                    voltage_V=float(ts["voltage_V"][k]),
+                    concentration_spread=concentration_spread(snap, run.c_max),
+                    von_mises_max_MPa=_nan_if_missing(snap, "von_mises", "max"),
+                    max_principal_max_MPa=_nan_if_missing(snap, "max_principal", "max"),
+                    hydrostatic_max_MPa=_nan_if_missing(snap, "hydrostatic", "max"),
+                    hydrostatic_min_MPa=_nan_if_missing(snap, "hydrostatic", "min"),
+                )
+            )
+    return rows
+
+
+@dataclass
+class Ratio:
+    """``numerator`` / ``denominator`` of each :data:`RATIO_COLUMNS` quantity at one DOD."""
+
+    numerator: str
+    denominator: str
+    depth_of_discharge: float
+    values: dict[str, float]
+
+
+def ratios(rows: Sequence[Row], reference: str) -> list[Ratio]:
+    """Each other case divided by the ``reference`` case, DOD by DOD."""
+    by_key = {(r.case, round(r.depth_of_discharge, 6)): r for r in rows}
+    out = []
+    for r in rows:
+        if r.case == reference:
+            continue
+        ref = by_key.get((reference, round(r.depth_of_discharge, 6)))
+        if ref is None:
+            continue
+        values = {}
+        for col in RATIO_COLUMNS:
+            num, den = getattr(r, col), getattr(ref, col)
+            values[col] = num / den if den not in (0.0,) and np.isfinite(den) else float("nan")
+        out.append(Ratio(r.case, reference, r.depth_of_discharge, values))
+    return out
+
+
+def _format(value: object, column: str) -> str:
+    if isinstance(value, str):
+        return value
+    v = float(value)  # type: ignore[arg-type]
+    if not np.isfinite(v):
+        return "–"
+    if column == "depth_of_discharge":
+        return f"{100 * v:.0f} %"
+    if column == "concentration_spread":
+        return f"{v:.4f}"
+    if column == "voltage_V":
+        return f"{v:.3f}"
+    return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def rows_markdown(rows: Sequence[Row]) -> str:
+    columns = list(COLUMN_TITLES)
+    body = [[_format(getattr(r, c), c) for c in columns] for r in rows]
+    return markdown_table([COLUMN_TITLES[c] for c in columns], body)
+
+
+def ratios_markdown(items: Sequence[Ratio]) -> str:
+    headers = ["ratio", "DOD"] + [COLUMN_TITLES[c] for c in RATIO_COLUMNS]
+    body = [
+        [f"{r.numerator} / {r.denominator}", _format(r.depth_of_discharge, "depth_of_discharge")]
+        + [f"{r.values[c]:.3g}" if np.isfinite(r.values[c]) else "–" for c in RATIO_COLUMNS]
+        for r in items
+    ]
+    return markdown_table(headers, body)
+
+
+def write_tables(rows: Sequence[Row], items: Sequence[Ratio], directory: Path) -> dict[str, Path]:
+    """Write ``table.csv``, ``table.md``, ``ratios.csv`` into ``directory``; returns their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": directory / "table.csv", "markdown": directory / "table.md", "ratios": directory / "ratios.csv"}
+    with open(paths["csv"], "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(COLUMN_TITLES))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in asdict(r).items()})
+    with open(paths["ratios"], "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["numerator", "denominator", "depth_of_discharge", *RATIO_COLUMNS])
+        for r in items:
+            writer.writerow([r.numerator, r.denominator, repr(r.depth_of_discharge), *(repr(r.values[c]) for c in RATIO_COLUMNS)])
+    text = "## Per case and depth of discharge\n\n" + rows_markdown(rows)
+    if items:
+        text += "\n## Ratios\n\n" + ratios_markdown(items)
+    paths["markdown"].write_text(text)
+    return paths

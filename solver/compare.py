@@ -1,0 +1,266 @@
+"""Comparisons: run several cases side by side, then draw, tabulate and report them together.
+
+``ecmx compare FILE`` runs every case of the comparison file (:mod:`ecmx.solver.study_config`)
+into ``<comparison dir>/<case name>/`` — an ordinary run directory (``ecmx.solver.run``) with its
+ParaView files — and then writes, into the comparison directory:
+
+- ``figures/grid.png``: mid-plane slices of c_s/c_s,max and von Mises stress, rows = cases,
+  columns = depths of discharge, one colour scale per quantity (``figures/slices/*.vtp``: the
+  slice data drawn); ``figures/voltage.png``, ``figures/profiles.png``, ``figures/peaks.png``,
+  ``figures/surface_von_mises.png``;
+- ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the concentration spread and the
+  peak stresses, and their ratios to the last case (NVP / HE-V for ``nvp-vs-hev.yaml``);
+- ``report.md`` and ``report.html``.
+
+Every case gets snapshots at the comparison's depths of discharge (added to its own).
+
+Parallelism: without MPI, the cases run in ``workers`` processes (default: ``compare.workers``,
+else one per case up to the number of cores), started with ``spawn`` (a fork would copy the
+parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS. Under
+``mpiexec -n N`` the cases run one after the other on all N ranks. Post-processing runs on rank 0.
+
+A case that fails does not stop the others: the comparison is drawn from the cases that finished,
+the report lists the failures, and :class:`~ecmx.solver.errors.SolveError` is raised at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecmx.solver.config import Case, Snapshots
+from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.study_config import Comparison
+
+Runner = Callable[..., Any]
+"""``run_case``-like callable: ``runner(case, out_dir=..., overwrite=..., progress=..., comm=...)``."""
+
+_WORKER_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_")
+OUTPUTS = ("figures", "table.csv", "table.md", "ratios.csv", "report.md", "report.html")
+"""What post-processing writes into the comparison directory (replaced on every comparison)."""
+
+
+@dataclass
+class CaseOutcome:
+    """How one case's run ended: ``error`` is None for a completed run."""
+
+    name: str
+    directory: Path
+    wall_time_s: float
+    error: str | None = None
+
+
+@dataclass
+class ComparisonResult:
+    """What ``run_comparison`` produced (post-processing results on rank 0 only)."""
+
+    directory: Path
+    outcomes: list[CaseOutcome]
+    wall_time_s: float
+    runs: list[Any] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+    ratios: list[Any] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {o.name: o.error for o in self.outcomes if o.error is not None}
+
+
+def comparison_cases(study: Comparison) -> list[Case]:
+    """The comparison's cases, each with snapshots at the comparison's depths of discharge too."""
+    names = [c.name for c in study.cases]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CaseError(
+            f"case names must differ (each case writes <comparison dir>/<name>/), repeated: {', '.join(duplicates)}",
+            file=study.path,
+            key="compare.cases",
+        )
+    dods = study.spec.compare.at.depth_of_discharge
+    cases = []
+    for case in study.cases:
+        case = case.model_copy(deep=True)
+        wanted = sorted(set(case.output.snapshots.depth_of_discharge) | set(dods))
+        case.output.snapshots = Snapshots(depth_of_discharge=wanted)
+        cases.append(case)
+    return cases
+
+
+def run_comparison(
+    study: Comparison,
+    workers: int | None = None,
+    overwrite: bool = False,
+    runner: Runner | None = None,
+) -> ComparisonResult:
+    """Run the comparison's cases and write its figures, tables and report (see the module doc).
+
+    Args:
+        study: the validated comparison (``load_comparison``).
+        workers: parallel case processes (default: ``compare.workers``, else cases up to cores).
+        overwrite: replace existing case directories and outputs in the comparison directory.
+        runner: what runs one case (default :func:`ecmx.solver.run.run_case`); must be picklable
+            (a module-level function) when the cases run in worker processes.
+
+    Raises:
+        CaseError: the comparison directory already holds case results and ``overwrite`` is False.
+        SolveError: one or more cases failed (after everything else was written).
+    """
+    from mpi4py import MPI
+
+    started = time.perf_counter()
+    comm = MPI.COMM_WORLD
+    directory = Path(study.directory).absolute()
+    cases = comparison_cases(study)
+    existing = [c.name for c in cases if (directory / c.name).exists()]
+    if existing and not overwrite:
+        raise CaseError(
+            f"comparison directory {directory} already holds results of {', '.join(existing)}; "
+            "use --overwrite to replace them",
+            file=study.path,
+            key="output.directory",
+        )
+    if comm.rank == 0:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in OUTPUTS:
+            target = directory / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    comm.barrier()
+
+    if comm.size > 1:
+        outcomes = [_run_one(case, directory / case.name, overwrite, runner, comm) for case in cases]
+    else:
+        count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
+        outcomes = _run_local(cases, directory, overwrite, runner, max(1, min(count, len(cases))))
+
+    result = ComparisonResult(directory, outcomes, 0.0)
+    if comm.rank == 0:
+        _post_process(study, result, started)
+    comm.barrier()
+    result.wall_time_s = time.perf_counter() - started
+    if result.failures:
+        listed = "; ".join(f"{name}: {reason}" for name, reason in result.failures.items())
+        raise SolveError(f"{len(result.failures)} of {len(cases)} case(s) failed ({listed}); the others are in {directory}")
+    return result
+
+
+def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, comm: Any = None) -> CaseOutcome:
+    """Run one case; a failure is returned, not raised. Collective over ``comm`` (default COMM_SELF)."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_SELF if comm is None else comm
+    if runner is None:
+        from ecmx.solver.run import run_case as runner
+    start = time.perf_counter()
+    error = None
+    try:
+        runner(case, out_dir=out_dir, overwrite=overwrite, progress=False, comm=comm)
+    except SolveError as exc:
+        error = str(exc)
+    except Exception as exc:  # one case's failure must not lose the others
+        error = f"{type(exc).__name__}: {exc}"
+        if comm.rank == 0:
+            traceback.print_exc()
+    wall = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    return CaseOutcome(case.name, out_dir, wall, error)
+
+
+def _run_local(cases: Sequence[Case], directory: Path, overwrite: bool, runner: Runner | None, workers: int) -> list[CaseOutcome]:
+    """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
+    outcomes: dict[str, CaseOutcome] = {}
+
+    def done(outcome: CaseOutcome) -> None:
+        outcomes[outcome.name] = outcome
+        state = "done" if outcome.error is None else f"FAILED ({outcome.error})"
+        print(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
+
+    print(f"running {len(cases)} case(s) with {workers} worker(s) into {directory}", file=sys.stderr, flush=True)
+    if workers == 1:
+        for case in cases:
+            done(_run_one(case, directory / case.name, overwrite, runner))
+    else:
+        with _worker_environment(), cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_one, case, directory / case.name, overwrite, runner): case for case in cases}
+            for future in cf.as_completed(futures):
+                case = futures[future]
+                try:
+                    done(future.result())
+                except cf.process.BrokenProcessPool:
+                    done(CaseOutcome(case.name, directory / case.name, float("nan"), "the worker process died (crash or out of memory)"))
+    return [outcomes[c.name] for c in cases]
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Environment the spawned workers inherit: single-threaded BLAS, no MPI launcher variables."""
+    saved = dict(os.environ)
+    try:
+        for key in list(os.environ):
+            if key.startswith(_LAUNCHER_PREFIXES):
+                del os.environ[key]
+        for key in _WORKER_THREADS:
+            os.environ.setdefault(key, "1")
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _post_process(study: Comparison, result: ComparisonResult, started: float) -> None:
+    """Figures, tables and report from the runs that completed (rank 0)."""
+    from ecmx.postprocess import figures, report, tables
+    from ecmx.postprocess.rundata import load_run
+
+    directory = result.directory
+    dods = study.spec.compare.at.depth_of_discharge
+    runs = [load_run(o.directory) for o in result.outcomes if o.error is None]
+    result.runs = runs
+    fig_dir = directory / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    if runs:
+        figures.figure_grid(runs, dods, fig_dir / "grid.png")
+        files["grid"] = fig_dir / "grid.png"
+        figures.voltage_capacity(runs, dods, fig_dir / "voltage.png")
+        files["voltage"] = fig_dir / "voltage.png"
+        figures.radial_profiles(runs, dods, fig_dir / "profiles.png")
+        files["profiles"] = fig_dir / "profiles.png"
+        figures.peaks_vs_dod(runs, dods, fig_dir / "peaks.png")
+        files["peaks"] = fig_dir / "peaks.png"
+        if figures.surface_von_mises(runs, fig_dir / "surface_von_mises.png"):
+            files["surface"] = fig_dir / "surface_von_mises.png"
+    result.rows = tables.snapshot_rows(runs, dods)
+    result.ratios = tables.ratios(result.rows, runs[-1].name) if len(runs) > 1 else []
+    files.update(tables.write_tables(result.rows, result.ratios, directory))
+    wall = time.perf_counter() - started
+    doc = report.build_report(
+        f"ecmx comparison: {study.path.stem}",
+        runs,
+        dods,
+        result.rows,
+        result.ratios,
+        {k: str(p.relative_to(directory)) for k, p in files.items() if p.suffix == ".png"},
+        wall,
+        study.path,
+        result.failures,
+    )
+    files.update({f"report_{k}": p for k, p in report.write_report(doc, directory).items()})
+    result.files = files
+    print(tables.rows_markdown(result.rows))
+    if result.ratios:
+        print(tables.ratios_markdown(result.ratios))
+    print(f"wall time {wall:.1f} s", file=sys.stderr)

@@ -1,0 +1,243 @@
+"""Synthetic run directories for testing the comparison post-processing without a solver.
+
+The fields are the long-time galvanostatic solution of a sphere (MODEL.md §5): during an
+insertion (discharge) at molar flux N₀ the concentration is c̄(t) + A (x² − 3/5) with
+A = N₀R/(2D), x = r/R, and the stresses follow in closed form:
+
+    σ_r = (6/5) k A (1 − x²),  σ_θ = (6/5) k A (1 − 2x²),  σ_h = 2 k A (3/5 − x²),
+    σ_vm = |σ_r − σ_θ| = (6/5) k A x²,  k = ΩE/(9(1 − ν)).
+
+Each run directory has the files that ``ecmx.solver.run.run_case`` writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import meshio
+import numpy as np
+import pyvista as pv
+
+from ecmx.solver.config import Case, case_from_dict
+
+F = 96485.33212
+
+BASE_MATERIAL = {
+    "density": "3152 kg/m^3",
+    "molar_mass": "455.76 g/mol",
+    "open_circuit_voltage": {"stoichiometry": [0.0, 0.4, 0.9, 1.0], "voltage": [3.9, 3.41, 3.39, 2.3]},
+    "exchange_current_density": "1 A/m^2",
+    "youngs_modulus": "80 GPa",
+    "poissons_ratio": 0.26,
+}
+MATERIALS = {
+    "nvp": {
+        "name": "nvp",
+        "formula": "Na3V2(PO4)3",
+        "max_concentration": "20747 mol/m^3",
+        "stoichiometry_window": [1 / 3, 1.0],
+        "diffusivity": "1e-15 m^2/s",
+        "chemical_expansion": {"volume_change": 0.0826, "over": [1 / 3, 1.0]},
+        "sources": {"diffusivity": "assumed (test)", "chemical_expansion": "EES paper, XRD"},
+    },
+    "hev": {
+        "name": "hev",
+        "formula": "Na3VCrMnFeAlMg(PO4)3",
+        "max_concentration": "27523 mol/m^3",
+        "stoichiometry_window": [0.25, 1.0],
+        "diffusivity": "1e-14 m^2/s",
+        "chemical_expansion": {"volume_change": 0.022, "over": [0.25, 1.0]},
+        "sources": {"diffusivity": "assumed (test)", "chemical_expansion": "EES paper, XRD"},
+    },
+}
+COORDINATES = {"sphere-1d": "spherical", "axisymmetric-2d": "axisymmetric", "particle-in-electrolyte": "cartesian"}
+ELECTROLYTE = {
+    "name": "test-electrolyte",
+    "cation_diffusivity": "2.26e-11 m^2/s",
+    "anion_diffusivity": "2.77e-11 m^2/s",
+}
+
+
+def fake_case(material: str, kind: str, radius_um: float = 1.0) -> Case:
+    """A validated case of the given material and geometry kind (1C discharge to DOD 0.9)."""
+    data = {
+        "name": f"{material}-{kind}",
+        "description": f"synthetic {material} run",
+        "material": {**BASE_MATERIAL, **MATERIALS[material]},
+        "electrolyte": ELECTROLYTE,
+        "geometry": {"kind": kind, "particle": {"radius": f"{radius_um} um"}},
+        "protocol": [{"step": "discharge", "c_rate": 1, "until": {"depth_of_discharge": 0.9}}],
+        "output": {"probes": [{"name": "surface", "point": [f"{radius_um} um", 0, 0]}]},
+    }
+    return case_from_dict(data, None)
+
+
+def stresses(case: Case, x: np.ndarray, amplitude: float) -> dict[str, np.ndarray]:
+    """Closed-form sphere stresses (Pa) for c − c̄ = A (x² − 3/5), A in mol/m³."""
+    m = case.material
+    k = m.partial_molar_volume * m.youngs_modulus / (9.0 * (1.0 - m.poissons_ratio))
+    A = amplitude
+    radial = 2.0 * k * A * 0.6 * (1.0 - x**2)
+    tangential = k * A * (1.2 - 2.4 * x**2)
+    hydrostatic = 2.0 * k * A * (0.6 - x**2)
+    return {
+        "radial_stress": radial,
+        "tangential_stress": tangential,
+        "hydrostatic": hydrostatic,
+        "von_mises": np.abs(radial - tangential),
+        "max_principal": np.maximum(radial, tangential),
+    }
+
+
+def amplitude(case: Case, time_s: float) -> float:
+    """A = N₀R/(2D) (1 − e^(−t D/R²·π²)) for a 1C insertion, mol/m³."""
+    m = case.material
+    R = case.geometry.particle.radius
+    flux = m.usable_concentration * R / 3.0 / 3600.0
+    D = m.diffusivity
+    return flux * R / (2.0 * D) * (1.0 - np.exp(-np.pi**2 * D * time_s / R**2))
+
+
+def particle_grid(kind: str, radius_um: float) -> pv.UnstructuredGrid:
+    """A small unstructured particle mesh in µm: a 3D ball, an (r, z) half-disc or a radius."""
+    rng = np.random.default_rng(0)
+    if kind == "sphere-1d":
+        r = radius_um * np.linspace(0.0, 1.0, 21)
+        points = np.column_stack([r, np.zeros_like(r), np.zeros_like(r)])
+        lines = np.column_stack([np.full(20, 2), np.arange(20), np.arange(1, 21)]).ravel()
+        return pv.UnstructuredGrid(lines, np.full(20, pv.CellType.LINE, dtype=np.uint8), points)
+    if kind == "axisymmetric-2d":
+        phi = np.linspace(0.0, np.pi, 25)
+        rim = np.column_stack([np.sin(phi), np.cos(phi)])
+        inner = rng.uniform(-1, 1, (400, 2))
+        inner[:, 0] = np.abs(inner[:, 0])
+        inner = inner[np.linalg.norm(inner, axis=1) < 0.95]
+        axis = np.column_stack([np.zeros(15), np.linspace(-0.95, 0.95, 15)])
+        pts = radius_um * np.vstack([rim, inner, axis])
+        cloud = pv.PolyData(np.column_stack([pts, np.zeros(len(pts))]))
+        return cloud.delaunay_2d().cast_to_unstructured_grid()
+    surface = pv.Sphere(radius=radius_um, theta_resolution=16, phi_resolution=12).points
+    inner = rng.uniform(-radius_um, radius_um, (900, 3))
+    inner = inner[np.linalg.norm(inner, axis=1) < 0.93 * radius_um]
+    return pv.PolyData(np.vstack([surface, inner, [[0, 0, 0]]])).delaunay_3d()
+
+
+def _radius_of(grid: pv.UnstructuredGrid, kind: str) -> np.ndarray:
+    pts = grid.points
+    if kind == "axisymmetric-2d":
+        return np.hypot(pts[:, 0], pts[:, 1])
+    return np.linalg.norm(pts, axis=1)
+
+
+def write_fake_run(directory: Path, case: Case, dods: tuple[float, ...] = (0.1, 0.5, 0.9)) -> Path:
+    """Write a complete synthetic run directory for ``case`` and return it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "case.yaml").write_text(case.to_yaml())
+    m = case.material
+    R = case.geometry.particle.radius
+    R_um = R / 1e-6
+    kind = case.geometry.kind
+    lo = m.stoichiometry_window[0]
+    c0 = lo * m.max_concentration  # charged: θ = θ_lo
+    t_end = 0.9 * 3600.0
+    times = np.linspace(0.0, t_end, 61)
+    current = -m.usable_concentration * (4 / 3 * np.pi * R**3) * F / 3600.0
+
+    ts_rows, probe_rows = [], []
+    for t in times:
+        dod = t / 3600.0
+        A = amplitude(case, t)
+        mean = c0 + dod * m.usable_concentration
+        s_surf = stresses(case, np.array([1.0]), A)
+        s_all = stresses(case, np.linspace(0, 1, 50), A)
+        ts_rows.append(
+            {
+                "time_s": t, "step": 0, "current_A": current, "voltage_V": 3.4 - 0.2 * dod - 1e-5 * A,
+                "state_of_charge": 1 - dod, "depth_of_discharge": dod, "c_mean": mean,
+                "c_min": mean - 0.6 * A, "c_max": mean + 0.4 * A, "c_surface_mean": mean + 0.4 * A,
+                "von_mises_max": s_all["von_mises"].max(), "hydrostatic_min": s_all["hydrostatic"].min(),
+                "hydrostatic_max": s_all["hydrostatic"].max(), "electrolyte_c_min": 990.0,
+                "electrolyte_c_max": 1010.0, "na_balance_error": 0.0, "newton_iterations": 3, "dt_s": t_end / 60,
+            }
+        )
+        probe_rows.append(
+            {
+                "time_s": t, "probe": "surface", "c": mean + 0.4 * A,
+                "von_mises": s_surf["von_mises"][0], "hydrostatic": s_surf["hydrostatic"][0],
+                "radial_stress": s_surf["radial_stress"][0], "tangential_stress": s_surf["tangential_stress"][0],
+            }
+        )
+    _write_csv(directory / "timeseries.csv", ts_rows)
+    _write_csv(directory / "probes.csv", probe_rows)
+
+    grid = particle_grid(kind, R_um)
+    x_nodes = _radius_of(grid, kind) / R_um
+    snapshots = []
+    for dod in dods:
+        t = dod * 3600.0
+        A = amplitude(case, t)
+        point_data = {"particle_concentration": c0 + dod * m.usable_concentration + A * (x_nodes**2 - 0.6)}
+        point_data.update(stresses(case, x_nodes, A))
+        name = f"dod_{dod:.2f}"
+        pvd = write_pvd(directory / "snapshots" / name / "particle.pvd", grid, point_data, t)
+        snapshots.append({"name": name, "depth_of_discharge": dod, "time_s": t, "particle": str(pvd.relative_to(directory))})
+    summary = {
+        "case": case.name,
+        "status": "completed",
+        "mesh": {"kind": kind, "coordinate_system": COORDINATES[kind], "cells": grid.n_cells},
+        "versions": {"ecmx": "0.1.0", "dolfinx": "0.11.0"},
+        "wall_time_s": 1.5,
+        "snapshots": snapshots,
+    }
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
+    return directory
+
+
+def write_pvd(path: Path, grid: pv.UnstructuredGrid, point_data: dict[str, np.ndarray], time: float) -> Path:
+    """One-step ``.pvd`` + meshio ``.vtu``, as ``ecmx.postprocess.writers.FieldSeries`` writes them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cell_type = {pv.CellType.LINE: "line", pv.CellType.TRIANGLE: "triangle", pv.CellType.TETRA: "tetra"}
+    (vtk_type, cells), = grid.cells_dict.items()
+    mesh = meshio.Mesh(np.asarray(grid.points), [(cell_type[vtk_type], cells)], point_data=point_data)
+    vtu = f"{path.stem}_000000.vtu"
+    meshio.write(path.parent / vtu, mesh, file_format="vtu", binary=True, compression="zlib")
+    path.write_text(
+        '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n  <Collection>\n'
+        f'    <DataSet timestep="{time!r}" group="" part="0" file="{vtu}"/>\n  </Collection>\n</VTKFile>\n'
+    )
+    return path
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def analytic_concentration(case: Case, dod: float, x: np.ndarray) -> np.ndarray:
+    """The synthetic c_s (mol/m³) at x = r/R for a snapshot at ``dod``."""
+    m = case.material
+    lo = m.stoichiometry_window[0]
+    return lo * m.max_concentration + dod * m.usable_concentration + amplitude(case, dod * 3600.0) * (x**2 - 0.6)
+
+
+__all__ = ["fake_case", "fake_runner", "write_fake_run", "stresses", "amplitude", "analytic_concentration"]
+
+
+def fake_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: object = None) -> Path:
+    """A stand-in for ``run_case`` that writes a synthetic run directory (picklable for workers)."""
+    import shutil
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not overwrite:
+            raise FileExistsError(out_dir)
+        shutil.rmtree(out_dir)
+    if case.material.name == "broken":
+        from ecmx.solver.errors import SolveError
+
+        raise SolveError("Newton failed at the minimum step (synthetic)")
+    return write_fake_run(out_dir, case, tuple(case.output.snapshots.depth_of_discharge))
