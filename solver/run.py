@@ -266,6 +266,7 @@ class Recorder:
         self.max_newton = 0
         self.voltage_range = [float("inf"), float("-inf")]
         self.von_mises_peak: float | None = None
+        self.max_principal_peak: float | None = None  # largest principal stress over the run, Pa
         self.stress_row: dict[str, float | None] = dict.fromkeys(STRESS_COLUMNS)
 
     def _field_groups(self) -> dict[str, dict[str, Any]]:
@@ -294,6 +295,9 @@ class Recorder:
             vm = mq.get("von_mises_max")
             if vm is not None:
                 self.von_mises_peak = vm if self.von_mises_peak is None else max(self.von_mises_peak, vm)
+            s1 = mq.get("max_principal_max")
+            if s1 is not None:
+                self.max_principal_peak = s1 if self.max_principal_peak is None else max(self.max_principal_peak, s1)
         row = {
             "time_s": record.time_s, "step": record.step, "current_A": q["current_A"], "voltage_V": q["voltage_V"],
             "state_of_charge": record.state_of_charge, "depth_of_discharge": record.depth_of_discharge,
@@ -383,6 +387,7 @@ class Recorder:
             "max_abs_na_balance_error": self.max_balance_error,
             "max_newton_iterations": self.max_newton,
             "peak_von_mises_Pa": self.von_mises_peak,
+            "peak_max_principal_Pa": self.max_principal_peak,
         }
         if last is not None:
             results.update({
