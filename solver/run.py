@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import dolfinx
+import dolfinx.mesh
 import numpy as np
 from mpi4py import MPI
 
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 F = 96485.33212
 STRESS_COLUMNS = ("von_mises_max", "hydrostatic_min", "hydrostatic_max")
 PROBE_STRESSES = ("von_mises", "hydrostatic", "radial_stress", "tangential_stress")
+# Mechanics quantities whose extreme over the run summary.json reports (results.<name>), Pa
+STRESS_PEAKS = {"von_mises_max": "peak_von_mises_Pa", "max_principal_max": "peak_max_principal_Pa",
+                "hydrostatic_max": "peak_hydrostatic_Pa", "hydrostatic_min": "min_hydrostatic_Pa"}
 
 
 @dataclass
@@ -178,13 +182,37 @@ def build_mechanics(problem: Any, pmesh: Any, case: Any) -> Any:
                             key="mechanics.orientation")
     else:
         orientation = None
-    if settings.rollers:
-        raise CaseError("mechanics.rollers is not supported by the run driver yet", key="mechanics.rollers")
+    rollers = _wall_facets(particle_mesh, pmesh) if settings.rollers else None
     return MechanicsProblem(
         particle_mesh, pmesh.coordinate_system, case.material, problem.fields["particle_concentration"],
         reference_concentration=case.initial_stoichiometry() * case.material.max_concentration,
         centres=pmesh.particle_centres, cell_particle_index=cell_particle_index, degree=settings.degree,
-        orientation=orientation, length_unit=pmesh.length_unit)
+        orientation=orientation, rollers_facets=rollers, length_unit=pmesh.length_unit)
+
+
+def _wall_facets(particle_mesh: Any, pmesh: Any) -> np.ndarray:
+    """Boundary facets of the particle mesh on the box walls (the faces of the parent mesh's bounding
+    box other than the Na-metal top face): where rollers hold the particles."""
+    if pmesh.electrolyte_tag is None or pmesh.coordinate_system != "cartesian":
+        raise CaseError("mechanics.rollers needs a 3D geometry with an electrolyte box", key="mechanics.rollers")
+    comm = pmesh.mesh.comm
+    x = pmesh.mesh.geometry.x
+    lo = comm.allreduce(x.min(axis=0) if len(x) else np.full(3, np.inf), MPI.MIN)
+    hi = comm.allreduce(x.max(axis=0) if len(x) else np.full(3, -np.inf), MPI.MAX)
+    tol = 1e-8 * float(np.max(hi - lo))
+
+    def on_wall(p: np.ndarray) -> np.ndarray:
+        near = np.zeros(p.shape[1], dtype=bool)
+        for axis in range(3):
+            near |= np.isclose(p[axis], lo[axis], atol=tol)
+            if axis < 2:  # the top face z = max is the Na metal
+                near |= np.isclose(p[axis], hi[axis], atol=tol)
+        return near
+
+    facets = dolfinx.mesh.locate_entities_boundary(particle_mesh, particle_mesh.topology.dim - 1, on_wall)
+    if comm.allreduce(len(facets), MPI.SUM) == 0:
+        raise CaseError("mechanics.rollers: no particle surface touches a box wall", key="mechanics.rollers")
+    return facets
 
 
 def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Path, *,
@@ -265,9 +293,9 @@ class Recorder:
         self.max_balance_error = 0.0
         self.max_newton = 0
         self.voltage_range = [float("inf"), float("-inf")]
-        self.von_mises_peak: float | None = None
-        self.max_principal_peak: float | None = None  # largest principal stress over the run, Pa
         self.stress_row: dict[str, float | None] = dict.fromkeys(STRESS_COLUMNS)
+        self.mechanics_quantities: dict[str, float] = {}  # of the last accepted step
+        self.stress_peaks: dict[str, float | None] = dict.fromkeys(STRESS_PEAKS)  # extremes over the run
 
     def _field_groups(self) -> dict[str, dict[str, Any]]:
         """Output functions per mesh: ``particle`` (c_s and stresses) and ``electrolyte`` (c, φ_e)."""
@@ -290,14 +318,13 @@ class Recorder:
         self.problem.fields  # noqa: B018  (CellProblem refreshes its SI fields on access)
         if self.mechanics is not None:
             self.mechanics.solve()
-            mq = self.mechanics.quantities()
-            self.stress_row = {k: mq.get(k) for k in STRESS_COLUMNS}
-            vm = mq.get("von_mises_max")
-            if vm is not None:
-                self.von_mises_peak = vm if self.von_mises_peak is None else max(self.von_mises_peak, vm)
-            s1 = mq.get("max_principal_max")
-            if s1 is not None:
-                self.max_principal_peak = s1 if self.max_principal_peak is None else max(self.max_principal_peak, s1)
+            self.mechanics_quantities = self.mechanics.quantities()
+            self.stress_row = {k: self.mechanics_quantities.get(k) for k in STRESS_COLUMNS}
+            for key in STRESS_PEAKS:
+                value, peak = self.mechanics_quantities.get(key), self.stress_peaks[key]
+                if value is not None:
+                    extreme = min if key.endswith("_min") else max
+                    self.stress_peaks[key] = value if peak is None else extreme(peak, value)
         row = {
             "time_s": record.time_s, "step": record.step, "current_A": q["current_A"], "voltage_V": q["voltage_V"],
             "state_of_charge": record.state_of_charge, "depth_of_discharge": record.depth_of_discharge,
@@ -333,7 +360,7 @@ class Recorder:
         self.snapshots.append({
             "name": name, "depth_of_discharge": depth_of_discharge, "time_s": record.time_s,
             "voltage_V": q["voltage_V"], "c_min": q["c_min"], "c_max": q["c_max"], "c_mean": q["c_mean"],
-            **{k: v for k, v in self.stress_row.items() if v is not None},
+            **self.mechanics_quantities,
             "directory": f"snapshots/{name}",
             **{group: str(path.relative_to(self.out)) for group, path in paths.items()},
         })
@@ -386,8 +413,7 @@ class Recorder:
             "charge_capacity_mAh_per_g": self.charge_C / 3.6 / mass_g,
             "max_abs_na_balance_error": self.max_balance_error,
             "max_newton_iterations": self.max_newton,
-            "peak_von_mises_Pa": self.von_mises_peak,
-            "peak_max_principal_Pa": self.max_principal_peak,
+            **{name: self.stress_peaks[key] for key, name in STRESS_PEAKS.items()},
         }
         if last is not None:
             results.update({
