@@ -64,7 +64,7 @@ DEFAULT_SIZE_FACTORS = {
     "agglomerate": (1 / 2, 1 / 6),
     "axisymmetric-2d": (1 / 4, 1 / 20),
 }
-"""(size, interface_size) as fractions of the (smallest) particle radius, by geometry kind."""
+"""(size, interface_size) as fractions of the particle radius, by geometry kind."""
 
 
 def default_sizes(spec: MeshSpec, radius: float) -> tuple[float, float]:
@@ -72,7 +72,7 @@ def default_sizes(spec: MeshSpec, radius: float) -> tuple[float, float]:
 
     Defaults (DEFAULT_SIZE_FACTORS): one 3D particle R/2 and R/10, which puts the default sphere's
     volume and area within 0.4 % of 4/3 πR³ and 4πR² at about 19k cells; agglomerates R/2 and R/6
-    of the smallest radius (about 1 % volume error, ~37k cells for 4 particles); axisymmetric R/4 and
+    of the mean radius (about 1 % volume error, ~40k cells for 4 particles); axisymmetric R/4 and
     R/20 (cheap in 2D). A given size alone caps the default interface_size; a given interface_size
     alone raises the default size.
     """
@@ -200,14 +200,9 @@ def _particle_in_electrolyte(spec: MeshSpec) -> Info:
     size, interface_size = default_sizes(spec, r_size)
     _refine_at(3, [abs(t) for _, t in gmsh.model.getBoundary([(3, particle)], oriented=False)],
                size, interface_size)
-    post = None
+    surface_map = None
     if perturbation is not None:
-        outer = spec.radius + 0.9 * (min(width / 2, -bottom, top) - spec.radius)
-        if spec.radius * spec.roughness > 0.7 * (outer - spec.radius):
-            raise CaseError(
-                "roughness too large for the electrolyte margin: increase geometry.electrolyte.margin"
-                " or lower the roughness", key="geometry.particle.roughness")
-        post = _radial_map(perturbation, outer)
+        surface_map = _perturb_surface(perturbation, particle)
     return {
         "dim": 3,
         "coordinate_system": "cartesian",
@@ -217,16 +212,24 @@ def _particle_in_electrolyte(spec: MeshSpec) -> Info:
         "size": size,
         "interface_size": interface_size,
         "box": [width, bottom, top],
-        "_post": post,
+        "_before_volume_mesh": surface_map,
     }
 
 
-def _radial_map(perturbation: RadialPerturbation, outer: float) -> Callable[[], None]:
-    """After meshing a sphere, move every node onto the irregular shape (see RadialPerturbation)."""
+def _perturb_surface(perturbation: RadialPerturbation, particle: int) -> Callable[[], None]:
+    """Move the surface-mesh nodes of the sphere onto r = R (1 + δ) (see RadialPerturbation).
+
+    Runs between the surface and the volume mesh, so the tetrahedra are generated inside the
+    irregular surface rather than distorted from a sphere's.
+    """
 
     def apply() -> None:
-        tags, coords, _ = gmsh.model.mesh.getNodes()
-        moved = perturbation.map_points(coords.reshape(-1, 3), outer)
+        nodes: dict[int, np.ndarray] = {}
+        for _, surface in gmsh.model.getBoundary([(3, particle)], oriented=False):
+            tags, coords, _ = gmsh.model.mesh.getNodes(2, abs(surface), includeBoundary=True)
+            nodes.update(zip(tags.tolist(), coords.reshape(-1, 3), strict=True))
+        tags = list(nodes)
+        moved = perturbation.surface_points(np.array([nodes[t] for t in tags]))
         for tag, x in zip(tags, moved, strict=True):
             gmsh.model.mesh.setNode(int(tag), x.tolist(), [])
 
@@ -246,7 +249,8 @@ def _agglomerate(spec: MeshSpec) -> Info:
     box = occ.addBox(-width / 2, -width / 2, bottom, width, width, top - bottom)
     particles, electrolyte = _fragment(3, box, spheres)
     _tag_domains(3, particles, electrolyte, top, top - bottom)
-    size, interface_size = default_sizes(spec, float(radii.min()))
+    # Sized by the mean radius, but with at least 4 interface cells per radius of the smallest.
+    size, interface_size = default_sizes(spec, min(spec.radius_mean, 1.5 * float(radii.min())))
     surfaces = [abs(t) for _, t in gmsh.model.getBoundary([(3, p) for p in particles], oriented=False,
                                                           combined=False)]
     _refine_at(3, surfaces, size, interface_size)
@@ -259,7 +263,7 @@ def _agglomerate(spec: MeshSpec) -> Info:
         "size": size,
         "interface_size": interface_size,
         "box": [width, bottom, top],
-        "_post": None,
+        "_before_volume_mesh": None,
     }
 
 
@@ -290,7 +294,7 @@ def _axisymmetric(spec: MeshSpec) -> Info:
         "size": size,
         "interface_size": interface_size,
         "box": [width, bottom, top],
-        "_post": None,
+        "_before_volume_mesh": None,
     }
 
 
@@ -313,7 +317,7 @@ def _sphere_1d(spec: MeshSpec) -> Info:
         "particle_centres": [[0.0, 0.0, 0.0]],
         "particle_radii": [spec.radius],
         "counter_electrode_area": width * width * LENGTH_UNIT**2,
-        "_post": None,
+        "_before_volume_mesh": None,
     }
 
 
@@ -334,13 +338,12 @@ def build_msh(spec: MeshSpec, path: Path) -> Info:
     with gmsh_model(f"ecmx-{spec.kind}"):
         _set_options()
         info = BUILDERS[spec.kind](spec)
-        post = info.pop("_post")
+        before_volume_mesh = info.pop("_before_volume_mesh")
         dim = info["dim"]
+        if before_volume_mesh is not None:
+            gmsh.model.mesh.generate(dim - 1)
+            before_volume_mesh()
         gmsh.model.mesh.generate(dim)
-        if spec.order == 2:
-            gmsh.model.mesh.setOrder(2)
-        if post is not None:
-            post()
         info.update(check_current_mesh(None))
         gmsh.write(str(path))
     return info

@@ -20,8 +20,8 @@ from ecmx.meshes.spec import LENGTH_UNIT
 from ecmx.solver.errors import CaseError
 
 
-SIMPLICES = {2: {2, 9}, 3: {4, 11}}
-"""Accepted gmsh element types by dimension: 3/6-node triangles, 4/10-node tetrahedra."""
+SIMPLICES = {2: {2}, 3: {4}}
+"""Accepted gmsh element types by dimension: 3-node triangles, 4-node tetrahedra (ecmx is P1)."""
 
 
 def _measure(dim: int, tag: int, axisymmetric: bool) -> tuple[float, np.ndarray]:
@@ -72,8 +72,8 @@ def validate_mesh_file(path: str | Path) -> Info:
         if len(types) != 1 or not types <= SIMPLICES[dim]:
             names = sorted(gmsh.model.mesh.getElementProperties(t)[0] for t in types)
             raise CaseError(
-                f"unsupported {dim}D elements {', '.join(names)}: use triangles (2D) or tetrahedra "
-                "(3D), linear or quadratic, of one kind", file=path, key="geometry.file")
+                f"unsupported {dim}D elements {', '.join(names)}: use linear triangles (2D) or "
+                "linear tetrahedra (3D) only", file=path, key="geometry.file")
         axisymmetric = dim == 2
         if axisymmetric and np.min(gmsh.model.mesh.getNodes()[1].reshape(-1, 3)[:, 0]) < -1e-9:
             raise CaseError("a 2D mesh is axisymmetric and needs r = x >= 0 everywhere", file=path,

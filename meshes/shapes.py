@@ -86,25 +86,9 @@ class RadialPerturbation:
         xyz = np.stack([r * np.sin(th) * np.cos(ph), r * np.sin(th) * np.sin(ph), r * np.cos(th)])
         return np.stack([xyz.reshape(3, -1).min(axis=1), xyz.reshape(3, -1).max(axis=1)], axis=1)
 
-    def map_points(self, x: np.ndarray, outer_radius: float) -> np.ndarray:
-        """Move mesh points of a sphere of `radius` onto the perturbed shape.
-
-        Inside the sphere points are scaled radially by (1 + δ); in the shell radius < r <
-        outer_radius the radial shift R δ decays linearly to zero, so everything outside
-        `outer_radius` (the box) stays where it is. The map is one-to-one when
-        R max|δ| < outer_radius − R.
-        """
-        r = np.linalg.norm(x, axis=1)
-        d = self.delta_at_points(x)
-        inside = r <= self.radius
-        shell = (r > self.radius) & (r < outer_radius)
-        new_r = r.copy()
-        new_r[inside] = r[inside] * (1.0 + d[inside])
-        new_r[shell] = r[shell] + self.radius * d[shell] * (outer_radius - r[shell]) / (
-            outer_radius - self.radius
-        )
-        factor = np.where(r > 0, new_r / np.where(r > 0, r, 1.0), 1.0)
-        return x * factor[:, None]
+    def surface_points(self, x: np.ndarray) -> np.ndarray:
+        """Points x (n, 3) of the sphere of `radius` moved radially onto r = R (1 + δ)."""
+        return x * (1.0 + self.delta_at_points(x))[:, None]
 
 
 def sample_radii(count: int, mean: float, std: float, rng: np.random.Generator) -> np.ndarray:

@@ -20,7 +20,7 @@ from ecmx.solver.errors import CaseError
 LENGTH_UNIT = 1e-6
 """Metres per mesh unit: meshes are in micrometres."""
 
-BUILDER_VERSION = f"ecmx-meshes-2/gmsh-{gmsh.__version__}"
+BUILDER_VERSION = f"ecmx-meshes-4/gmsh-{gmsh.__version__}"
 """Part of every cache key: bump it whenever a builder changes the meshes it makes."""
 
 KINDS = ("sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate", "mesh-file")
@@ -177,8 +177,8 @@ def _check(spec: MeshSpec, source: str | Path | None) -> None:
     for key, value in (("size", spec.size), ("interface_size", spec.interface_size)):
         if value is not None and value <= 0:
             fail("mesh sizes must be positive", f"geometry.mesh.{key}")
-    if spec.order not in (1, 2):
-        fail("mesh order must be 1 or 2", "geometry.mesh.order")
+    if spec.order != 1:
+        fail("ecmx meshes are linear: mesh order must be 1", "geometry.mesh.order")
     if spec.kind == "sphere-1d" and spec.elements < 2:
         fail("sphere-1d needs at least 2 elements", "geometry.mesh.elements")
     if spec.kind == "agglomerate":

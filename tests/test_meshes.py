@@ -370,13 +370,6 @@ def test_report_of_a_msh_path(tmp_path: Path) -> None:
     assert report["min_quality"] > builders.MIN_QUALITY
 
 
-def test_roughness_too_large_for_the_margin_is_a_case_error(tmp_path: Path) -> None:
-    g = geometry("particle-in-electrolyte", electrolyte={"margin": 0.1e-6},
-                 particle={"shape": "irregular", "roughness": 0.3})
-    with pytest.raises(CaseError, match="roughness"):
-        build_mesh(g, cache_dir=tmp_path)
-
-
 def test_mesh_file_in_metres_is_refused(tmp_path: Path) -> None:
     path = _write_msh(tmp_path / "metres.msh", ALL_GROUPS, scale=1e-6)
     with pytest.raises(CaseError, match="micrometres"):
