@@ -107,8 +107,8 @@ def mesh(
         case = load_case(file, set_ or [])
         from ecmx.meshes import build_mesh, load_mesh, mesh_report
 
-        built = build_mesh(case.geometry, cache_dir=cache_dir)
-        report = mesh_report(load_mesh(case.geometry, cache_dir=cache_dir))
+        built = build_mesh(case.geometry, cache_dir=cache_dir, source=case.source_path)
+        report = mesh_report(load_mesh(case.geometry, cache_dir=cache_dir, source=case.source_path))
         if _is_root():
             print(f"mesh file:          {built.path}")
             print(f"cells:              {report['cells']}")

@@ -265,7 +265,7 @@ class ParticleShape(Schema):
     semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] | None = None
     seed: int = 0
     roughness: Annotated[float, Field(ge=0, lt=0.5)] = 0.15
-    modes: Annotated[int, Field(ge=1, le=12)] = 6
+    modes: Annotated[int, Field(ge=2, le=12)] = 6  # degrees 0 and 1 only rescale or shift a sphere
 
     @model_validator(mode="after")
     def _axes(self) -> ParticleShape:
