@@ -29,10 +29,13 @@ from ecmx.postprocess.slices import mid_plane_slice, radial_profile  # noqa: E40
 MPA = 1e-6
 PANEL_PIXELS = 360
 BLOCKS = (
-    # (array drawn, label, colour map, scale applied to the stored values)
+    # (array drawn, colour-bar label, colour map)
     ("c_ratio", r"$c_s/c_{s,\max}$", "viridis"),
+    ("c_deviation", r"$(c_s-\bar c_s)/c_{s,\max}$", "RdBu_r"),
     ("von_mises_MPa", "von Mises stress (MPa)", "inferno"),
 )
+"""The blocks of the grid. The deviation from the particle's mean concentration shows the
+heterogeneity that a colour scale spanning the whole discharge (first block) cannot."""
 
 
 def _quiet_vtk() -> None:
@@ -54,11 +57,17 @@ def case_label(run: RunData) -> str:
 
 
 def slice_of(run: RunData, snapshot: Snapshot) -> pv.PolyData:
-    """Mid-plane slice with the drawn arrays: ``c_ratio`` = c_s/c_s,max and ``von_mises_MPa``."""
+    """Mid-plane slice with the drawn arrays: ``c_ratio`` = c_s/c_s,max, ``c_deviation`` =
+    (c_s − c̄_s)/c_s,max with c̄_s the particle's volume average, and ``von_mises_MPa``."""
     plane = mid_plane_slice(snapshot, ["concentration", "von_mises"])
     if "concentration" in plane.array_names:
         data = plane.point_data if "concentration" in plane.point_data else plane.cell_data
-        data["c_ratio"] = np.asarray(data["concentration"]) / run.c_max
+        c = np.asarray(data["concentration"])
+        mean = snapshot.mean_concentration
+        if not np.isfinite(mean):
+            mean = float(snapshot.values("concentration").mean())
+        data["c_ratio"] = c / run.c_max
+        data["c_deviation"] = (c - mean) / run.c_max
     if "von_mises" in plane.array_names:
         data = plane.point_data if "von_mises" in plane.point_data else plane.cell_data
         data["von_mises_MPa"] = np.asarray(data["von_mises"]) * MPA
@@ -108,11 +117,12 @@ def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> d
             plane.save(slice_dir / slice_file_name(run, dod))
             planes[(i, j)] = plane
     ranges = {name: _array_range(list(planes.values()), name) for name, _, _ in BLOCKS}
-    if "von_mises_MPa" in ranges:
-        ranges["von_mises_MPa"] = (0.0, ranges["von_mises_MPa"][1])
+    ranges["von_mises_MPa"] = (0.0, ranges["von_mises_MPa"][1])
+    bound = max(abs(v) for v in ranges["c_deviation"])
+    ranges["c_deviation"] = (-bound, bound)
 
     nrows, ncols = len(BLOCKS) * len(runs), len(dods)
-    fig = plt.figure(figsize=(2.3 * ncols + 1.6, 2.3 * nrows + 0.4))
+    fig = plt.figure(figsize=(2.2 * ncols + 1.8, 2.2 * nrows + 0.4))
     grid = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [0.08], wspace=0.05, hspace=0.12)
     for b, (name, label, cmap) in enumerate(BLOCKS):
         for i, run in enumerate(runs):

@@ -75,6 +75,8 @@ class Snapshot:
     radius: float
     """Particle radius in mesh units (µm)."""
     time_s: float = math.nan
+    mean_concentration: float = math.nan
+    """Volume-averaged c_s (mol/m³) as the solver reported it (``summary.json``), NaN if absent."""
 
     def has(self, quantity: str) -> bool:
         return self.array_name(quantity) is not None
@@ -197,6 +199,7 @@ def find_snapshots(run: RunData) -> list[Snapshot]:
                 centre=centre,
                 radius=radius,
                 time_s=float(entry.get("time_s", math.nan)),
+                mean_concentration=float(entry.get("c_mean", math.nan)),
             )
         )
     return sorted(snapshots, key=lambda s: s.depth_of_discharge)
