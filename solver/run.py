@@ -522,6 +522,7 @@ class ProgressBar:
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
+            self._progress.update(self._task, completed=self.runner.progress_fraction)
             self._progress.__exit__(*exc)
 
     def segment(self, segment: Segment, position: int, count: int) -> None:
