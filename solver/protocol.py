@@ -8,7 +8,7 @@ train. Sign convention (MODEL.md): current > 0 is charge (Na extraction), < 0 is
 Events (the first one reached ends the step):
   ``voltage`` [V], ``state_of_charge``, ``depth_of_discharge``, ``time``/``duration`` [s, elapsed in
   the step] and ``c_rate`` (|I| falling to it, for holds). SOC = (θ_hi − θ_mean)/(θ_hi − θ_lo),
-  DOD = 1 − SOC. A discharge without ``until`` ends at DOD 1, a charge without one at SOC 1.
+  DOD = 1 − SOC.
 
 Landing on events: time events, and SOC/DOD events under current control, are linear in time, so the
 step that reaches them is computed exactly. Voltage and C-rate events (and SOC/DOD under voltage
@@ -27,10 +27,9 @@ from typing import Any, Literal, Protocol
 
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.stepping import StepController
+from ecmx.solver.units import F
 
 log = logging.getLogger(__name__)
-
-F = 96485.33212  # Faraday constant, C/mol
 
 VOLTAGE_TOLERANCE = 1e-4  # V
 C_RATE_RELATIVE_TOLERANCE = 1e-3

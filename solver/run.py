@@ -50,10 +50,9 @@ from ecmx.solver import __version__
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.protocol import ProtocolRunner, Segment, StepRecord, build_protocol
 from ecmx.solver.stepping import StepController
+from ecmx.solver.units import F
 
 log = logging.getLogger(__name__)
-
-F = 96485.33212
 STRESS_COLUMNS = ("von_mises_max", "hydrostatic_min", "hydrostatic_max")
 PROBE_STRESSES = ("von_mises", "hydrostatic", "radial_stress", "tangential_stress")
 # Mechanics quantities whose extreme over the run summary.json reports (results.<name>), Pa
