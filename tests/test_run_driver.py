@@ -319,3 +319,23 @@ def test_failed_run_keeps_complete_files(tmp_path):
     assert summary["results"]["final_time_s"] == pytest.approx(float(rows[-1]["time_s"]))
     assert (out / "fields" / "particle.pvd").exists()
     assert [s["name"] for s in summary["snapshots"]] == ["dod_0.10"] and summary["missed_snapshots"] == ["dod_0.50"]
+
+
+def test_rows_are_flushed_and_results_appear_only_at_the_end(tmp_path):
+    """While the run goes, <out> does not exist and <out>.partial holds every accepted row so far."""
+    case = probe_case()
+    out = tmp_path / "res"
+    seen = []
+
+    class Watching(FakeCellProblem):
+        def accept(self):
+            super().accept()
+            _, rows = read_csv(tmp_path / "res.partial" / "timeseries.csv")
+            seen.append(len(rows))
+            assert not out.exists()
+
+    problem = Watching(case)
+    run_problem(problem, case, out)
+    # at each accept, the rows of all earlier states (initial + accepted steps) are on disk
+    assert seen == list(range(1, len(seen) + 1))
+    assert out.is_dir()
