@@ -261,7 +261,7 @@ class MechanicsProblem:
             A.setNullSpace(self._nullspace)
         if near_vecs:
             A.setNearNullSpace(PETSc.NullSpace().create(vectors=near_vecs, comm=self.comm))
-        self._b = A.createVecLeft()
+        self._b = dolfinx.fem.petsc.create_vector(V)  # ghosted: the assembler adds into ghosts
         self._x = A.createVecRight()
         self._rigid_setup(null_vecs)
 
