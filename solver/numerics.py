@@ -25,7 +25,7 @@ def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver:
         raise ValueError(f"unknown linear solver {linear_solver!r}; expected one of {LINEAR_SOLVERS}")
     opts: dict[str, Any] = {
         "snes_type": "newtonls",
-        "snes_linesearch_type": "bt",
+        "snes_linesearch_type": "basic",
         "snes_rtol": rtol,
         "snes_atol": atol,
         "snes_stol": 0.0,

@@ -53,3 +53,4 @@ def open_circuit_potential(theta: ufl.core.expr.Expr, material, thermal_voltage:
     """Û(θ) = F U(θ)/RT from the material's OCV table (linear, clamped at the ends)."""
     table = material.open_circuit_voltage
     return piecewise_linear(theta, table.stoichiometry, [u / thermal_voltage for u in table.voltage])
+

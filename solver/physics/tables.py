@@ -1,7 +1,7 @@
 """Tabulated material properties as UFL expressions.
 
-``numpy.interp`` semantics (piecewise linear, clamped at the table ends) written as a sum of
-clamped ramps, so the expression and its derivative are defined for every argument Newton may try.
+``numpy.interp`` semantics (piecewise linear, constant beyond the table ends), so the solver uses
+exactly the U(θ) and D_s(θ) of ``Material.ocv_at`` / ``Material.diffusivity_at``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import ufl
 def piecewise_linear(x: ufl.core.expr.Expr, xs: Sequence[float], ys: Sequence[float]) -> ufl.core.expr.Expr:
     """Linear interpolation of the table (xs, ys) at x, constant beyond the ends (like numpy.interp).
 
-    Written as y0 + Σ_k slope_k (clamp(x, x_k, x_{k+1}) − x_k).
+    Written as y0 + Σ_k slope_k (clamp_k(x) − x_k) with clamp_k(x) = x on [x_k, x_{k+1}) and the
+    nearer end outside. The half-open segments give the right-hand slope at a knot (ufl's max/min
+    would give a zero slope there, which stalls Newton when a state sits exactly on a knot).
     """
     xs = np.asarray(xs, dtype=float)
     ys = np.asarray(ys, dtype=float)
@@ -26,8 +28,9 @@ def piecewise_linear(x: ufl.core.expr.Expr, xs: Sequence[float], ys: Sequence[fl
         slope = (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k])
         if slope == 0.0:
             continue
-        clamped = ufl.min_value(ufl.max_value(x, float(xs[k])), float(xs[k + 1]))
-        expr = expr + float(slope) * (clamped - float(xs[k]))
+        lo, hi = float(xs[k]), float(xs[k + 1])
+        clamped = ufl.conditional(ufl.lt(x, lo), lo, ufl.conditional(ufl.ge(x, hi), hi, x))
+        expr = expr + float(slope) * (clamped - lo)
     return expr
 
 
