@@ -146,6 +146,19 @@ def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def test_radius_sweep_reports_si_values_and_plots_against_radius(case_dir):
+    spec = {"sweep": {"base": "case.yaml", "parameter": "geometry.particle.radius", "values": ["0.5 um", "1 um", "2 um"]},
+            "output": {"directory": str(case_dir / "radius")}}
+    study = load_sweep(write_yaml(case_dir / "radius.yaml", spec))
+    rows = read_summary(run_sweep(study, workers=1, runner=fake_run, progress=False).summary_path)
+    assert [r["geometry.particle.radius"] for r in rows] == pytest.approx([5e-7, 1e-6, 2e-6], rel=1e-12)
+    # At a fixed C-rate N0 ∝ R, so σ*/15 ∝ R².
+    assert rows[2]["steady_surface_von_mises_Pa"] / rows[0]["steady_surface_von_mises_Pa"] == pytest.approx(16.0, rel=1e-12)
+    from ecmx.postprocess.sweep_plots import _x_key
+
+    assert _x_key(rows) == "geometry.particle.radius"
+
+
 def test_steady_surface_von_mises_formula(case_dir):
     case = load_sweep(_sweep_file(case_dir, [1e-15])).points[0].case
     m, radius = case.material, 1e-6
@@ -159,6 +172,18 @@ def test_group_size_must_divide_the_ranks(case_dir):
     study = load_sweep(_sweep_file(case_dir, [1e-15]))
     with pytest.raises(CaseError, match="must divide"):
         run_sweep(study, mpi=True, ranks_per_point=2, runner=fake_run, progress=False, plots=False)
+
+
+@pytest.mark.mpi
+def test_several_ranks_without_mpi_flag_is_an_error(case_dir):
+    path = _sweep_file(case_dir, [1e-15])
+    script = ("import sys\nfrom ecmx.solver.study_config import load_sweep\nfrom ecmx.solver.sweep import run_sweep\n"
+              "from ecmx.solver.errors import CaseError\n"
+              "try:\n    run_sweep(load_sweep(sys.argv[1]), progress=False)\nexcept CaseError as e:\n    print('CaseError', e)\n")
+    proc = subprocess.run([str(VENV_BIN / "mpiexec"), "-n", "2", sys.executable, "-c", script, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.count("without --mpi") == 2, proc.stdout + proc.stderr
+    assert not (case_dir / "out-sweep").exists()
 
 
 MPI_SCRIPT = """

@@ -1,0 +1,69 @@
+"""Benchmark: wall time of a sweep with 1 and with 2 local workers, and the speed-up.
+
+    .venv/bin/python bench/bench_sweep.py [SWEEP_FILE] [--workers 1 2] [--repeat 1]
+
+Default sweep: cases/sweep-diffusivity.yaml (7 sphere-1d NVP points, 1C discharge with one-way
+mechanics). Each measurement reruns every point (force) into a fresh temporary directory; one
+untimed point first fills the form-compilation cache. One worker runs the points in this process;
+more workers are spawned processes (their start-up, imports included, is part of the time). The
+machine's load average is printed because other jobs on it distort the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ecmx.solver.study_config import load_sweep
+from ecmx.solver.sweep import point_tasks, run_point, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_sweep(path: Path, workers: int, directory: Path) -> tuple[float, float]:
+    """Wall time of the whole sweep and the sum of its points' wall times, s."""
+    study = load_sweep(path)
+    study.spec.output.directory = directory
+    start = time.perf_counter()
+    result = run_sweep(study, workers=workers, force=True, progress=False, plots=False)
+    wall = time.perf_counter() - start
+    failed = [p.row["label"] for p in result.failed]
+    if failed:
+        raise SystemExit(f"points failed: {failed}")
+    return wall, sum(p.row["wall_time_s"] for p in result.points)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep", nargs="?", type=Path, default=ROOT / "cases" / "sweep-diffusivity.yaml")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="ecmx-bench-sweep-") as tmp:
+        study = load_sweep(args.sweep)
+        study.spec.output.directory = Path(tmp) / "warm-up"
+
+        run_point(point_tasks(study, Path(tmp) / "warm-up")[-1])
+        print(f"sweep {args.sweep.name}: {len(study.points)} points, {os.cpu_count()} cores, load average before "
+              f"{os.getloadavg()[0]:.2f}")
+        times: dict[int, list[float]] = {}
+        for r in range(args.repeat):
+            for workers in args.workers:
+                wall, serial = timed_sweep(args.sweep, workers, Path(tmp) / f"w{workers}-{r}")
+                times.setdefault(workers, []).append(wall)
+                print(f"  {workers} worker(s): {wall:7.1f} s wall (sum of point times {serial:7.1f} s), "
+                      f"load average {os.getloadavg()[0]:.2f}")
+    best = {w: min(t) for w, t in times.items()}
+    base = best[min(best)]
+    for workers, wall in sorted(best.items()):
+        print(f"speed-up {workers} over {min(best)} worker(s): {base / wall:.2f}x  (best of {args.repeat})")
+    print(json.dumps({"best_wall_s": best, "speedup": {w: base / t for w, t in best.items()}}))
+
+
+if __name__ == "__main__":
+    main()
