@@ -516,7 +516,8 @@ def test_rollers_on_a_flat_face_allow_free_expansion():
 
 # ---------------------------------------------------------------------------- coupling term
 def test_stress_assisted_flux_and_effective_diffusivity():
-    """−D c Ω/(RT) ∇σ_h with σ_h = 2ΩE/(9(1−ν)) (C̄_R − Δc) gives D_eff = D(1 + 2Ω²Ec/(9RT(1−ν)))."""
+    """J_σ = D c Ω/(RT) ∇σ_h with σ_h = 2ΩE/(9(1−ν)) (C̄_R − Δc) adds −D(D_eff/D − 1)∇c to the
+    Fickian flux −D∇c: D_eff = D(1 + 2Ω²Ec/(9RT(1−ν)))."""
     import ufl
 
     msh = interval(4)
@@ -527,4 +528,4 @@ def test_stress_assisted_flux_and_effective_diffusivity():
     flux = phys.stress_assisted_flux(D, cc, OMEGA, sigma_h, R, T)
     value = fem.assemble_scalar(fem.form(flux[0] * ufl.dx))
     factor = phys.effective_diffusivity_factor(OMEGA, E, NU, cc, T, R)
-    assert value == pytest.approx(D * slope * (factor - 1.0), rel=1e-12)
+    assert value == pytest.approx(-D * slope * (factor - 1.0), rel=1e-12)

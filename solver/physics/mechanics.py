@@ -167,13 +167,20 @@ def stress_assisted_flux(
     R: float,
     T: float | ufl.core.expr.Expr,
 ) -> ufl.core.expr.Expr:
-    """Stress-driven molar flux in the particle, −D c_s Ω/(RT) ∇σ_h [mol/(m² s)] (MODEL.md §3).
+    """Stress-driven molar flux J_σ = +D c_s Ω/(RT) ∇σ_h [mol/(m² s)]: Na moves towards tension.
 
-    Added to the Fickian flux −D∇c_s; Na moves towards tension (σ_h > 0). ∇ is taken in the mesh's
-    length unit: with a mesh in µm and SI D, multiply by 1/length_unit (the caller's scaling).
-    ``sigma_h`` must be continuous (e.g. an L2-projected P1 field) for ∇σ_h to be a flux.
+    From the chemical potential μ = μ₀ + RT ln c_s − Ω σ_h, J = −(D c_s/RT)∇μ = −D∇c_s + J_σ, so
+    the particle equation is ∂c_s/∂t + ∇·(−D∇c_s + J_σ) = 0, i.e. MODEL.md §3's
+    ∂c_s/∂t = ∇·(D∇c_s − D c_s Ω/(RT) ∇σ_h). In a weak form with test function q the term is
+    −∫ J_σ·∇q. Since σ_h falls where c_s rises (free particle), J_σ speeds diffusion up:
+    D_eff = D(1 + 2Ω²E c₀/(9RT(1−ν))) in the small-swing limit (:func:`effective_diffusivity_factor`).
+
+    ∇ is taken in the mesh's length unit: with a mesh in µm and SI D, multiply by 1/length_unit (the
+    caller's scaling). ``sigma_h`` must be continuous (e.g. the recovered P1 ``hydrostatic`` field of
+    :class:`ecmx.solver.mechanics.MechanicsProblem`, or a projected unknown of a monolithic system)
+    for ∇σ_h to be a flux.
     """
-    return -D * c_s * Omega / (R * T) * ufl.grad(sigma_h)
+    return D * c_s * Omega / (R * T) * ufl.grad(sigma_h)
 
 
 def effective_diffusivity_factor(
