@@ -231,6 +231,15 @@ def _spreads(snapshots: Any) -> dict[float, float]:
     return out
 
 
+def _run_status(directory: Path) -> tuple[str | None, str | None]:
+    """``status`` and ``reason`` of the run's summary.json (None, None when it is missing)."""
+    try:
+        summary = json.loads((directory / RUN_SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None, None
+    return summary.get("status"), summary.get("reason")
+
+
 def case_hash(case: Case) -> str:
     """SHA-256 of the resolved case (as plain data): a finished point is reused only for the same case."""
     return hashlib.sha256(json.dumps(case.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -295,8 +304,9 @@ def completed_row(task: PointTask) -> dict[str, Any] | None:
 def run_point(task: PointTask, runner: Runner | None = None, comm: Any = None) -> dict[str, Any]:
     """Run one point into its directory and return its summary row. Collective over ``comm``.
 
-    Failures do not raise: the row says ``failed`` with the reason. The completion marker is
-    written (by the rank 0 of ``comm``) only after a successful run, as the last file.
+    Failures do not raise: the row says ``failed`` with the reason (an exception, or a summary.json
+    whose status is not "completed"). Rank 0 of ``comm`` reads the key results into the row and
+    writes the completion marker, only after a successful run, as the last file.
     """
     if comm is None:
         from mpi4py import MPI
@@ -325,6 +335,11 @@ def run_point(task: PointTask, runner: Runner | None = None, comm: Any = None) -
     if leader:
         task.directory.mkdir(parents=True, exist_ok=True)
         row.update(_results_from_run(task.directory, task.case))
+        run_status, run_reason = _run_status(task.directory)
+        if status == "ok" and run_status != "completed":
+            status = "failed"
+            missing = f"the run wrote no {RUN_SUMMARY_FILE}"
+            row.update(status=status, reason=missing if run_status is None else f"run status {run_status!r}: {run_reason}")
         record = {"case_sha256": task.case_hash, "row": row}
         if status == "ok":
             _write_json_atomic(task.directory / COMPLETE_MARKER, record)
