@@ -122,13 +122,21 @@ def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> d
     ranges["c_deviation"] = (-bound, bound)
 
     nrows, ncols = len(BLOCKS) * len(runs), len(dods)
-    fig = plt.figure(figsize=(2.2 * ncols + 1.8, 2.2 * nrows + 0.4))
-    grid = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [0.08], wspace=0.05, hspace=0.12)
+    # explicit layout in inches: square panels, row labels left, one colour bar per block right
+    panel, gap, block_gap, left, top, bottom, bar, right = 2.0, 0.06, 0.25, 0.9, 0.7, 0.1, 0.15, 1.0
+    width = left + ncols * panel + (ncols - 1) * gap + 0.2 + bar + right
+    height = top + nrows * panel + (nrows - len(BLOCKS)) * gap + (len(BLOCKS) - 1) * block_gap + bottom
+    fig = plt.figure(figsize=(width, height))
+
+    def box(x0: float, y_top: float, w: float, h: float) -> list[float]:
+        return [x0 / width, (height - y_top - h) / height, w / width, h / height]
+
     for b, (name, label, cmap) in enumerate(BLOCKS):
+        block_top = top + b * (len(runs) * panel + (len(runs) - 1) * gap + block_gap)
         for i, run in enumerate(runs):
-            row = b * len(runs) + i
+            y = block_top + i * (panel + gap)
             for j, dod in enumerate(dods):
-                ax = fig.add_subplot(grid[row, j])
+                ax = fig.add_axes(box(left + j * (panel + gap), y, panel, panel))
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for spine in ax.spines.values():
@@ -138,15 +146,16 @@ def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> d
                     ax.imshow(render_panel(plane, name, cmap, ranges[name], run.snapshots[0].radius))
                 else:
                     ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-                if row == 0:
+                if b == 0 and i == 0:
                     ax.set_title(dod_label(dod))
                 if j == 0:
                     radius_um = run.case.geometry.particle.radius / 1e-6
                     ax.set_ylabel(f"{case_label(run)}\nR = {radius_um:g} µm", fontsize=10)
-        cax = fig.add_subplot(grid[b * len(runs) : (b + 1) * len(runs), ncols])
+        block_height = len(runs) * panel + (len(runs) - 1) * gap
+        cax = fig.add_axes(box(left + ncols * panel + (ncols - 1) * gap + 0.2, block_top + 0.1 * panel, bar, block_height - 0.2 * panel))
         fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(*ranges[name]), cmap=cmap), cax=cax, label=label)
-    fig.suptitle("Mid-plane (y = 0) slices; the Na-metal face is above (+z)", fontsize=10)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.suptitle("Mid-plane (y = 0) slices; the Na-metal face is above (+z)", fontsize=10, y=1 - 0.15 / height)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return ranges
 
@@ -221,9 +230,11 @@ def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> 
     fig, (ax_vm, ax_c) = plt.subplots(1, 2, figsize=(10, 3.8))
     for run in runs:
         ts = run.timeseries
-        dod = ts["depth_of_discharge"]
-        (line,) = ax_vm.plot(dod * 100, ts["von_mises_max"] * MPA, label=case_label(run))
-        ax_c.plot(dod * 100, (ts["c_max"] - ts["c_min"]) / run.c_max, color=line.get_color(), label=case_label(run))
+        discharging = (ts["current_A"] < 0) | (ts["time_s"] == 0)  # rests and charges would fold the curve
+        dod = ts["depth_of_discharge"][discharging]
+        (line,) = ax_vm.plot(dod * 100, ts["von_mises_max"][discharging] * MPA, label=case_label(run))
+        spread = (ts["c_max"] - ts["c_min"])[discharging] / run.c_max
+        ax_c.plot(dod * 100, spread, color=line.get_color(), label=case_label(run))
         for d in dods:
             snap = run.snapshot_at(d)
             if snap is None:
@@ -238,7 +249,7 @@ def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> 
         ax.set_xlabel("depth of discharge (%)")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("lines: every time step (timeseries.csv); dots: snapshot field files", fontsize=9)
+    fig.suptitle("lines: every discharge step (timeseries.csv, DG-node peaks); dots: snapshot field files (nodal)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -154,7 +154,7 @@ class RunData:
         if not self.probes or "probe" not in self.probes:
             return {}
         mask = self.probes["probe"] == probe
-        return {k: v[mask] for k, v in self.probes.items()}
+        return {k: v[mask] for k, v in self.probes.items()} if mask.any() else {}
 
 
 def load_run(directory: Path) -> RunData:
