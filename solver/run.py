@@ -159,6 +159,10 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
 
     pmesh = load_mesh(case.geometry, comm=comm, cache_dir=cache_dir)
     problem = CellProblem(pmesh, case)
+    if case.mechanics.enabled and case.mechanics.coupling == "two-way" and \
+            getattr(problem, "mechanics_coupling", "one-way") != "two-way":
+        raise CaseError("two-way mechanical coupling is not available in the coupled problem yet; use "
+                        "mechanics.coupling: one-way", key="mechanics.coupling")
     problem.set_initial_state()
     mechanics = build_mechanics(problem, pmesh, case) if case.mechanics.enabled else None
     return run_problem(problem, case, directory, comm=comm, mechanics=mechanics, pmesh=pmesh, progress=progress,
