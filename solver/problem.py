@@ -119,7 +119,13 @@ class CellProblem:
             current_density=F * d_ref * material.max_concentration / radius,
         )
         sc = self.scales
-        s = sc.mesh_to_length
+
+        # Every case-dependent number enters the forms as a Constant, so the generated code is shared
+        # by all cases of a sweep (one JIT compilation per geometry kind and table shape).
+        def const(value: float) -> fem.Constant:
+            return fem.Constant(msh, PETSc.ScalarType(value))
+
+        s = const(sc.mesh_to_length)
 
         # ---- submeshes -------------------------------------------------------------------
         msh.topology.create_connectivity(tdim - 1, tdim)
@@ -219,6 +225,7 @@ class CellProblem:
         self._control: tuple[str, float] = ("current", 0.0)
 
         self._gamma_area_hat = _allreduce(self.comm, fem.assemble_scalar(fem.form(1.0 * w_G * dG)))
+        gamma_area_hat = const(self._gamma_area_hat)
         self.particle_area_m2 = self._gamma_area_hat * sc.length**2
         particle_volume_hat = _allreduce(
             self.comm, fem.assemble_scalar(fem.form(1.0 * w_vol * dx_p))
@@ -229,9 +236,12 @@ class CellProblem:
         self.capacity_C = F * material.max_concentration * (hi - lo) * self.particle_volume_m3
 
         # ---- residual ------------------------------------------------------------------
-        aa, ac = material.anodic_transfer_coefficient, material.cathodic_transfer_coefficient
+        aa, ac = const(material.anodic_transfer_coefficient), const(material.cathodic_transfer_coefficient)
         ce = electrolyte.counter_electrode
-        c_kin = sc.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
+        aa_metal, ac_metal = const(ce.anodic_transfer_coefficient), const(ce.cathodic_transfer_coefficient)
+        i0_metal = const(ce.exchange_current_density)
+        c_kin = const(sc.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION)
+        current_scale = const(sc.current_density)
         theta = self._theta
         V = self._voltage
         if self._has_electrolyte:
@@ -246,42 +256,43 @@ class CellProblem:
             phi_G = self._phi
 
         theta_G = p(theta)
-        eta = p(V) - phi_G - kinetics.open_circuit_potential(theta_G, material, vt)
-        i0 = kinetics.particle_exchange_current(material.exchange_current_density, theta_G, c_kin * c_G, aa, ac)
+        eta = p(V) - phi_G - kinetics.open_circuit_voltage(theta_G, material) / const(vt)
+        i0 = kinetics.particle_exchange_current(const(material.exchange_current_density), theta_G, c_kin * c_G, aa, ac)
         i_loc = kinetics.butler_volmer(i0, eta, aa, ac)  # A/m²
-        j_hat = i_loc / sc.current_density  # outward Na flux, in c_s,max R/t₀ per area
-        d_s = particle_law.diffusivity(theta, material, sc.diffusivity)
+        j_hat = i_loc / current_scale  # outward Na flux, in c_s,max R/t₀ per area
+        if isinstance(material.diffusivity, float | int):
+            d_s = const(material.diffusivity / sc.diffusivity)
+        else:
+            d_s = particle_law.diffusivity(theta, material) / const(sc.diffusivity)
 
         F_particle = particle_law.bulk_residual(theta, self._theta_old, v, self._dt, d_s, grad) * w_vol * dx_p
         F_particle += j_hat * p(v) * w_G * dG
 
         mode = self._current_mode
         F_voltage = (
-            mode * (j_hat - self._current_hat / self._gamma_area_hat)
-            + (1.0 - mode) * (p(V) - self._voltage_hat_set) / self._gamma_area_hat
+            mode * (j_hat - self._current_hat / gamma_area_hat)
+            + (1.0 - mode) * (p(V) - self._voltage_hat_set) / gamma_area_hat
         ) * p(q) * w_G * dG
 
-        ratio = sc.particle_concentration / sc.electrolyte_concentration  # flux in c₀ units
+        ratio = const(sc.particle_concentration / sc.electrolyte_concentration)  # flux in c₀ units
         if self._has_electrolyte:
-            d_plus = electrolyte.cation_diffusivity / sc.diffusivity
-            d_minus = electrolyte.anion_diffusivity / sc.diffusivity
-            row_scale = 1.0 / (electrolyte.salt_diffusivity / sc.diffusivity)
+            d_plus = const(electrolyte.cation_diffusivity / sc.diffusivity)
+            d_minus = const(electrolyte.anion_diffusivity / sc.diffusivity)
+            row_scale = const(sc.diffusivity / electrolyte.salt_diffusivity)
             c, phi = self._c, self._phi
-            i_a = kinetics.na_metal_current(ce.exchange_current_density, -phi, c_kin * c, ce.anodic_transfer_coefficient, ce.cathodic_transfer_coefficient)
+            i_a = kinetics.na_metal_current(i0_metal, -phi, c_kin * c, aa_metal, ac_metal)
             F_salt = row_scale * electrolyte_law.anion_residual(c, self._c_old, phi, w_c, self._dt, d_minus, grad) * w_vol * dx_e
             F_potential = row_scale * electrolyte_law.charge_residual(c, phi, w_phi, d_plus, d_minus, grad) * w_vol * dx_e
             F_potential -= row_scale * ratio * j_hat * e(w_phi) * w_G * dG
-            F_potential -= row_scale * ratio * (i_a / sc.current_density) * w_phi * w_a * ds_a
+            F_potential -= row_scale * ratio * (i_a / current_scale) * w_phi * w_a * ds_a
             residual = [F_particle, F_salt, F_potential, F_voltage]
             self._i_counter = i_a
         else:
             # Uniform electrolyte: the Na-metal face (area A_a) carries the opposite of the particle
             # current, which sets the single electrolyte potential.
-            i_a = kinetics.na_metal_current(
-                ce.exchange_current_density, -self._phi, c_kin, ce.anodic_transfer_coefficient, ce.cathodic_transfer_coefficient
-            )
-            area_a_hat = pmesh.counter_electrode_area / sc.length**2
-            F_potential = (j_hat + (i_a / sc.current_density) * area_a_hat / self._gamma_area_hat) * q_phi * w_G * dG
+            i_a = kinetics.na_metal_current(i0_metal, -self._phi, c_kin, aa_metal, ac_metal)
+            area_ratio = const(pmesh.counter_electrode_area / sc.length**2 / self._gamma_area_hat)
+            F_potential = (j_hat + (i_a / current_scale) * area_ratio) * q_phi * w_G * dG
             residual = [F_particle, F_potential, F_voltage]
             self._i_counter = i_a
             self._counter_area_m2 = pmesh.counter_electrode_area
@@ -292,14 +303,12 @@ class CellProblem:
         )
         _PREFIX_COUNTER[0] += 1
         self._prefix = f"ecmx_cell{_PREFIX_COUNTER[0]}_"
-        jit = {"cffi_extra_compile_args": ["-O2"]}
         self._problem = dolfinx.fem.petsc.NonlinearProblem(
             residual,
             unknowns,
             petsc_options_prefix=self._prefix,
             petsc_options=opts,
             entity_maps=entity_maps,
-            jit_options=jit,
         )
         if case.solver.linear_solver == "mumps":
             self._configure_mumps()
@@ -308,7 +317,7 @@ class CellProblem:
 
         # ---- post-processing forms ----------------------------------------------------
         def scalar(expr: ufl.Form) -> fem.Form:
-            return fem.form(expr, entity_maps=entity_maps, jit_options=jit)
+            return fem.form(expr, entity_maps=entity_maps)
 
         self._q_forms = {
             "theta_integral": scalar(theta * w_vol * dx_p),
@@ -319,10 +328,10 @@ class CellProblem:
         }
         if self._has_electrolyte:
             self._q_forms["salt_integral"] = scalar(self._c * w_vol * dx_e)
-            self._q_forms["counter_current"] = scalar((i_a / sc.current_density) * w_a * ds_a)
+            self._q_forms["counter_current"] = scalar((i_a / current_scale) * w_a * ds_a)
             self._electrolyte_volume_hat = _allreduce(self.comm, fem.assemble_scalar(scalar(1.0 * w_vol * dx_e)))
         else:
-            self._i_counter_form = fem.form(i_a / self._gamma_area_hat * w_G * dG, jit_options=jit)
+            self._i_counter_form = fem.form(i_a / gamma_area_hat * w_G * dG)
 
         # SI copies of the fields for writers, probes and the mechanics (updated on access)
         self._field_particle = fem.Function(Vs, name="particle_concentration")

@@ -22,7 +22,11 @@ _FLOOR = 1e-12  # keeps fractional powers real at trial states outside (0, 1); s
 
 
 def particle_exchange_current(
-    i0_ref: float, theta: ufl.core.expr.Expr, c_rel: ufl.core.expr.Expr, alpha_a: float, alpha_c: float
+    i0_ref: ufl.core.expr.Expr | float,
+    theta: ufl.core.expr.Expr,
+    c_rel: ufl.core.expr.Expr,
+    alpha_a: ufl.core.expr.Expr | float,
+    alpha_c: ufl.core.expr.Expr | float,
 ) -> ufl.core.expr.Expr:
     """i₀(θ, c) in A/m²; c_rel = c/c_ref with c_ref = 1000 mol/m³."""
     th = REFERENCE_STOICHIOMETRY
@@ -32,13 +36,19 @@ def particle_exchange_current(
     return i0_ref * salt**alpha_a * vacancy**alpha_a * filled**alpha_c
 
 
-def butler_volmer(i0: ufl.core.expr.Expr, eta: ufl.core.expr.Expr, alpha_a: float, alpha_c: float) -> ufl.core.expr.Expr:
+def butler_volmer(
+    i0: ufl.core.expr.Expr, eta: ufl.core.expr.Expr, alpha_a: ufl.core.expr.Expr | float, alpha_c: ufl.core.expr.Expr | float
+) -> ufl.core.expr.Expr:
     """i = i₀ [exp(α_a η̂) − exp(−α_c η̂)] in A/m² (η̂ nondimensional)."""
     return i0 * (ufl.exp(alpha_a * eta) - ufl.exp(-alpha_c * eta))
 
 
 def na_metal_current(
-    i0: float, eta: ufl.core.expr.Expr, c_rel: ufl.core.expr.Expr, alpha_a: float, alpha_c: float
+    i0: ufl.core.expr.Expr | float,
+    eta: ufl.core.expr.Expr,
+    c_rel: ufl.core.expr.Expr,
+    alpha_a: ufl.core.expr.Expr | float,
+    alpha_c: ufl.core.expr.Expr | float,
 ) -> ufl.core.expr.Expr:
     """Na-metal current density i_a in A/m² (anodic: Na → Na⁺ enters the electrolyte)."""
     return i0 * (ufl.exp(alpha_a * eta) - c_rel * ufl.exp(-alpha_c * eta))
@@ -49,8 +59,8 @@ def na_metal_rest_potential(c_rel: float, alpha_a: float, alpha_c: float) -> flo
     return -math.log(c_rel) / (alpha_a + alpha_c)
 
 
-def open_circuit_potential(theta: ufl.core.expr.Expr, material, thermal_voltage: float) -> ufl.core.expr.Expr:
-    """Û(θ) = F U(θ)/RT from the material's OCV table (linear, clamped at the ends)."""
+def open_circuit_voltage(theta: ufl.core.expr.Expr, material) -> ufl.core.expr.Expr:
+    """U(θ) in V from the material's OCV table (linear, constant beyond the ends)."""
     table = material.open_circuit_voltage
-    return piecewise_linear(theta, table.stoichiometry, [u / thermal_voltage for u in table.voltage])
+    return piecewise_linear(theta, table.stoichiometry, table.voltage)
 

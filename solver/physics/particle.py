@@ -17,12 +17,12 @@ import ufl
 from ecmx.solver.physics.tables import log_piecewise_linear
 
 
-def diffusivity(theta: ufl.core.expr.Expr, material, reference: float) -> ufl.core.expr.Expr | float:
-    """D_s(θ)/D_ref: a constant or the log-linear interpolation of the material's table."""
+def diffusivity(theta: ufl.core.expr.Expr, material) -> ufl.core.expr.Expr | float:
+    """D_s(θ) in m²/s: the constant, or the log-linear interpolation of the material's table."""
     d = material.diffusivity
     if isinstance(d, float | int):
-        return float(d) / reference
-    return log_piecewise_linear(theta, d.stoichiometry, [v / reference for v in d.value])
+        return float(d)
+    return log_piecewise_linear(theta, d.stoichiometry, d.value)
 
 
 def reference_diffusivity(material, theta0: float) -> float:
