@@ -320,7 +320,10 @@ class Recorder:
         q = record.quantities
         self.problem.fields  # noqa: B018  (CellProblem refreshes its SI fields on access)
         if self.mechanics is not None:
-            self.mechanics.solve()
+            try:
+                self.mechanics.solve()
+            except RuntimeError as exc:  # the linear solve failed: the run cannot go on
+                raise SolveError(f"mechanics solve failed at t = {record.time_s:.6g} s: {exc}") from exc
             self.mechanics_quantities = self.mechanics.quantities()
             self.stress_row = {k: self.mechanics_quantities.get(k) for k in STRESS_COLUMNS}
             for key in STRESS_PEAKS:
