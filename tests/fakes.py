@@ -189,3 +189,42 @@ class FakeCellProblem:
             out["electrolyte_concentration"] = np.where(inside, np.nan, self.c_bulk)
             out["electrolyte_potential"] = np.where(inside, np.nan, 0.0)
         return out
+
+
+class FakeMechanics:
+    """Stands in for MechanicsProblem: 'stresses' proportional to the concentration swing.
+
+    ``von_mises`` = k (c_max − c_min), a DG0 field (cell data in the output); ``fail_at_solve``
+    makes that solve raise like a failed linear solve.
+    """
+
+    def __init__(self, problem: FakeCellProblem, k: float = 1e3, fail_at_solve: int | None = None):
+        self.problem = problem
+        self.k = k
+        self.fail_at_solve = fail_at_solve
+        self.solves = 0
+        mesh = problem.particle_mesh
+        self.fields = {"von_mises": dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("DG", 0)), name="von_mises"),
+                       "displacement": dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("Lagrange", 2, (1,))),
+                                                            name="displacement")}
+
+    def _swing(self) -> float:
+        q = self.problem.quantities()
+        return q["c_max"] - q["c_min"]
+
+    def solve(self) -> None:
+        self.solves += 1
+        if self.fail_at_solve is not None and self.solves >= self.fail_at_solve:
+            raise RuntimeError("mechanics linear solve failed (KSP reason -3)")
+        self.fields["von_mises"].x.array[:] = self.k * self._swing()
+        self.fields["displacement"].interpolate(lambda x: np.vstack([1e-9 * x[0]]))
+
+    def quantities(self) -> dict[str, float]:
+        s = self.k * self._swing()
+        return {"von_mises_max": s, "hydrostatic_min": -s / 3, "hydrostatic_max": 2 * s / 3, "max_principal_max": s}
+
+    def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(points)
+        s = self.k * self._swing()
+        return {"von_mises": np.full(n, s), "hydrostatic": np.full(n, s / 3), "radial_stress": np.full(n, 0.0),
+                "tangential_stress": np.full(n, -s)}

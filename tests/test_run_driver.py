@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 from conftest import ELECTROLYTE, MATERIAL
-from fakes import FakeCellProblem
+from fakes import FakeCellProblem, FakeMechanics
 
 from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS
 from ecmx.solver.config import case_from_dict
@@ -339,3 +339,40 @@ def test_rows_are_flushed_and_results_appear_only_at_the_end(tmp_path):
     # at each accept, the rows of all earlier states (initial + accepted steps) are on disk
     assert seen == list(range(1, len(seen) + 1))
     assert out.is_dir()
+
+
+def test_mechanics_fills_stress_columns_and_field_files(tmp_path):
+    case = probe_case()
+    problem = FakeCellProblem(case)
+    mechanics = FakeMechanics(problem)
+    out = tmp_path / "res"
+    run_problem(problem, case, out, mechanics=mechanics)
+    _, rows = read_csv(out / "timeseries.csv")
+    assert mechanics.solves == len(rows)  # one stationary solve per recorded state
+    for r in rows:
+        swing = float(r["c_max"]) - float(r["c_min"])
+        assert float(r["von_mises_max"]) == pytest.approx(1e3 * swing)
+        assert float(r["hydrostatic_min"]) == pytest.approx(-1e3 * swing / 3)
+    _, probes = read_csv(out / "probes.csv")
+    assert all(r["von_mises"] != "" and r["tangential_stress"] != "" for r in probes)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results"]["peak_von_mises_Pa"] == pytest.approx(max(float(r["von_mises_max"]) for r in rows))
+    assert summary["results"]["min_hydrostatic_Pa"] == pytest.approx(min(float(r["hydrostatic_min"]) for r in rows))
+    assert summary["snapshots"][0]["von_mises_max"] > 0
+    steps = read_pvd(out / "fields" / "particle.pvd")
+    grid = meshio.read(steps[-1][1][0])
+    assert grid.cell_data["von_mises"][0] == pytest.approx(np.full(8, float(rows[-1]["von_mises_max"])))
+    assert grid.point_data["displacement"].shape == (9, 3)  # P2 vector -> vertex values, padded to 3D
+    assert grid.point_data["displacement"][:, 0] == pytest.approx(1e-9 * grid.points[:, 0])
+
+
+def test_failed_mechanics_solve_stops_the_run_with_files(tmp_path):
+    case = probe_case()
+    problem = FakeCellProblem(case)
+    out = tmp_path / "res"
+    with pytest.raises(SolveError, match="mechanics solve failed"):
+        run_problem(problem, case, out, mechanics=FakeMechanics(problem, fail_at_solve=20))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and "KSP" in summary["reason"]
+    _, rows = read_csv(out / "timeseries.csv")
+    assert len(rows) == 19
