@@ -14,8 +14,9 @@ Discretisation and solver
   3D, the z translation for axisymmetric, none for spherical), restricted to the combinations that
   no roller holds, are the null space of the matrix (removed from the load); the global rigid-body
   modes are GAMG's near-null space. After the solve the rigid part is removed in the volume sense
-  (each particle's mean translation and mean rotation are zero). Compared against six Lagrange
-  multipliers with MUMPS in bench/bench_mechanics.py.
+  (each particle's mean translation and mean rotation are zero). Against six Lagrange
+  multipliers with MUMPS (bench/bench_mechanics_solvers.py): the same von Mises to 3e-11 of the
+  peak, 0.05/0.3/1.35 s against 0.18/1.3/15 s at 7k/28k/88k dofs, ~40 CG iterations throughout.
 - Optional rollers: u·n = 0 on given facets of axis-aligned walls (the component along the wall
   normal is held).
 
