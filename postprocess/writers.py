@@ -117,7 +117,7 @@ class _GatheredMesh:
             offsets = np.cumsum([0] + [p[0].shape[0] for p in parts[:-1]])
             self.points = np.vstack([p[0] for p in parts])
             self.cells = np.vstack([p[1].reshape(-1, p[1].shape[-1]) + o for p, o in zip(parts, offsets, strict=True)
-                                    if p[1].size]).astype(np.int64)
+                                    if p[1].size]).astype(np.int32)
 
     def gather(self, local: np.ndarray) -> np.ndarray | None:
         """Concatenate per-rank rows on rank 0 (None elsewhere)."""
