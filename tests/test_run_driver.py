@@ -376,3 +376,33 @@ def test_failed_mechanics_solve_stops_the_run_with_files(tmp_path):
     assert summary["status"] == "failed" and "KSP" in summary["reason"]
     _, rows = read_csv(out / "timeseries.csv")
     assert len(rows) == 19
+
+
+def test_step_currents_and_signs():
+    case = make_case([{"step": "discharge", "c_rate": 2, "until": {"voltage": "3 V"}},
+                      {"step": "charge", "current_density": "0.5 A/m^2", "until": {"voltage": "4 V"}},
+                      {"step": "gitt", "current": "1e-12 A", "duration": 10, "rest_duration": 20,
+                       "direction": "charge", "until": {"state_of_charge": 0.9}}])
+    capacity, area = 3600.0e-9, 2.0e-11
+    steps = build_protocol(case.protocol, capacity, area)
+    assert steps[0].segments[0].control.value == pytest.approx(-2e-9)
+    assert steps[1].segments[0].control.value == pytest.approx(1e-11)
+    gitt = steps[2]
+    assert gitt.repeat is None  # runs until its until-event
+    assert [s.kind for s in gitt.segments] == ["gitt-pulse", "gitt-rest"]
+    assert gitt.segments[0].control.value == pytest.approx(1e-12) and gitt.segments[1].control.value == 0.0
+    soc = [e for e in gitt.segments[0].events if e.quantity == "state_of_charge"]
+    assert soc[0].direction == +1 and soc[0].scope == "step"
+
+
+def test_cutoff_already_passed_ends_the_step_at_once():
+    """Discharging 'until 3.5 V' from a rest voltage below 3.5 V: one minimal step, then the next step."""
+    case = make_case([{"step": "discharge", "c_rate": 1, "until": {"voltage": "3.5 V"}},
+                      {"step": "rest", "duration": "1 min"}],
+                     solver={"time_step": {"initial": "1 s", "min": "1e-4 s"}})
+    runner, log, _ = run(case)
+    first = [r for r in log.records if r.step == 1]
+    assert len(first) == 1 and first[0].dt_s <= 2e-4
+    assert runner.segment_log[0]["ended_by"] == "voltage 3.5 V"
+    assert runner.segment_log[1]["end_s"] - runner.segment_log[1]["start_s"] == pytest.approx(60.0)
+    assert runner.tries < 30
