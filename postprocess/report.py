@@ -174,7 +174,13 @@ def geometry_text(run: RunData) -> str:
     p = g.particle
     shape = p.shape if p.shape != "ellipsoid" else f"ellipsoid {tuple(round(a / 1e-6, 3) for a in p.semi_axes)} µm"
     mesh = run.summary.get("mesh", {})
-    size = f"mesh size {g.mesh.size / 1e-6:g} µm" if g.mesh.size else ("default mesh size" if g.kind != "sphere-1d" else f"{g.mesh.elements} radial elements")
+    if g.kind == "sphere-1d":
+        size = f"{g.mesh.elements} radial elements"
+    elif g.mesh.size:
+        surface = f", {g.mesh.interface_size / 1e-6:g} µm at the particle surface" if g.mesh.interface_size else ""
+        size = f"mesh size {g.mesh.size / 1e-6:g} µm{surface}"
+    else:
+        size = "default mesh size"
     cells = f", {mesh['cells']} cells" if "cells" in mesh else ""
     dofs = run.summary.get("dofs", {}).get("total")
     dof_text = f", {dofs} DOFs" if dofs else ""
@@ -182,12 +188,22 @@ def geometry_text(run: RunData) -> str:
     return f"{g.kind}, {shape} of radius {p.radius / 1e-6:g} µm{box}; {size}{cells}{dof_text}"
 
 
+_UNTIL = {
+    "voltage": lambda v: f"{v:g} V",
+    "depth_of_discharge": lambda v: f"DOD {100 * v:g} %",
+    "state_of_charge": lambda v: f"SOC {100 * v:g} %",
+    "time": lambda v: f"{v:g} s",
+    "duration": lambda v: f"{v:g} s",
+    "c_rate": lambda v: f"{v:g}C",
+}
+
+
 def protocol_text(case: Case) -> str:
     parts = []
     for s in case.protocol:
         rate = (f"{s.c_rate:g}C" if s.c_rate else f"{s.current_density:g} A/m²" if s.current_density else
                 f"{s.current:g} A" if s.current else f"{s.voltage:g} V" if s.voltage else "")
-        until = ", ".join(f"{k} {v:g}" for k, v in s.until.model_dump().items() if v is not None)
+        until = ", ".join(_UNTIL[k](v) for k, v in s.until.model_dump().items() if v is not None)
         duration = f" for {s.duration:g} s" if s.duration else ""
         parts.append(f"{s.step} {rate}{duration}{f' until {until}' if until else ''}".replace("  ", " "))
     return "; ".join(parts)
@@ -203,8 +219,10 @@ def build_report(
     wall_time_s: float,
     source: Path | None,
     failures: dict[str, str] | None = None,
+    case_files: dict[str, Path] | None = None,
 ) -> Document:
-    """Assemble the report; ``figures`` maps figure keys to paths relative to the report."""
+    """Assemble the report; ``figures`` maps figure keys to paths relative to the report and
+    ``case_files`` case names to the case files they came from."""
     doc = Document(title)
     names = ", ".join(r.name for r in runs)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -268,7 +286,7 @@ def build_report(
     doc.heading("Cases")
     for run in runs:
         case = run.case
-        doc.heading(f"{case.name}: {case.material.name}", 3)
+        doc.heading(f"{case.name} (material {case.material.name})", 3)
         if case.description:
             doc.paragraph(case.description)
         doc.bullets(
@@ -277,7 +295,7 @@ def build_report(
                 f"Protocol: {protocol_text(case)}; initial stoichiometry θ₀ = {case.initial_stoichiometry():.4g}; "
                 f"T = {case.temperature:g} K.",
                 f"Mechanics: {'on, ' + case.mechanics.coupling + f' coupling, P{case.mechanics.degree} displacement' if case.mechanics.enabled else 'off'}.",
-                f"Case file: `{case.source_path}`." if case.source_path else "Case: inline.",
+                f"Case file: `{(case_files or {}).get(case.name, '?')}`; resolved (SI units): `{run.name}/case.yaml`.",
             ]
         )
         doc.paragraph(f"Material {case.material.name} ({case.material.description.strip() or case.material.formula}):")

@@ -220,6 +220,14 @@ def _worker_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
+def _shown(path: Path) -> Path:
+    """A path relative to the working directory where it lies below it, else absolute."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _post_process(study: Comparison, result: ComparisonResult, started: float) -> None:
     """Figures, tables and report from the runs that completed (rank 0)."""
     from ecmx.postprocess import figures, report, tables
@@ -257,6 +265,7 @@ def _post_process(study: Comparison, result: ComparisonResult, started: float) -
         wall,
         study.path,
         result.failures,
+        {case.name: _shown(path) for case, path in zip(study.cases, study.case_paths, strict=True)},
     )
     files.update({f"report_{k}": p for k, p in report.write_report(doc, directory).items()})
     result.files = files
