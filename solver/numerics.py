@@ -28,7 +28,7 @@ def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver:
         "snes_linesearch_type": "basic",
         "snes_rtol": rtol,
         "snes_atol": atol,
-        "snes_stol": 0.0,
+        "snes_stol": 1e-12,  # roundoff-level Newton updates: converged even where tiny steps put atol out of reach
         "snes_max_it": max_iterations,
         "snes_divergence_tolerance": 1e12,
     }
