@@ -40,9 +40,13 @@ peak at h = 0.15 R and the peak error to 0.03 %.)
 - ``strain_energy_density`` ½ σ:C⁻¹σ; ``quantities()["strain_energy"]`` integrates the exact
   ½ σ:(ε − ε_ch) instead.
 - ``displacement`` [m]: the P_k solution interpolated at the vertices.
+- ``harmonic_hydrostatic`` φ = σ_h + k_σ (c_s − c_s,0) (isotropic linear expansion only), the smooth
+  part of σ_h for staggered two-way coupling (physics.mechanics.stress_assisted_flux_split).
 
 The P1 ``hydrostatic`` field is continuous, so ∇σ_h exists for the stress-assisted flux of
-two-way coupling (ecmx.solver.physics.mechanics.stress_assisted_flux).
+two-way coupling (ecmx.solver.physics.mechanics.stress_assisted_flux); for a staggered scheme lag
+only ``harmonic_hydrostatic`` (stress_assisted_flux_split), which stays stable at NVP's coupling
+strength.
 """
 
 from __future__ import annotations
@@ -305,6 +309,12 @@ class MechanicsProblem:
         }
         for name in _SCALAR_FIELDS:
             self.fields[name] = fem.Function(W1, name=name)
+        self._c_p1: fem.Function | None = None
+        if self.chemical_strain.kind == "linear":
+            self.fields["harmonic_hydrostatic"] = fem.Function(W1, name="harmonic_hydrostatic")
+            self._c_p1 = fem.Function(W1)
+            self._local_coefficient = phys.local_hydrostatic_coefficient(
+                self.chemical_strain.partial_molar_volume, E, nu)
         self._recovery_setup(W1)
 
         # Integrals: surface (radially weighted) and volume.
@@ -544,6 +554,10 @@ class MechanicsProblem:
         for name, v in values.items():
             f[name].x.array[:] = v
         f["principal_stresses"].x.array[:] = principal.ravel()
+        if self._c_p1 is not None:
+            self._c_p1.interpolate(self.concentration)
+            f["harmonic_hydrostatic"].x.array[:] = values["hydrostatic"] + self._local_coefficient * (
+                self._c_p1.x.array - self.reference_concentration)
 
     def _assemble(self, name: str) -> float:
         return self.comm.allreduce(fem.assemble_scalar(self._integrals[name]), MPI.SUM)
