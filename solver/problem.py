@@ -41,6 +41,7 @@ from petsc4py import PETSc
 from ecmx.solver.numerics import MUMPS_CONTROLS, fieldsplit_sub_options, newton_options
 from ecmx.solver.physics import electrolyte as electrolyte_law
 from ecmx.solver.physics import kinetics
+from ecmx.solver.physics import mechanics as mechanics_law
 from ecmx.solver.physics import particle as particle_law
 from ecmx.solver.units import F, R_GAS
 
@@ -267,6 +268,19 @@ class CellProblem:
 
         F_particle = particle_law.bulk_residual(theta, self._theta_old, v, self._dt, d_s, grad) * w_vol * dx_p
         F_particle += j_hat * p(v) * w_G * dG
+
+        # Two-way chemo-mechanics: stress-assisted flux with σ_h = φ − k_σ Δc_s, the local part implicit
+        # here, the harmonic part φ [Pa] copied from MechanicsProblem.fields["harmonic_hydrostatic"] after
+        # each accepted step (physics.mechanics.stress_assisted_flux_split).
+        self.harmonic_hydrostatic: fem.Function | None = None
+        if case.mechanics.enabled and case.mechanics.coupling == "two-way":
+            omega = mechanics_law.two_way_partial_molar_volume(material)
+            self.harmonic_hydrostatic = fem.Function(Vs, name="harmonic_hydrostatic")
+            c_max = const(material.max_concentration)
+            j_sigma = mechanics_law.stress_assisted_flux_split(
+                d_s, theta * c_max, const(omega), self.harmonic_hydrostatic, R_GAS, const(case.temperature),
+                const(material.youngs_modulus), const(material.poissons_ratio), grad=grad) / c_max
+            F_particle -= ufl.dot(j_sigma, grad(v)) * w_vol * dx_p
 
         mode = self._current_mode
         F_voltage = (

@@ -324,6 +324,8 @@ class Recorder:
                 self.mechanics.solve()
             except RuntimeError as exc:  # the linear solve failed: the run cannot go on
                 raise SolveError(f"mechanics solve failed at t = {record.time_s:.6g} s: {exc}") from exc
+            if getattr(self.problem, "harmonic_hydrostatic", None) is not None:  # two-way coupling
+                self.problem.harmonic_hydrostatic.interpolate(self.mechanics.fields["harmonic_hydrostatic"])
             self.mechanics_quantities = self.mechanics.quantities()
             self.stress_row = {k: self.mechanics_quantities.get(k) for k in STRESS_COLUMNS}
             for key in STRESS_PEAKS:

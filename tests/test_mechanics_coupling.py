@@ -214,3 +214,52 @@ def test_lagging_the_whole_hydrostatic_stress_is_unstable():
     naive = spheroid_staggered(msh, 40, 0.05, lag="full")
     split = spheroid_staggered(msh, 40, 0.05)
     assert not np.all(np.isfinite(naive)) or np.ptp(naive) > 100 * np.ptp(split)
+
+
+# ---------------------------------------------------------------------------- in the coupled solver
+def test_cell_problem_two_way_matches_one_way_with_effective_diffusivity():
+    """CellProblem with mechanics.coupling = two-way (sphere-1d, C/10 discharge, swing ~0.1 % of c₀):
+    the particle concentration equals the one-way run with D_eff = D(1 + 2Ω²Ec₀/(9RT(1−ν)))."""
+    from problem_helpers import ELECTROLYTE, MATERIAL, sphere_1d_mesh
+
+    from ecmx.solver.config import case_from_dict
+    from ecmx.solver.problem import CellProblem
+    from ecmx.solver.run import build_mechanics
+
+    theta0, d_s = 0.5, 1e-14
+
+    def run(coupling: str, diffusivity: float) -> np.ndarray:
+        case = case_from_dict({
+            "name": "two-way", "material": dict(MATERIAL) | {"diffusivity": diffusivity},
+            "electrolyte": dict(ELECTROLYTE), "geometry": {"kind": "sphere-1d"},
+            "initial": {"stoichiometry": theta0}, "mechanics": {"coupling": coupling},
+            "protocol": [{"step": "discharge", "c_rate": 0.1, "until": {"depth_of_discharge": 1.0}}],
+        })
+        pmesh = sphere_1d_mesh(elements=40)
+        problem = CellProblem(pmesh, case)
+        problem.set_initial_state()
+        mechanics = build_mechanics(problem, pmesh, case)
+        assert (problem.harmonic_hydrostatic is not None) == (coupling == "two-way")
+        problem.set_control("current", -0.1 * problem.capacity_C / 3600.0)
+        dt = 0.0025 * (1e-6) ** 2 / d_s
+        for _ in range(40):
+            outcome = problem.try_step(dt)
+            assert outcome.converged, outcome.reason
+            problem.accept()
+            problem.fields  # noqa: B018  (refresh the SI fields)
+            mechanics.solve()
+            if problem.harmonic_hydrostatic is not None:
+                problem.harmonic_hydrostatic.interpolate(mechanics.fields["harmonic_hydrostatic"])
+        return problem.fields["particle_concentration"].x.array.copy()
+
+    omega = MATERIAL["chemical_expansion"]["volume_change"] / (
+        MATERIAL["max_concentration"] * np.diff(MATERIAL["chemical_expansion"]["over"])[0])
+    factor = phys.effective_diffusivity_factor(omega, E, NU, theta0 * MATERIAL["max_concentration"], 298.15, R_GAS)
+    assert factor > 3.0
+    two_way = run("two-way", d_s)
+    one_way = run("one-way", d_s * factor)
+    uncoupled = run("one-way", d_s)
+    swing = np.ptp(one_way)
+    assert swing < 2e-3 * theta0 * MATERIAL["max_concentration"]
+    assert np.abs(two_way - one_way).max() < 0.01 * swing
+    assert np.abs(uncoupled - one_way).max() > 0.2 * swing

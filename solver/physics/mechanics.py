@@ -22,7 +22,7 @@ so a displacement in mesh units and ∇ in mesh units give the same ε.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +166,7 @@ def stress_assisted_flux(
     sigma_h: ufl.core.expr.Expr,
     R: float,
     T: float | ufl.core.expr.Expr,
+    grad: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr] = ufl.grad,
 ) -> ufl.core.expr.Expr:
     """Stress-driven molar flux J_σ = +D c_s Ω/(RT) ∇σ_h [mol/(m² s)]: Na moves towards tension.
 
@@ -175,12 +176,12 @@ def stress_assisted_flux(
     −∫ J_σ·∇q. Since σ_h falls where c_s rises (free particle), J_σ speeds diffusion up:
     D_eff = D(1 + 2Ω²E c₀/(9RT(1−ν))) in the small-swing limit (:func:`effective_diffusivity_factor`).
 
-    ∇ is taken in the mesh's length unit: with a mesh in µm and SI D, multiply by 1/length_unit (the
-    caller's scaling). ``sigma_h`` must be continuous (e.g. the recovered P1 ``hydrostatic`` field of
+    ∇ is ``grad`` (default ufl.grad, in the mesh's length unit; pass the solver's scaled gradient
+    for nondimensional forms). ``sigma_h`` must be continuous (e.g. the recovered P1 ``hydrostatic`` field of
     :class:`ecmx.solver.mechanics.MechanicsProblem`, or a projected unknown of a monolithic system)
     for ∇σ_h to be a flux.
     """
-    return D * c_s * Omega / (R * T) * ufl.grad(sigma_h)
+    return D * c_s * Omega / (R * T) * grad(sigma_h)
 
 
 def local_hydrostatic_coefficient(Omega: float, youngs_modulus: float, poissons_ratio: float) -> float:
@@ -197,22 +198,37 @@ def local_hydrostatic_coefficient(Omega: float, youngs_modulus: float, poissons_
 def stress_assisted_flux_split(
     D: float | ufl.core.expr.Expr,
     c_s: ufl.core.expr.Expr,
-    Omega: float,
+    Omega: float | ufl.core.expr.Expr,
     phi: ufl.core.expr.Expr,
     R: float,
     T: float | ufl.core.expr.Expr,
-    youngs_modulus: float,
-    poissons_ratio: float,
+    youngs_modulus: float | ufl.core.expr.Expr,
+    poissons_ratio: float | ufl.core.expr.Expr,
+    grad: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr] = ufl.grad,
 ) -> ufl.core.expr.Expr:
     """:func:`stress_assisted_flux` with σ_h = φ − k_σ Δc_s: D c_s Ω/(RT) (∇φ − k_σ ∇c_s) [mol/(m² s)].
 
     For staggered two-way coupling: the local part is implicit in c_s (inside the particle Newton
     solve), only the harmonic part φ (``MechanicsProblem.fields["harmonic_hydrostatic"]``) is taken
     from the last mechanics solve. Lagging σ_h itself is unstable once k_σΩc/(RT) > 1 (NVP: 2.4);
-    lagging φ is not, and for a sphere it is exact (∇φ = 0). Isotropic linear expansion only.
+    lagging φ is not, and for a sphere it is exact (∇φ = 0). Isotropic linear expansion only
+    (:func:`two_way_partial_molar_volume`). ``grad`` as in :func:`stress_assisted_flux`.
     """
     k = local_hydrostatic_coefficient(Omega, youngs_modulus, poissons_ratio)
-    return D * c_s * Omega / (R * T) * (ufl.grad(phi) - k * ufl.grad(c_s))
+    return D * c_s * Omega / (R * T) * (grad(phi) - k * grad(c_s))
+
+
+def two_way_partial_molar_volume(material: Any) -> float:
+    """Ω [m³/mol] for two-way coupling, which needs an isotropic expansion linear in c_s
+    (``partial_molar_volume`` or ``volume_change`` over a window); CaseError otherwise."""
+    strain = chemical_strain_from_material(material)
+    if strain.kind != "linear":
+        raise CaseError(
+            "two-way coupling needs an isotropic expansion linear in c_s (partial_molar_volume or volume_change"
+            " with over); tables and lattice data work with one-way coupling",
+            key="mechanics.coupling",
+        )
+    return strain.partial_molar_volume
 
 
 def effective_diffusivity_factor(
