@@ -281,6 +281,7 @@ class CellProblem:
                 d_s, theta * c_max, const(omega), self.harmonic_hydrostatic, R_GAS, const(case.temperature),
                 const(material.youngs_modulus), const(material.poissons_ratio), grad=grad) / c_max
             F_particle -= ufl.dot(j_sigma, grad(v)) * w_vol * dx_p
+        self.mechanics_coupling = "two-way" if self.harmonic_hydrostatic is not None else "one-way"
 
         mode = self._current_mode
         F_voltage = (
