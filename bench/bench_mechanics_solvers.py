@@ -24,7 +24,6 @@ import dolfinx.fem.petsc
 import numpy as np
 import ufl
 from dolfinx import fem
-from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_mechanics import C0, ball, concentration, nvp_material, prescribe  # noqa: E402

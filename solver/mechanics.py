@@ -57,7 +57,6 @@ from typing import Any
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx/petsc4py)
 
-import basix.ufl
 import dolfinx
 import dolfinx.fem.petsc
 import numpy as np
@@ -207,8 +206,8 @@ class MechanicsProblem:
         num_cells = imap_c.size_local + imap_c.num_ghosts
         centres = np.zeros((1, 3)) if centres is None else np.asarray(centres, dtype=float).reshape(-1, 3)
         self.centres = centres
-        midpoints = dolfinx.mesh.compute_midpoints(msh, tdim, np.arange(num_cells, dtype=np.int32))
         if cell_particle_index is None:
+            midpoints = dolfinx.mesh.compute_midpoints(msh, tdim, np.arange(num_cells, dtype=np.int32))
             d2 = ((midpoints[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
             cell_particle_index = np.argmin(d2, axis=1)
         cell_particle_index = np.asarray(cell_particle_index, dtype=np.int64)

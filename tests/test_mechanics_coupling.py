@@ -16,7 +16,6 @@ import basix.ufl
 import dolfinx
 import dolfinx.fem.petsc
 import numpy as np
-import pytest
 import ufl
 from dolfinx import fem
 from mpi4py import MPI
