@@ -17,25 +17,41 @@ from collections.abc import Callable
 import ufl
 
 
+def storage(c: ufl.core.expr.Expr, c_old: ufl.core.expr.Expr, w: ufl.Argument, dt: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+    """Backward-Euler storage integrand of the anion balance, (c − c_old)/Δt w."""
+    return (c - c_old) / dt * w
+
+
+def anion_flux(
+    c: ufl.core.expr.Expr,
+    phi: ufl.core.expr.Expr,
+    w: ufl.Argument,
+    d_minus: ufl.core.expr.Expr | float,
+    grad: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr],
+) -> ufl.core.expr.Expr:
+    """Flux integrand of the anion balance, −N̂₋·∇w = D̂₋(∇c − c∇φ̂)·∇w (no boundary flux)."""
+    return d_minus * ufl.dot(grad(c) - c * grad(phi), grad(w))
+
+
 def anion_residual(
     c: ufl.core.expr.Expr,
     c_old: ufl.core.expr.Expr,
     phi: ufl.core.expr.Expr,
     w: ufl.Argument,
     dt: ufl.core.expr.Expr,
-    d_minus: float,
+    d_minus: ufl.core.expr.Expr | float,
     grad: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr],
 ) -> ufl.core.expr.Expr:
-    """Bulk integrand of the anion balance (no boundary flux)."""
-    return (c - c_old) / dt * w + d_minus * ufl.dot(grad(c) - c * grad(phi), grad(w))
+    """Bulk integrand of the anion balance: storage + flux."""
+    return storage(c, c_old, w, dt) + anion_flux(c, phi, w, d_minus, grad)
 
 
 def charge_residual(
     c: ufl.core.expr.Expr,
     phi: ufl.core.expr.Expr,
     w: ufl.Argument,
-    d_plus: float,
-    d_minus: float,
+    d_plus: ufl.core.expr.Expr | float,
+    d_minus: ufl.core.expr.Expr | float,
     grad: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr],
 ) -> ufl.core.expr.Expr:
     """Bulk integrand of (cation − anion) balance: the current-conservation row.
