@@ -1,12 +1,14 @@
 """Benchmark: wall time of a sweep with 1 and with 2 local workers, and the speed-up.
 
-    .venv/bin/python bench/bench_sweep.py [SWEEP_FILE] [--workers 1 2] [--repeat 1]
+    .venv/bin/python bench/bench_sweep.py [SWEEP_FILE] [--workers 1 2] [--repeat 1] [--set key=value ...]
 
 Default sweep: cases/sweep-diffusivity.yaml (7 sphere-1d NVP points, 1C discharge with one-way
 mechanics). Each measurement reruns every point (force) into a fresh temporary directory; one
 untimed point first fills the form-compilation cache. One worker runs the points in this process;
 more workers are spawned processes (their start-up, imports included, is part of the time). The
-machine's load average is printed because other jobs on it distort the result.
+machine's load average is printed because other jobs on it distort the result; the pool
+efficiency, sum of point times / (workers × wall time), separates the sweep engine's own losses
+(start-up, scheduling tail) from points that run slower because the cores are shared.
 """
 
 from __future__ import annotations
@@ -18,16 +20,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from ecmx.solver.study_config import load_sweep
+import yaml
+
+from ecmx.solver.study_config import Sweep, load_sweep
 from ecmx.solver.sweep import point_tasks, run_point, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed_sweep(path: Path, workers: int, directory: Path) -> tuple[float, float]:
+def load(path: Path, overrides: list[str], directory: Path) -> Sweep:
+    """The sweep with extra ``--set`` overrides for every point, writing into ``directory``."""
+    spec = yaml.safe_load(path.read_text())
+    spec["sweep"]["base"] = str((path.parent / spec["sweep"]["base"]).resolve())
+    spec["sweep"]["set"] = [*spec["sweep"].get("set", []), *overrides]
+    spec["output"] = {"directory": str(directory)}
+    directory.mkdir(parents=True)
+    copy = directory.parent / f"{directory.name}.yaml"
+    copy.write_text(yaml.safe_dump(spec))
+    return load_sweep(copy)
+
+
+def timed_sweep(path: Path, overrides: list[str], workers: int, directory: Path) -> tuple[float, float]:
     """Wall time of the whole sweep and the sum of its points' wall times, s."""
-    study = load_sweep(path)
-    study.spec.output.directory = directory
+    study = load(path, overrides, directory)
     start = time.perf_counter()
     result = run_sweep(study, workers=workers, force=True, progress=False, plots=False)
     wall = time.perf_counter() - start
@@ -42,6 +57,8 @@ def main() -> None:
     parser.add_argument("sweep", nargs="?", type=Path, default=ROOT / "cases" / "sweep-diffusivity.yaml")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="extra case override for every point, e.g. geometry.mesh.elements=160")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ecmx-bench-sweep-") as tmp:
@@ -49,15 +66,15 @@ def main() -> None:
         study.spec.output.directory = Path(tmp) / "warm-up"
 
         run_point(point_tasks(study, Path(tmp) / "warm-up")[-1])
-        print(f"sweep {args.sweep.name}: {len(study.points)} points, {os.cpu_count()} cores, load average before "
+        print(f"sweep {args.sweep.name} {' '.join(args.overrides)}: {len(study.points)} points, {os.cpu_count()} cores, load average before "
               f"{os.getloadavg()[0]:.2f}")
         times: dict[int, list[float]] = {}
         for r in range(args.repeat):
             for workers in args.workers:
-                wall, serial = timed_sweep(args.sweep, workers, Path(tmp) / f"w{workers}-{r}")
+                wall, serial = timed_sweep(args.sweep, args.overrides, workers, Path(tmp) / f"w{workers}-{r}")
                 times.setdefault(workers, []).append(wall)
-                print(f"  {workers} worker(s): {wall:7.1f} s wall (sum of point times {serial:7.1f} s), "
-                      f"load average {os.getloadavg()[0]:.2f}")
+                print(f"  {workers} worker(s): {wall:7.1f} s wall, sum of point times {serial:7.1f} s, pool efficiency "
+                      f"{serial / (workers * wall):.2f}, load average {os.getloadavg()[0]:.2f}")
     best = {w: min(t) for w, t in times.items()}
     base = best[min(best)]
     for workers, wall in sorted(best.items()):
