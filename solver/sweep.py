@@ -41,7 +41,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 import traceback
@@ -458,10 +457,11 @@ def _plot(result: SweepResult) -> None:
 
 
 def _prepare_directory(study: Sweep, directory: Path) -> None:
+    """Create the sweep directory and keep a copy of the sweep file in it (for the record)."""
     directory.mkdir(parents=True, exist_ok=True)
     copy = directory / "sweep.yaml"
     if study.path.resolve() != copy.resolve():
-        shutil.copyfile(study.path, copy)
+        copy.write_text(f"# copy of {study.path.resolve()} (base: {study.base_path})\n{study.path.read_text()}")
 
 
 def _ordered_rows(tasks: list[PointTask], results: dict[int, PointResult]) -> list[dict[str, Any]]:
