@@ -146,7 +146,7 @@ def sweep(
     mpi: Annotated[bool, typer.Option("--mpi", help="Split the MPI ranks into groups that run points")] = False,
     ranks_per_point: Annotated[int, typer.Option(help="MPI ranks per point in --mpi mode")] = 1,
 ) -> None:
-    """Run a parameter sweep (resumable; failed points are recorded, the others finish)."""
+    """Run a parameter sweep (resumable; failed points are recorded, the others finish; exit 1 if any failed)."""
     from ecmx.solver.study_config import load_sweep
 
     with user_errors():
@@ -156,6 +156,10 @@ def sweep(
         result = run_sweep(study, workers=workers, force=force, mpi=mpi, ranks_per_point=ranks_per_point)
         if _is_root():
             print(f"sweep summary written to {result.summary_path}")
+            if result.failed:
+                console.print(f"[bold red]{len(result.failed)} of {len(result.points)} points failed[/] (status and reason in the summary)")
+        if result.failed:
+            raise typer.Exit(1)
 
 
 @app.command()

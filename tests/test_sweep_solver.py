@@ -62,11 +62,15 @@ def test_seven_points_match_steady_sphere_stress_and_rerun_does_no_solves(tmp_pa
 @pytest.mark.slow
 def test_failing_point_is_recorded_and_the_others_finish(tmp_path):
     # D_s = 1e-19 m²/s: the surface fills up within a minute and, with no voltage cut-off, Newton
-    # fails at the minimum step.
-    study = load_sweep(_sweep(tmp_path, [1e-14, 1e-19, 3e-14]))
-    result = run_sweep(study, workers=2, progress=False, plots=False)
-    assert [p.status for p in result.points] == ["ok", "failed", "ok"]
-    assert "did not converge" in result.points[1].row["reason"]
+    # fails at the minimum step. Through the CLI: the sweep finishes and exits with 1.
+    path = _sweep(tmp_path, [1e-14, 1e-19, 3e-14])
+    proc = subprocess.run([str(VENV_BIN / "ecmx"), "sweep", str(path), "--workers", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1 and "1 of 3 points failed" in proc.stderr, proc.stdout + proc.stderr
+    study = load_sweep(path)
+    rows = read_summary(study.directory / "summary.csv")
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert "did not converge" in rows[1]["reason"]
     failed_dir = study.directory / study.points[1].label
     assert (failed_dir / "summary.json").is_file() and not (failed_dir / COMPLETE_MARKER).exists()
 
