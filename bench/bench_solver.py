@@ -60,12 +60,12 @@ def worker(args: argparse.Namespace) -> dict:
     lo, hi = case.material.stoichiometry_window
     problem.set_control("current", -problem.capacity_C / 3600.0)
 
-    dt, t, its, times, failures = 0.1, 0.0, [], [], 0
+    dt, t, its, times, cpu, failures = 0.1, 0.0, [], [], [], 0
     t_start = time.perf_counter()
     steps_limit = 10**6 if args.full else args.steps
     while len(its) < steps_limit:
         comm.barrier()
-        ts = time.perf_counter()
+        ts, cs = time.perf_counter(), time.process_time()
         outcome = problem.try_step(dt)
         if not outcome.converged:
             problem.reject()
@@ -75,6 +75,7 @@ def worker(args: argparse.Namespace) -> dict:
         problem.accept()
         q = problem.quantities()
         times.append(time.perf_counter() - ts)
+        cpu.append(comm.allreduce(time.process_time() - cs, op=MPI.MAX))
         its.append(outcome.newton_iterations)
         t += dt
         dod = (q["theta_mean"] - lo) / (hi - lo)
@@ -86,6 +87,8 @@ def worker(args: argparse.Namespace) -> dict:
     tail = [i for i in range(len(its)) if i >= len(its) // 2] or list(range(len(its)))
     per_step = sum(times[i] for i in tail) / len(tail)
     per_it = sum(times[i] for i in tail) / max(1, sum(its[i] for i in tail))
+    cpu_step = sum(cpu[i] for i in tail) / len(tail)
+    cpu_it = sum(cpu[i] for i in tail) / max(1, sum(its[i] for i in tail))
     return {
         "kind": kind, "ranks": comm.size, "linear_solver": args.linear_solver,
         "size_um": None if args.sphere else args.size * 1e6,
@@ -94,6 +97,7 @@ def worker(args: argparse.Namespace) -> dict:
         "steps": len(its), "failures": failures, "newton_per_step": sum(its) / len(its),
         "newton_per_step_tail": sum(its[i] for i in tail) / len(tail),
         "s_per_step": per_step, "s_per_newton": per_it, "s_per_dof_step": per_step / dofs,
+        "cpu_s_per_step": cpu_step, "cpu_s_per_newton": cpu_it, "cpu_s_total": comm.allreduce(time.process_time(), op=MPI.MAX),
         "wall_s": total, "simulated_s": t,
     }
 
@@ -133,7 +137,8 @@ def main() -> None:
         return
 
     rows = []
-    header = f"{'solver':10s} {'ranks':>5s} {'h_if/um':>7s} {'cells':>7s} {'DOFs':>7s} {'Newton/step':>11s} {'s/step':>8s} {'s/Newton':>8s} {'us/DOF/step':>11s}"
+    header = (f"{'solver':10s} {'ranks':>5s} {'h_if/um':>7s} {'cells':>7s} {'DOFs':>7s} {'Newton/step':>11s} {'s/step':>8s}"
+              f" {'s/Newton':>8s} {'us/DOF/step':>11s} {'cpu s/step':>10s} {'cpu s/Newton':>12s}")
     print(header)
     for solver in args.solvers.split(","):
         for ranks in (int(r) for r in args.ranks.split(",")):
@@ -148,11 +153,13 @@ def main() -> None:
                 rows.append(r)
                 series.append(r)
                 print(f"{solver:10s} {ranks:5d} {isize * 1e6:7.3f} {r['cells']:7d} {r['dofs']:7d} {r['newton_per_step']:11.2f}"
-                      f" {r['s_per_step']:8.3f} {r['s_per_newton']:8.3f} {1e6 * r['s_per_dof_step']:11.2f}", flush=True)
+                      f" {r['s_per_step']:8.3f} {r['s_per_newton']:8.3f} {1e6 * r['s_per_dof_step']:11.2f}"
+                      f" {r['cpu_s_per_step']:10.3f} {r['cpu_s_per_newton']:12.3f}", flush=True)
             if len(series) >= 2:
                 a, b = series[0], series[-1]
                 p = math.log(b["s_per_newton"] / a["s_per_newton"]) / math.log(b["dofs"] / a["dofs"])
-                print(f"{'':10s} {ranks:5d}  cost per Newton iteration ~ DOFs^{p:.2f}")
+                pc = math.log(b["cpu_s_per_newton"] / a["cpu_s_per_newton"]) / math.log(b["dofs"] / a["dofs"])
+                print(f"{'':10s} {ranks:5d}  cost per Newton iteration ~ DOFs^{p:.2f} (wall), DOFs^{pc:.2f} (cpu)")
     if not args.no_full:
         first = args.solvers.split(",")[0]
         for ranks in (int(r) for r in args.ranks.split(",")):
