@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import gc
 import multiprocessing
 import os
 import shutil
@@ -142,7 +143,14 @@ def run_comparison(
     comm.barrier()
 
     if comm.size > 1:
-        outcomes = [_run_one(case, directory / case.name, overwrite, runner, comm) for case in cases]
+        outcomes = []
+        for case in cases:
+            outcomes.append(_run_one(case, directory / case.name, overwrite, runner, comm))
+            # Destroy the finished case's PETSc objects now, on every rank together: left to the
+            # garbage collector they are destroyed (collectively) at different moments on different
+            # ranks, e.g. on one rank inside the next case's form compilation, and the ranks deadlock.
+            gc.collect()
+            comm.barrier()
     else:
         count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
         outcomes = _run_local(cases, directory, overwrite, runner, max(1, min(count, len(cases))))
