@@ -285,14 +285,12 @@ def test_sphere_1d_long_time_limit_is_the_closed_form(sphere_1d):
 
 @pytest.mark.parametrize("tau", TAUS)
 def test_axisymmetric_sphere_matches_analytic_stress(sphere_axisymmetric, tau):
-    """axisymmetric-2d half-disk (h = R/10, P2): peaks within 2 %, fields within 3 % of the peak."""
+    """axisymmetric-2d half-disk (h = R/10, P2): every recovered stress within 2 % of the peak stress."""
     problem, c = sphere_axisymmetric
     prescribe(c, tau)
     problem.solve()
     errors = stress_errors(problem, tau)
-    peaks = {k: v for k, v in errors.items() if k.startswith("peak_")}
-    assert max(peaks.values()) < 0.02, errors
-    assert max(errors.values()) < 0.03, errors
+    assert max(errors.values()) < 0.02, errors
 
 
 @pytest.mark.parametrize("tau", TAUS)
@@ -529,3 +527,33 @@ def test_stress_assisted_flux_and_effective_diffusivity():
     value = fem.assemble_scalar(fem.form(flux[0] * ufl.dx))
     factor = phys.effective_diffusivity_factor(OMEGA, E, NU, cc, T, R)
     assert value == pytest.approx(-D * slope * (factor - 1.0), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- library materials
+@pytest.mark.parametrize("name", ["nvp", "hev", "nfm", "heo"])
+def test_library_materials_give_finite_stress(name, ball_coarse):
+    """Each library material (isotropic window or anisotropic lattice table) through the schema:
+    a long-time profile about the middle of its window gives finite, nonzero stresses; for the
+    isotropic ones the surface von Mises is the closed form σ*/15 within 6 % on this coarse mesh."""
+    from ecmx.solver.config import case_from_dict
+
+    case = case_from_dict({"name": "lib", "material": name, "electrolyte": "naclo4-ec-pc",
+                           "geometry": {"kind": "particle-in-electrolyte"},
+                           "protocol": [{"step": "rest", "duration": 1.0}], "mechanics": {"orientation": "random"}})
+    material = case.material
+    lo, hi = material.stoichiometry_window
+    c_ref = 0.5 * (lo + hi) * material.max_concentration
+    swing = 0.05 * (hi - lo) * material.max_concentration
+    c = concentration(ball_coarse)
+    c.interpolate(lambda x: c_ref + swing * flux_profile(np.linalg.norm(x, axis=0), np.inf))
+    strain = phys.chemical_strain_from_material(material)
+    orientation = random_orientations(1, seed=0) if strain.kind == "lattice" else None
+    problem = MechanicsProblem(ball_coarse, "cartesian", material, c, c_ref, orientation=orientation)
+    problem.solve()
+    q = problem.quantities()
+    assert all(np.isfinite(v) for v in q.values())
+    assert q["von_mises_max"] > 0.0
+    if strain.kind == "linear":
+        omega = material.partial_molar_volume
+        sigma_star = omega * material.youngs_modulus * swing / (1 - material.poissons_ratio)
+        assert q["von_mises_max"] == pytest.approx(sigma_star / 15, rel=0.06)
