@@ -15,7 +15,7 @@ import dolfinx_solver  # noqa: F401  (before mpi4py/dolfinx)
 sys.path.insert(0, {tests!r})
 import numpy as np
 from mpi4py import MPI
-from test_mechanics import C0, MechanicsProblem, ball, concentration, interval, nvp_material, prescribe, random_orientations, _lattice
+from test_mechanics import C0, MechanicsProblem, ball, concentration, half_disk, interval, nvp_material, prescribe, random_orientations, _lattice
 
 out = {{}}
 for name, make, system, material, kw in [
@@ -23,6 +23,7 @@ for name, make, system, material, kw in [
     ("ball_lattice", lambda: ball(0.3), "cartesian", nvp_material(**_lattice(-0.02, 0.05)),
      {{"orientation": random_orientations(1, seed=1)}}),
     ("sphere_1d", lambda: interval(40), "spherical", nvp_material(), {{}}),
+    ("axisymmetric", lambda: half_disk(0.1), "axisymmetric", nvp_material(), {{}}),
 ]:
     msh = make()
     c = concentration(msh)
@@ -30,7 +31,8 @@ for name, make, system, material, kw in [
     problem = MechanicsProblem(msh, system, material, c, C0, **kw)
     problem.solve()
     q = problem.quantities()
-    q["probe_von_mises"] = float(problem.probe(np.array([[0.7, 0.0, 0.0]]))["von_mises"][0])
+    point = [0.5, 0.3, 0.0] if system == "axisymmetric" else [0.7, 0.0, 0.0]
+    q["probe_von_mises"] = float(problem.probe(np.array([point]))["von_mises"][0])
     q["ranks"] = MPI.COMM_WORLD.size
     out[name] = q
 if MPI.COMM_WORLD.rank == 0:
