@@ -463,7 +463,11 @@ class CellProblem:
         if not (np.isfinite(th_min) and np.isfinite(th_max)):
             return "particle concentration is not finite"
         if th_min <= 0.0 or th_max >= 1.0:
-            return f"particle concentration left (0, c_s,max): θ in [{th_min:.6g}, {th_max:.6g}]"
+            return (
+                f"particle concentration left (0, c_s,max): θ in [{th_min:.6g}, {th_max:.6g}]"
+                " (a surface that fills or empties completely, or a diffusion layer thinner than the"
+                " interface mesh: reduce the time step or geometry.mesh.interface_size)"
+            )
         if self._has_electrolyte:
             c = owned(self._c)
             c_min = _allreduce(self.comm, float(c.min()) if c.size else np.inf, MPI.MIN)
@@ -532,6 +536,8 @@ class CellProblem:
                 "na_total_mol": na_particles,
                 "counter_electrode_current_A": i_a * self._counter_area_m2,
             }
+        # the set current under current control (exactly 0 at rest), the resulting one under voltage
+        # control; the Na that entered the cell is counter_electrode_current_A dt/F
         mode, value = self._control
         q["current_A"] = value if mode == "current" else interface_current
         q["time_scale_s"] = sc.time
