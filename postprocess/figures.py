@@ -188,7 +188,7 @@ def voltage_capacity(runs: Sequence[RunData], dods: Sequence[float], path: Path)
 
 
 PROFILE_ROWS = (
-    ("concentration", r"$c_s/c_{s,\max}$"),
+    ("concentration", r"$(c_s-\bar c_s)/c_{s,\max}$"),
     ("radial_stress", r"$\sigma_r$ (MPa)"),
     ("tangential_stress", r"$\sigma_\theta$ (MPa)"),
     ("von_mises", r"$\sigma_{vM}$ (MPa)"),
@@ -196,7 +196,9 @@ PROFILE_ROWS = (
 
 
 def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
-    """c_s/c_s,max, σ_r, σ_θ and von Mises against r/R at each DOD (mean over rays, band = spread)."""
+    """c_s − c̄_s (over c_s,max), σ_r, σ_θ and von Mises against r/R at each DOD (mean over rays,
+    band = spread between rays). The concentration is shown relative to the particle mean so that
+    materials at different stoichiometries share an axis."""
     fig, axes = plt.subplots(len(PROFILE_ROWS), len(dods), figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)), squeeze=False, sharex=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, dod in enumerate(dods):
@@ -207,11 +209,16 @@ def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) 
                 if snap is None or not snap.has(quantity):
                     continue
                 prof = radial_profile(snap, quantity)
-                scale = 1.0 / run.c_max if quantity == "concentration" else MPA
+                offset, scale = 0.0, MPA
+                if quantity == "concentration":
+                    mean = snap.mean_concentration
+                    offset = mean if np.isfinite(mean) else float(snap.values("concentration").mean())
+                    scale = 1.0 / run.c_max
                 colour = colours[k % len(colours)]
-                ax.plot(prof["x"], prof["mean"] * scale, color=colour, label=case_label(run))
+                ax.plot(prof["x"], (prof["mean"] - offset) * scale, color=colour, label=case_label(run))
                 if not np.array_equal(prof["min"], prof["max"]):
-                    ax.fill_between(prof["x"], prof["min"] * scale, prof["max"] * scale, color=colour, alpha=0.2, lw=0)
+                    low, high = (prof["min"] - offset) * scale, (prof["max"] - offset) * scale
+                    ax.fill_between(prof["x"], low, high, color=colour, alpha=0.2, lw=0)
             ax.grid(alpha=0.3)
             if i == 0:
                 ax.set_title(dod_label(dod))

@@ -255,7 +255,8 @@ def build_report(
         "grid": "Mid-plane slices (y = 0, through the particle centre; the Na-metal face is above) of c_s/c_s,max "
         "and von Mises stress; one colour scale per quantity for all panels.",
         "voltage": "Cell voltage against delivered capacity; dots mark the snapshot states.",
-        "profiles": "Radial profiles at each snapshot: mean over rays from the centre (shaded: spread between rays).",
+        "profiles": "Radial profiles at each snapshot (concentration relative to the particle mean): mean over rays from "
+        "the centre (shaded: spread between rays).",
         "peaks": "Peak von Mises stress and concentration spread against depth of discharge.",
         "surface": "Von Mises stress at the surface probe against time (relaxation after the current stops).",
     }
