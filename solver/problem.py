@@ -360,6 +360,7 @@ class CellProblem:
 
         # SI copies of the fields for writers, probes and the mechanics (updated on access)
         self._field_particle = fem.Function(Vs, name="particle_concentration")
+        self._bb_trees: dict[int, dolfinx.geometry.BoundingBoxTree] = {}
         if self._has_electrolyte:
             self._field_salt = fem.Function(Ve, name="electrolyte_concentration")
             self._field_potential = fem.Function(Ve, name="electrolyte_potential")
@@ -570,8 +571,14 @@ class CellProblem:
         pts = self._to_mesh_coordinates(pts)
         out = {}
         for name, f in self.fields.items():
-            out[name] = _evaluate(f, pts)
+            out[name] = _evaluate(f, pts, self._bb_tree(f.function_space.mesh))
         return out
+
+    def _bb_tree(self, msh: dolfinx.mesh.Mesh) -> dolfinx.geometry.BoundingBoxTree:
+        """Bounding-box tree of a (sub)mesh, built once (probes are evaluated every step)."""
+        if id(msh) not in self._bb_trees:
+            self._bb_trees[id(msh)] = dolfinx.geometry.bb_tree(msh, msh.topology.dim, padding=1e-10)
+        return self._bb_trees[id(msh)]
 
     def _to_mesh_coordinates(self, pts: np.ndarray) -> np.ndarray:
         gdim = self.pmesh.mesh.geometry.dim
@@ -590,12 +597,11 @@ class CellProblem:
         return res
 
 
-def _evaluate(f: fem.Function, pts: np.ndarray) -> np.ndarray:
+def _evaluate(f: fem.Function, pts: np.ndarray, tree: dolfinx.geometry.BoundingBoxTree) -> np.ndarray:
     """Point values of a scalar P1 function at (n, 3) points; NaN where no rank owns a cell."""
     msh = f.function_space.mesh
     comm = msh.comm
     tdim = msh.topology.dim
-    tree = dolfinx.geometry.bb_tree(msh, tdim, padding=1e-10)
     candidates = dolfinx.geometry.compute_collisions_points(tree, pts)
     colliding = dolfinx.geometry.compute_colliding_cells(msh, candidates, pts)
     n_owned = msh.topology.index_map(tdim).size_local
