@@ -36,6 +36,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import csv
+import gc
 import hashlib
 import json
 import math
@@ -329,6 +330,10 @@ def run_point(task: PointTask, runner: Runner | None = None, comm: Any = None) -
     except Exception as exc:  # a point's error must not stop the sweep
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
         details = traceback.format_exc()
+    # Free the run's PETSc objects now, on every rank of the group together: their destruction is
+    # collective, and left to a later garbage collection it can hang ranks that got there at
+    # different times (or after another rank reached MPI_Finalize).
+    gc.collect()
     wall = comm.allreduce(time.perf_counter() - start, op=_mpi_max())
     row = {**task.base_row, "status": status, "reason": reason, "wall_time_s": round(wall, 3)}
     if leader:
