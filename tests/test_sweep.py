@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sweep_fakes
+import yaml
 from conftest import write_yaml
 from sweep_fakes import calls, crashing_run, fake_run
 
@@ -68,15 +69,11 @@ def test_interrupted_and_changed_points_run_again(case_dir):
     (study.directory / study.points[1].label / COMPLETE_MARKER).unlink()
     again = run_sweep(study, workers=1, runner=fake_run, progress=False, plots=False)
     assert [p.ran for p in again.points] == [False, True, False]
-    write_yaml(case_dir / "sweep.yaml", {**_spec(case_dir), "sweep": {**_spec(case_dir)["sweep"], "set": ["protocol.0.c_rate=2"]}})
+    spec = _load(case_dir / "sweep.yaml")
+    spec["sweep"]["set"] = ["protocol.0.c_rate=2"]
+    write_yaml(case_dir / "sweep.yaml", spec)
     changed = run_sweep(load_sweep(case_dir / "sweep.yaml"), workers=1, runner=fake_run, progress=False, plots=False)
     assert changed.solved == 3
-
-
-def _spec(case_dir: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load((case_dir / "sweep.yaml").read_text())
 
 
 def test_failing_point_is_recorded_and_others_finish(case_dir):
@@ -141,8 +138,6 @@ def test_axis_order_does_not_drop_the_diffusivity(case_dir):
 
 
 def _load(path: Path) -> dict:
-    import yaml
-
     return yaml.safe_load(path.read_text())
 
 
