@@ -53,7 +53,12 @@ from ecmx.solver.stepping import StepController
 from ecmx.solver.units import F
 
 log = logging.getLogger(__name__)
-STRESS_COLUMNS = ("von_mises_max", "hydrostatic_min", "hydrostatic_max")
+# timeseries.csv column -> MechanicsProblem.quantities() key
+STRESS_COLUMNS = {
+    "von_mises_max": "von_mises_max", "hydrostatic_min": "hydrostatic_min", "hydrostatic_max": "hydrostatic_max",
+    "max_principal_max": "max_principal_max", "surface_von_mises_mean": "surface_von_mises_mean",
+    "strain_energy_J": "strain_energy",
+}
 PROBE_STRESSES = ("von_mises", "hydrostatic", "radial_stress", "tangential_stress")
 # Mechanics quantities whose extreme over the run summary.json reports (results.<name>), Pa
 STRESS_PEAKS = {"von_mises_max": "peak_von_mises_Pa", "max_principal_max": "peak_max_principal_Pa",
@@ -327,7 +332,7 @@ class Recorder:
             if getattr(self.problem, "harmonic_hydrostatic", None) is not None:  # two-way coupling
                 self.problem.harmonic_hydrostatic.interpolate(self.mechanics.fields["harmonic_hydrostatic"])
             self.mechanics_quantities = self.mechanics.quantities()
-            self.stress_row = {k: self.mechanics_quantities.get(k) for k in STRESS_COLUMNS}
+            self.stress_row = {col: self.mechanics_quantities.get(key) for col, key in STRESS_COLUMNS.items()}
             for key in STRESS_PEAKS:
                 value, peak = self.mechanics_quantities.get(key), self.stress_peaks[key]
                 if value is not None:

@@ -117,6 +117,10 @@ def test_sphere_run_writes_every_file(sphere_run):
     assert max(float(r["von_mises_max"]) for r in rows) > 1e6
     rest = [r for r in rows if r["step"] == "2"]
     assert float(rest[-1]["von_mises_max"]) < 0.5 * float(discharge[-1]["von_mises_max"])  # relaxation
+    # surface von Mises against time: rises during discharge, relaxes after the current stops
+    surface_vm = [float(r["surface_von_mises_mean"]) for r in rows]
+    assert max(surface_vm) > 1e6 and float(rest[-1]["surface_von_mises_mean"]) < 0.5 * float(discharge[-1]["surface_von_mises_mean"])
+    assert all(float(r["max_principal_max"]) >= 0 and float(r["strain_energy_J"]) >= 0 for r in rows)
 
     header, probes = read_csv(out / "probes.csv")
     assert tuple(header) == PROBE_COLUMNS
