@@ -209,6 +209,38 @@ def protocol_text(case: Case) -> str:
     return "; ".join(parts)
 
 
+def steady_sphere(case: Case) -> tuple[float, float] | None:
+    """Long-time galvanostatic sphere (MODEL.md §4–5) for the case's first constant-C-rate step:
+    (centre-to-surface spread N₀R/(2D)/c_s,max, surface von Mises σ*/15 in Pa), or None where the
+    closed form does not apply (no C-rate step, D_s not constant, strain not isotropic-linear)."""
+    m = case.material
+    step = next((s for s in case.protocol if s.c_rate is not None), None)
+    omega = m.partial_molar_volume
+    if step is None or not isinstance(m.diffusivity, float) or omega is None:
+        return None
+    R = case.geometry.particle.radius
+    flux = step.c_rate * m.usable_concentration * R / 3.0 / 3600.0
+    sigma_star = omega * m.youngs_modulus * flux * R / ((1.0 - m.poissons_ratio) * m.diffusivity)
+    return flux * R / (2.0 * m.diffusivity) / m.max_concentration, sigma_star / 15.0
+
+
+def analytic_reference(runs: Sequence[RunData]) -> str:
+    """A sentence comparing the ratios with the closed-form sphere, when every case allows it."""
+    values = {run.name: steady_sphere(run.case) for run in runs}
+    if len(runs) < 2 or any(v is None for v in values.values()):
+        return ""
+    ref = runs[-1].name
+    parts = []
+    for run in runs[:-1]:
+        (s_num, v_num), (s_den, v_den) = values[run.name], values[ref]
+        parts.append(f"{run.name} / {ref}: spread {s_num / s_den:.3g}, surface von Mises {v_num / v_den:.3g}")
+    listed = "; ".join(f"{n}: spread {v[0]:.3g}, σ*/15 = {v[1] * 1e-6:.3g} MPa" for n, v in values.items())
+    return (
+        "For comparison, the long-time constant-flux sphere (MODEL.md §4–5: spread N₀R/(2D c_s,max), surface "
+        f"von Mises σ*/15 with σ* = ΩEN₀R/((1−ν)D)) gives {listed}; ratios {'; '.join(parts)}."
+    )
+
+
 def build_report(
     title: str,
     runs: Sequence[RunData],
@@ -249,6 +281,9 @@ def build_report(
             )
         doc.bullets(verdicts)
         doc.markdown_table(ratios_markdown(ratio_items))
+        reference = analytic_reference(runs)
+        if reference:
+            doc.paragraph(reference)
 
     doc.heading("Figures")
     captions = {

@@ -139,8 +139,16 @@ def rows_markdown(rows: Sequence[Row]) -> str:
     return markdown_table([COLUMN_TITLES[c] for c in columns], body)
 
 
+RATIO_TITLES = {
+    "concentration_spread": "concentration spread",
+    "von_mises_max_MPa": "peak von Mises",
+    "max_principal_max_MPa": "peak tensile principal",
+    "hydrostatic_max_MPa": "peak hydrostatic (tension)",
+}
+
+
 def ratios_markdown(items: Sequence[Ratio]) -> str:
-    headers = ["ratio", "DOD"] + [COLUMN_TITLES[c] for c in RATIO_COLUMNS]
+    headers = ["ratio", "DOD"] + [RATIO_TITLES[c] for c in RATIO_COLUMNS]
     body = [
         [f"{r.numerator} / {r.denominator}", _format(r.depth_of_discharge, "depth_of_discharge")]
         + [f"{r.values[c]:.3g}" if np.isfinite(r.values[c]) else "–" for c in RATIO_COLUMNS]

@@ -253,3 +253,15 @@ def test_spread_and_peak_helpers(tmp_path: Path) -> None:
     assert concentration_spread(snap, run.c_max) == pytest.approx((c.max() - c.min()) / run.c_max)
     h = snap.values("hydrostatic")
     assert peak(snap, "hydrostatic", "abs") == h[np.argmax(np.abs(h))]
+
+
+def test_steady_sphere_reference_matches_the_closed_form(tmp_path: Path) -> None:
+    from ecmx.postprocess.report import analytic_reference, steady_sphere
+
+    case = fake_case("nvp", "sphere-1d")
+    A = amplitude(case, 1e9)  # long time: A = N0 R/(2D)
+    spread, surface_vm = steady_sphere(case)
+    assert spread == pytest.approx(A / case.material.max_concentration, rel=1e-12)
+    assert surface_vm == pytest.approx(stresses(case, np.array([1.0]), A)["von_mises"][0], rel=1e-12)
+    runs = [_fake(tmp_path, m, "sphere-1d") for m in ("nvp", "hev")]
+    assert "nvp-sphere-1d / hev-sphere-1d: spread" in analytic_reference(runs)
