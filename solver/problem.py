@@ -24,6 +24,7 @@ mesh) or the boundary point of a radial interval (``sphere-1d``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +47,7 @@ from ecmx.solver.physics import particle as particle_law
 from ecmx.solver.units import F, R_GAS
 
 _PREFIX_COUNTER = [0]
+_OUTER_BOUNDARY = 10**6  # integration-data id of all outer electrolyte facets
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,30 @@ class Scales:
         return self.current_density * self.length**2
 
 
+@dataclass(frozen=True)
+class Sources:
+    """Prescribed source terms added to the residual, for verification with manufactured solutions.
+
+    Each entry is None or a callable returning a nondimensional UFL expression; ``x`` is the
+    nondimensional position (mesh coordinate × length_unit/R) and ``n`` the outward unit normal of the
+    domain the term belongs to:
+
+    - ``particle(x)``: volumetric source of the θ rows (per t₀);
+    - ``particle_flux(x, n)``: extra outward θ flux through Γ (added to ĵ);
+    - ``salt(x)``, ``charge(x)``: volumetric sources of the anion and (cation − anion) rows (c₀ per t₀);
+    - ``salt_flux(x, n, on_interface)``, ``charge_flux(x, n, on_interface)``: extra outward fluxes
+      through the electrolyte boundary: Γ seen from the electrolyte (``on_interface`` True) and the
+      outer faces, Na metal and walls (False).
+    """
+
+    particle: Callable | None = None
+    particle_flux: Callable | None = None
+    salt: Callable | None = None
+    salt_flux: Callable | None = None
+    charge: Callable | None = None
+    charge_flux: Callable | None = None
+
+
 def _allreduce(comm: MPI.Comm, value: float, op: MPI.Op = MPI.SUM) -> float:
     return float(comm.allreduce(value, op=op))
 
@@ -86,12 +112,13 @@ class CellProblem:
     All methods are collective over the mesh communicator.
     """
 
-    def __init__(self, pmesh, case) -> None:
+    def __init__(self, pmesh, case, sources: Sources | None = None) -> None:
         """Build submeshes, spaces, forms and the SNES solver (collective).
 
         Args:
             pmesh: an ``ecmx.meshes.ParticleMesh`` (coordinates in mesh units, ``length_unit`` m each).
             case: an ``ecmx.solver.config.Case`` (SI values).
+            sources: extra source terms (manufactured-solution tests only).
         """
         self.pmesh = pmesh
         self.case = case
@@ -217,7 +244,10 @@ class CellProblem:
             w_G = weight(x("+")) * area
             dG = dS(itag)
             w_a = weight(x) * area
-            ds_a = ds(int(pmesh.na_metal_tag))
+            # outer electrolyte facets as explicit (cell, facet) lists, so that the Na-metal face and
+            # the whole outer boundary (sources) share one subdomain_data in a form
+            ds_e = ufl.Measure("ds", domain=msh, subdomain_data=self._electrolyte_facets(is_particle), metadata=qf)
+            ds_a = ds_e(int(pmesh.na_metal_tag))
         else:
             p = lambda f: f  # noqa: E731
             w_G = weight(x) * area
@@ -264,11 +294,23 @@ class CellProblem:
             c_G = 1.0
             phi_G = self._phi
 
+        vt_c, i0_ref = const(vt), const(material.exchange_current_density)
+
+        def interface_flux(theta_s, c_s, phi_s, voltage):
+            """ĵ = i_loc/i*: outward Na flux (c_s,max R/t₀) for surface θ, ĉ, φ̂ and V̂ (UFL)."""
+            eta = voltage - phi_s - kinetics.open_circuit_voltage(theta_s, material) / vt_c
+            i0 = kinetics.particle_exchange_current(i0_ref, theta_s, c_kin * c_s, aa, ac)
+            return kinetics.butler_volmer(i0, eta, aa, ac) / current_scale
+
+        def counter_flux(c_a, phi_a):
+            """i_a/i*: Na-metal current (anodic > 0) for ĉ and φ̂ at the Na-metal face (UFL)."""
+            return kinetics.na_metal_current(i0_metal, -phi_a, c_kin * c_a, aa_metal, ac_metal) / current_scale
+
+        self.interface_flux = interface_flux
+        self.counter_flux = counter_flux
         theta_G = p(theta)
-        eta = p(V) - phi_G - kinetics.open_circuit_voltage(theta_G, material) / const(vt)
-        i0 = kinetics.particle_exchange_current(const(material.exchange_current_density), theta_G, c_kin * c_G, aa, ac)
-        i_loc = kinetics.butler_volmer(i0, eta, aa, ac)  # A/m²
-        j_hat = i_loc / current_scale  # outward Na flux, in c_s,max R/t₀ per area
+        eta = p(V) - phi_G - kinetics.open_circuit_voltage(theta_G, material) / vt_c
+        j_hat = interface_flux(theta_G, c_G, phi_G, p(V))  # outward Na flux, in c_s,max R/t₀ per area
         if isinstance(material.diffusivity, float | int):
             d_s = const(material.diffusivity / sc.diffusivity)
         else:
@@ -304,7 +346,7 @@ class CellProblem:
             d_minus = const(electrolyte.anion_diffusivity / sc.diffusivity)
             row_scale = const(sc.diffusivity / electrolyte.salt_diffusivity)
             c, phi = self._c, self._phi
-            i_a = kinetics.na_metal_current(i0_metal, -phi, c_kin * c, aa_metal, ac_metal)
+            i_a = counter_flux(c, phi) * current_scale
             F_salt = row_scale * electrolyte_law.storage(c, self._c_old, w_c, self._dt) * w_vol * dx_e
             F_salt += row_scale * electrolyte_law.anion_flux(c, phi, w_c, d_minus, grad) * w_vol * dxk_e
             F_potential = row_scale * electrolyte_law.charge_residual(c, phi, w_phi, d_plus, d_minus, grad) * w_vol * dxk_e
@@ -315,13 +357,30 @@ class CellProblem:
         else:
             # Uniform electrolyte: the Na-metal face (area A_a) carries the opposite of the particle
             # current, which sets the single electrolyte potential.
-            i_a = kinetics.na_metal_current(i0_metal, -self._phi, c_kin, aa_metal, ac_metal)
+            i_a = counter_flux(1.0, self._phi) * current_scale
             area_ratio = const(pmesh.counter_electrode_area / sc.length**2 / self._gamma_area_hat)
             F_potential = (j_hat + (i_a / current_scale) * area_ratio) * q_phi * w_G * dG
             residual = [F_particle, F_potential, F_voltage]
             self._i_counter = i_a
             self._counter_area_m2 = pmesh.counter_electrode_area
 
+        if sources is not None:
+            xh = s * x
+            n = ufl.FacetNormal(msh)
+            dxq = ufl.Measure("dx", domain=msh, subdomain_data=ct, metadata={"quadrature_degree": 4 + wdeg})
+            if sources.particle is not None:
+                residual[0] -= sources.particle(xh) * v * w_vol * dxq(particle_ids)
+            if sources.particle_flux is not None:
+                residual[0] += sources.particle_flux(p(xh), p(n)) * p(v) * w_G * dG
+            if self._has_electrolyte:
+                ds_b = ds_e(_OUTER_BOUNDARY)
+                for row, (bulk, flux, test) in ((1, (sources.salt, sources.salt_flux, w_c)),
+                                                (2, (sources.charge, sources.charge_flux, w_phi))):
+                    if bulk is not None:
+                        residual[row] -= row_scale * bulk(xh) * test * w_vol * dxq(int(pmesh.electrolyte_tag))
+                    if flux is not None:
+                        residual[row] += row_scale * flux(e(xh), e(n), True) * e(test) * w_G * dG
+                        residual[row] += row_scale * flux(xh, n, False) * test * weight(x) * area * ds_b
         self._residual = residual
         opts = newton_options(
             case.solver.rtol, case.solver.atol, case.solver.max_newton_iterations, case.solver.linear_solver
@@ -367,6 +426,21 @@ class CellProblem:
         self.set_initial_state()
 
     # ------------------------------------------------------------------------------------------
+    def _electrolyte_facets(self, is_particle: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Exterior-facet integration data on the electrolyte side: the Na-metal face (its tag) and
+        all outer electrolyte facets (``_OUTER_BOUNDARY``: Na metal and walls, no particle facets)."""
+        msh, ft = self.pmesh.mesh, self.pmesh.facet_tags
+
+        def entities(facets: np.ndarray) -> np.ndarray:
+            ents = fem.compute_integration_domains(
+                fem.IntegralType.exterior_facet, msh.topology, np.unique(facets).astype(np.int32)
+            ).reshape(-1, 2)
+            return ents[~is_particle[ents[:, 0]]].ravel()
+
+        na = int(self.pmesh.na_metal_tag)
+        outer = [ft.find(t) for t in (self.pmesh.na_metal_tag, self.pmesh.walls_tag) if t is not None]
+        return [(na, entities(ft.find(na))), (_OUTER_BOUNDARY, entities(np.concatenate(outer)))]
+
     def _configure_mumps(self) -> None:
         """MUMPS controls set on the factor matrix itself (no global options left behind)."""
         ksp = self._problem.solver.getKSP()
@@ -407,6 +481,27 @@ class CellProblem:
             self._c.x.array[:] = 1.0
         self._phi.x.array[:] = phi0
         self._voltage.x.array[:] = phi0 + float(material.ocv_at(self._theta0)) / vt
+        self._store_accepted()
+
+    def set_state(
+        self,
+        particle_concentration: Callable[[np.ndarray], np.ndarray] | None = None,
+        electrolyte_concentration: Callable[[np.ndarray], np.ndarray] | None = None,
+        electrolyte_potential: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        """Interpolate fields into the state and accept it (restarts, verification).
+
+        Each argument maps points x of shape (3, n) in mesh units to SI values (mol/m³, V); None
+        keeps the present field. Collective.
+        """
+        sc = self.scales
+        targets = [(self._theta, particle_concentration, sc.particle_concentration)]
+        if self._has_electrolyte:
+            targets += [(self._c, electrolyte_concentration, sc.electrolyte_concentration),
+                        (self._phi, electrolyte_potential, sc.thermal_voltage)]
+        for u, f, scale in targets:
+            if f is not None:
+                u.interpolate(lambda x, f=f, scale=scale: np.asarray(f(x), dtype=float) / scale)
         self._store_accepted()
 
     def _store_accepted(self) -> None:

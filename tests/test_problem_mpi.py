@@ -1,4 +1,5 @@
-"""The same voltage curve on 1 and 2 MPI ranks (relative difference ≤ 1e-8)."""
+"""The same voltage curve on 1 and 2 MPI ranks (relative difference ≤ 1e-8), and the same
+manufactured-solution errors."""
 
 from __future__ import annotations
 
@@ -37,3 +38,14 @@ def test_voltage_curve_independent_of_ranks(kind, tmp_path):
     for name, values in one["probes"].items():
         for x, y in zip(values, two["probes"][name]):
             assert (math.isnan(x) and math.isnan(y)) or y == pytest.approx(x, rel=1e-8)
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["axisymmetric-2d", "particle-in-electrolyte"])
+def test_manufactured_solution_errors_independent_of_ranks(kind, tmp_path):
+    cache = tmp_path / "meshes"
+    one = _run(1, f"manufactured:{kind}", cache, tmp_path / "one.json")
+    two = _run(2, f"manufactured:{kind}", cache, tmp_path / "two.json")
+    for name, error in one.items():
+        assert two[name] == pytest.approx(error, rel=1e-6, abs=1e-12), name
