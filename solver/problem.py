@@ -125,7 +125,6 @@ class CellProblem:
         msh = pmesh.mesh
         self.comm = msh.comm
         tdim = msh.topology.dim
-        self._tdim = tdim
         material = case.material
         electrolyte = case.electrolyte
         self._material = material
@@ -170,7 +169,6 @@ class CellProblem:
             entity_maps.append(self.electrolyte_entity_map)
         else:
             self.electrolyte_mesh, self.electrolyte_entity_map = None, None
-        self._entity_maps = entity_maps
 
         # ---- spaces and unknowns --------------------------------------------------------
         Vs = fem.functionspace(self.particle_mesh, ("Lagrange", 1))
@@ -353,7 +351,6 @@ class CellProblem:
             F_potential -= row_scale * ratio * j_hat * e(w_phi) * w_G * dG
             F_potential -= row_scale * ratio * (i_a / current_scale) * w_phi * w_a * ds_a
             residual = [F_particle, F_salt, F_potential, F_voltage]
-            self._i_counter = i_a
         else:
             # Uniform electrolyte: the Na-metal face (area A_a) carries the opposite of the particle
             # current, which sets the single electrolyte potential.
@@ -361,7 +358,6 @@ class CellProblem:
             area_ratio = const(pmesh.counter_electrode_area / sc.length**2 / self._gamma_area_hat)
             F_potential = (j_hat + (i_a / current_scale) * area_ratio) * q_phi * w_G * dG
             residual = [F_particle, F_potential, F_voltage]
-            self._i_counter = i_a
             self._counter_area_m2 = pmesh.counter_electrode_area
 
         if sources is not None:
@@ -381,7 +377,6 @@ class CellProblem:
                     if flux is not None:
                         residual[row] += row_scale * flux(e(xh), e(n), True) * e(test) * w_G * dG
                         residual[row] += row_scale * flux(xh, n, False) * test * weight(x) * area * ds_b
-        self._residual = residual
         opts = newton_options(
             case.solver.rtol, case.solver.atol, case.solver.max_newton_iterations, case.solver.linear_solver
         )

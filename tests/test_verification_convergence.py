@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from problem_helpers import make_case, run_constant_current
 
 from ecmx.meshes import load_mesh
