@@ -415,6 +415,7 @@ class Mechanics(Schema):
     orientation: Literal["random"] | list[list[list[float]]] | None = None
     seed: int = 0
     rollers: bool = False
+    linear_solver: Literal["direct", "iterative"] = "direct"
 
 
 class TimeStep(Schema):

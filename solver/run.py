@@ -195,7 +195,8 @@ def build_mechanics(problem: Any, pmesh: Any, case: Any) -> Any:
         particle_mesh, pmesh.coordinate_system, case.material, problem.fields["particle_concentration"],
         reference_concentration=case.initial_stoichiometry() * case.material.max_concentration,
         centres=pmesh.particle_centres, cell_particle_index=cell_particle_index, degree=settings.degree,
-        orientation=orientation, rollers_facets=rollers, length_unit=pmesh.length_unit)
+        orientation=orientation, rollers_facets=rollers, length_unit=pmesh.length_unit,
+        linear_solver=settings.linear_solver)
 
 
 def _wall_facets(particle_mesh: Any, pmesh: Any) -> np.ndarray:
