@@ -20,7 +20,7 @@ from ecmx.solver.errors import CaseError
 LENGTH_UNIT = 1e-6
 """Metres per mesh unit: meshes are in micrometres."""
 
-BUILDER_VERSION = f"ecmx-meshes-4/gmsh-{gmsh.__version__}"
+BUILDER_VERSION = f"ecmx-meshes-5/gmsh-{gmsh.__version__}"
 """Part of every cache key: bump it whenever a builder changes the meshes it makes."""
 
 KINDS = ("sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate", "mesh-file")

@@ -100,7 +100,7 @@ def test_default_sphere_volume_and_area_within_one_percent(cache: Path) -> None:
     report = mesh_report(load_mesh(geometry("particle-in-electrolyte"), cache_dir=cache))
     assert report["particle_volume_m3"] == pytest.approx(SPHERE_VOLUME, rel=0.01)
     assert report["interface_area_m2"] == pytest.approx(SPHERE_AREA, rel=0.01)
-    assert report["cells"] <= 30_000
+    assert report["cells"] <= 45_000  # small enough for a full 3D discharge in about a minute
     assert report["min_quality"] > builders.MIN_QUALITY
     assert report["counter_electrode_area_m2"] == pytest.approx((3 * R) ** 2)
 
