@@ -377,22 +377,10 @@ class CellProblem:
                     if flux is not None:
                         residual[row] += row_scale * flux(e(xh), e(n), True) * e(test) * w_G * dG
                         residual[row] += row_scale * flux(xh, n, False) * test * weight(x) * area * ds_b
-        opts = newton_options(
-            case.solver.rtol, case.solver.atol, case.solver.max_newton_iterations, case.solver.linear_solver
-        )
-        _PREFIX_COUNTER[0] += 1
-        self._prefix = f"ecmx_cell{_PREFIX_COUNTER[0]}_"
-        self._problem = dolfinx.fem.petsc.NonlinearProblem(
-            residual,
-            unknowns,
-            petsc_options_prefix=self._prefix,
-            petsc_options=opts,
-            entity_maps=entity_maps,
-        )
-        if case.solver.linear_solver == "mumps":
-            self._configure_mumps()
-        if case.solver.linear_solver == "fieldsplit":
-            self._setup_fieldsplit()
+        self._residual_forms, self._entity_maps = residual, entity_maps
+        self._linear_solver = case.solver.linear_solver
+        self._problem = self._newton(self._linear_solver)
+        self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
 
         # ---- post-processing forms ----------------------------------------------------
         def scalar(expr: ufl.Form) -> fem.Form:
@@ -436,21 +424,38 @@ class CellProblem:
         outer = [ft.find(t) for t in (self.pmesh.na_metal_tag, self.pmesh.walls_tag) if t is not None]
         return [(na, entities(ft.find(na))), (_OUTER_BOUNDARY, entities(np.concatenate(outer)))]
 
-    def _configure_mumps(self) -> None:
+    def _newton(self, linear_solver: str) -> dolfinx.fem.petsc.NonlinearProblem:
+        """The SNES of the coupled residual with one of the linear-solver option sets."""
+        solver = self.case.solver
+        _PREFIX_COUNTER[0] += 1
+        problem = dolfinx.fem.petsc.NonlinearProblem(
+            self._residual_forms,
+            self._unknowns,
+            petsc_options_prefix=f"ecmx_cell{_PREFIX_COUNTER[0]}_",
+            petsc_options=newton_options(solver.rtol, solver.atol, solver.max_newton_iterations, linear_solver),
+            entity_maps=self._entity_maps,
+        )
+        if linear_solver == "mumps":
+            self._configure_mumps(problem)
+        elif linear_solver == "fieldsplit":
+            self._setup_fieldsplit(problem)
+        return problem
+
+    def _configure_mumps(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
         """MUMPS controls set on the factor matrix itself (no global options left behind)."""
-        ksp = self._problem.solver.getKSP()
-        ksp.setOperators(self._problem.A, self._problem.A)
+        ksp = problem.solver.getKSP()
+        ksp.setOperators(problem.A, problem.A)
         pc = ksp.getPC()
         pc.setFactorSetUpSolverType()
         factor = pc.getFactorMatrix()
         for icntl, val in MUMPS_CONTROLS.items():
             factor.setMumpsIcntl(icntl, val)
 
-    def _setup_fieldsplit(self) -> None:
+    def _setup_fieldsplit(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
         """Attach one index set per unknown block to the fieldsplit preconditioner."""
-        ksp = self._problem.solver.getKSP()
+        ksp = problem.solver.getKSP()
         pc = ksp.getPC()
-        start = self._problem.A.getOwnershipRange()[0]
+        start = problem.A.getOwnershipRange()[0]
         offset = start
         splits = []
         for name, u in zip(self._split_names, self._unknowns):
@@ -460,7 +465,7 @@ class CellProblem:
             offset += n
         pc.setFieldSplitIS(*splits)
         opts = PETSc.Options()
-        for k, val in fieldsplit_sub_options(self._split_names, self._prefix).items():
+        for k, val in fieldsplit_sub_options(self._split_names, problem.solver.getOptionsPrefix()).items():
             opts[k] = val
         ksp.setFromOptions()
 
@@ -525,13 +530,27 @@ class CellProblem:
 
     # ------------------------------------------------------------------------------------------
     def try_step(self, dt: float) -> StepOutcome:
-        """One backward-Euler step of length dt [s] from the last accepted state (not committed)."""
+        """One backward-Euler step of length dt [s] from the last accepted state (not committed).
+
+        With an iterative linear solver, a step whose Krylov solve fails (near a voltage cliff the
+        Jacobian gets hard for the preconditioners) is retried once with MUMPS.
+        """
+        self._dt.value = dt / self.scales.time
+        outcome = self._solve(self._problem)
+        if not outcome.converged and outcome.reason.endswith("(DIVERGED_LINEAR_SOLVE)") and self._linear_solver != "mumps":
+            if self._direct is None:
+                self._direct = self._newton("mumps")
+            retry = self._solve(self._direct)
+            outcome = StepOutcome(retry.converged, outcome.newton_iterations + retry.newton_iterations,
+                                  f"{retry.reason}; retried with MUMPS after the {self._linear_solver} solve failed")
+        return outcome
+
+    def _solve(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> StepOutcome:
         for store, u in zip(self._accepted, self._unknowns):
             u.x.array[:] = store
-        self._dt.value = dt / self.scales.time
-        snes = self._problem.solver
+        snes = problem.solver
         try:
-            self._problem.solve()
+            problem.solve()
         except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
             return StepOutcome(False, snes.getIterationNumber(), f"linear solver failed: {exc}")
         reason = snes.getConvergedReason()
