@@ -19,6 +19,13 @@ only, never the forms.
 Geometry enters only through the radial weight of the measures (1, 2πr or 4πr², so every integral is
 a true 3D amount) and through whether Γ is an interior facet set (particle inside an electrolyte
 mesh) or the boundary point of a radial interval (``sphere-1d``).
+
+Two-way chemo-mechanics (``mechanics.coupling: two-way``) adds the stress-assisted flux to the
+particle rows, with the harmonic part of σ_h (``harmonic_hydrostatic``) supplied by the mechanics
+after each accepted step. ``Sources`` adds prescribed source terms (manufactured-solution tests).
+
+Linear solvers (``solver.linear_solver``, option sets in :mod:`ecmx.solver.numerics`): MUMPS, or
+GMRES/ILU and FGMRES/fieldsplit, whose failed Krylov solves are retried once with MUMPS.
 """
 
 from __future__ import annotations
@@ -396,8 +403,9 @@ class CellProblem:
         if self._has_electrolyte:
             self._q_forms["salt_integral"] = scalar(self._c * w_vol * dx_e)
             self._q_forms["counter_current"] = scalar((i_a / current_scale) * w_a * ds_a)
-            self._electrolyte_volume_hat = _allreduce(self.comm, fem.assemble_scalar(scalar(1.0 * w_vol * dx_e)))
+            self.electrolyte_volume_m3 = _allreduce(self.comm, fem.assemble_scalar(scalar(1.0 * w_vol * dx_e))) * sc.length**3
         else:
+            self.electrolyte_volume_m3 = 0.0  # uniform electrolyte, not modelled
             self._i_counter_form = fem.form(i_a / gamma_area_hat * w_G * dG)
 
         # SI copies of the fields for writers, probes and the mechanics (updated on access)
