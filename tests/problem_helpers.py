@@ -1,47 +1,22 @@
-"""Small meshes and cases for the coupled-problem tests (no mesh cache, no material library).
+"""Small meshes and cases for the coupled-problem tests.
 
-The meshes follow the ``ecmx.meshes.ParticleMesh`` contract (micrometre coordinates, physical
-groups particle_1 / electrolyte / interface / na_metal / walls); they are built here so the solver
-tests do not depend on the mesh builders.
+Two hand-made meshes with the ``ecmx.meshes.ParticleMesh`` contract (micrometre coordinates, the
+physical groups particle_1 / electrolyte / interface / na_metal / walls), independent of the mesh
+builders and their cache; most tests use ``ecmx.meshes.load_mesh`` instead.
 """
 
 from __future__ import annotations
 
 import dolfinx_solver  # noqa: F401
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import dolfinx
 import numpy as np
 from mpi4py import MPI
 
+from ecmx.meshes import ParticleMesh
 from ecmx.solver.config import case_from_dict
-
-try:  # the real dataclass once the meshes package provides it
-    from ecmx.meshes import ParticleMesh  # type: ignore[attr-defined]
-except ImportError:
-
-    @dataclass
-    class ParticleMesh:  # type: ignore[no-redef]
-        mesh: dolfinx.mesh.Mesh
-        cell_tags: dolfinx.mesh.MeshTags
-        facet_tags: dolfinx.mesh.MeshTags
-        kind: str
-        coordinate_system: str
-        length_unit: float
-        particle_tags: dict[str, int]
-        electrolyte_tag: int | None
-        interface_tag: int
-        na_metal_tag: int | None
-        walls_tag: int | None
-        particle_centres: np.ndarray
-        particle_radii: np.ndarray
-        counter_electrode_area: float
-        msh_path: Path | None = None
-        extra: dict[str, Any] = field(default_factory=dict)
-
 
 MATERIAL: dict[str, Any] = {
     "name": "test-nvp",
