@@ -564,7 +564,9 @@ class CellProblem:
         reason = snes.getConvergedReason()
         its = snes.getIterationNumber()
         if reason <= 0:
-            return StepOutcome(False, its, f"Newton did not converge ({_snes_reason(reason)})")
+            bad = self._bounds_violation()  # often the cause: say so
+            detail = f"; last iterate: {bad}" if bad else ""
+            return StepOutcome(False, its, f"Newton did not converge ({_snes_reason(reason)}){detail}")
         bad = self._bounds_violation()
         if bad:
             return StepOutcome(False, its, bad)
@@ -590,7 +592,10 @@ class CellProblem:
             c = owned(self._c)
             c_min = _allreduce(self.comm, float(c.min()) if c.size else np.inf, MPI.MIN)
             if not np.isfinite(c_min) or c_min <= 0.0:
-                return f"electrolyte concentration not positive: min c = {c_min * self.scales.electrolyte_concentration:.6g} mol/m³"
+                return (
+                    f"electrolyte concentration not positive: min c = {c_min * self.scales.electrolyte_concentration:.6g}"
+                    " mol/m³ (salt depleted: the current exceeds what the electrolyte can carry)"
+                )
         return ""
 
     def accept(self) -> None:

@@ -122,3 +122,18 @@ def test_box_fields_probe_and_submesh(box):
     assert q["electrolyte_c_min"] < box.case.electrolyte.concentration < q["electrolyte_c_max"]
     top = box.probe(np.array([[0.0, 0.0, 3.9]]))["electrolyte_concentration"][0]
     assert top > box.case.electrolyte.concentration
+
+
+def test_electrolyte_depletion_is_not_converged():
+    """Above the limiting current of a slow electrolyte c reaches 0 at the particle: the step comes
+    back converged=False, the reason names the depletion, and reject() restores the state."""
+    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-12, "max_concentration": 1e5}, theta0=0.1,
+                     electrolyte={"cation_diffusivity": 1e-14, "anion_diffusivity": 1e-14})
+    problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
+    problem.set_control("current", -3 * problem.capacity_C / 3600.0)
+    outcome = problem.try_step(300.0)
+    assert not outcome.converged
+    assert "electrolyte concentration not positive" in outcome.reason
+    problem.reject()
+    q = problem.quantities()
+    assert q["electrolyte_c_min"] == q["electrolyte_c_max"] == case.electrolyte.concentration
