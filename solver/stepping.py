@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from ecmx.solver.errors import SolveError
 
+ROUNDOFF = 1e-9  # relative tolerance on step/milestone comparisons
+
 
 @dataclass
 class StepController:
@@ -68,16 +70,19 @@ class StepController:
 
         A remaining distance only slightly larger than the step (less than a fifth of a step more)
         is taken whole, or in two equal halves where that would exceed the maximum step, so that no
-        sliver step is left before the milestone.
+        sliver step is left before the milestone. Comparisons allow a relative round-off of
+        ``ROUNDOFF``: milestone times computed from integrals differ in the last digits between
+        MPI partitions, and must not change the sequence of steps.
         """
         dt = self.dt
         if time_to_milestone is not None:
             if time_to_milestone <= 0.0:
                 raise ValueError(f"milestone must lie ahead, got {time_to_milestone} s")
-            if time_to_milestone <= dt:
+            if time_to_milestone <= dt * (1.0 + ROUNDOFF):
                 dt = time_to_milestone
             elif time_to_milestone <= 1.2 * dt:
-                dt = time_to_milestone if time_to_milestone <= self.maximum else 0.5 * time_to_milestone
+                whole = time_to_milestone <= self.maximum * (1.0 + ROUNDOFF)
+                dt = time_to_milestone if whole else 0.5 * time_to_milestone
         return dt
 
     def accepted(self, dt: float, newton_iterations: int) -> None:

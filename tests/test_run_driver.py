@@ -406,3 +406,13 @@ def test_cutoff_already_passed_ends_the_step_at_once():
     assert runner.segment_log[0]["ended_by"] == "voltage 3.5 V"
     assert runner.segment_log[1]["end_s"] - runner.segment_log[1]["start_s"] == pytest.approx(60.0)
     assert runner.tries < 30
+
+
+def test_milestone_round_off_does_not_change_the_steps():
+    """A milestone a few ulps beyond the maximum step (as computed on another MPI partition) is taken
+    in one step, exactly like one a few ulps short of it."""
+    for remaining in (60.0 * (1 - 1e-14), 60.0, 60.0 * (1 + 1e-14)):
+        controller = StepController(initial=60.0, maximum=60.0, minimum=1e-6)
+        assert controller.propose(remaining) == remaining
+    controller = StepController(initial=60.0, maximum=60.0, minimum=1e-6)
+    assert controller.propose(66.0) == 33.0  # genuinely longer: two halves, no sliver
