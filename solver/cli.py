@@ -8,6 +8,8 @@ traceback and without writing anything. A run that fails during the solve exits 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +39,13 @@ SetOpt = Annotated[
 
 
 def _is_root() -> bool:
-    """True on MPI rank 0 (or without MPI loaded); messages print on rank 0 only."""
+    """True on MPI rank 0 (or without MPI); messages print on rank 0 only.
+
+    The launcher's environment tells the rank before mpi4py is imported (MPICH/Hydra, Open MPI, PMIx, Slurm).
+    """
+    for variable in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return os.environ[variable] == "0"
     mpi = sys.modules.get("mpi4py.MPI")
     return mpi is None or mpi.COMM_WORLD.rank == 0
 
@@ -66,8 +74,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log solver details (step cuts, events)")] = False,
 ) -> None:
     """ecmx: open electro-chemo-mechanical particle simulations."""
+    _configure_logging(logging.INFO if verbose else logging.WARNING)
+
+
+def _configure_logging(level: int) -> None:
+    """Warnings (and with --verbose, info) of the ecmx loggers go to stderr, on rank 0 only."""
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("ecmx")
+    logger.handlers.clear()
+    logger.setLevel(level)
+    if _is_root():
+        logger.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+    else:
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
 
 
 @app.command()
@@ -81,17 +105,20 @@ def validate(file: CaseArg, set_: SetOpt = None) -> None:
         data = read_yaml(file)
         if "sweep" in data:
             sweep = load_sweep(file)
-            print(f"{file}: valid sweep, {len(sweep.points)} points over {', '.join(a.parameter for a in sweep.spec.sweep.axes())}")
+            axes = ", ".join(a.parameter for a in sweep.spec.sweep.axes())
+            message = f"{file}: valid sweep, {len(sweep.points)} points over {axes}"
         elif "compare" in data:
             comparison = load_comparison(file)
-            print(f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}")
+            message = f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}"
         else:
             case = load_case(file, set_ or [])
             m = case.material
-            print(
+            message = (
                 f"{file}: valid case '{case.name}': {m.name} ({m.capacity_mAh_per_g:.1f} mAh/g), "
                 f"{case.electrolyte.name}, geometry {case.geometry.kind}, {len(case.protocol)} protocol step(s)"
             )
+        if _is_root():
+            print(message)
 
 
 @app.command()
