@@ -278,6 +278,11 @@ class CellProblem:
         self.particle_volume_m3 = particle_volume_hat * sc.length**3
         lo, hi = material.stoichiometry_window
         self.capacity_C = F * material.max_concentration * (hi - lo) * self.particle_volume_m3
+        # Every row of the residual scales with the current, so the absolute Newton tolerance is
+        # taken in units of the 1C current: the same relative accuracy of currents and of the Na
+        # balance for any D_s (with R²/D_ref as time scale, 1C is 1e-4 of the current scale at
+        # D_s = 1e-12 m²/s but 100 times it at 1e-17).
+        self._one_c_current_hat = self.capacity_C / 3600.0 / sc.current
 
         # ---- residual ------------------------------------------------------------------
         aa, ac = const(material.anodic_transfer_coefficient), const(material.cathodic_transfer_coefficient)
@@ -440,7 +445,8 @@ class CellProblem:
             self._residual_forms,
             self._unknowns,
             petsc_options_prefix=f"ecmx_cell{_PREFIX_COUNTER[0]}_",
-            petsc_options=newton_options(solver.rtol, solver.atol, solver.max_newton_iterations, linear_solver),
+            petsc_options=newton_options(solver.rtol, solver.atol * self._one_c_current_hat, solver.max_newton_iterations,
+                                         linear_solver),
             entity_maps=self._entity_maps,
         )
         if linear_solver == "mumps":

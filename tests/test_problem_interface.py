@@ -32,9 +32,9 @@ def test_capacity_area_and_initial_state(sphere):
     case = sphere.case
     lo, hi = case.material.stoichiometry_window
     volume = 4 / 3 * math.pi * 1e-18
-    assert sphere.particle_volume_m3 == pytest.approx(volume, rel=1e-12)
-    assert sphere.particle_area_m2 == pytest.approx(4 * math.pi * 1e-12, rel=1e-12)
-    assert sphere.capacity_C == pytest.approx(F * case.material.max_concentration * (hi - lo) * volume, rel=1e-12)
+    assert sphere.particle_volume_m3 == pytest.approx(volume, rel=1e-12, abs=0)
+    assert sphere.particle_area_m2 == pytest.approx(4 * math.pi * 1e-12, rel=1e-12, abs=0)
+    assert sphere.capacity_C == pytest.approx(F * case.material.max_concentration * (hi - lo) * volume, rel=1e-12, abs=0)
     sphere.set_initial_state()
     q = sphere.quantities()
     assert CONTRACT_KEYS <= set(q)

@@ -171,3 +171,26 @@ def test_balance_every_step_and_control_switch():
                 assert q["current_A"] == q["interface_current_A"]
             assert q["counter_electrode_current_A"] == pytest.approx(-q["interface_current_A"], rel=1e-8, abs=1e-10 * i_1c)
             prev = q
+
+
+@pytest.mark.parametrize("diffusivity", [1e-17, 1e-12])
+@pytest.mark.parametrize("c_rate", [0.01, 10.0])
+def test_current_and_balance_accuracy_across_scales(diffusivity, c_rate):
+    """∫_Γ i_loc = I_app and the Na balance (with the applied current, as the run driver checks it)
+    to 1e-8 relative, at both ends of the D_s and C-rate ranges (the Newton tolerance is in units of
+    the 1C current, not of the R²/D_s time scale)."""
+    case = make_case("sphere-1d", material={"diffusivity": diffusivity, "exchange_current_density": 0.2}, theta0=0.5)
+    problem = CellProblem(sphere_1d_mesh(elements=30), case)
+    current = -c_rate * problem.capacity_C / 3600.0
+    problem.set_control("current", current)
+    prev = problem.quantities()
+    long = 0.2 * 3600.0 / c_rate / 100  # 1 % of the window in 5 steps
+    for dt in (1.0, long, long, long, long):
+        outcome = problem.try_step(dt)
+        assert outcome.converged, outcome.reason
+        problem.accept()
+        q = problem.quantities()
+        assert q["interface_current_A"] == pytest.approx(current, rel=1e-8, abs=0)
+        passed = -q["current_A"] * dt / F
+        assert abs(q["na_total_mol"] - prev["na_total_mol"] - passed) <= 1e-8 * abs(passed)
+        prev = q
