@@ -3,9 +3,10 @@
     .venv/bin/python bench/bench_sweep.py [SWEEP_FILE] [--workers 1 2] [--repeat 1] [--set key=value ...]
 
 Default sweep: cases/sweep-diffusivity.yaml (7 sphere-1d NVP points, 1C discharge with one-way
-mechanics). Each measurement reruns every point (force) into a fresh temporary directory; one
-untimed point first fills the form-compilation cache. One worker runs the points in this process;
-more workers are spawned processes (their start-up, imports included, is part of the time). The
+mechanics). Each measurement is a fresh Python process that loads the sweep and runs every point
+(force) into a fresh temporary directory, without figures, so each configuration pays its own
+imports as ``ecmx sweep`` does: one worker runs the points in that process, more workers are
+spawned processes. One untimed point first fills the form-compilation cache. The
 machine's load average is printed because other jobs on it distort the result; the pool
 efficiency, sum of point times / (workers × wall time), separates the sweep engine's own losses
 (start-up, scheduling tail) from points that run slower because the cores are shared.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from ecmx.solver.study_config import Sweep, load_sweep
-from ecmx.solver.sweep import point_tasks, run_point, run_sweep
+from ecmx.solver.sweep import point_tasks, read_summary, run_point
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,16 +43,25 @@ def load(path: Path, overrides: list[str], directory: Path) -> Sweep:
     return load_sweep(copy)
 
 
+DRIVER = """
+import sys
+from ecmx.solver.study_config import load_sweep
+from ecmx.solver.sweep import run_sweep
+result = run_sweep(load_sweep(sys.argv[1]), workers=int(sys.argv[2]), force=True, progress=False, plots=False)
+sys.exit(1 if result.failed else 0)
+"""
+
+
 def timed_sweep(path: Path, overrides: list[str], workers: int, directory: Path) -> tuple[float, float]:
-    """Wall time of the whole sweep and the sum of its points' wall times, s."""
+    """Wall time of the whole sweep (a fresh process) and the sum of its points' wall times, s."""
     study = load(path, overrides, directory)
     start = time.perf_counter()
-    result = run_sweep(study, workers=workers, force=True, progress=False, plots=False)
+    proc = subprocess.run([sys.executable, "-c", DRIVER, str(study.path), str(workers)], capture_output=True, text=True)
     wall = time.perf_counter() - start
-    failed = [p.row["label"] for p in result.failed]
-    if failed:
-        raise SystemExit(f"points failed: {failed}")
-    return wall, sum(p.row["wall_time_s"] for p in result.points)
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep failed:\n{proc.stdout}{proc.stderr}")
+    rows = read_summary(study.directory / "summary.csv")
+    return wall, sum(r["wall_time_s"] for r in rows)
 
 
 def main() -> None:
