@@ -173,35 +173,23 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    path = Path(path).resolve()
+def _read_study(path: Path, key: str, model: type[SweepFile] | type[CompareFile]) -> SweepFile | CompareFile:
     data = read_yaml(path)
-    if "sweep" not in data:
-        raise CaseError("not a sweep file: expected a top-level 'sweep:' mapping", file=path, key="sweep")
+    if key not in data:
+        raise CaseError(f"not a {key} file: expected a top-level '{key}:' mapping", file=path, key=key)
     try:
-        spec = SweepFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, SweepFile, path) from None
-    return Sweep(path, spec)
+        raise validation_error(exc, model, path) from None
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file, with every point validated as a full case."""
+    path = Path(path).resolve()
+    return Sweep(path, _read_study(path, "sweep", SweepFile))  # type: ignore[arg-type]
 
 
 def load_comparison(path: str | Path) -> Comparison:
+    """Read and validate a comparison file, with every case validated."""
     path = Path(path).resolve()
-    data = read_yaml(path)
-    if "compare" not in data:
-        raise CaseError("not a comparison file: expected a top-level 'compare:' mapping", file=path, key="compare")
-    try:
-        spec = CompareFile.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, CompareFile, path) from None
-    return Comparison(path, spec)
-
-
-def load_any(path: str | Path) -> Case | Sweep | Comparison:
-    """Load a case, sweep or comparison file, by its top-level key."""
-    data = read_yaml(Path(path))
-    if "sweep" in data:
-        return load_sweep(path)
-    if "compare" in data:
-        return load_comparison(path)
-    return load_case(path)
+    return Comparison(path, _read_study(path, "compare", CompareFile))  # type: ignore[arg-type]
