@@ -437,7 +437,9 @@ class SolverSettings(Schema):
     rtol: Annotated[float, Field(gt=0, lt=1)] = 1e-8
     atol: Annotated[float, Field(gt=0)] = 1e-10
     max_newton_iterations: Annotated[int, Field(ge=1)] = 25
-    linear_solver: Literal["mumps", "fieldsplit", "ilu"] = "mumps"
+    # "auto": fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py),
+    # MUMPS for sphere-1d and axisymmetric-2d (small systems, exact linear solves)
+    linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = "auto"
 
 
 class Probe(Schema):

@@ -1,6 +1,7 @@
 """PETSc option sets for the coupled Newton solve.
 
-``mumps`` (default): full Newton with a direct LU factorisation, robust for every case.
+``auto`` (default): ``fieldsplit`` on 3D meshes, ``mumps`` on 1D and 2D ones (see :func:`resolve_linear_solver`).
+``mumps``: full Newton with a direct LU factorisation, robust for every case.
 ``ilu``: GMRES preconditioned with block Jacobi / ILU(0) per rank; cheaper per iteration on the
 3D cases (DOLFINX_NOTES table), weaker for badly scaled or very large problems.
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
@@ -12,6 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
+
+
+def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
+    """The option set for ``solver.linear_solver``: ``auto`` picks fieldsplit in 3D (fastest measured on
+    the default mesh: 0.35 s vs 0.64 s per step for MUMPS at 13.5k DOFs, and it scales better), and MUMPS
+    for the small 1D and 2D systems, where a direct solve is cheap and exact."""
+    if setting == "auto":
+        return "fieldsplit" if mesh_dimension == 3 else "mumps"
+    return setting
 
 MUMPS_CONTROLS = {
     14: 200,  # ICNTL(14): workspace headroom in %; coupled interface rows fill in more than MUMPS guesses

@@ -25,7 +25,8 @@ particle rows, with the harmonic part of σ_h (``harmonic_hydrostatic``) supplie
 after each accepted step. ``Sources`` adds prescribed source terms (manufactured-solution tests).
 
 Linear solvers (``solver.linear_solver``, option sets in :mod:`ecmx.solver.numerics`): MUMPS, or
-GMRES/ILU and FGMRES/fieldsplit, whose failed Krylov solves are retried once with MUMPS.
+GMRES/ILU and FGMRES/fieldsplit, whose failed Krylov solves are retried once with MUMPS; ``auto``
+takes fieldsplit in 3D and MUMPS in 1D/2D.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from ecmx.solver.numerics import MUMPS_CONTROLS, fieldsplit_sub_options, newton_options
+from ecmx.solver.numerics import MUMPS_CONTROLS, fieldsplit_sub_options, newton_options, resolve_linear_solver
 from ecmx.solver.physics import electrolyte as electrolyte_law
 from ecmx.solver.physics import kinetics
 from ecmx.solver.physics import mechanics as mechanics_law
@@ -390,7 +391,7 @@ class CellProblem:
                         residual[row] += row_scale * flux(e(xh), e(n), True) * e(test) * w_G * dG
                         residual[row] += row_scale * flux(xh, n, False) * test * weight(x) * area * ds_b
         self._residual_forms, self._entity_maps = residual, entity_maps
-        self._linear_solver = case.solver.linear_solver
+        self._linear_solver = resolve_linear_solver(case.solver.linear_solver, tdim)
         self._problem = self._newton(self._linear_solver)
         self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
 

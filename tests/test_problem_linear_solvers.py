@@ -10,7 +10,8 @@ from ecmx.solver.problem import CellProblem
 
 @pytest.fixture(scope="module")
 def reference():
-    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4)
+    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4,
+                     solver={"linear_solver": "mumps"})
     problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
     return run_constant_current(problem, -5 * problem.capacity_C / 3600.0, 5.0, 6)
 
