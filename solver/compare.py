@@ -26,28 +26,25 @@ the report lists the failures, and :class:`~ecmx.solver.errors.SolveError` is ra
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import gc
-import multiprocessing
 import os
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecmx.solver.config import Case, Snapshots
 from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.workers import process_pool, worker_environment
 from ecmx.solver.study_config import Comparison
 
 Runner = Callable[..., Any]
 """``run_case``-like callable: ``runner(case, out_dir=..., overwrite=..., progress=..., comm=...)``."""
 
-_WORKER_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_")
 OUTPUTS = ("figures", "table.csv", "table.md", "ratios.csv", "report.md", "report.html")
 """What post-processing writes into the comparison directory (replaced on every comparison)."""
 
@@ -201,7 +198,7 @@ def _run_local(cases: Sequence[Case], directory: Path, overwrite: bool, runner: 
         for case in cases:
             done(_run_one(case, directory / case.name, overwrite, runner))
     else:
-        with _worker_environment(), cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_environment(), process_pool(workers) as pool:
             futures = {pool.submit(_run_one, case, directory / case.name, overwrite, runner): case for case in cases}
             for future in cf.as_completed(futures):
                 case = futures[future]
@@ -210,22 +207,6 @@ def _run_local(cases: Sequence[Case], directory: Path, overwrite: bool, runner: 
                 except cf.process.BrokenProcessPool:
                     done(CaseOutcome(case.name, directory / case.name, float("nan"), "the worker process died (crash or out of memory)"))
     return [outcomes[c.name] for c in cases]
-
-
-@contextlib.contextmanager
-def _worker_environment() -> Iterator[None]:
-    """Environment the spawned workers inherit: single-threaded BLAS, no MPI launcher variables."""
-    saved = dict(os.environ)
-    try:
-        for key in list(os.environ):
-            if key.startswith(_LAUNCHER_PREFIXES):
-                del os.environ[key]
-        for key in _WORKER_THREADS:
-            os.environ.setdefault(key, "1")
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _shown(path: Path) -> Path:

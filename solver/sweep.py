@@ -40,18 +40,18 @@ import gc
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecmx.solver.config import Case
 from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.workers import process_pool, worker_environment
 from ecmx.solver.study_config import Sweep, SweepPoint
 from ecmx.solver.units import F
 
@@ -75,8 +75,6 @@ Runner = Callable[..., Any]
 
 # Environment of local worker processes: one thread each (the workers are the parallelism), and no
 # MPI launcher variables, so a worker started from inside an mpiexec job initialises MPI on its own.
-_WORKER_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_")
 
 
 @dataclass
@@ -493,7 +491,7 @@ def _pool_pass(
     if not tasks:
         return []
     unfinished: list[PointTask] = []
-    with _worker_environment(), cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_environment(), process_pool(workers) as pool:
         futures = {pool.submit(_worker_run, task, runner): task for task in tasks}
         try:
             for future in cf.as_completed(futures):
@@ -508,22 +506,6 @@ def _pool_pass(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return sorted(unfinished, key=lambda t: t.index)
-
-
-@contextlib.contextmanager
-def _worker_environment() -> Iterator[None]:
-    """Environment inherited by spawned workers: single-threaded BLAS, no MPI launcher variables."""
-    saved = dict(os.environ)
-    try:
-        for key in list(os.environ):
-            if key.startswith(_LAUNCHER_PREFIXES):
-                del os.environ[key]
-        for key in _WORKER_THREADS:
-            os.environ.setdefault(key, "1")
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 # --------------------------------------------------------------------------------------------
