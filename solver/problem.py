@@ -473,7 +473,7 @@ class CellProblem:
         start = problem.A.getOwnershipRange()[0]
         offset = start
         splits = []
-        for name, u in zip(self._split_names, self._unknowns):
+        for name, u in zip(self._split_names, self._unknowns, strict=True):
             imap = u.function_space.dofmap.index_map
             n = imap.size_local * u.function_space.dofmap.index_map_bs
             splits.append((name, PETSc.IS().createStride(n, first=offset, step=1, comm=self.comm)))
@@ -520,7 +520,7 @@ class CellProblem:
         self._store_accepted()
 
     def _store_accepted(self) -> None:
-        for store, u in zip(self._accepted, self._unknowns):
+        for store, u in zip(self._accepted, self._unknowns, strict=True):
             store[:] = u.x.array
         self._theta_old.x.array[:] = self._theta.x.array
         if self._has_electrolyte:
@@ -561,7 +561,7 @@ class CellProblem:
         return outcome
 
     def _solve(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> StepOutcome:
-        for store, u in zip(self._accepted, self._unknowns):
+        for store, u in zip(self._accepted, self._unknowns, strict=True):
             u.x.array[:] = store
         snes = problem.solver
         try:
@@ -611,7 +611,7 @@ class CellProblem:
 
     def reject(self) -> None:
         """Restore the last accepted state into the unknowns."""
-        for store, u in zip(self._accepted, self._unknowns):
+        for store, u in zip(self._accepted, self._unknowns, strict=True):
             u.x.array[:] = store
 
     # ------------------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def effective_diffusivity_factor(
 def _piecewise_linear(theta: ufl.core.expr.Expr, xs: np.ndarray, ys: np.ndarray) -> ufl.core.expr.Expr:
     """UFL piecewise-linear interpolant of (xs, ys), constant beyond the ends (like numpy.interp)."""
     expr = ufl.as_ufl(float(ys[0]))
-    for x0, x1, y0, y1 in zip(xs[:-1], xs[1:], ys[:-1], ys[1:]):
+    for x0, x1, y0, y1 in zip(xs[:-1], xs[1:], ys[:-1], ys[1:], strict=True):
         slope = float((y1 - y0) / (x1 - x0))
         expr = expr + slope * (ufl.min_value(ufl.max_value(theta, float(x0)), float(x1)) - float(x0))
     return expr
