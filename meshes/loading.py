@@ -6,7 +6,6 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx)
@@ -19,6 +18,7 @@ from mpi4py import MPI
 from ecmx.meshes.builders import check_current_mesh, gmsh_model
 from ecmx.meshes.cache import MeshFile, build_mesh
 from ecmx.meshes.spec import LENGTH_UNIT
+from ecmx.solver.config import Geometry
 from ecmx.solver.errors import CaseError
 
 
@@ -164,7 +164,7 @@ def mesh_report(target: ParticleMesh | MeshFile | str | Path,
     interface_area_m2, counter_electrode_area_m2, msh_path.
     """
     if isinstance(target, (str, Path)):
-        target = load_mesh(SimpleNamespace(kind="mesh-file", file=Path(target)), comm)
+        target = load_mesh(Geometry(kind="mesh-file", file=Path(target)), comm)
     if isinstance(target, MeshFile):
         pmesh = read_mesh(target, comm)
         quality = target.info.get("min_quality")

@@ -318,6 +318,9 @@ class Geometry(Schema):
             raise ValueError("geometry kind 'mesh-file' needs 'file: path/to/mesh.msh'")
         if self.kind in ("sphere-1d", "axisymmetric-2d") and self.particle.shape == "irregular":
             raise ValueError(f"geometry kind {self.kind!r} needs an axisymmetric particle (sphere or ellipsoid)")
+        axes = self.particle.semi_axes
+        if self.kind == "axisymmetric-2d" and self.particle.shape == "ellipsoid" and abs(axes[0] - axes[1]) > 1e-9 * max(axes):
+            raise ValueError("axisymmetric-2d needs a spheroid: semi_axes a == b (c along the axis)")
         return self
 
 

@@ -178,3 +178,8 @@ def test_comparison_resolves_case_paths(case_dir):
     comparison = load_comparison(case_dir / "cmp.yaml")
     assert [c.name for c in comparison.cases] == ["test-case", "test-case"]
     assert comparison.spec.compare.at.depth_of_discharge == [0.1, 0.5, 0.9]
+
+
+def test_axisymmetric_ellipsoid_must_be_a_spheroid(case_dir):
+    err = _error(case_dir, "geometry={kind: axisymmetric-2d, particle: {shape: ellipsoid, semi_axes: [1 um, 0.8 um, 1 um]}}")
+    assert err.key == "geometry" and "semi_axes a == b" in str(err)
