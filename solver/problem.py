@@ -343,7 +343,6 @@ class CellProblem:
                 d_s, theta * c_max, const(omega), self.harmonic_hydrostatic, R_GAS, const(case.temperature),
                 const(material.youngs_modulus), const(material.poissons_ratio), grad=grad) / c_max
             F_particle -= ufl.dot(j_sigma, grad(v)) * w_vol * dx_p
-        self.mechanics_coupling = "two-way" if self.harmonic_hydrostatic is not None else "one-way"
 
         mode = self._current_mode
         F_voltage = (
@@ -542,6 +541,12 @@ class CellProblem:
     def control(self) -> tuple[str, float]:
         """The present control (mode, value in A or V)."""
         return self._control
+
+    @property
+    def num_dofs(self) -> int:
+        """Global number of unknowns of the coupled system (every block, the cell voltage included)."""
+        return sum(u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
+                   for u in self._unknowns)
 
     # ------------------------------------------------------------------------------------------
     def try_step(self, dt: float) -> StepOutcome:

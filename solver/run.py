@@ -164,10 +164,6 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
 
     pmesh = load_mesh(case.geometry, comm=comm, cache_dir=cache_dir)
     problem = CellProblem(pmesh, case)
-    if case.mechanics.enabled and case.mechanics.coupling == "two-way" and \
-            getattr(problem, "mechanics_coupling", "one-way") != "two-way":
-        raise CaseError("two-way mechanical coupling is not available in the coupled problem yet; use "
-                        "mechanics.coupling: one-way", key="mechanics.coupling")
     problem.set_initial_state()
     mechanics = build_mechanics(problem, pmesh, case) if case.mechanics.enabled else None
     return run_problem(problem, case, directory, comm=comm, mechanics=mechanics, pmesh=pmesh, progress=progress,
@@ -330,7 +326,7 @@ class Recorder:
                 self.mechanics.solve()
             except RuntimeError as exc:  # the linear solve failed: the run cannot go on
                 raise SolveError(f"mechanics solve failed at t = {record.time_s:.6g} s: {exc}") from exc
-            if getattr(self.problem, "harmonic_hydrostatic", None) is not None:  # two-way coupling
+            if self.problem.harmonic_hydrostatic is not None:  # two-way coupling
                 self.problem.harmonic_hydrostatic.interpolate(self.mechanics.fields["harmonic_hydrostatic"])
             self.mechanics_quantities = self.mechanics.quantities()
             self.stress_row = {col: self.mechanics_quantities.get(key) for col, key in STRESS_COLUMNS.items()}
@@ -483,8 +479,7 @@ class Recorder:
         for name, f in self.problem.fields.items():
             im = f.function_space.dofmap.index_map
             counts[name] = im.size_global * f.function_space.dofmap.index_map_bs
-        total = getattr(self.problem, "num_dofs", None)
-        counts["total"] = int(total) if total is not None else sum(counts.values())
+        counts["total"] = self.problem.num_dofs
         return counts
 
 

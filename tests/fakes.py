@@ -65,6 +65,8 @@ class FakeCellProblem:
         self.fail_window = fail_window
         self.tries: list[float] = []
         self.mode, self.value = "current", 0.0
+        self.harmonic_hydrostatic = None  # one-way mechanics only
+        self.num_dofs = 2 + 1  # the two compartments and the voltage
 
         self.particle_mesh = dolfinx.mesh.create_interval(comm, 8, [0.0, self.radius / 1e-6])
         vp = dolfinx.fem.functionspace(self.particle_mesh, ("Lagrange", 1))

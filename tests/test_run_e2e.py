@@ -102,6 +102,7 @@ def test_sphere_run_writes_every_file(sphere_run):
     assert summary["status"] == "completed"
     assert summary["versions"]["dolfinx"].startswith("0.11")
     assert summary["mesh"]["cells"] == 24 and summary["dofs"]["particle_concentration"] == 25
+    assert summary["dofs"]["total"] == 25 + 1 + 1  # c_s, the uniform electrolyte potential, the cell voltage
     assert [e["ended_by"] for e in summary["protocol"]] == ["voltage 2.8 V", "duration 300 s"]
 
     header, rows = read_csv(out / "timeseries.csv")
