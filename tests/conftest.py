@@ -39,6 +39,26 @@ CASE = {
 }
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def coarse_comparison(*extra_overrides: str) -> dict:
+    """A short, coarse, real NVP vs HE-V comparison spec (3D, snapshot at DOD 0.1)."""
+    return {
+        "compare": {
+            "cases": [str(ROOT / "cases" / "nvp.yaml"), str(ROOT / "cases" / "hev.yaml")],
+            "at": {"depth_of_discharge": [0.1]},
+            "set": [
+                "geometry.mesh.size=0.7 um",
+                "geometry.mesh.interface_size=0.35 um",
+                "protocol.0.until.depth_of_discharge=0.12",
+                "protocol.1.duration=30 s",
+                *extra_overrides,
+            ],
+        },
+    }
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

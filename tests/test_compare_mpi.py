@@ -11,21 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import coarse_comparison
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SPEC = {
-    "compare": {
-        "cases": [str(ROOT / "cases" / "nvp.yaml"), str(ROOT / "cases" / "hev.yaml")],
-        "at": {"depth_of_discharge": [0.1]},
-        "set": [
-            "geometry.mesh.size=0.7 um",
-            "geometry.mesh.interface_size=0.35 um",
-            "protocol.0.until.depth_of_discharge=0.12",
-            "protocol.1.duration=30 s",
-        ],
-    },
-}
+SPEC = coarse_comparison()
 
 
 def _table(directory: Path) -> list[dict[str, str]]:

@@ -23,12 +23,12 @@ import meshio
 import numpy as np
 import pytest
 import yaml
+from conftest import coarse_comparison
 
 from ecmx.postprocess.rundata import read_csv_columns
 from ecmx.solver.compare import run_comparison
 from ecmx.solver.study_config import load_comparison
 
-ROOT = Path(__file__).resolve().parents[1]
 PARTICLE_ARRAYS = {
     "particle_concentration", "von_mises", "hydrostatic", "max_principal", "radial_stress",
     "tangential_stress", "principal_stresses", "displacement",
@@ -62,17 +62,7 @@ def comparison(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short, coarse, real NVP vs HE-V comparison (3D particle in electrolyte)."""
     base = tmp_path_factory.mktemp("paraview")
     spec = {
-        "compare": {
-            "cases": [str(ROOT / "cases" / "nvp.yaml"), str(ROOT / "cases" / "hev.yaml")],
-            "at": {"depth_of_discharge": [0.1]},
-            "set": [
-                "geometry.mesh.size=0.7 um",
-                "geometry.mesh.interface_size=0.35 um",
-                "protocol.0.until.depth_of_discharge=0.12",
-                "protocol.1.duration=30 s",
-                "output.snapshots.depth_of_discharge=[0.1]",
-            ],
-        },
+        **coarse_comparison("output.snapshots.depth_of_discharge=[0.1]"),
         "output": {"directory": str(base / "out")},
     }
     path = base / "cmp.yaml"
