@@ -644,3 +644,52 @@ class MechanicsProblem:
                 res[take] = part[name][take]
             out[name] = res[:, 0] if name != "displacement" else res
         return out
+
+
+def mechanics_for_case(problem: Any, pmesh: Any, case: Any) -> MechanicsProblem:
+    """The mechanics of a case on the coupled problem's particle submesh, stress-free at the initial
+    state (orientations, rollers, degree and solver from ``case.mechanics``). Collective."""
+    particle_mesh, cell_particle_index = particle_submesh(pmesh, problem.particle_mesh, problem.particle_entity_map)
+    settings = case.mechanics
+    count = len(pmesh.particle_centres)
+    if settings.orientation == "random":
+        orientation = random_orientations(count, settings.seed)
+    elif settings.orientation is not None:
+        orientation = np.asarray(settings.orientation, dtype=float).reshape(-1, 3, 3)
+        if orientation.shape[0] != count:
+            raise CaseError(f"expected {count} orientation matrices (one per particle), got {orientation.shape[0]}",
+                            key="mechanics.orientation")
+    else:
+        orientation = None
+    rollers = _wall_facets(particle_mesh, pmesh) if settings.rollers else None
+    return MechanicsProblem(
+        particle_mesh, pmesh.coordinate_system, case.material, problem.fields["particle_concentration"],
+        reference_concentration=case.initial_stoichiometry() * case.material.max_concentration,
+        centres=pmesh.particle_centres, cell_particle_index=cell_particle_index, degree=settings.degree,
+        orientation=orientation, rollers_facets=rollers, length_unit=pmesh.length_unit,
+        linear_solver=settings.linear_solver)
+
+
+def _wall_facets(particle_mesh: Any, pmesh: Any) -> np.ndarray:
+    """Boundary facets of the particle mesh on the box walls (the faces of the parent mesh's bounding
+    box other than the Na-metal top face): where rollers hold the particles."""
+    if pmesh.electrolyte_tag is None or pmesh.coordinate_system != "cartesian":
+        raise CaseError("mechanics.rollers needs a 3D geometry with an electrolyte box", key="mechanics.rollers")
+    comm = pmesh.mesh.comm
+    x = pmesh.mesh.geometry.x
+    lo = comm.allreduce(x.min(axis=0) if len(x) else np.full(3, np.inf), MPI.MIN)
+    hi = comm.allreduce(x.max(axis=0) if len(x) else np.full(3, -np.inf), MPI.MAX)
+    tol = 1e-8 * float(np.max(hi - lo))
+
+    def on_wall(p: np.ndarray) -> np.ndarray:
+        near = np.zeros(p.shape[1], dtype=bool)
+        for axis in range(3):
+            near |= np.isclose(p[axis], lo[axis], atol=tol)
+            if axis < 2:  # the top face z = max is the Na metal
+                near |= np.isclose(p[axis], hi[axis], atol=tol)
+        return near
+
+    facets = dolfinx.mesh.locate_entities_boundary(particle_mesh, particle_mesh.topology.dim - 1, on_wall)
+    if comm.allreduce(len(facets), MPI.SUM) == 0:
+        raise CaseError("mechanics.rollers: no particle surface touches a box wall", key="mechanics.rollers")
+    return facets

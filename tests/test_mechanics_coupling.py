@@ -223,7 +223,7 @@ def test_cell_problem_two_way_matches_one_way_with_effective_diffusivity():
 
     from ecmx.solver.config import case_from_dict
     from ecmx.solver.problem import CellProblem
-    from ecmx.solver.run import build_mechanics
+    from ecmx.solver.mechanics import mechanics_for_case
 
     theta0, d_s = 0.5, 1e-14
 
@@ -237,7 +237,7 @@ def test_cell_problem_two_way_matches_one_way_with_effective_diffusivity():
         pmesh = sphere_1d_mesh(elements=40)
         problem = CellProblem(pmesh, case)
         problem.set_initial_state()
-        mechanics = build_mechanics(problem, pmesh, case)
+        mechanics = mechanics_for_case(problem, pmesh, case)
         assert (problem.harmonic_hydrostatic is not None) == (coupling == "two-way")
         problem.set_control("current", -0.1 * problem.capacity_C / 3600.0)
         dt = 0.0025 * (1e-6) ** 2 / d_s
