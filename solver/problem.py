@@ -478,10 +478,17 @@ class CellProblem:
             splits.append((name, PETSc.IS().createStride(n, first=offset, step=1, comm=self.comm)))
             offset += n
         pc.setFieldSplitIS(*splits)
-        opts = PETSc.Options()
-        for k, val in fieldsplit_sub_options(self._split_names, problem.solver.getOptionsPrefix()).items():
-            opts[k] = val
         ksp.setFromOptions()
+        # configure each split's solver now and take its options out of the global database again, so
+        # that none are left behind (PETSc lists unused options at exit)
+        opts = PETSc.Options()
+        sub_options = fieldsplit_sub_options(self._split_names, problem.solver.getOptionsPrefix())
+        for k, val in sub_options.items():
+            opts[k] = val
+        for sub in pc.getFieldSplitSubKSP():
+            sub.setFromOptions()
+        for k in sub_options:
+            opts.delValue(k)
 
     # ------------------------------------------------------------------------------------------
     def set_initial_state(self) -> None:

@@ -72,11 +72,3 @@ def case_dir(tmp_path: Path) -> Path:
     write_yaml(tmp_path / "case.yaml", CASE)
     return tmp_path
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Tests build solvers that they never run (interfaces, MPI set-ups), whose per-split PETSc options
-    stay unused: do not let PETSc list them after the test summary at exit."""
-    import dolfinx_solver  # noqa: F401  (before petsc4py)
-    from petsc4py import PETSc
-
-    PETSc.Options()["options_left"] = "0"
