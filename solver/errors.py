@@ -30,3 +30,10 @@ class CaseError(Exception):
 
 class SolveError(RuntimeError):
     """A run that could not continue (Newton failed after all time-step cuts, or a state left its bounds)."""
+
+
+class OutputError(SolveError):
+    """Results could not be written during a run (disk full, read-only or removed output directory).
+
+    The run stops; what was written stays in the unfinished ``<out>.partial`` directory.
+    """

@@ -40,8 +40,8 @@ class DirectoryInUse(CaseError):
 
 
 def expand(path: str | Path) -> Path:
-    """``~`` expanded, made absolute (symbolic links are not resolved)."""
-    return Path(os.path.expanduser(str(path))).absolute()
+    """``~`` expanded, made absolute and normalised (``a/../b`` is ``b``; symbolic links are not resolved)."""
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
 def protected_reason(path: Path, case_file: Path | None = None) -> str | None:
@@ -153,6 +153,10 @@ class DirectoryLock:
                 raise CaseError(f"cannot lock {path}: {exc.strerror}", file=file, key=key) from None
             raise DirectoryInUse(f"{path} is in use by {describe_holder(holder)}; wait for it to finish "
                                  "or choose another output directory", file=file, key=key) from None
+        if not _same_file(fd, path / MARKER):  # replaced (a stale directory removed) while we waited
+            os.close(fd)
+            raise DirectoryInUse(f"{path} was replaced by another ecmx process while locking it; try again",
+                                 file=file, key=key)
         lock = cls(path, kind, fd)
         lock._write_holder()
         return lock
@@ -181,6 +185,33 @@ class DirectoryLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """True when ``path`` (not followed if a link) is still the file open as ``fd``."""
+    try:
+        here, there = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def locked_by(path: Path) -> str | None:
+    """Who holds the lock on the ecmx directory ``path`` (see :func:`describe_holder`), or None when
+    nobody does (or ``path`` has no marker). Writes nothing; takes a shared lock for an instant."""
+    try:
+        fd = os.open(path / MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return describe_holder(_read_holder(fd))
+        return None
+    finally:
+        os.close(fd)
+    return None
 
 
 def _read_holder(fd: int) -> dict[str, Any]:
