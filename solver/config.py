@@ -443,6 +443,8 @@ class SolverSettings(Schema):
     # "auto": fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py),
     # MUMPS for sphere-1d and axisymmetric-2d (small systems, exact linear solves)
     linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = "auto"
+    # step-count guard: a run that needs more accepted time steps stops (status "failed")
+    max_steps: Annotated[int, Field(ge=1)] = 200_000
 
 
 class Probe(Schema):
@@ -461,6 +463,8 @@ class Output(Schema):
     snapshots: Snapshots = Snapshots()
     probes: list[Probe] = []
     fields_every: Annotated[int, Field(ge=1)] = 1
+    # output-volume guard: a run stops (status "failed") once its field files (.vtu) exceed this, bytes
+    max_field_bytes: Annotated[int, Field(ge=1)] = 20_000_000_000
 
 
 class Case(Schema):
