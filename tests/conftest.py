@@ -72,3 +72,9 @@ def case_dir(tmp_path: Path) -> Path:
     write_yaml(tmp_path / "case.yaml", CASE)
     return tmp_path
 
+
+
+@pytest.fixture(scope="session")
+def mesh_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mesh cache directory for the whole test session."""
+    return tmp_path_factory.mktemp("mesh-cache")
