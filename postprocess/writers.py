@@ -11,20 +11,23 @@ VTKFile output is VTU 2.2, which meshio 5 refuses, and XDMF needs h5py for meshi
 VTK's XDMF reader in pyvista here). DG0 functions are written as cell data, all others as their
 values at the mesh vertices. Mesh coordinates are in micrometres.
 
-MPI: CSV and JSON files are written by rank 0; field files are written collectively.
+MPI: CSV and JSON files are written by rank 0; field files are written collectively. Every writing
+call is collective and ends on every rank together: a file-system error on rank 0 (disk full, a
+read-only or removed directory) raises :class:`~ecmx.solver.errors.OutputError` on every rank.
 """
 
 from __future__ import annotations
 
 import dolfinx_solver  # noqa: F401  (before dolfinx)
 
+import contextlib
 import csv
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dolfinx
 import dolfinx.fem
@@ -32,6 +35,11 @@ import dolfinx.plot
 import meshio
 import numpy as np
 from mpi4py import MPI
+
+from ecmx.solver.collective import on_root
+from ecmx.solver.errors import OutputError
+
+T = TypeVar("T")
 
 TIMESERIES_COLUMNS = (
     "time_s", "step", "current_A", "voltage_V", "state_of_charge", "depth_of_discharge",
@@ -48,6 +56,25 @@ PROBE_COLUMNS = (
 )
 
 
+def output_error(exc: OSError) -> OutputError:
+    """An OSError of a result file as one clear message: what failed, on which file."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return OutputError(f"cannot write the results{where}: {exc.strerror or exc}")
+
+
+def writing(comm: MPI.Comm, function: Callable[..., T], *args: Any) -> T:
+    """Run a file-writing ``function`` on rank 0 of ``comm``; its result on every rank, or its
+    failure as OutputError on every rank (an OSError) or its own exception (collective)."""
+
+    def guarded() -> T:
+        try:
+            return function(*args)
+        except OSError as exc:
+            raise output_error(exc) from None
+
+    return on_root(comm, guarded)
+
+
 def _cell(value: Any) -> str:
     """A CSV cell: full-precision floats, empty for None/NaN (not computed or not applicable)."""
     if value is None:
@@ -58,38 +85,53 @@ def _cell(value: Any) -> str:
 
 
 class CsvWriter:
-    """A CSV file with a fixed header, one flushed row per call; rank 0 writes.
+    """A CSV file with a fixed header, flushed after every call; rank 0 writes (collective).
 
     Args:
         path: file to create.
         columns: header; rows may omit columns (empty cells) but not add unknown ones.
         comm: communicator; only its rank 0 touches the file.
+
+    Raises:
+        OutputError: the file could not be created or written (on every rank).
     """
 
     def __init__(self, path: Path, columns: Sequence[str], comm: MPI.Comm = MPI.COMM_WORLD):
         self.path = Path(path)
         self.columns = tuple(columns)
+        self.comm = comm
         self._file = None
-        if comm.rank == 0:
-            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
-            self._writer = csv.writer(self._file)
-            self._writer.writerow(self.columns)
-            self._file.flush()
+        writing(comm, self._open)
 
-    def write(self, row: Mapping[str, Any]) -> None:
-        """Write one row (collective in name only: ranks other than 0 do nothing) and flush it."""
-        unknown = set(row) - set(self.columns)
-        if unknown:
-            raise KeyError(f"{self.path.name}: unknown columns {sorted(unknown)}")
-        if self._file is None:
-            return
-        self._writer.writerow([_cell(row.get(c)) for c in self.columns])
+    def _open(self) -> None:
+        self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._writer = csv.writer(self._file)
+        self._append([self.columns])
+
+    def _append(self, lines: list[Sequence[str]]) -> None:
+        self._writer.writerows(lines)
         self._file.flush()
 
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Write one row and flush it (collective)."""
+        self.write_rows([row])
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Write rows and flush them (collective)."""
+        rows = list(rows)
+        for row in rows:
+            unknown = set(row) - set(self.columns)
+            if unknown:
+                raise KeyError(f"{self.path.name}: unknown columns {sorted(unknown)}")
+        writing(self.comm, self._append, [[_cell(row.get(c)) for c in self.columns] for row in rows])
+
     def close(self) -> None:
+        """Close the file (rank 0; idempotent). Every row was flushed when written, so a failure here
+        (after a failed write, which raised) is not raised again."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):
+                file.close()
 
 
 _MESHIO_CELLS = {"interval": "line", "triangle": "triangle", "quadrilateral": "quad",
@@ -181,7 +223,8 @@ class FieldSeries:
 
     All functions live on one mesh; DG0 functions become cell data, all others nodal point data at
     the mesh vertices (P1 interpolation). The ``.pvd`` is rewritten after every time, so it always
-    lists complete files. Collective; rank 0 writes (the mesh is gathered there).
+    lists complete files; its directory is created at the first write. Collective; rank 0 writes
+    (the mesh is gathered there). ``bytes_written`` counts the ``.vtu`` bytes so far (every rank).
 
     Args:
         comm: the mesh's communicator.
@@ -202,31 +245,39 @@ class FieldSeries:
         self.outputs = [_Output(name, f, self.grid) for name, f in functions.items()]
         self.times: list[float] = []
         self._files: list[str] = []
-        if comm.rank == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
+        self.bytes_written = 0
 
-    def write(self, time: float) -> None:
-        """Append all functions at ``time`` [s] (collective)."""
+    def write(self, time: float) -> int:
+        """Append all functions at ``time`` [s]; returns the bytes of the new ``.vtu`` file (collective).
+
+        Raises:
+            OutputError: a file could not be written (on every rank).
+        """
         point_data, cell_data = {}, {}
         for output in self.outputs:
             values = output.values()
             if self.comm.rank == 0:
                 (cell_data if output.cellwise else point_data)[output.name] = values
-        if self.comm.rank == 0:
-            name = f"{self.path.stem}_{len(self.times):06d}.vtu"
-            mesh = meshio.Mesh(self.grid.points, [(self.grid.cell_type, self.grid.cells)], point_data=point_data,
-                               cell_data={k: [v] for k, v in cell_data.items()})
-            meshio.write(self.path.parent / name, mesh, file_format="vtu", binary=True, compression="zlib")
-            self._files.append(name)
+        size = writing(self.comm, self._write_files, float(time), point_data, cell_data)
         self.times.append(float(time))
-        if self.comm.rank == 0:
-            self._write_collection()
+        self.bytes_written += size
+        return size
 
-    def _write_collection(self) -> None:
+    def _write_files(self, time: float, point_data: dict[str, np.ndarray], cell_data: dict[str, np.ndarray]) -> int:
+        """Rank 0: the ``.vtu`` of one time and the updated ``.pvd``; returns the ``.vtu`` size."""
+        name = f"{self.path.stem}_{len(self.times):06d}.vtu"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        mesh = meshio.Mesh(self.grid.points, [(self.grid.cell_type, self.grid.cells)], point_data=point_data,
+                           cell_data={k: [v] for k, v in cell_data.items()})
+        meshio.write(self.path.parent / name, mesh, file_format="vtu", binary=True, compression="zlib")
+        self._write_collection([*self.times, time], [*self._files, name])
+        self._files.append(name)
+        return (self.path.parent / name).stat().st_size
+
+    def _write_collection(self, times: list[float], files: list[str]) -> None:
         lines = ['<?xml version="1.0"?>', '<VTKFile type="Collection" version="0.1">', "  <Collection>"]
         lines += [f'    <DataSet timestep="{t!r}" group="" part="0" file="{f}"/>'
-                  for t, f in zip(self.times, self._files, strict=True)]
+                  for t, f in zip(times, files, strict=True)]
         lines += ["  </Collection>", "</VTKFile>", ""]
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text("\n".join(lines), encoding="utf-8")
@@ -237,28 +288,33 @@ class FieldSeries:
 
 
 def write_fields_once(comm: MPI.Comm, directory: Path, groups: Mapping[str, Mapping[str, dolfinx.fem.Function]],
-                      time: float) -> dict[str, Path]:
+                      time: float) -> dict[str, FieldSeries]:
     """Write one ParaView file set per mesh group (``<directory>/<group>.pvd``) at a single time.
 
-    Collective. Returns group -> ``.pvd`` path.
+    Collective. Returns group -> the written series (its ``path`` and ``bytes_written``).
     """
-    paths = {}
+    written = {}
     for group, functions in groups.items():
         series = FieldSeries(comm, Path(directory) / f"{group}.pvd", functions)
         series.write(time)
         series.close()
-        paths[group] = series.path
-    return paths
+        written[group] = series
+    return written
 
 
 def write_json(path: Path, data: Mapping[str, Any], comm: MPI.Comm = MPI.COMM_WORLD) -> None:
-    """Write JSON atomically (temporary file, then rename) on rank 0. NaN/inf become null."""
-    if comm.rank != 0:
-        return
-    path = Path(path)
+    """Write JSON atomically (temporary file, then rename) on rank 0 (collective). NaN/inf become null.
+
+    Raises:
+        OutputError: the file could not be written (on every rank).
+    """
+    writing(comm, _write_json, Path(path), _json_safe(data))
+
+
+def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_json_safe(data), f, indent=2)
+        json.dump(data, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
 

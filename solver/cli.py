@@ -50,19 +50,36 @@ def _is_root() -> bool:
     return mpi is None or mpi.COMM_WORLD.rank == 0
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+
+
+def _say(label: str, message: str) -> None:
+    """One message on stderr, on rank 0 only."""
+    if _is_root():
+        console.print(f"[bold red]{label}[/] {_escape(message)}", highlight=False, soft_wrap=True)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Print CaseError/SolveError as one message and exit with 2 (bad input) or 1 (failed solve)."""
+    """End a verb with one message and an exit status, never a traceback, for what a user can meet:
+    CaseError (bad input, 2), SolveError (failed run or unwritable results, 1), an OSError from
+    the file system (1) and Ctrl-C ("interrupted", 130)."""
     try:
         yield
     except CaseError as exc:
-        if _is_root():
-            console.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        _say("error:", str(exc))
         raise typer.Exit(2) from None
     except SolveError as exc:
-        if _is_root():
-            console.print(f"[bold red]run failed:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        _say("run failed:", str(exc))
         raise typer.Exit(1) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _say("error:", f"{exc.strerror or exc}{where}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt as exc:
+        _say("interrupted", f"({exc})" if str(exc) else "")
+        raise typer.Exit(INTERRUPTED) from None
 
 
 def _version(value: bool) -> None:

@@ -21,7 +21,7 @@ landed on in the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -255,11 +255,16 @@ class ProtocolRunner:
         snapshot_dods: depths of discharge at which ``observer.snapshot`` is called (each once, the
             first time the state passes it).
         observer: receives segment starts, accepted steps and snapshots.
+        max_steps: the step-count guard: a run that needs more accepted steps stops with a
+            SolveError (``solver.max_steps``); None for no limit.
+        guard: called before every try of a step, on every rank; it stops the run by raising
+            (e.g. a Ctrl-C that the MPI ranks agreed on).
     """
 
     def __init__(self, problem: SteppableProblem, steps: Sequence[ProtocolStep], controller: StepController, *,
                  capacity_C: float, stoichiometry_window: tuple[float, float],
-                 snapshot_dods: Sequence[float] = (), observer: Observer | None = None):
+                 snapshot_dods: Sequence[float] = (), observer: Observer | None = None,
+                 max_steps: int | None = None, guard: Callable[[], None] | None = None):
         self.problem = problem
         self.steps = list(steps)
         self.controller = controller
@@ -267,6 +272,8 @@ class ProtocolRunner:
         self.theta_lo, self.theta_hi = (float(v) for v in stoichiometry_window)
         self.pending_snapshots = sorted(float(d) for d in snapshot_dods)
         self.observer = observer
+        self.max_steps = max_steps
+        self.guard = guard
         self.time = 0.0
         self.steps_accepted = 0
         self.tries = 0
@@ -411,6 +418,10 @@ class ProtocolRunner:
     def _advance(self, segment: Segment, events: list[Event], segment_start: float, step_start: float,
                  first: bool) -> list[Event]:
         """Take one accepted step; returns the events it reached (within their tolerances)."""
+        if self.max_steps is not None and self.steps_accepted >= self.max_steps:
+            raise SolveError(
+                f"{segment.label}: stopped at the step limit solver.max_steps = {self.max_steps} accepted "
+                "time steps; raise it, shorten the protocol step or allow longer steps (solver.time_step.max)")
         q_old = self.last.quantities
         t_seg0 = self.time - segment_start
         t_step0 = self.time - step_start
@@ -435,6 +446,8 @@ class ProtocolRunner:
         hi: _Sample | None = None
         moved_last = 0
         for _ in range(MAX_TRIES_PER_STEP):
+            if self.guard is not None:
+                self.guard()
             self.tries += 1
             outcome = self.problem.try_step(dt)
             if not outcome.converged:

@@ -11,12 +11,29 @@ one-way mechanics, when enabled), runs the protocol with adaptive steps and writ
 <out>/fields/electrolyte.pvd  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
 <out>/snapshots/dod_0.10/particle.pvd, electrolyte.pvd   one file set per snapshot depth of discharge
 <out>/summary.json        status, key results, versions, wall time, mesh and DOF counts
+<out>/.ecmx-owner         ecmx's ownership marker and lock (see ecmx.solver.outdir)
 ```
 
-Results are written into ``<out>.partial`` and renamed to ``<out>`` at the end, so ``<out>`` never
-holds a half-written run. An existing ``<out>`` is an error unless ``overwrite``. A run that fails
-(Newton at the minimum step) still renames what it wrote, with ``summary.json`` status ``"failed"``
-and the reason, and then raises :class:`~ecmx.solver.errors.SolveError`.
+The results directory (:class:`ResultsDirectory`): everything is checked before the mesh is
+built, and nothing is written when a check fails (CaseError). Results are written into
+``<out>.partial``, which ecmx creates with its marker and locks for the whole run (a second run on
+the same directory is refused, naming the holder), and renamed to ``<out>`` at the end, so ``<out>``
+never holds a half-written run. An existing ``<out>`` is an error unless ``overwrite``, which only
+replaces a directory ecmx wrote (never ``/``, ``~``, the working directory or its parents, or the
+case file's directory), atomically.
+
+How a run ends (``summary.json`` status):
+
+- ``"completed"``: renamed to ``<out>``;
+- ``"failed"`` because the solve failed (Newton at the minimum step), a guard stopped it
+  (``solver.max_steps``, ``output.max_field_bytes``) or an internal error: renamed to ``<out>``,
+  then :class:`~ecmx.solver.errors.SolveError` (or the internal error) is raised;
+- ``"failed"`` because results could not be written (disk full, read-only or removed directory):
+  stays ``<out>.partial``, :class:`~ecmx.solver.errors.OutputError` is raised;
+- ``"interrupted"`` (Ctrl-C, agreed between MPI ranks before the next try of a step): stays
+  ``<out>.partial``, KeyboardInterrupt is raised.
+
+Every failure path is collective: under MPI all ranks raise together.
 """
 
 from __future__ import annotations
@@ -45,9 +62,22 @@ from ecmx.postprocess.writers import (
     FieldSeries,
     write_fields_once,
     write_json,
+    writing,
 )
 from ecmx.solver import __version__
-from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.collective import DeferredInterrupt, on_root
+from ecmx.solver.errors import CaseError, OutputError, SolveError
+from ecmx.solver.outdir import (
+    MARKER,
+    DirectoryInUse,
+    DirectoryLock,
+    check_replaceable,
+    expand,
+    is_owned,
+    locked_by,
+    protected_reason,
+    replace_directory,
+)
 from ecmx.solver.protocol import ProtocolRunner, Segment, StepRecord, build_protocol
 from ecmx.solver.stepping import StepController
 from ecmx.solver.units import F
@@ -94,47 +124,161 @@ def snapshot_name(depth_of_discharge: float) -> str:
 
 
 class ResultsDirectory:
-    """``<out>`` written through ``<out>.partial`` and renamed into place at the end (rank 0 acts).
+    """``<out>``, written through a locked ``<out>.partial`` and moved into place at the end.
+
+    Construction checks everything and writes nothing (collective; CaseError on every rank):
+    ``<out>`` is not a protected directory (``protected_reason``); an existing ``<out>`` needs
+    ``overwrite`` and must be ecmx's own (or empty) and not in use; an existing ``<out>.partial``
+    must be ecmx's and not locked (a stale one from a killed run is removed by :meth:`create`);
+    the nearest existing parent must be a writable directory. ``~`` is expanded.
+
+    Then :meth:`create` makes and locks ``<out>.partial``, and :meth:`finish` moves it into place or
+    :meth:`keep_partial` leaves it unfinished; both release the lock. Rank 0 of ``comm`` does the
+    file-system work.
+
+    Args:
+        path: the results directory ``<out>``.
+        comm: the run's communicator.
+        overwrite: replace an existing ``<out>`` (ecmx's own only).
+        case_file: the case file, whose directory (and its parents) are never replaced.
+        file, key: the input file and key that named ``path`` (for messages).
 
     Raises:
-        CaseError: ``<out>`` exists and ``overwrite`` is False.
+        CaseError: a check failed (DirectoryInUse when another ecmx process holds the directory).
     """
 
-    def __init__(self, path: Path, comm: MPI.Comm, overwrite: bool = False):
-        self.path = Path(path).absolute()
-        self.partial = self.path.with_name(self.path.name + ".partial")
+    def __init__(self, path: str | Path, comm: MPI.Comm, overwrite: bool = False, *, case_file: Path | None = None,
+                 file: Path | None = None, key: str | None = "output.directory"):
+        self.path = expand(path)
         self.comm = comm
         self.overwrite = overwrite
-        exists = comm.bcast(self.path.exists() if comm.rank == 0 else None, root=0)
-        if exists and not overwrite:
-            raise CaseError(f"results directory {self.path} already exists; use --overwrite to replace it "
-                            "or --out to write elsewhere", key="output.directory")
+        self.case_file = case_file
+        self._where: dict[str, Any] = {"file": file, "key": key}
+        self._lock: DirectoryLock | None = None
+        self._created = False
+        on_root(comm, self._check)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+
+    def _check(self) -> None:
+        path, where = self.path, self._where
+        reason = protected_reason(path, self.case_file)
+        if reason is not None:
+            raise CaseError(f"refusing to write results to {path}: {reason}", **where)
+        if path.exists() or path.is_symlink():
+            if not self.overwrite:
+                raise CaseError(f"results directory {path} already exists; use --overwrite to replace it "
+                                "or --out to write elsewhere", **where)
+            if not _empty_directory(path):
+                check_replaceable(path, case_file=self.case_file, **where)
+                _refuse_if_locked(path, path, where)
+        partial = path.with_name(path.name + ".partial")
+        if partial.exists() or partial.is_symlink():
+            if not is_owned(partial):
+                raise CaseError(f"{partial} exists and is not an unfinished ecmx run (a file, a symbolic link or a "
+                                f"directory without the {MARKER} marker); move it away", **where)
+            _refuse_if_locked(partial, path, where)
+        _check_parent(path, where)
 
     def create(self) -> Path:
-        """Create an empty ``<out>.partial`` (a stale one from a killed run is removed)."""
-        if self.comm.rank == 0:
-            if self.partial.exists():
-                log.warning("removing a stale partial results directory %s", self.partial)
-                shutil.rmtree(self.partial)
-            self.partial.mkdir(parents=True)
-        self.comm.barrier()
+        """Make ``<out>.partial`` with ecmx's marker and lock it; returns it (collective, idempotent).
+
+        A stale ``<out>.partial`` (ecmx's, unlocked: its run was killed) is removed first.
+        """
+        if not self._created:
+            on_root(self.comm, self._create)
+            self._created = True
         return self.partial
 
+    def _create(self) -> None:
+        if self.partial.exists() or self.partial.is_symlink():
+            with DirectoryLock.acquire(self.partial, "run", **self._where):
+                log.warning("removing %s, the unfinished results of a run that was killed", self.partial)
+                shutil.rmtree(self.partial)
+        self._lock = DirectoryLock.create(self.partial, "run", **self._where)
+
     def finish(self) -> Path:
-        """Rename ``<out>.partial`` to ``<out>`` (replacing an old ``<out>`` when overwriting)."""
-        if self.comm.rank == 0:
-            old = None
-            if self.path.exists():
-                if not self.overwrite:
-                    raise CaseError(f"results directory {self.path} appeared during the run; results left in "
-                                    f"{self.partial}", key="output.directory")
-                old = self.path.with_name(f"{self.path.name}.old-{os.getpid()}")
-                os.replace(self.path, old)
-            os.replace(self.partial, self.path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        self.comm.barrier()
+        """Move ``<out>.partial`` to ``<out>``, replacing an old ``<out>`` when overwriting, and release
+        the lock (collective). Returns ``<out>``.
+
+        Raises:
+            CaseError: ``<out>`` appeared during the run (without ``overwrite``) or may not be replaced.
+            OutputError: the rename failed; the results stay in ``<out>.partial``.
+        """
+        on_root(self.comm, self._finish)
         return self.path
+
+    def _finish(self) -> None:
+        try:
+            if self.path.exists() or self.path.is_symlink():
+                self._replace()
+            else:
+                os.rename(self.partial, self.path)
+            self._lock.moved_to(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot move the results from {self.partial} to {self.path}: "
+                              f"{exc.strerror or exc}; they are in {self.partial}") from None
+        finally:
+            self._release()
+
+    def _replace(self) -> None:
+        if not self.overwrite:
+            raise CaseError(f"results directory {self.path} appeared during the run; results left in {self.partial}",
+                            **self._where)
+        if _empty_directory(self.path):
+            replace_directory(self.partial, self.path)
+            return
+        check_replaceable(self.path, case_file=self.case_file, **self._where)
+        with DirectoryLock.acquire(self.path, "run", **self._where):  # not while another process writes it
+            replace_directory(self.partial, self.path)
+
+    def keep_partial(self) -> Path:
+        """Leave the unfinished run in ``<out>.partial`` and release the lock; returns that path."""
+        self._release()
+        return self.partial
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _empty_directory(path: Path) -> bool:
+    """True for a real, empty directory (replacing it loses nothing)."""
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _refuse_if_locked(path: Path, results: Path, where: dict[str, Any]) -> None:
+    holder = locked_by(path)
+    if holder is not None:
+        raise DirectoryInUse(f"results directory {results} is in use by {holder} (lock on {path}); wait for it to "
+                             "finish or choose another output directory", **where)
+
+
+def _check_parent(path: Path, where: dict[str, Any]) -> None:
+    """Refuse when the nearest existing parent of ``path`` is not a directory ecmx can write into."""
+    parent = path.parent
+    while not (parent.exists() or parent.is_symlink()):
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CaseError(f"cannot create {path}: {parent} is not a directory", **where)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CaseError(f"cannot create {path}: {parent} is not writable", **where)
+
+
+def results_directory(case: Any, out_dir: str | Path | None, comm: MPI.Comm, overwrite: bool) -> ResultsDirectory:
+    """The checked results directory of a run: ``out_dir``, else ``output.directory``, else
+    ``results/<name>`` (``name`` must be a plain name, so that the directory lies inside ``results``).
+    Collective; writes nothing."""
+    source = case.source_path
+    if out_dir is not None:
+        return ResultsDirectory(out_dir, comm, overwrite, case_file=source, key=None)
+    if case.output.directory is not None:
+        return ResultsDirectory(case.output.directory, comm, overwrite, case_file=source, file=source)
+    parent, name = Path("results"), case.name
+    if "\0" in name or expand(parent / name).parent != expand(parent):
+        raise CaseError(f"{name!r} cannot name a results directory inside {parent}/: expected a plain name (no path "
+                        "separators, not '.' or '..'), or set output.directory", file=source, key="name")
+    return ResultsDirectory(parent / name, comm, overwrite, case_file=source, file=source, key="name")
 
 
 def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True,
@@ -143,22 +287,27 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
 
     Args:
         case: the resolved :class:`~ecmx.solver.config.Case`.
-        out_dir: results directory (default: ``case.output.directory``, else ``results/<name>``).
+        out_dir: results directory (default: ``case.output.directory``, else ``results/<name>``);
+            ``~`` is expanded.
         comm: MPI communicator the mesh is distributed over.
         progress: show a progress bar (rank 0, only on a terminal).
-        overwrite: replace an existing results directory.
+        overwrite: replace an existing results directory (only one that ecmx wrote).
         cache_dir: mesh cache directory (default: the meshes module's own).
 
     Returns:
         The :class:`RunResult` of a completed run.
 
     Raises:
-        CaseError: the results directory exists (without ``overwrite``), or bad input.
+        CaseError: the results directory may not be written (exists without ``overwrite``, is
+            protected, not ecmx's, in use by another run), a probe lies outside the mesh, or other
+            bad input; checked before the mesh is built, nothing is written.
         SolveError: the run could not be completed; the files written so far are in the results
             directory, with ``summary.json`` status ``"failed"``.
+        OutputError: results could not be written; what was written is in ``<out>.partial``.
+        KeyboardInterrupt: interrupted; what was written is in ``<out>.partial``.
     """
     started = time.perf_counter()
-    directory = ResultsDirectory(Path(out_dir) if out_dir is not None else case.output_directory(), comm, overwrite)
+    directory = results_directory(case, out_dir, comm, overwrite)
     from ecmx.meshes import load_mesh
     from ecmx.solver.mechanics import mechanics_for_case
     from ecmx.solver.problem import CellProblem
@@ -176,50 +325,119 @@ def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Pat
                 progress: bool = False, started: float | None = None) -> RunResult:
     """Run the case's protocol on a built problem (at its initial state) and write the results.
 
-    Collective. ``mechanics`` (optional) is solved one-way after every accepted step. Raises like
-    :func:`run_case`.
+    Collective. ``mechanics`` (optional) is solved one-way after every accepted step. Probes are
+    checked (CaseError) before anything is written. Raises like :func:`run_case`.
     """
     started = time.perf_counter() if started is None else started
     if not isinstance(directory, ResultsDirectory):
-        directory = ResultsDirectory(Path(directory), comm, overwrite)
+        directory = ResultsDirectory(directory, comm, overwrite, case_file=case.source_path)
+    check_probes(problem, case, pmesh)
     out = directory.create()
-    if comm.rank == 0:
-        (out / "case.yaml").write_text(case.to_yaml(), encoding="utf-8")
     recorder = Recorder(problem, case, out, comm, mechanics=mechanics, pmesh=pmesh)
-    steps = build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2)
-    controller = StepController.from_settings(case.solver.time_step)
-    runner = ProtocolRunner(problem, steps, controller, capacity_C=problem.capacity_C,
-                            stoichiometry_window=case.material.stoichiometry_window,
-                            snapshot_dods=case.output.snapshots.depth_of_discharge, observer=recorder)
-    recorder.runner = runner
-    status, reason, error = "completed", None, None
-    bar = ProgressBar(runner, enabled=progress and comm.rank == 0)
-    recorder.progress = bar
+    error: BaseException | None = None
     try:
-        with bar:
-            runner.run()
-    except SolveError as exc:
-        status, reason, error = "failed", str(exc), exc
-    except KeyboardInterrupt:
-        status, reason = "interrupted", "interrupted by the user"
-        raise
-    except Exception as exc:  # an internal error: keep what was written, then re-raise
-        status, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        raise
-    finally:
-        try:
-            recorder.finish()
-        finally:
-            summary = recorder.summary(status, reason, time.perf_counter() - started)
-            write_json(out / "summary.json", summary, comm)
-            path = directory.finish()
+        _run_protocol(problem, case, recorder, comm, progress)
+    except (Exception, KeyboardInterrupt) as exc:
+        error = exc
+    error = _close(recorder, error)
+    summary = recorder.summary(_status(error), _reason(error), time.perf_counter() - started)
+    try:
+        write_json(out / "summary.json", summary, comm)
+    except OutputError as exc:
+        error = _worse(error, exc)
+    if isinstance(error, KeyboardInterrupt):
+        raise KeyboardInterrupt(f"the unfinished run is in {directory.keep_partial()}") from None
+    if isinstance(error, OutputError):
+        raise OutputError(f"{error}; the unfinished run is in {directory.keep_partial()}") from error
+    path = directory.finish()
+    if isinstance(error, SolveError):
+        time_s = recorder.runner.time if recorder.runner is not None else 0.0
+        raise SolveError(f"{error} (t = {time_s:.6g} s; files written so far are in {path})") from error
     if error is not None:
-        raise SolveError(f"{reason} (t = {runner.time:.6g} s; files written so far are in {path})") from error
-    return RunResult(path, status, summary)
+        raise error
+    return RunResult(path, "completed", summary)
+
+
+def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, progress: bool) -> None:
+    """Open the result files and run the protocol, the recorder observing (collective).
+
+    A Ctrl-C stops the run on every rank before the next try of a step; ``solver.max_steps`` caps
+    the accepted steps.
+    """
+    recorder.start()
+    steps = build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2)
+    interrupts = DeferredInterrupt(comm)
+    runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
+                            capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
+                            snapshot_dods=case.output.snapshots.depth_of_discharge, observer=recorder,
+                            max_steps=case.solver.max_steps, guard=interrupts.check)
+    recorder.runner = runner
+    recorder.progress = ProgressBar(runner, enabled=progress and comm.rank == 0)
+    with interrupts, recorder.progress:
+        runner.run()
+
+
+def _close(recorder: Recorder, error: BaseException | None) -> BaseException | None:
+    """Close the recorder's files (and write the final fields unless writing already failed); the
+    error that ends the run."""
+    try:
+        recorder.finish(final_fields=not isinstance(error, OutputError))
+    except OutputError as exc:
+        return _worse(error, exc)
+    return error
+
+
+def _worse(error: BaseException | None, output: OutputError) -> BaseException | None:
+    """The error to report when writing failed too: the write failure, unless the run was already
+    interrupted, stopped by a write failure or hit an internal error."""
+    if error is None or (isinstance(error, SolveError) and not isinstance(error, OutputError)):
+        return output
+    return error
+
+
+def _status(error: BaseException | None) -> str:
+    if error is None:
+        return "completed"
+    return "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+
+
+def _reason(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted by the user (Ctrl-C)"
+    if isinstance(error, SolveError):
+        return str(error)
+    return f"internal error: {type(error).__name__}: {error}"
+
+
+def probe_points(case: Any, pmesh: Any) -> np.ndarray:
+    """The case's probe points (n, 3) in mesh units (micrometres for ecmx meshes)."""
+    points = np.array([_padded(p.point) for p in case.output.probes]).reshape(-1, 3)
+    return points / (pmesh.length_unit if pmesh is not None else 1e-6)
+
+
+def check_probes(problem: Any, case: Any, pmesh: Any) -> None:
+    """Refuse a probe that lies in no field's domain (in neither the particle nor the electrolyte)
+    with a CaseError naming ``output.probes.<i>.point`` (collective: the probe values agree)."""
+    if not case.output.probes:
+        return
+    values = problem.probe(probe_points(case, pmesh))
+    for i, probe in enumerate(case.output.probes):
+        if all(np.isnan(np.asarray(v)[i]) for v in values.values()):
+            where = ", ".join(f"{c / 1e-6:g}" for c in _padded(probe.point))
+            raise CaseError(f"probe {probe.name!r} at ({where}) µm lies outside the mesh; expected a point inside the "
+                            "particle or the electrolyte", file=case.source_path, key=f"output.probes.{i}.point")
 
 
 class Recorder:
-    """Observer of the time loop that writes the result files and runs the one-way mechanics."""
+    """Observer of the time loop that writes the result files and runs the one-way mechanics.
+
+    :meth:`start` writes ``case.yaml`` and the CSV headers, :meth:`finish` the final fields and
+    closes the files; nothing is written before :meth:`start`. Every method is collective; a file
+    that cannot be written raises OutputError on every rank. Field files larger in total than
+    ``output.max_field_bytes`` stop the run (SolveError).
+    """
 
     def __init__(self, problem: Any, case: Any, out: Path, comm: MPI.Comm, *, mechanics: Any = None,
                  pmesh: Any = None):
@@ -231,15 +449,15 @@ class Recorder:
         self.pmesh = pmesh
         self.runner: ProtocolRunner | None = None
         self.progress: ProgressBar | None = None
-        self.timeseries = CsvWriter(out / "timeseries.csv", TIMESERIES_COLUMNS, comm)
-        self.probes = CsvWriter(out / "probes.csv", PROBE_COLUMNS, comm)
+        self.timeseries: CsvWriter | None = None
+        self.probes: CsvWriter | None = None
         self.probe_names = [p.name for p in case.output.probes]
-        self.probe_points = np.array([_padded(p.point) for p in case.output.probes]).reshape(-1, 3) / (
-            pmesh.length_unit if pmesh is not None else 1e-6)
+        self.probe_points = probe_points(case, pmesh)
         self.mechanics_probe_points = _mesh_coordinates(self.probe_points, pmesh)
         self.fields_every = case.output.fields_every
         self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.pvd", functions)
                        for group, functions in self._field_groups().items()}
+        self.field_bytes = 0  # .vtu bytes written (fields and snapshots)
         self.records = 0
         self.last_fields_time: float | None = None
         self.last: StepRecord | None = None
@@ -263,6 +481,12 @@ class Recorder:
         if fields:
             groups["electrolyte"] = fields
         return groups
+
+    def start(self) -> None:
+        """Write ``case.yaml`` and create the CSV files with their headers (collective)."""
+        writing(self.comm, (self.out / "case.yaml").write_text, self.case.to_yaml(), "utf-8")
+        self.timeseries = CsvWriter(self.out / "timeseries.csv", TIMESERIES_COLUMNS, self.comm)
+        self.probes = CsvWriter(self.out / "probes.csv", PROBE_COLUMNS, self.comm)
 
     # -- observer interface ---------------------------------------------------------------------
     def segment_started(self, segment: Segment, position: int, count: int) -> None:
@@ -299,6 +523,7 @@ class Recorder:
         self._write_probes(record)
         if self.records % self.fields_every == 0:
             self._write_fields(record.time_s)
+            self._check_field_bytes()
         self.records += 1
         self.last = record
         passed = q["current_A"] * record.dt_s
@@ -316,29 +541,40 @@ class Recorder:
         name = snapshot_name(depth_of_discharge)
         directory = self.out / "snapshots" / name
         groups = {group: {o.name: o.source for o in series.outputs} for group, series in self.series.items()}
-        paths = write_fields_once(self.comm, directory, groups, record.time_s)
+        written = write_fields_once(self.comm, directory, groups, record.time_s)
+        self.field_bytes += sum(series.bytes_written for series in written.values())
         q = record.quantities
         self.snapshots.append({
             "name": name, "depth_of_discharge": depth_of_discharge, "time_s": record.time_s,
             "voltage_V": q["voltage_V"], "c_min": q["c_min"], "c_max": q["c_max"], "c_mean": q["c_mean"],
             **self.mechanics_quantities,
             "directory": f"snapshots/{name}",
-            **{group: str(path.relative_to(self.out)) for group, path in paths.items()},
+            **{group: str(series.path.relative_to(self.out)) for group, series in written.items()},
         })
         log.info("snapshot at DOD %.2f (t = %.6g s) written to %s", depth_of_discharge, record.time_s, directory)
+        self._check_field_bytes()
 
     # -- writing ---------------------------------------------------------------------------------
     def _write_fields(self, time_s: float) -> None:
         self.problem.fields  # noqa: B018  (refresh)
         for series in self.series.values():
-            series.write(time_s)
+            self.field_bytes += series.write(time_s)
         self.last_fields_time = time_s
+
+    def _check_field_bytes(self) -> None:
+        """The output-volume guard: stop once the field files exceed ``output.max_field_bytes``."""
+        limit = self.case.output.max_field_bytes
+        if self.field_bytes > limit:
+            raise SolveError(f"the field files reached {self.field_bytes:,} bytes, over the limit "
+                             f"output.max_field_bytes = {limit:,}; raise it, or write fields less often "
+                             "(output.fields_every)")
 
     def _write_probes(self, record: StepRecord) -> None:
         if not self.probe_names:
             return
         values = self.problem.probe(self.probe_points)
         stresses = self.mechanics.probe(self.mechanics_probe_points) if self.mechanics is not None else {}
+        rows = []
         for i, name in enumerate(self.probe_names):
             row = {"time_s": record.time_s, "probe": name,
                    "c": _at(values, "particle_concentration", i),
@@ -346,18 +582,19 @@ class Recorder:
                    "electrolyte_potential": _at(values, "electrolyte_potential", i)}
             for key in PROBE_STRESSES:
                 row[key] = _at(stresses, key, i)
-            self.probes.write(row)
+            rows.append(row)
+        self.probes.write_rows(rows)
 
-    def finish(self) -> None:
-        """Write the final state's fields if the stride skipped them; close every file (collective)."""
+    def finish(self, final_fields: bool = True) -> None:
+        """Write the final state's fields if the stride skipped them (unless ``final_fields`` is
+        False); close every file (collective)."""
         try:
-            if self.last is not None and self.last_fields_time != self.last.time_s:
+            if final_fields and self.last is not None and self.last_fields_time != self.last.time_s:
                 self._write_fields(self.last.time_s)
         finally:
-            for series in self.series.values():
-                series.close()
-            self.timeseries.close()
-            self.probes.close()
+            for writer in (*self.series.values(), self.timeseries, self.probes):
+                if writer is not None:
+                    writer.close()
 
     # -- summary ---------------------------------------------------------------------------------
     def summary(self, status: str, reason: str | None, wall_time_s: float) -> dict[str, Any]:

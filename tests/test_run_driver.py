@@ -291,16 +291,24 @@ def test_field_files_read_back_with_meshio(tmp_path):
 
 
 def test_existing_directory_is_not_overwritten(tmp_path):
+    """An existing directory needs overwrite, and overwrite only replaces a directory ecmx wrote."""
     case = probe_case()
     out = tmp_path / "res"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(CaseError, match="already exists"):
         run_problem(FakeCellProblem(case), case, out)
+    with pytest.raises(CaseError, match="not an ecmx results directory"):
+        run_problem(FakeCellProblem(case), case, out, overwrite=True)
     assert (out / "keep.txt").read_text() == "mine"
-    assert not (tmp_path / "res.partial").exists()
-    run_problem(FakeCellProblem(case), case, out, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "summary.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]  # no .partial, no leftovers
+    mine = tmp_path / "mine"
+    first = run_problem(FakeCellProblem(case), case, mine)
+    (mine / "extra.txt").write_text("old run")
+    second = run_problem(FakeCellProblem(case), case, mine, overwrite=True)
+    assert second.directory == first.directory
+    assert not (mine / "extra.txt").exists() and (mine / "summary.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "res"]  # no *.old-PID or .partial left
 
 
 def test_failed_run_keeps_complete_files(tmp_path):
