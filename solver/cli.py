@@ -119,7 +119,15 @@ def validate(file: CaseArg, set_: SetOpt = None) -> None:
     from ecmx.solver.study_config import load_comparison, load_sweep
 
     with user_errors():
-        data = read_yaml(file)
+        data = read_yaml(file, what="input file")
+        study = next((top for top in ("sweep", "compare") if top in data), None)
+        if study is not None and set_:
+            raise CaseError(
+                f"--set applies to case files; this is a {study} file: put overrides for every"
+                f" {'point' if study == 'sweep' else 'case'} in '{study}.set'",
+                file=file,
+                key=f"{study}.set",
+            )
         if "sweep" in data:
             sweep = load_sweep(file)
             axes = ", ".join(a.parameter for a in sweep.spec.sweep.axes())

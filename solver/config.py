@@ -4,6 +4,12 @@ The format is the contract of ``shared/CASE_FORMAT.md``. Loading a case resolves
 ``base:`` overrides and ``--set`` dot-path overrides, converts every quantity to SI (pint) and
 checks ranges. Anything wrong raises :class:`~ecmx.solver.errors.CaseError` naming the file, the
 key path and what was expected, before any mesh or solve starts.
+
+Case files are untrusted input, so every number must be finite (``inf``/``NaN`` are refused
+everywhere) and every quantity that sets the cost of a run lies in a documented range: the
+temperature, geometry lengths, times, C-rates and currents, the sphere-1d element count and an
+estimate of the generated mesh's cell count (:data:`MAX_MESH_CELLS`, checked before gmsh runs).
+A case ``name`` names the results directory, so it is a plain file name.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from __future__ import annotations
 import copy
 import csv
 import difflib
+import io
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -18,10 +27,22 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ecmx.solver.errors import CaseError
-from ecmx.solver.library import read_yaml, resolve_entry
+from ecmx.solver.files import MAX_CSV_BYTES, MAX_MESH_BYTES, check_regular_file, read_text_file
+from ecmx.solver.library import UnsafeYAMLError, describe_yaml_error, load_yaml_text, read_yaml, resolve_entry
 from ecmx.solver.units import (
     F,
     Concentration,
@@ -41,11 +62,61 @@ from ecmx.solver.units import (
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
+MIN_TEMPERATURE, MAX_TEMPERATURE = 150.0, 600.0
+"""Accepted temperatures, K (the liquid electrolyte model and its Arrhenius-free data hold far inside)."""
+
+MIN_LENGTH, MAX_LENGTH = 1e-9, 1e-3
+"""Accepted geometry lengths (radii, semi-axes, box sizes, gaps, mesh sizes), m."""
+
+MAX_TIME = 1e8
+"""Longest step duration, time limit or time step, s (about three years)."""
+
+MAX_C_RATE = 1000.0
+"""Largest C-rate (1C discharges the usable capacity in one hour)."""
+
+MAX_CURRENT = 1000.0
+"""Largest step current, A."""
+
+MAX_CURRENT_DENSITY = 1e6
+"""Largest step current density, A/m² of particle surface."""
+
+MAX_SPHERE_ELEMENTS = 20_000
+"""Most elements of a sphere-1d mesh."""
+
+MAX_MESH_CELLS = 2_000_000
+"""Most cells a generated 2D or 3D mesh may have by :meth:`Geometry.estimated_cells`, refused before
+gmsh runs (a 3D mesh this size needs several GB to build and solve)."""
+
+MAX_NAME_LENGTH = 100
+"""Longest case name, characters."""
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
 
 class Schema(BaseModel):
-    """Base of every case-file section: unknown keys are errors."""
+    """Base of every case-file section: unknown keys are errors, every float must be finite."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+
+def _plain_name(name: str) -> str:
+    """A name that is safe as one path component: letters, digits, '.', '_', '-' (see Case.name)."""
+    if len(name) > MAX_NAME_LENGTH or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        shown = name if len(name) <= 60 else f"{name[:40]}... ({len(name)} characters)"
+        raise ValueError(
+            f"expected a plain name (it names the results directory): letters, digits, '.', '_' and '-',"
+            f" not starting with '.', without '..', at most {MAX_NAME_LENGTH} characters; got {shown!r}"
+        )
+    return name
+
+
+def plain_name_from(text: str) -> str:
+    """A plain name made from ``text`` (e.g. a case file's stem): other characters become '_'."""
+    name = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]", "_", text)).lstrip(".")[:MAX_NAME_LENGTH]
+    return name or "case"
+
+
+PlainName = Annotated[str, AfterValidator(_plain_name)]
 
 
 def _check_table(x: list[float], y: list[float], what: str) -> None:
@@ -86,14 +157,44 @@ class OCVTable(Schema):
         _check_table(self.stoichiometry, self.voltage, "voltage")
         return self
 
-    @classmethod
-    def from_csv(cls, path: Path) -> OCVTable:
-        """Read a CSV with columns ``stoichiometry, voltage`` (header required)."""
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or not {"stoichiometry", "voltage"} <= set(rows[0]):
-            raise ValueError(f"{path}: expected a CSV with columns 'stoichiometry' and 'voltage'")
-        return cls(stoichiometry=[float(r["stoichiometry"]) for r in rows], voltage=[float(r["voltage"]) for r in rows])
+    @staticmethod
+    def read_csv(path: Path) -> dict[str, list[float]]:
+        """The table of a CSV file with a header line naming the columns ``stoichiometry`` and ``voltage`` (V).
+
+        The file is read through :func:`ecmx.solver.files.read_text_file` (regular file, at most
+        ``MAX_CSV_BYTES``, UTF-8). Raises CaseError naming the file, and the line, for a missing,
+        unreadable or malformed file: a missing column, a short row, a cell that is not a finite number.
+        """
+        text = read_text_file(path, key=None, what="OCV table", max_bytes=MAX_CSV_BYTES)
+        columns = ("stoichiometry", "voltage")
+        rows = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = [h.strip() for h in next(rows, [])]
+            if not set(columns) <= set(header):
+                raise CaseError(f"expected a header line naming the columns {', '.join(columns)}; got {header}", file=path)
+            index = {c: header.index(c) for c in columns}
+            table: dict[str, list[float]] = {c: [] for c in columns}
+            for row in rows:
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                if len(row) < len(header):
+                    raise CaseError(f"line {rows.line_num}: expected {len(header)} values, got {len(row)}", file=path)
+                for c in columns:
+                    table[c].append(_csv_number(row[index[c]], f"line {rows.line_num}, column {c!r}", path))
+        except csv.Error as exc:
+            raise CaseError(f"malformed CSV at line {rows.line_num}: {exc}", file=path) from None
+        return table
+
+
+def _csv_number(cell: str, where: str, path: Path) -> float:
+    try:
+        number = float(cell)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        shown = cell if len(cell) <= 40 else f"{cell[:40]}..."
+        raise CaseError(f"{where}: expected a finite number, got {shown!r}", file=path)
+    return number
 
 
 class LatticeTable(Schema):
@@ -175,8 +276,12 @@ class Material(Schema):
     @field_validator("open_circuit_voltage", mode="before")
     @classmethod
     def _ocv_from_csv(cls, v: Any) -> Any:
+        """A string is a CSV file (made absolute, relative to the file naming it, when resolved)."""
         if isinstance(v, str):
-            return OCVTable.from_csv(Path(v))
+            try:
+                return OCVTable.read_csv(Path(v))
+            except CaseError as exc:
+                raise ValueError(str(exc)) from None
         return v
 
     @model_validator(mode="after")
@@ -254,16 +359,20 @@ class Electrolyte(Schema):
         return 2 * dp * dm / (dp + dm)
 
 
-PositiveLength = Annotated[Length, Field(gt=0)]
+GeometryLength = Annotated[
+    Length,
+    Field(ge=MIN_LENGTH, le=MAX_LENGTH, description=f"a length in m, within [{MIN_LENGTH:g}, {MAX_LENGTH:g}] m"),
+]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1, description="a non-negative random seed")]
 
 
 class ParticleShape(Schema):
     """One particle: a sphere, an ellipsoid or a seeded irregular (perturbed) sphere."""
 
     shape: Literal["sphere", "ellipsoid", "irregular"] = "sphere"
-    radius: PositiveLength = 1e-6
-    semi_axes: tuple[PositiveLength, PositiveLength, PositiveLength] | None = None
-    seed: int = 0
+    radius: GeometryLength = 1e-6
+    semi_axes: tuple[GeometryLength, GeometryLength, GeometryLength] | None = None
+    seed: Seed = 0
     roughness: Annotated[float, Field(ge=0, lt=0.5)] = 0.15
     modes: Annotated[int, Field(ge=2, le=12)] = 6  # degrees 0 and 1 only rescale or shift a sphere
 
@@ -277,31 +386,69 @@ class ParticleShape(Schema):
 class ElectrolyteRegion(Schema):
     """The electrolyte box around the particle(s)."""
 
-    thickness: PositiveLength = 3e-6
-    width: PositiveLength | None = None
-    margin: PositiveLength | None = None
+    thickness: GeometryLength = 3e-6
+    width: GeometryLength | None = None
+    margin: GeometryLength | None = None
 
 
 class Agglomerate(Schema):
     """N non-overlapping particles with a seeded size distribution."""
 
     count: Annotated[int, Field(ge=1, le=200)] = 4
-    radius_mean: PositiveLength = 1e-6
-    radius_std: Annotated[Length, Field(ge=0)] = 0.2e-6
-    min_gap: PositiveLength = 0.1e-6
-    seed: int = 0
+    radius_mean: GeometryLength = 1e-6
+    radius_std: Annotated[Length, Field(ge=0, le=MAX_LENGTH, description="standard deviation of the radii, m")] = 0.2e-6
+    min_gap: GeometryLength = 0.1e-6
+    seed: Seed = 0
 
 
 class MeshSettings(Schema):
     """Mesh sizes (None: defaults from the particle radius) and sphere-1d element count."""
 
-    size: PositiveLength | None = None
-    interface_size: PositiveLength | None = None
-    elements: Annotated[int, Field(ge=2)] = 40
+    size: GeometryLength | None = None
+    interface_size: GeometryLength | None = None
+    elements: Annotated[
+        int, Field(ge=2, le=MAX_SPHERE_ELEMENTS, description=f"sphere-1d elements, 2 to {MAX_SPHERE_ELEMENTS}")
+    ] = 40
     order: Literal[1] = 1
 
 
 GeometryKind = Literal["sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate", "mesh-file"]
+
+DEFAULT_MESH_SIZE_FACTORS = {
+    "particle-in-electrolyte": (1 / 2, 1 / 10),
+    "agglomerate": (1 / 2, 1 / 6),
+    "axisymmetric-2d": (1 / 4, 1 / 20),
+}
+"""(size, interface_size) of a generated mesh as fractions of the particle radius, by geometry kind."""
+
+CELLS_PER_SIZE_CUBED = 6.5
+"""Tetrahedra per size³ of volume in gmsh's meshes (calibrated on the built-in geometries)."""
+
+CELLS_PER_SIZE_SQUARED = 3.0
+"""Triangles per size² of area in gmsh's meshes (calibrated on the built-in geometries)."""
+
+
+def default_mesh_sizes(kind: str, size: float | None, interface_size: float | None, radius: float) -> tuple[float, float]:
+    """(size far from the interface, interface_size) for a particle of characteristic ``radius``.
+
+    Any length unit (the result is in the unit of the inputs). Defaults (DEFAULT_MESH_SIZE_FACTORS):
+    one 3D particle R/2 and R/10, which puts the default sphere's volume and area within 0.4 % of
+    4/3 πR³ and 4πR² at about 38k cells; agglomerates R/2 and R/6 of the mean radius (about 1 %
+    volume error, ~40k cells for 4 particles); axisymmetric R/4 and R/20 (cheap in 2D). A given size
+    alone caps the default interface_size; a given interface_size alone raises the default size.
+    """
+    far, near = DEFAULT_MESH_SIZE_FACTORS[kind]
+    if interface_size is None:
+        interface_size = radius * near if size is None else min(radius * near, size)
+    if size is None:
+        size = max(radius * far, interface_size)
+    return size, interface_size
+
+
+def _ellipsoid_area(a: float, b: float, c: float) -> float:
+    """Surface area of an ellipsoid (Knud Thomsen's formula, within 1.1 %)."""
+    p = 1.6075
+    return 4.0 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3.0) ** (1.0 / p)
 
 
 class Geometry(Schema):
@@ -323,6 +470,84 @@ class Geometry(Schema):
             raise ValueError("axisymmetric-2d needs a spheroid: semi_axes a == b (c along the axis)")
         return self
 
+    @model_validator(mode="after")
+    def _mesh_affordable(self) -> Geometry:
+        if self.kind in DEFAULT_MESH_SIZE_FACTORS:
+            _, interface_size, radius = self._sizes()
+            if interface_size > radius:
+                raise ValueError(
+                    f"mesh interface_size {interface_size:.3g} m is larger than the particle radius {radius:.3g} m:"
+                    " expected at most the radius, so that the particle is resolved"
+                )
+            cells = self.estimated_cells()
+            if cells > MAX_MESH_CELLS:
+                raise ValueError(
+                    f"the mesh would have about {cells:.3g} cells (from the domain size and the mesh sizes);"
+                    f" expected at most {MAX_MESH_CELLS:.3g}: choose a larger geometry.mesh.size or"
+                    " interface_size, or a smaller domain"
+                )
+        return self
+
+    def _characteristic_radius(self) -> float:
+        """The radius the default mesh sizes scale with (as the mesh builders use it), m."""
+        particle = self.particle
+        if self.kind == "agglomerate":
+            mean, std = self.agglomerate.radius_mean, self.agglomerate.radius_std
+            return min(mean, 1.5 * max(mean - 2.0 * std, 0.25 * mean))  # smallest radius sampled
+        if particle.shape == "ellipsoid":
+            a, b, c = particle.semi_axes  # type: ignore[misc]
+            return min(a, c) if self.kind == "axisymmetric-2d" else min(a, b, c)
+        return particle.radius
+
+    def _sizes(self) -> tuple[float, float, float]:
+        """(size, interface_size, characteristic radius) of a generated mesh, m."""
+        radius = self._characteristic_radius()
+        size, interface_size = default_mesh_sizes(self.kind, self.mesh.size, self.mesh.interface_size, radius)
+        return size, interface_size, radius
+
+    def _domain(self) -> tuple[float, float]:
+        """(volume, interface area) in 3D or (area, interface length) in 2D of the meshed domain, SI.
+
+        The electrolyte box as the builders make it: a margin below and around the particles
+        (default half the largest radius), ``thickness`` above them, or the given ``width``.
+        """
+        particle, box, agg = self.particle, self.electrolyte, self.agglomerate
+        if self.kind == "agglomerate":
+            radius = agg.radius_mean + 2.0 * agg.radius_std
+            side = max((agg.count * 4.0 / 3.0 * math.pi * agg.radius_mean**3 / 0.3) ** (1 / 3), 2.0 * radius + agg.min_gap)
+            margin = box.margin if box.margin is not None else 0.5 * agg.radius_mean
+            width = box.width if box.width is not None else side + 2.0 * margin
+            return width**2 * (side + margin + box.thickness), agg.count * 4.0 * math.pi * agg.radius_mean**2
+        if particle.shape == "ellipsoid":
+            a, b, c = particle.semi_axes  # type: ignore[misc]
+        else:
+            a = b = c = particle.radius * (1.0 + (particle.roughness if particle.shape == "irregular" else 0.0))
+        margin = box.margin if box.margin is not None else 0.5 * max(a, b, c)
+        width = box.width if box.width is not None else 2.0 * max(a, b) + 2.0 * margin
+        height = 2.0 * c + margin + box.thickness
+        if self.kind == "axisymmetric-2d":
+            return width / 2.0 * height, math.pi * math.sqrt((a * a + c * c) / 2.0)
+        return width * width * height, _ellipsoid_area(a, b, c)
+
+    def estimated_cells(self) -> float:
+        """A rough estimate (within a factor of about two) of the cell count of the generated mesh.
+
+        sphere-1d: ``mesh.elements``. 3D kinds: CELLS_PER_SIZE_CUBED tetrahedra per interface_size³
+        in the band of 2·interface_size on each side of the interface, and per size³ elsewhere;
+        axisymmetric-2d: the same in 2D with CELLS_PER_SIZE_SQUARED. A mesh file: 0 (its size is
+        checked when it is read).
+        """
+        if self.kind == "sphere-1d":
+            return float(self.mesh.elements)
+        if self.kind not in DEFAULT_MESH_SIZE_FACTORS:
+            return 0.0
+        size, interface_size, _ = self._sizes()
+        measure, interface = self._domain()
+        dim = 2 if self.kind == "axisymmetric-2d" else 3
+        band = min(interface * 4.0 * interface_size, measure)
+        per_cell = CELLS_PER_SIZE_SQUARED if dim == 2 else CELLS_PER_SIZE_CUBED
+        return per_cell * (band / interface_size**dim + (measure - band) / size**dim)
+
 
 class Initial(Schema):
     """Initial state: a state of charge (1 = charged, Na-poor) or a stoichiometry θ₀."""
@@ -337,15 +562,19 @@ class Initial(Schema):
         return self
 
 
+Duration = Annotated[Time, Field(gt=0, le=MAX_TIME, description=f"a duration in s, > 0 and at most {MAX_TIME:g} s")]
+CRate = Annotated[float, Field(gt=0, le=MAX_C_RATE, description=f"a C-rate, > 0 and at most {MAX_C_RATE:g}")]
+
+
 class Until(Schema):
     """End conditions of a protocol step; the first one reached ends it."""
 
     voltage: Voltage | None = None
     depth_of_discharge: Fraction | None = None
     state_of_charge: Fraction | None = None
-    time: Annotated[Time, Field(gt=0)] | None = None
-    duration: Annotated[Time, Field(gt=0)] | None = None
-    c_rate: Annotated[float, Field(gt=0)] | None = None
+    time: Duration | None = None
+    duration: Duration | None = None
+    c_rate: CRate | None = None
 
     @property
     def any(self) -> bool:
@@ -358,21 +587,26 @@ class Until(Schema):
         return min(limits) if limits else None
 
 
-PositiveCurrent = Annotated[Current, Field(gt=0)]
-PositiveCurrentDensity = Annotated[CurrentDensity, Field(gt=0)]
+PositiveCurrent = Annotated[
+    Current, Field(gt=0, le=MAX_CURRENT, description=f"a current in A, > 0 and at most {MAX_CURRENT:g} A")
+]
+PositiveCurrentDensity = Annotated[
+    CurrentDensity,
+    Field(gt=0, le=MAX_CURRENT_DENSITY, description=f"a current density in A/m², > 0 and at most {MAX_CURRENT_DENSITY:g}"),
+]
 
 
 class Step(Schema):
     """One protocol step. Currents are magnitudes; the step kind gives the sign (charge > 0)."""
 
     step: Literal["discharge", "charge", "hold", "rest", "gitt"]
-    c_rate: Annotated[float, Field(gt=0)] | None = None
+    c_rate: CRate | None = None
     current_density: PositiveCurrentDensity | None = None
     current: PositiveCurrent | None = None
     voltage: Voltage | None = None
-    duration: Annotated[Time, Field(gt=0)] | None = None
-    rest_duration: Annotated[Time, Field(gt=0)] | None = None
-    repeat: Annotated[int, Field(ge=1)] | None = None
+    duration: Duration | None = None
+    rest_duration: Duration | None = None
+    repeat: Annotated[int, Field(ge=1, le=100_000, description="gitt pulses, 1 to 100000")] | None = None
     direction: Literal["discharge", "charge"] = "discharge"
     until: Until = Until()
 
@@ -416,15 +650,17 @@ class Mechanics(Schema):
     coupling: Literal["one-way", "two-way"] = "one-way"
     degree: Literal[1, 2] = 2
     orientation: Literal["random"] | list[list[list[float]]] | None = None
-    seed: int = 0
+    seed: Seed = 0
     rollers: bool = False
     linear_solver: Literal["direct", "iterative"] = "direct"
 
 
 class TimeStep(Schema):
-    initial: Annotated[Time, Field(gt=0)] = 0.1
-    max: Annotated[Time, Field(gt=0)] = 30.0
-    min: Annotated[Time, Field(gt=0)] = 1e-6
+    """Time-step control, s: each step within [min, max], all within (0, MAX_TIME]."""
+
+    initial: Duration = 0.1
+    max: Duration = 30.0
+    min: Duration = 1e-6
     growth: Annotated[float, Field(gt=1)] = 1.5
     cut: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
@@ -439,7 +675,7 @@ class SolverSettings(Schema):
     time_step: TimeStep = TimeStep()
     rtol: Annotated[float, Field(gt=0, lt=1)] = 1e-8
     atol: Annotated[float, Field(gt=0)] = 1e-10
-    max_newton_iterations: Annotated[int, Field(ge=1)] = 25
+    max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = 25
     # "auto": fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py),
     # MUMPS for sphere-1d and axisymmetric-2d (small systems, exact linear solves)
     linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = "auto"
@@ -468,20 +704,41 @@ class Output(Schema):
 
 
 class Case(Schema):
-    """A fully resolved single run."""
+    """A fully resolved single run.
 
-    name: str
+    ``name`` names the results directory (``results/<name>``, ``<comparison>/<name>``), so it is a
+    plain name: letters, digits, '.', '_' and '-', not starting with '.', without '..', at most
+    MAX_NAME_LENGTH characters. The file the case was read from is ``source_path`` (not a key).
+    """
+
+    name: PlainName
     description: str = ""
     material: Material
     electrolyte: Electrolyte
-    temperature: Annotated[Temperature, Field(gt=0)] = 298.15
+    temperature: Annotated[
+        Temperature,
+        Field(
+            ge=MIN_TEMPERATURE,
+            le=MAX_TEMPERATURE,
+            description=f"cell temperature in K, within [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}] K",
+        ),
+    ] = 298.15
     geometry: Geometry = Geometry()
     initial: Initial = Initial()
     protocol: Annotated[list[Step], Field(min_length=1)]
     mechanics: Mechanics = Mechanics()
     solver: SolverSettings = SolverSettings()
     output: Output = Output()
-    source_path: Path | None = Field(default=None, exclude=True)
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        """The case file this case was read from (None for a case built from data)."""
+        return self._source_path
+
+    @source_path.setter
+    def source_path(self, path: Path | None) -> None:
+        self._source_path = path
 
     def initial_stoichiometry(self) -> float:
         """θ₀ from ``initial`` (default: fully charged, θ = θ_lo)."""
@@ -507,18 +764,25 @@ class Case(Schema):
 # Loading, overrides and error reporting
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``dotted.key=value``; the value is read as YAML (numbers, lists, strings with units)."""
+def parse_override(text: str, file: Path | None = None) -> tuple[str, Any]:
+    """Parse ``dotted.key=value`` (overriding a key of ``file``).
+
+    The value is read as YAML with the same safe, bounded loader as files (numbers, lists, strings
+    with units); text that is not YAML is taken as a string, YAML that the loader refuses (a tag, a
+    duplicate key, an alias bomb) is a CaseError.
+    """
     if "=" not in text:
-        raise CaseError(f"override {text!r}: expected dotted.key=value", key=text)
+        raise CaseError(f"override {text!r}: expected dotted.key=value", file=file, key=text)
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise CaseError(f"override {text!r}: expected dotted.key=value", key=key)
+        raise CaseError(f"override {text!r}: expected dotted.key=value", file=file, key=key)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
+    except UnsafeYAMLError as exc:
+        raise CaseError(f"override value: {describe_yaml_error(exc)}", file=file, key=key) from None
     except yaml.YAMLError:
-        value = raw
+        value = raw  # not YAML: the text itself
     return key, value
 
 
@@ -559,7 +823,7 @@ def case_from_dict(data: dict[str, Any], file: Path | None = None, overrides: ty
     """Validate a case mapping (as read from YAML) into a :class:`Case`; raises CaseError."""
     data = copy.deepcopy(data)
     for text in overrides:
-        k, v = parse_override(text)
+        k, v = parse_override(text, file)
         apply_override(data, k, v, file)
     for section in ("material", "electrolyte"):
         if section not in data:
@@ -568,7 +832,7 @@ def case_from_dict(data: dict[str, Any], file: Path | None = None, overrides: ty
             else:
                 raise CaseError("missing required key: expected a library name (e.g. nvp) or a mapping", file=file, key=section)
         data[section] = resolve_entry(data[section], file, section)
-    data.setdefault("name", file.stem if file is not None else "case")
+    data.setdefault("name", plain_name_from(file.stem) if file is not None else "case")
     geometry = data.get("geometry")
     if isinstance(geometry, dict) and isinstance(geometry.get("file"), str) and file is not None:
         mesh_path = Path(geometry["file"]).expanduser()
@@ -577,6 +841,9 @@ def case_from_dict(data: dict[str, Any], file: Path | None = None, overrides: ty
         case = Case.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, Case, file) from None
+    if case.geometry.kind == "mesh-file":
+        # existence, type and size only: the mesh's format is checked when it is read (ecmx.meshes)
+        check_regular_file(case.geometry.file, key="geometry.file", what="mesh file", max_bytes=MAX_MESH_BYTES, named_in=file)
     case.source_path = file
     return case
 
@@ -584,7 +851,7 @@ def case_from_dict(data: dict[str, Any], file: Path | None = None, overrides: ty
 def load_case(path: str | Path, overrides: typing.Sequence[str] = ()) -> Case:
     """Read, resolve and validate a case file."""
     path = Path(path)
-    data = read_yaml(path)
+    data = read_yaml(path, what="case file")
     for top in ("sweep", "compare"):
         if top in data:
             raise CaseError(f"this is a {top} file, not a single case: use 'ecmx {top}'", file=path, key=top)
@@ -605,7 +872,7 @@ def validation_error(exc: ValidationError, model: type[BaseModel], file: Path | 
     return CaseError(message, file=file, key=first_key if len(lines) == 1 else None)
 
 
-UNION_TAGS = ("float", "int", "str", "constant", "table")
+UNION_TAGS = ("float", "int", "str", "constant", "table", "list", "spacing")
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -623,13 +890,17 @@ def _describe(err: dict[str, Any], model: type[BaseModel], loc: list[str]) -> st
     if kind == "missing":
         return "missing required key"
     msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
     msg = msg.replace("Input should be greater", "expected a value greater").replace("Input should be less", "expected a value less")
-    msg = msg.replace("Input should be", "expected")
+    msg = msg.replace("Input should be", "expected").replace("List should have", "expected a list with")
+    if kind in ("value_error", "assertion_error"):
+        return msg or "invalid value"
     value = err.get("input")
-    shown = "" if isinstance(value, dict | list) or kind.startswith("value_error") else f", got {value!r}"
-    return f"{msg}{shown}"
+    if isinstance(value, dict | list):
+        return msg
+    shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:40]}... ({len(repr(value))} characters)"
+    return f"{msg}, got {shown}"
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -2,21 +2,29 @@
 
 A sweep varies one or more dotted case keys over a list, a linear or a log-spaced range; a
 comparison runs several cases side by side. Every point and every case is validated as a full
-case before anything runs, so a bad value is reported with its file and key up front.
+case before anything runs, so a bad value is reported with its file and key up front. A sweep
+axis has at least one value and no value twice, a grid has at most :data:`MAX_SWEEP_POINTS`
+points, and the cases of a comparison have distinct names (each names a results directory).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from ecmx.solver.config import Case, Schema, Snapshots, case_from_dict, load_case, validation_error
 from ecmx.solver.errors import CaseError
+from ecmx.solver.files import MAX_YAML_BYTES, check_regular_file
 from ecmx.solver.library import read_yaml
+
+MAX_SWEEP_POINTS = 10_000
+"""Most points of a sweep (the product of its axes' lengths)."""
 
 
 class Spacing(Schema):
@@ -44,11 +52,37 @@ class Spacing(Schema):
         return [f"{v:.10g} {self.unit}" for v in numbers] if self.unit else numbers
 
 
+def _list_or_spacing(value: Any) -> str:
+    return "spacing" if isinstance(value, dict | Spacing) else "list"
+
+
+AxisValues = Annotated[
+    Annotated[list[Any], Field(min_length=1, max_length=MAX_SWEEP_POINTS), Tag("list")] | Annotated[Spacing, Tag("spacing")],
+    Discriminator(_list_or_spacing),
+]
+"""A non-empty list of values, or a spacing (``{log_space: [a, b], num: n}``)."""
+
+
+def _distinct_values(values: list[Any]) -> None:
+    """Refuse an axis that gives one value twice (its points would be the same run)."""
+    seen: set[str] = set()
+    for value in values:
+        text = json.dumps(value, sort_keys=True, default=str)
+        if text in seen:
+            raise ValueError(f"value {value!r} is given more than once: expected distinct values")
+        seen.add(text)
+
+
 class Parameter(Schema):
-    """One swept dotted case key and its values (a list, or a spacing)."""
+    """One swept dotted case key and its values (a non-empty list of distinct values, or a spacing)."""
 
     parameter: str
-    values: list[Any] | Spacing
+    values: AxisValues
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Parameter:
+        _distinct_values(self.value_list())
+        return self
 
     def value_list(self) -> list[Any]:
         return self.values.values() if isinstance(self.values, Spacing) else list(self.values)
@@ -57,7 +91,7 @@ class Parameter(Schema):
 class SweepSpec(Schema):
     base: Path
     parameter: str | None = None
-    values: list[Any] | Spacing | None = None
+    values: AxisValues | None = None
     parameters: list[Parameter] | None = None
     set: list[str] = []
     workers: Annotated[int, Field(ge=1)] | None = None
@@ -71,12 +105,21 @@ class SweepSpec(Schema):
             raise ValueError("a sweep needs both 'parameter' and 'values'")
         if not single and not self.parameters:
             raise ValueError("a sweep needs 'parameter' and 'values' (or 'parameters' for a grid)")
+        if single:
+            _distinct_values(self.axes()[0].value_list())
+        names = [axis.parameter for axis in self.axes()]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"parameter {', '.join(repeated)} is swept on more than one axis: expected one axis per key")
+        points = math.prod(len(axis.value_list()) for axis in self.axes())
+        if points > MAX_SWEEP_POINTS:
+            raise ValueError(f"the sweep has {points} points: expected at most {MAX_SWEEP_POINTS}")
         return self
 
     def axes(self) -> list[Parameter]:
         if self.parameters:
             return self.parameters
-        return [Parameter(parameter=self.parameter, values=self.values)]  # type: ignore[arg-type]
+        return [Parameter.model_construct(parameter=self.parameter, values=self.values)]
 
 
 class StudyOutput(Schema):
@@ -130,7 +173,7 @@ class Sweep:
 
     def _expand(self) -> list[SweepPoint]:
         axes = self.spec.sweep.axes()
-        base = read_yaml(self.base_path, key="sweep.base")
+        base = read_yaml(self.base_path, key="sweep.base", what="sweep base", named_in=self.path)
         points = []
         for index, combo in enumerate(itertools.product(*(axis.value_list() for axis in axes))):
             assignments = {axis.parameter: value for axis, value in zip(axes, combo, strict=True)}
@@ -156,8 +199,25 @@ class Comparison:
     def __init__(self, path: Path, spec: CompareFile):
         self.path = path
         self.spec = spec
-        self.case_paths = [_relative(path, p) for p in spec.compare.cases]
+        self.case_paths = [
+            check_regular_file(_relative(path, p), key=f"compare.cases.{i}", what="case file", max_bytes=MAX_YAML_BYTES, named_in=path)
+            for i, p in enumerate(spec.compare.cases)
+        ]
         self.cases = [load_case(p, spec.compare.set) for p in self.case_paths]
+        self._distinct_names()
+
+    def _distinct_names(self) -> None:
+        """Refuse two cases of one name: each writes ``<comparison dir>/<name>/``."""
+        names = [c.name for c in self.cases]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            files = ", ".join(str(p) for p, c in zip(self.case_paths, self.cases, strict=True) if c.name in duplicates)
+            raise CaseError(
+                f"case names must differ (each case writes <comparison dir>/<name>/), repeated: {', '.join(duplicates)}"
+                f" (in {files}); give each case its own 'name'",
+                file=self.path,
+                key="compare.cases",
+            )
 
     @property
     def directory(self) -> Path:
@@ -174,7 +234,7 @@ def _as_text(value: Any) -> str:
 
 
 def _read_study(path: Path, key: str, model: type[SweepFile] | type[CompareFile]) -> SweepFile | CompareFile:
-    data = read_yaml(path)
+    data = read_yaml(path, what=f"{key} file")
     if key not in data:
         raise CaseError(f"not a {key} file: expected a top-level '{key}:' mapping", file=path, key=key)
     try:

@@ -4,10 +4,21 @@ Every dimensional value in a case file is either a plain number, taken as SI, or
 unit (``"1 um"``, ``"5e-11 cm^2/s"``, ``"25 degC"``, ``"108 mAh/g"``) converted with pint to SI base
 units. A string with the wrong dimension is a :class:`ValueError` whose message names the expected
 unit; the schema turns it into a :class:`~ecmx.solver.errors.CaseError` with the key path.
+
+Unit strings are untrusted input, and pint's parser evaluates the arithmetic in them
+(``10**10**10 um`` would never finish). :func:`to_si` therefore accepts only a small, bounded
+language, checked before pint sees the text: at most :data:`MAX_UNIT_TEXT` characters of letters,
+digits, spaces and ``. + - * / ^ ( ) _ % °``; no number with more than :data:`MAX_DIGITS` digits;
+parentheses nested at most :data:`MAX_PAREN_DEPTH` deep and never empty; at most
+:data:`MAX_POWERS` powers (``**`` or ``^``), each of a unit or a number (not of a parenthesised
+group, not chained) to a literal integer exponent of magnitude at most :data:`MAX_EXPONENT`.
+Every result is a finite float: ``inf``, ``nan``, ``1e400`` and ``1/0 um`` are refused.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from functools import lru_cache
 from typing import Annotated
 
@@ -16,6 +27,28 @@ from pydantic import BeforeValidator
 
 F = 96485.33212  # Faraday constant, C/mol
 R_GAS = 8.314462618  # gas constant, J/(mol K)
+
+MAX_UNIT_TEXT = 200
+"""Longest accepted quantity string, characters."""
+
+MAX_DIGITS = 30
+"""Most digits in one run of digits of a quantity string (a number's integer or fraction part)."""
+
+MAX_PAREN_DEPTH = 4
+"""Deepest nesting of parentheses in a quantity string."""
+
+MAX_POWERS = 4
+"""Most power operators (``**`` or ``^``) in a quantity string."""
+
+MAX_EXPONENT = 12
+"""Largest magnitude of a power's exponent (a literal integer: ``m^3``, ``s^-1``)."""
+
+_ALLOWED_SYMBOLS = frozenset(" .+-*/^()_%°µμΩÅ")
+_POWER = re.compile(r"\*\*|\^")
+# the exponent after a power operator: a literal integer, optionally signed or in parentheses,
+# not followed by more of a number (2.5, 2e3) or a name
+_EXPONENT = re.compile(r"\s*(?:\(\s*([-+]?\d+)\s*\)|([-+]?\d+))(?![\w.(])")
+_EXAMPLES = "like '1 um', '5e-11 cm^2/s' or '25 degC'"
 
 
 @lru_cache(maxsize=1)
@@ -26,33 +59,119 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
-def to_si(value: object, unit: str) -> float:
-    """Convert a number (already SI) or a string with a unit to a float in the SI unit ``unit``.
+def _shown(value: object) -> str:
+    """``repr(value)``, shortened for messages when it is long."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
-    ``unit`` is the SI unit the value must be expressible in, e.g. ``"m"``, ``"m^2/s"``, ``"K"``.
-    Raises ValueError with a message that names the expected unit.
+
+def _finite(number: float, unit: str, value: object) -> float:
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number or quantity in {unit}, got {_shown(value)}")
+    return number
+
+
+def _check_characters(text: str) -> None:
+    if len(text) > MAX_UNIT_TEXT:
+        raise ValueError(f"quantity text is {len(text)} characters long; at most {MAX_UNIT_TEXT} are read")
+    for ch in text:
+        if not ((ch.isascii() and ch.isalnum()) or ch in _ALLOWED_SYMBOLS):
+            raise ValueError(f"unexpected character {ch!r}: expected a quantity {_EXAMPLES}")
+    longest = max((len(run) for run in re.findall(r"\d+", text)), default=0)
+    if longest > MAX_DIGITS:
+        raise ValueError(f"a number with {longest} digits; at most {MAX_DIGITS} are read")
+
+
+def _check_parentheses(text: str) -> None:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            raise ValueError("a ')' without its '('")
+        if depth > MAX_PAREN_DEPTH:
+            raise ValueError(f"parentheses nested more than {MAX_PAREN_DEPTH} deep")
+    if depth:
+        raise ValueError("a '(' without its ')'")
+    if re.search(r"\(\s*\)", text):
+        raise ValueError("empty parentheses '()'")
+
+
+def _check_powers(text: str) -> None:
+    powers = list(_POWER.finditer(text))
+    if len(powers) > MAX_POWERS:
+        raise ValueError(f"{len(powers)} powers ('**' or '^'); at most {MAX_POWERS} are read")
+    for power in powers:
+        if text[: power.start()].rstrip().endswith(")"):
+            raise ValueError("a power of a parenthesised group: write powers of single units, like 'm^2/s'")
+        exponent = _EXPONENT.match(text, power.end())
+        if exponent is None:
+            raise ValueError(f"expected a literal integer exponent after {power.group()!r}, like 'm^2' or 's^-1'")
+        if abs(int(exponent.group(1) or exponent.group(2))) > MAX_EXPONENT:
+            raise ValueError(f"exponent {exponent.group().strip()} is larger than {MAX_EXPONENT} in magnitude")
+        if _POWER.match(text[exponent.end() :].lstrip()):
+            raise ValueError("chained powers (like 10**10**10) are not read")
+
+
+def check_quantity_text(text: str) -> None:
+    """Refuse quantity text outside the bounded language of this module (see the module docstring).
+
+    Raises ValueError saying what was wrong; called before pint parses (and evaluates) the text.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number or a quantity in {unit}, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a number or a quantity in {unit}, got {value!r}")
+    _check_characters(text)
+    _check_parentheses(text)
+    _check_powers(text)
+
+
+def _parse(text: str, unit: str) -> pint.Quantity | float:
+    """A bare number as a float, anything else as a pint quantity; ValueError if unreadable."""
     try:
-        return float(value)  # a bare number, possibly as a string: PyYAML reads 1e-15 as a string
+        check_quantity_text(text)
+    except ValueError as exc:
+        raise ValueError(f"expected a quantity in {unit}, could not read {_shown(text)}: {exc}") from None
+    try:
+        return float(text)  # a bare number, possibly as a string: PyYAML reads 1e-15 as a string
     except ValueError:
         pass
-    ureg = registry()
     try:
-        quantity = ureg.Quantity(value.strip())
-    except (pint.errors.PintError, ValueError, SyntaxError, TypeError, AttributeError) as exc:
-        raise ValueError(f"expected a quantity in {unit}, could not read {value!r} ({exc})") from None
+        return registry().Quantity(text)
+    # pint's tokenizer and evaluator raise many exception types on malformed text (TokenError,
+    # AssertionError, ZeroDivisionError, OverflowError, DefinitionSyntaxError, ...): all of them
+    # mean "could not read this quantity"
+    except Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        raise ValueError(f"expected a quantity in {unit}, could not read {_shown(text)} ({detail})") from None
+
+
+def to_si(value: object, unit: str) -> float:
+    """Convert a number (already SI) or a string with a unit to a finite float in the SI unit ``unit``.
+
+    ``unit`` is the SI unit the value must be expressible in, e.g. ``"m"``, ``"m^2/s"``, ``"K"``.
+    Raises ValueError with a message that names the expected unit, for a wrong dimension, text
+    outside the bounded quantity language, and any result that is not finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a number or a quantity in {unit}, got {_shown(value)}")
+    if isinstance(value, int | float):
+        try:
+            return _finite(float(value), unit, value)
+        except OverflowError:
+            raise ValueError(f"expected a finite number or quantity in {unit}, got an integer too large for a float") from None
+    text = value.strip()
+    if not text:
+        raise ValueError(f"expected a number or a quantity in {unit}, got an empty string")
+    quantity = _parse(text, unit)
+    if isinstance(quantity, float):
+        return _finite(quantity, unit, value)
+    ureg = registry()
     target = ureg.Quantity(1.0, unit) if unit != "1" else ureg.Quantity(1.0)
     if quantity.dimensionality != target.dimensionality:
         got = f"{quantity.units:~}" or "dimensionless"
-        raise ValueError(f"expected a quantity in {unit} (dimension {target.dimensionality}), got {value!r} ({got})")
-    magnitude = float(quantity.to(unit if unit != "1" else "dimensionless").magnitude)
-    return float(f"{magnitude:.15g}")  # drop conversion round-off: "5e-11 cm^2/s" -> 5e-15
+        raise ValueError(f"expected a quantity in {unit} (dimension {target.dimensionality}), got {_shown(value)} ({got})")
+    try:
+        magnitude = float(quantity.to(unit if unit != "1" else "dimensionless").magnitude)
+    except (ArithmeticError, TypeError, ValueError):
+        raise ValueError(f"expected a finite number or quantity in {unit}, got {_shown(value)}") from None
+    return _finite(float(f"{magnitude:.15g}"), unit, value)  # drop conversion round-off: "5e-11 cm^2/s" -> 5e-15
 
 
 def si(unit: str) -> BeforeValidator:

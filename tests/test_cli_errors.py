@@ -23,7 +23,7 @@ BAD_CASES = {
     "unknown-key": (dict(CASE, geometry={"kind": "sphere-1d", "partcle": {"radius": "1 um"}}), "geometry.partcle", "did you mean 'particle'"),
     "wrong-dimension": (dict(CASE, geometry={"kind": "sphere-1d", "particle": {"radius": "3 s"}}), "geometry.particle.radius", "expected a quantity in m"),
     "negative-diffusivity": (dict(CASE, material={"base": "mat.yaml", "diffusivity": -1e-15}), "material.diffusivity", "greater than 0"),
-    "missing-material": (dict(CASE, material="no-such-material.yaml"), "material", "file not found"),
+    "missing-material": (dict(CASE, material="no-such-material.yaml"), "material", "no-such-material.yaml: not found"),
     "no-end-condition": (dict(CASE, protocol=[{"step": "discharge", "c_rate": 1}]), "protocol.0", "no end condition"),
 }
 

@@ -174,9 +174,10 @@ def test_sweep_bad_value_names_point(case_dir):
 
 
 def test_comparison_resolves_case_paths(case_dir):
-    write_yaml(case_dir / "cmp.yaml", {"compare": {"cases": ["case.yaml", "case.yaml"]}, "output": {"directory": "out"}})
+    write_yaml(case_dir / "other.yaml", dict(CASE, name="other-case"))
+    write_yaml(case_dir / "cmp.yaml", {"compare": {"cases": ["case.yaml", "other.yaml"]}, "output": {"directory": "out"}})
     comparison = load_comparison(case_dir / "cmp.yaml")
-    assert [c.name for c in comparison.cases] == ["test-case", "test-case"]
+    assert [c.name for c in comparison.cases] == ["test-case", "other-case"]
     assert comparison.spec.compare.at.depth_of_discharge == [0.1, 0.5, 0.9]
 
 
