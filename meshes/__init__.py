@@ -22,9 +22,31 @@ in ``./.ecmx-cache/meshes`` (or ``$ECMX_CACHE_DIR/meshes``, or ``cache_dir``).
 - :func:`build_mesh` (one rank): the cached .msh of a ``Geometry`` as a :class:`MeshFile`.
 - :func:`load_mesh` (collective): build on rank 0 and load into DOLFINx as a :class:`ParticleMesh`.
 - :func:`mesh_report` (collective): cells, vertices, minimum quality, particle volume, interface area.
+- :func:`~ecmx.meshes.meshfile.check_mesh_file`: refuse anything but a gmsh MSH file, without gmsh.
+
+The names above are imported on first use, so ``ecmx.meshes.meshfile`` and ``ecmx.meshes.spec``
+can be imported (by ``ecmx validate`` and the schema) without loading gmsh or DOLFINx.
 """
 
-from ecmx.meshes.cache import MeshFile, build_mesh
-from ecmx.meshes.loading import ParticleMesh, load_mesh, mesh_report, read_mesh
+from __future__ import annotations
 
-__all__ = ["MeshFile", "ParticleMesh", "build_mesh", "load_mesh", "mesh_report", "read_mesh"]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "MeshFile": "cache",
+    "build_mesh": "cache",
+    "ParticleMesh": "loading",
+    "load_mesh": "loading",
+    "mesh_report": "loading",
+    "read_mesh": "loading",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines `name` on first access (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

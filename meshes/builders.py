@@ -22,7 +22,8 @@ import gmsh
 import numpy as np
 
 from ecmx.meshes.shapes import RadialPerturbation, place_spheres, sample_radii
-from ecmx.meshes.spec import LENGTH_UNIT, MeshSpec
+from ecmx.meshes.spec import LENGTH_UNIT, MAX_CELLS, MeshSpec
+from ecmx.solver.config import default_mesh_sizes
 from ecmx.solver.errors import CaseError
 
 ELECTROLYTE_TAG = 1000
@@ -59,29 +60,13 @@ def gmsh_model(name: str) -> Iterator[None]:
             gmsh.finalize()
 
 
-DEFAULT_SIZE_FACTORS = {
-    "particle-in-electrolyte": (1 / 2, 1 / 10),
-    "agglomerate": (1 / 2, 1 / 6),
-    "axisymmetric-2d": (1 / 4, 1 / 20),
-}
-"""(size, interface_size) as fractions of the particle radius, by geometry kind."""
-
-
 def default_sizes(spec: MeshSpec, radius: float) -> tuple[float, float]:
     """(size far from the interface, interface_size) in µm for a particle of characteristic `radius`.
 
-    Defaults (DEFAULT_SIZE_FACTORS): one 3D particle R/2 and R/10, which puts the default sphere's
-    volume and area within 0.4 % of 4/3 πR³ and 4πR² at about 19k cells; agglomerates R/2 and R/6
-    of the mean radius (about 1 % volume error, ~40k cells for 4 particles); axisymmetric R/4 and
-    R/20 (cheap in 2D). A given size alone caps the default interface_size; a given interface_size
-    alone raises the default size.
+    The schema's defaults (:func:`ecmx.solver.config.default_mesh_sizes`), which its mesh-size
+    estimate uses too.
     """
-    far, near = DEFAULT_SIZE_FACTORS[spec.kind]
-    interface_size = spec.interface_size
-    if interface_size is None:
-        interface_size = radius * near if spec.size is None else min(radius * near, spec.size)
-    size = spec.size if spec.size is not None else max(radius * far, interface_size)
-    return size, interface_size
+    return default_mesh_sizes(spec.kind, spec.size, spec.interface_size, radius)
 
 
 def _set_options() -> None:
@@ -302,6 +287,9 @@ def _axisymmetric(spec: MeshSpec) -> Info:
 
 
 def _sphere_1d(spec: MeshSpec) -> Info:
+    if not 2 <= spec.elements <= MAX_CELLS:  # gmsh takes a C int: 1e12 would wrap to one cell
+        raise CaseError(f"{spec.elements} elements: expected 2 to {MAX_CELLS}",
+                        key="geometry.mesh.elements")
     occ = gmsh.model.occ
     centre = occ.addPoint(0, 0, 0)
     surface = occ.addPoint(spec.radius, 0, 0)
@@ -347,16 +335,20 @@ def build_msh(spec: MeshSpec, path: Path) -> Info:
             gmsh.model.mesh.generate(dim - 1)
             before_volume_mesh()
         gmsh.model.mesh.generate(dim)
-        info.update(check_current_mesh(None))
+        key = "geometry.mesh.elements" if spec.kind == "sphere-1d" else "geometry.mesh.size"
+        info.update(check_current_mesh(None, key))
+        if spec.kind == "sphere-1d" and info["cells"] != spec.elements:
+            raise CaseError(f"gmsh made {info['cells']} cells where {spec.elements} were asked for",
+                            key=key)
         gmsh.write(str(path))
     return info
 
 
-def check_current_mesh(source: str | None) -> Info:
-    """Count and check the mesh of the current gmsh model; CaseError (naming `source`) if degenerate.
+def check_current_mesh(source: str | None, key: str | None = None) -> Info:
+    """Count and check the mesh of the current gmsh model; CaseError (naming `source` and `key`).
 
-    Degenerate: an element with quality (minSICN) below MIN_QUALITY — flat, inverted or a sliver —
-    or a particle without cells.
+    Refused: more than MAX_CELLS cells; an element with quality (minSICN) below MIN_QUALITY —
+    flat, inverted or a sliver; a physical group without cells; cells in no group or in several.
     """
     groups = {gmsh.model.getPhysicalName(d, t): (d, t) for d, t in gmsh.model.getPhysicalGroups()}
     dim = max(d for d, _ in groups.values())
@@ -381,18 +373,22 @@ def check_current_mesh(source: str | None) -> Info:
                     length = gmsh.model.mesh.getElementQualities(element_tags, "volume")
                     min_quality = min(min_quality, 1.0 if np.min(length) > 0 else 0.0)
         if count == 0:
-            raise CaseError(f"the mesh has no cells in physical group '{name}'", file=source)
+            raise CaseError(f"the mesh has no cells in physical group '{name}'", file=source, key=key)
         cells += count
+    if cells > MAX_CELLS:
+        raise CaseError(f"the mesh has {cells} cells, more than the {MAX_CELLS} ecmx meshes and "
+                        "solves (MAX_CELLS); use a coarser mesh", file=source, key=key)
     if not min_quality >= MIN_QUALITY:
         raise CaseError(
             f"degenerate mesh: minimum element quality (gmsh minSICN) is {min_quality:.3g}, below "
             f"{MIN_QUALITY} (flat, inverted or sliver elements); refine or repair the mesh",
-            file=source,
+            file=source, key=key,
         )
     total = sum(len(t) for t in gmsh.model.mesh.getElements(dim)[1])
     if total != cells:
         raise CaseError(
             f"{abs(total - cells)} of the {total} cells are in no physical group or in several; "
-            "every cell must belong to exactly one particle_<i> or electrolyte group", file=source)
+            "every cell must belong to exactly one particle_<i> or electrolyte group", file=source,
+            key=key)
     vertices = len(gmsh.model.mesh.getNodes()[0])
     return {"cells": cells, "vertices": vertices, "min_quality": min_quality}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx)
 import dolfinx
@@ -16,7 +17,8 @@ import ufl
 from mpi4py import MPI
 
 from ecmx.meshes.builders import check_current_mesh, gmsh_model
-from ecmx.meshes.cache import MeshFile, build_mesh
+from ecmx.meshes.cache import CACHE_ENV, MeshFile, build_mesh
+from ecmx.meshes.meshfile import KEY, merge_msh
 from ecmx.meshes.spec import LENGTH_UNIT
 from ecmx.solver.config import Geometry
 from ecmx.solver.errors import CaseError
@@ -53,40 +55,62 @@ class ParticleMesh:
     msh_path: Path | None
 
 
+T = TypeVar("T")
+
+
+def on_rank0(comm: MPI.Comm, action: Callable[[], T], what: str) -> T:
+    """Run `action` on rank 0 and return its result on every rank. Collective.
+
+    A CaseError on rank 0 is raised on every rank; any other exception there is raised on rank 0
+    and as a RuntimeError naming `what` on the others, so no rank is left waiting.
+    """
+    outcome: Any = None
+    if comm.rank == 0:
+        try:
+            outcome = ("ok", action())
+        except CaseError as error:
+            outcome = ("CaseError", error.message, error.file, error.key)
+        except Exception as error:
+            comm.bcast(("Error", repr(error)), root=0)
+            raise
+    outcome = comm.bcast(outcome, root=0)
+    if outcome[0] == "CaseError":
+        raise CaseError(outcome[1], file=outcome[2], key=outcome[3])
+    if outcome[0] == "Error":
+        raise RuntimeError(f"{what} failed on rank 0: {outcome[1]}")
+    return outcome[1]
+
+
 def load_mesh(geometry: Any, comm: MPI.Comm = MPI.COMM_WORLD, cache_dir: str | Path | None = None,
               source: str | Path | None = None) -> ParticleMesh:
     """Build (rank 0, cached) and load the mesh of a ``Geometry``. Collective on `comm`.
 
     A CaseError on rank 0 (bad geometry, degenerate or invalid mesh file) is raised on every rank.
     """
-    outcome: Any = None
-    if comm.rank == 0:
-        try:
-            outcome = build_mesh(geometry, cache_dir, source)
-        except CaseError as error:
-            outcome = ("CaseError", error.message, error.file, error.key)
-        except Exception as error:
-            comm.bcast(("Error", repr(error), None, None), root=0)
-            raise
-    outcome = comm.bcast(outcome, root=0)
-    if isinstance(outcome, tuple):
-        kind, message, file, key = outcome
-        if kind == "CaseError":
-            raise CaseError(message, file=file, key=key)
-        raise RuntimeError(f"building the mesh failed on rank 0: {message}")
-    return read_mesh(outcome, comm)
+    mesh_file = on_rank0(comm, lambda: build_mesh(geometry, cache_dir, source), "building the mesh")
+    return read_mesh(mesh_file, comm)
+
+
+def _file_key(kind: str) -> str:
+    """The setting to name when a mesh file cannot be read: the case's file or the mesh cache."""
+    return KEY if kind == "mesh-file" else CACHE_ENV
 
 
 def read_mesh(mesh_file: MeshFile, comm: MPI.Comm = MPI.COMM_WORLD) -> ParticleMesh:
-    """Read a built or validated .msh into DOLFINx (rank 0 reads; shared-facet ghosting). Collective."""
+    """Read a built or validated .msh into DOLFINx (rank 0 reads; shared-facet ghosting). Collective.
+
+    The file is checked and read through :func:`~ecmx.meshes.meshfile.merge_msh`; a CaseError on
+    rank 0 is raised on every rank.
+    """
     info = mesh_file.info
     partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
     if comm.rank == 0:
         with gmsh_model("ecmx-load"):
-            gmsh.merge(str(mesh_file.path))
+            on_rank0(comm, lambda: merge_msh(mesh_file.path, _file_key(info["kind"])), "reading the mesh")
             data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=info["dim"],
                                                  partitioner=partitioner)
     else:
+        on_rank0(comm, lambda: None, "reading the mesh")
         data = dolfinx.io.gmsh.model_to_mesh(None, comm, 0, gdim=info["dim"], partitioner=partitioner)
     groups = {name: int(group.tag) for name, group in data.physical_groups.items()}
     particles = sorted((n for n in groups if re.fullmatch(r"particle_\d+", n)),
@@ -144,14 +168,18 @@ def interface_area(pmesh: ParticleMesh) -> float:
     return _integral(form, pmesh.mesh.comm) * pmesh.length_unit**2
 
 
-def minimum_quality(msh_path: Path, comm: MPI.Comm) -> float:
-    """gmsh minSICN over all cells of a .msh (computed on rank 0, returned on all ranks)."""
-    quality = None
-    if comm.rank == 0:
+def minimum_quality(msh_path: Path, comm: MPI.Comm, kind: str = "mesh-file") -> float:
+    """gmsh minSICN over all cells of a .msh (computed on rank 0, returned on all ranks). Collective.
+
+    `kind` (the geometry kind) decides which setting a CaseError names.
+    """
+
+    def measure() -> float:
         with gmsh_model("ecmx-quality"):
-            gmsh.merge(str(msh_path))
-            quality = check_current_mesh(str(msh_path))["min_quality"]
-    return comm.bcast(quality, root=0)
+            merge_msh(msh_path, _file_key(kind))
+            return check_current_mesh(str(msh_path), _file_key(kind))["min_quality"]
+
+    return on_rank0(comm, measure, "measuring the mesh quality")
 
 
 def mesh_report(target: ParticleMesh | MeshFile | str | Path,
@@ -172,7 +200,7 @@ def mesh_report(target: ParticleMesh | MeshFile | str | Path,
         pmesh = target
         quality = None
     if quality is None and pmesh.msh_path is not None:
-        quality = minimum_quality(pmesh.msh_path, pmesh.mesh.comm)
+        quality = minimum_quality(pmesh.msh_path, pmesh.mesh.comm, pmesh.kind)
     topology = pmesh.mesh.topology
     return {
         "kind": pmesh.kind,

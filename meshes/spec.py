@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import gmsh
 
 if TYPE_CHECKING:
     from ecmx.solver.config import Geometry
@@ -21,9 +20,18 @@ if TYPE_CHECKING:
 LENGTH_UNIT = 1e-6
 """Metres per mesh unit: meshes are in micrometres."""
 
-BUILDER_VERSION = f"ecmx-meshes-5/gmsh-{gmsh.__version__}"
-"""Part of every cache key: bump it whenever a builder changes the meshes it makes."""
+BUILDER_VERSION = f"ecmx-meshes-5/gmsh-{version('gmsh')}"
+"""Part of every cache key: bump it whenever a builder changes the meshes it makes.
 
+The gmsh version comes from the package metadata, so importing this module does not load gmsh.
+"""
+
+MAX_CELLS = 2_000_000
+"""Most cells (tetrahedra, triangles or intervals) in a mesh that ecmx builds or reads.
+
+The schema's mesh estimate refuses larger meshes before gmsh runs; the builders and the mesh-file
+reader check gmsh's own count against it after meshing or reading.
+"""
 
 
 @dataclass(frozen=True)
