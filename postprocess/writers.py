@@ -223,7 +223,7 @@ class FieldSeries:
 
     All functions live on one mesh; DG0 functions become cell data, all others nodal point data at
     the mesh vertices (P1 interpolation). The ``.pvd`` is rewritten after every time, so it always
-    lists complete files; its directory is created at the first write. Collective; rank 0 writes
+    lists complete files; its directory is created at the first write (its parent must exist). Collective; rank 0 writes
     (the mesh is gathered there). ``bytes_written`` counts the ``.vtu`` bytes so far (every rank).
 
     Args:
@@ -266,7 +266,7 @@ class FieldSeries:
     def _write_files(self, time: float, point_data: dict[str, np.ndarray], cell_data: dict[str, np.ndarray]) -> int:
         """Rank 0: the ``.vtu`` of one time and the updated ``.pvd``; returns the ``.vtu`` size."""
         name = f"{self.path.stem}_{len(self.times):06d}.vtu"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(exist_ok=True)  # not its parents: a removed results directory stays removed
         mesh = meshio.Mesh(self.grid.points, [(self.grid.cell_type, self.grid.cells)], point_data=point_data,
                            cell_data={k: [v] for k, v in cell_data.items()})
         meshio.write(self.path.parent / name, mesh, file_format="vtu", binary=True, compression="zlib")

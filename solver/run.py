@@ -483,8 +483,10 @@ class Recorder:
         return groups
 
     def start(self) -> None:
-        """Write ``case.yaml`` and create the CSV files with their headers (collective)."""
+        """Write ``case.yaml``, create the CSV files with their headers and the ``fields`` directory
+        (collective)."""
         writing(self.comm, (self.out / "case.yaml").write_text, self.case.to_yaml(), "utf-8")
+        writing(self.comm, (self.out / "fields").mkdir)
         self.timeseries = CsvWriter(self.out / "timeseries.csv", TIMESERIES_COLUMNS, self.comm)
         self.probes = CsvWriter(self.out / "probes.csv", PROBE_COLUMNS, self.comm)
 
@@ -540,6 +542,7 @@ class Recorder:
     def snapshot(self, depth_of_discharge: float, record: StepRecord) -> None:
         name = snapshot_name(depth_of_discharge)
         directory = self.out / "snapshots" / name
+        writing(self.comm, lambda: directory.parent.mkdir(exist_ok=True))
         groups = {group: {o.name: o.source for o in series.outputs} for group, series in self.series.items()}
         written = write_fields_once(self.comm, directory, groups, record.time_s)
         self.field_bytes += sum(series.bytes_written for series in written.values())
