@@ -66,3 +66,40 @@ def test_run_refuses_bad_case_before_solving(case_dir):
 def test_version():
     result = run_cli("--version", cwd=Path.cwd())
     assert result.returncode == 0 and result.stdout.startswith("ecmx ")
+
+
+# -- `ecmx run`: output directories and probes (issue 9) ---------------------------------------------
+
+def assert_one_error(result: subprocess.CompletedProcess, status: int = 2) -> str:
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert result.stderr.count("error:") == 1
+    return result.stderr
+
+
+def test_run_out_root_is_refused(case_dir):
+    before = sorted(p.name for p in case_dir.rglob("*"))
+    message = assert_one_error(run_cli("run", "case.yaml", "--out", "/", "--no-progress", cwd=case_dir))
+    assert "refusing to write results to /: it is the root of the file system" in message
+    assert sorted(p.name for p in case_dir.rglob("*")) == before
+
+
+def test_run_out_parent_overwrite_is_refused_at_once(case_dir):
+    """`--out .. --overwrite` is refused before the mesh and the solve (it used to fail after the
+    whole run and strand the results in `...partial`)."""
+    work = case_dir / "work"
+    work.mkdir()
+    before = sorted(p.name for p in case_dir.parent.iterdir())
+    result = run_cli("run", "../case.yaml", "--out", "..", "--overwrite", "--no-progress", cwd=work)
+    message = assert_one_error(result)
+    assert "it is the working directory or one of its parents" in message
+    assert sorted(p.name for p in case_dir.parent.iterdir()) == before
+    assert sorted(p.name for p in case_dir.iterdir()) == ["case.yaml", "electrolyte.yaml", "mat.yaml", "work"]
+
+
+def test_run_probe_outside_the_mesh_is_refused(case_dir):
+    probes = [{"name": "centre", "point": [0, 0, 0]}, {"name": "outside", "point": ["3 um", 0, 0]}]
+    write_yaml(case_dir / "probes.yaml", dict(CASE, output={"probes": probes}))
+    message = assert_one_error(run_cli("run", "probes.yaml", "--out", "out", "--no-progress", cwd=case_dir))
+    assert "key 'output.probes.1.point'" in message and "lies outside the mesh" in message
+    assert not (case_dir / "out").exists() and not (case_dir / "out.partial").exists()
