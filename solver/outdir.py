@@ -168,6 +168,10 @@ class DirectoryLock:
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
 
+    def holds(self, path: Path) -> bool:
+        """True while this lock is held on the marker that is now at ``path``'s marker (it follows renames)."""
+        return self._fd is not None and _same_file(self._fd, path / MARKER)
+
     def moved_to(self, path: Path) -> None:
         """Record that the locked directory was renamed to ``path`` (the lock follows the inode)."""
         self.path = path

@@ -215,8 +215,10 @@ class ResultsDirectory:
                 os.rename(self.partial, self.path)
             self._lock.moved_to(self.path)
         except OSError as exc:
-            raise OutputError(f"cannot move the results from {self.partial} to {self.path}: "
-                              f"{exc.strerror or exc}; they are in {self.partial}") from None
+            where = self.path if self._lock.holds(self.path) else self.partial
+            name = f" ({exc.filename})" if exc.filename else ""
+            raise OutputError(f"cannot put the results in place at {self.path}: {exc.strerror or exc}{name}; "
+                              f"they are in {where}") from None
         finally:
             self._release()
 

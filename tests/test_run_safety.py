@@ -244,6 +244,22 @@ def test_output_directory_removed_mid_run(tmp_path):
     assert not (tmp_path / "res").exists() and not (tmp_path / "res.partial").exists()
 
 
+def test_overwrite_whose_old_copy_cannot_be_deleted_says_where_the_results_are(tmp_path, monkeypatch):
+    case = make_case()
+    out = tmp_path / "res"
+    run_problem(FakeCellProblem(case), case, out)
+    first = summary(out)["wall_time_s"]
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr("ecmx.solver.outdir.shutil.rmtree", refuse)
+    with pytest.raises(OutputError, match=rf"Permission denied .*; they are in {out}$"):
+        run_problem(FakeCellProblem(case), case, out, overwrite=True)
+    assert summary(out)["wall_time_s"] != first  # the new results are in place
+    assert locked_by(out) is None
+
+
 def test_ctrl_c_keeps_the_partial_directory_with_status_interrupted(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     case = make_case()
