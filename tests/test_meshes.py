@@ -219,10 +219,11 @@ def test_too_narrow_box_is_a_case_error(tmp_path: Path) -> None:
 
 
 def _write_msh(path: Path, groups: list[str], flat: bool = False, scale: float = 1.0,
-               untagged: bool = False) -> Path:
+               untagged: bool = False, version: float = 4.1, binary: bool = False) -> Path:
     """Two tets sharing a face: particle_1 below, electrolyte above (µm × `scale`).
 
-    flat: the particle tet has no volume; untagged: a third tet in no physical group.
+    flat: the particle tet has no volume; untagged: a third tet in no physical group; version and
+    binary: the MSH format written.
     """
     apex = [0.3, 0.3, 0.0] if flat else [0.3, 0.3, -1.0]
     nodes = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.3, 0.3, 1.0], apex, [2, 2, 2]]) * scale
@@ -242,8 +243,12 @@ def _write_msh(path: Path, groups: list[str], flat: bool = False, scale: float =
                   "na_metal": (2, 2), "walls": (2, 3)}
         for name in groups:
             gmsh.model.addPhysicalGroup(*entity[name][:1], [entity[name][1]], name=name)
+        gmsh.option.setNumber("Mesh.MshFileVersion", version)
+        gmsh.option.setNumber("Mesh.Binary", int(binary))
         gmsh.write(str(path))
         gmsh.option.setNumber("Mesh.SaveAll", 0)
+        gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
+        gmsh.option.setNumber("Mesh.Binary", 0)
     return path
 
 
