@@ -6,7 +6,8 @@ hundred bytes declaring 3·10⁸ nodes takes gigabytes in gmsh. :func:`scan_msh`
 without reading any value, that a file is MSH 2.x or 4.1 (ASCII or binary), that it holds only
 the sections a mesh needs (``$PhysicalNames``, ``$Entities``, ``$Nodes``, ``$Elements``,
 ``$Comments``), and that every declared count is at most :data:`MAX_ENTRIES` and matches the data
-that follows it (ASCII: one node or element per line, as gmsh and meshio write them).
+that follows it (ASCII: one node or element per line, as gmsh and meshio write them). It reads the
+counts and record headers only, never the coordinates or connectivity.
 
 Light: numpy and the standard library only (no gmsh).
 """
@@ -38,6 +39,9 @@ NODES_PER_ELEMENT = {1: 2, 2: 3, 3: 4, 4: 4, 5: 8, 6: 6, 7: 5, 8: 3, 9: 6, 10: 9
 MAX_PHYSICAL_TAGS = 10_000
 """Most physical tags or bounding entities one $Entities record may list."""
 
+MAX_LINE_BYTES = 1 << 20
+"""Longest header or $Entities line read (split into fields, so its length bounds the memory)."""
+
 
 class MshError(ValueError):
     """The file is not a well-formed MSH file ecmx reads; the message says what is wrong."""
@@ -61,7 +65,7 @@ def show(line: bytes, limit: int = 40) -> str:
     return f"'{text}{'...' if len(line) > limit else ''}'"
 
 
-NOT_MSH = ("only gmsh MSH mesh files are read (format 2.2 or 4.1, ASCII or binary; first line "
+NOT_MSH = ("only gmsh MSH mesh files are read (format 2.x or 4.1, ASCII or binary; first line "
            "$MeshFormat). A .geo file or another gmsh script is a program and is never opened: mesh "
            "it yourself after checking what it does (gmsh model.geo -3 -format msh4 -o model.msh)")
 
@@ -104,15 +108,21 @@ class _Cursor:
 
     def at_end(self) -> bool:
         """Skip blank bytes; True when nothing else is left."""
-        while self.pos < len(self.data) and self.data[self.pos:self.pos + 1] in (b" ", b"\t", b"\r", b"\n"):
-            self.pos += 1
-        return self.pos >= len(self.data)
+        while self.pos < len(self.data):
+            chunk = self.data[self.pos:self.pos + (1 << 16)]
+            blank = leading_blank(chunk)
+            self.pos += blank
+            if blank < len(chunk):
+                return False
+        return True
 
     def line(self) -> bytes:
-        """The next line, stripped; MshError at the end of the file."""
+        """The next line (at most MAX_LINE_BYTES), stripped; MshError at the end of the file."""
         if self.pos >= len(self.data):
             raise MshError("the file ends in the middle of a section")
-        end = self.data.find(b"\n", self.pos)
+        end = self.data.find(b"\n", self.pos, self.pos + MAX_LINE_BYTES + 1)
+        if end < 0 and len(self.data) - self.pos > MAX_LINE_BYTES:
+            raise MshError(f"a line of more than {MAX_LINE_BYTES} bytes where a header was expected")
         end = len(self.data) if end < 0 else end
         line, self.pos = self.data[self.pos:end].strip(), end + 1
         return line
