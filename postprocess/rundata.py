@@ -206,7 +206,8 @@ def find_snapshots(run: RunData) -> list[Snapshot]:
 
 
 def read_grid(path: Path, time: float | None = None) -> pv.UnstructuredGrid:
-    """One time step of a ParaView file (.pvd, .vtu, .pvtu) as a single unstructured grid.
+    """One time step of a ParaView file (.pvd, .vtu, .pvtu) as a single unstructured grid, each mesh
+    node once (:func:`merge_coincident_points`).
 
     ``time`` selects a step of a .pvd time series (default: the last one).
     """
@@ -222,4 +223,32 @@ def read_grid(path: Path, time: float | None = None) -> pv.UnstructuredGrid:
         data = data.combine(merge_points=True)
     if not isinstance(data, pv.UnstructuredGrid):
         data = data.cast_to_unstructured_grid()
-    return data
+    return merge_coincident_points(data)
+
+
+def merge_coincident_points(grid: pv.UnstructuredGrid) -> pv.UnstructuredGrid:
+    """``grid`` with every point that no cell uses dropped and exactly coincident points merged.
+
+    A field file written on several MPI ranks holds each rank's nodes, gathered on rank 0
+    (``ecmx.postprocess.writers``): a node on a process boundary appears once per rank that holds
+    it, with the same coordinates and values, and a rank's ghost nodes may belong to none of its
+    cells. Merged, the grid is the mesh of a serial run. Point data is taken from one of the
+    copies; cell data and the order of the cells are kept.
+    """
+    connectivity = np.asarray(grid.cell_connectivity)
+    if grid.n_cells == 0 or grid.n_points == 0:
+        return grid
+    used = np.unique(connectivity)
+    unique, first, inverse = np.unique(grid.points[used], axis=0, return_index=True, return_inverse=True)
+    if len(unique) == grid.n_points:
+        return grid
+    new_index = np.full(grid.n_points, -1, dtype=np.int64)
+    new_index[used] = inverse.ravel()
+    sizes = np.diff(grid.cell_offsets)
+    cells = np.insert(new_index[connectivity], grid.cell_offsets[:-1], sizes)
+    merged = pv.UnstructuredGrid(cells, np.asarray(grid.celltypes), np.asarray(unique))
+    for name in grid.point_data:
+        merged.point_data[name] = np.asarray(grid.point_data[name])[used[first]]
+    for name in grid.cell_data:
+        merged.cell_data[name] = np.asarray(grid.cell_data[name])
+    return merged

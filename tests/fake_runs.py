@@ -131,8 +131,35 @@ def _radius_of(grid: pv.UnstructuredGrid, kind: str) -> np.ndarray:
     return np.linalg.norm(pts, axis=1)
 
 
-def write_fake_run(directory: Path, case: Case, dods: tuple[float, ...] = (0.1, 0.5, 0.9)) -> Path:
-    """Write a complete synthetic run directory for ``case`` and return it."""
+def gathered_from_two_ranks(grid: pv.UnstructuredGrid) -> pv.UnstructuredGrid:
+    """``grid`` as a run on two MPI ranks writes it (``ecmx.postprocess.writers``): the cells split
+    between the ranks, each rank's nodes listed separately (so a node on the rank boundary appears
+    twice), each followed by the rank's ghost nodes that none of its own cells use."""
+    (cell_type, cells), = grid.cells_dict.items()
+    centre_x = grid.points[cells].mean(axis=1)[:, 0]
+    parts = [centre_x <= np.median(centre_x), centre_x > np.median(centre_x)]
+    sources, new_cells, offset = [], [], 0
+    for mine in parts:
+        own = np.unique(cells[mine])
+        neighbours = np.unique(cells[~mine][np.isin(cells[~mine], own).any(axis=1)])
+        local = np.concatenate([own, np.setdiff1d(neighbours, own)])
+        position = np.empty(grid.n_points, dtype=np.int64)
+        position[local] = offset + np.arange(len(local))
+        new_cells.append(position[cells[mine]])
+        sources.append(local)
+        offset += len(local)
+    source = np.concatenate(sources)
+    connectivity = np.vstack(new_cells)
+    layout = np.column_stack([np.full(len(connectivity), connectivity.shape[1]), connectivity]).ravel()
+    gathered = pv.UnstructuredGrid(layout, np.full(len(connectivity), cell_type, dtype=np.uint8), grid.points[source])
+    for name in grid.point_data:
+        gathered.point_data[name] = np.asarray(grid.point_data[name])[source]
+    return gathered
+
+
+def write_fake_run(directory: Path, case: Case, dods: tuple[float, ...] = (0.1, 0.5, 0.9), ranks: int = 1) -> Path:
+    """Write a complete synthetic run directory for ``case`` and return it; ``ranks=2`` writes the
+    field files as a run on two MPI ranks does (:func:`gathered_from_two_ranks`)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "case.yaml").write_text(case.to_yaml())
     m = case.material
@@ -172,7 +199,7 @@ def write_fake_run(directory: Path, case: Case, dods: tuple[float, ...] = (0.1, 
     _write_csv(directory / "timeseries.csv", ts_rows)
     _write_csv(directory / "probes.csv", probe_rows)
 
-    grid = particle_grid(kind, R_um)
+    grid = particle_grid(kind, R_um) if ranks == 1 else gathered_from_two_ranks(particle_grid(kind, R_um))
     x_nodes = _radius_of(grid, kind) / R_um
     snapshots = []
     for dod in dods:

@@ -8,6 +8,13 @@ They are module-level functions so that spawned worker processes and MPI ranks c
   (SolveError, summary.json status "failed") when its diffusivity is below ``FAIL_BELOW``.
 - :func:`crashing_run` kills its worker process for diffusivities below ``FAIL_BELOW``.
 - :func:`busy_run` burns CPU for a fixed time (benchmark of the worker pool without the solver).
+- :func:`slow_run` sleeps ``SLOW_RUN_S`` in short naps before :func:`fake_run` (interrupt and
+  parent-death tests); :func:`lossy_run` returns normally but leaves no timeseries.csv (what a
+  second sweep writing the same point directory used to leave behind).
+
+Each call of :func:`fake_run` writes what ``run_case`` writes for the sweep: case.yaml,
+timeseries.csv, probes.csv, a field series (``fields/particle.pvd`` and the ``.vtu`` it names) and
+summary.json listing it.
 """
 
 from __future__ import annotations
@@ -23,16 +30,29 @@ from ecmx.solver.sweep import steady_surface_von_mises
 
 FAIL_BELOW = 1.5e-17  # m^2/s
 CALLS_FILE = "runner-calls.txt"
+SLOW_RUN_S = 30.0
+PVD = (
+    '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n  <Collection>\n'
+    '    <DataSet timestep="0" group="" part="0" file="particle_000000.vtu"/>\n  </Collection>\n</VTKFile>\n'
+)
 
 
 def fake_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> dict:
-    out_dir = Path(out_dir)
+    _record_call(Path(out_dir), comm)
+    return _write_run(case, Path(out_dir), comm)
+
+
+def _write_run(case: Any, out_dir: Path, comm: Any) -> dict:
+    """The files of a run (rank 0); raises SolveError below ``FAIL_BELOW`` like a failed run."""
     rank = 0 if comm is None else comm.rank
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with open(out_dir.parent / CALLS_FILE, "a") as fh:
-            fh.write(f"{out_dir.name} {os.getpid()} {0 if comm is None else comm.size}\n")
         (out_dir / "case.yaml").write_text(case.to_yaml())
+        (out_dir / "timeseries.csv").write_text("time_s,voltage_V\n0,3.4\n1,2.5\n")
+        (out_dir / "probes.csv").write_text("time_s,probe,c\n")
+        (out_dir / "fields").mkdir(exist_ok=True)
+        (out_dir / "fields" / "particle.pvd").write_text(PVD)
+        (out_dir / "fields" / "particle_000000.vtu").write_text('<VTKFile type="UnstructuredGrid"/>\n')
     d = case.material.diffusivity
     failed = d < FAIL_BELOW
     peak = steady_surface_von_mises(case)
@@ -50,12 +70,20 @@ def fake_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool =
             f"dod_{dod:.2f}": {"depth_of_discharge": dod, "c_min": 0.0, "c_max": 1e-12 / d * dod}
             for dod in case.output.snapshots.depth_of_discharge
         },
+        "files": {"timeseries": "timeseries.csv", "probes": "probes.csv", "fields": {"particle": "fields/particle.pvd"}},
     }
     if rank == 0:
         (out_dir / "summary.json").write_text(json.dumps(summary))
     if failed:
         raise SolveError(f"time step fell below the minimum at t = 1 s: {summary['reason']}")
     return summary
+
+
+def _record_call(out_dir: Path, comm: Any) -> None:
+    """One line ``<point label> <pid> <ranks>`` in the sweep directory's calls file (rank 0)."""
+    if comm is None or comm.rank == 0:
+        with open(out_dir.parent / CALLS_FILE, "a") as fh:
+            fh.write(f"{out_dir.name} {os.getpid()} {0 if comm is None else comm.size}\n")
 
 
 def crashing_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> dict:
@@ -70,6 +98,20 @@ def busy_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool =
     while time.process_time() < end:
         x += sum(i * 1e-9 for i in range(1000))
     return fake_run(case, out_dir, overwrite, progress, comm)
+
+
+def slow_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> dict:
+    _record_call(Path(out_dir), comm)
+    end = time.monotonic() + SLOW_RUN_S
+    while time.monotonic() < end:
+        time.sleep(0.05)
+    return _write_run(case, Path(out_dir), comm)
+
+
+def lossy_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> dict:
+    summary = fake_run(case, out_dir, overwrite, progress, comm)
+    (Path(out_dir) / "timeseries.csv").unlink()
+    return summary
 
 
 def calls(sweep_dir: Path) -> list[str]:
