@@ -164,6 +164,7 @@ def test_a_stale_partial_of_a_killed_run_is_replaced(tmp_path):
     result = run_problem(FakeCellProblem(case), case, tmp_path / "res")
     assert summary(result.directory)["status"] == "completed"
     assert rows(result.timeseries)[0]["time_s"] == "0.0"
+    assert (result.directory / MARKER).is_file() and locked_by(result.directory) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
 
 
