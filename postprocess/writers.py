@@ -223,8 +223,9 @@ class FieldSeries:
 
     All functions live on one mesh; DG0 functions become cell data, all others nodal point data at
     the mesh vertices (P1 interpolation). The ``.pvd`` is rewritten after every time, so it always
-    lists complete files; its directory is created at the first write (its parent must exist). Collective; rank 0 writes
-    (the mesh is gathered there). ``bytes_written`` counts the ``.vtu`` bytes so far (every rank).
+    lists complete files; its directory is created at the first write (its parent must exist).
+    Collective; rank 0 writes (the mesh is gathered there). ``bytes_written`` counts the ``.vtu``
+    bytes so far (on every rank).
 
     Args:
         comm: the mesh's communicator.

@@ -74,8 +74,8 @@ def test_interrupt_on_one_rank_stops_both(tmp_path):
 
 def test_ctrl_c_through_mpiexec(tmp_path):
     env = dict(os.environ, COLUMNS="300", NO_COLOR="1")
-    run = subprocess.Popen([str(MPIEXEC), "-n", "2", sys.executable, str(TESTS / "mpi_run_failures.py"), "ctrl-c", "out"],
-                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    command = [str(MPIEXEC), "-n", "2", sys.executable, str(TESTS / "mpi_run_failures.py"), "ctrl-c", "out"]
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                            start_new_session=True)
     timeseries = tmp_path / "out.partial" / "timeseries.csv"
     try:
