@@ -173,6 +173,9 @@ class ResultsDirectory:
                 _refuse_if_locked(path, path, where)
         partial = path.with_name(path.name + ".partial")
         if partial.exists() or partial.is_symlink():
+            reason = protected_reason(partial, self.case_file)
+            if reason is not None:
+                raise CaseError(f"refusing to replace {partial}: {reason}", **where)
             if not is_owned(partial):
                 raise CaseError(f"{partial} exists and is not an unfinished ecmx run (a file, a symbolic link or a "
                                 f"directory without the {MARKER} marker); move it away", **where)

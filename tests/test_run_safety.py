@@ -156,6 +156,16 @@ def test_a_partial_that_is_not_ours_is_refused(tmp_path, kind):
     assert (victim / "thesis.tex").read_text() == "years of work"
 
 
+def test_a_stale_partial_that_is_the_working_directory_is_kept(tmp_path, monkeypatch):
+    case = make_case()
+    DirectoryLock.create(tmp_path / "res.partial", "run").release()
+    (tmp_path / "res.partial" / "notes.txt").write_text("working here")
+    monkeypatch.chdir(tmp_path / "res.partial")
+    with pytest.raises(CaseError, match="working directory"):
+        run_problem(FakeCellProblem(case), case, "../res")
+    assert (tmp_path / "res.partial" / "notes.txt").read_text() == "working here"
+
+
 def test_a_stale_partial_of_a_killed_run_is_replaced(tmp_path):
     case = make_case()
     stale = DirectoryLock.create(tmp_path / "res.partial", "run")
