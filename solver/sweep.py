@@ -641,28 +641,39 @@ def _pool_pass(
 ) -> list[PointTask]:
     """One pool over ``tasks``; returns the tasks left unfinished because the pool broke.
 
-    On Ctrl-C the points being run are recorded as interrupted and the workers are terminated.
+    Each worker is given one point at a time, so the points in flight are the points being run: on
+    Ctrl-C they are recorded as interrupted, the others stay pending, and the workers are terminated.
     """
-    if not tasks:
-        return []
+    queue = iter(tasks)
+    in_flight: dict[cf.Future, PointTask] = {}
     unfinished: list[PointTask] = []
     with process_pool(workers) as pool:
-        futures = {pool.submit(_worker_run, task, runner): task for task in tasks}
+
+        def submit_next() -> None:
+            task = next(queue, None)
+            if task is not None:
+                in_flight[pool.submit(_worker_run, task, runner)] = task
+
+        for _ in range(workers):
+            submit_next()
         try:
-            for future in cf.as_completed(futures):
-                task = futures[future]
-                try:
-                    row = future.result()
-                except cf.process.BrokenProcessPool:
-                    unfinished.append(task)
-                    continue
-                finished(task, row)
+            while in_flight:
+                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    task = in_flight.pop(future)
+                    try:
+                        row = future.result()
+                    except cf.process.BrokenProcessPool:
+                        unfinished.append(task)
+                        continue
+                    finished(task, row)
+                    if not unfinished:
+                        submit_next()
         except KeyboardInterrupt:
-            for future, task in futures.items():
-                if future.running():
-                    finished(task, _interrupted_row(task))
+            for task in in_flight.values():
+                finished(task, _interrupted_row(task))
             raise
-    return sorted(unfinished, key=lambda t: t.index)
+    return sorted([*unfinished, *queue], key=lambda t: t.index)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import meshio
 import numpy as np
 import pyvista as pv
+import yaml
 
 from ecmx.solver.config import Case, case_from_dict
+from ecmx.solver.errors import SolveError
 
 F = 96485.33212
 
@@ -251,20 +255,58 @@ def analytic_concentration(case: Case, dod: float, x: np.ndarray) -> np.ndarray:
     return lo * m.max_concentration + dod * m.usable_concentration + amplitude(case, dod * 3600.0) * (x**2 - 0.6)
 
 
-__all__ = ["fake_case", "fake_runner", "write_fake_run", "stresses", "amplitude", "analytic_concentration"]
+__all__ = ["fake_case", "fake_runner", "unreadable_runner", "write_fake_run", "comparison_files", "stresses", "amplitude",
+           "analytic_concentration", "gathered_from_two_ranks"]
 
 
-def fake_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: object = None) -> Path:
-    """A stand-in for ``run_case`` that writes a synthetic run directory (picklable for workers)."""
-    import shutil
+def fake_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> Path:
+    """A stand-in for ``run_case`` that writes a synthetic run directory (picklable for workers).
 
+    Collective over ``comm`` (rank 0 writes). A material named ``broken`` fails like a run whose
+    Newton solve failed.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not overwrite:
-            raise FileExistsError(out_dir)
-        shutil.rmtree(out_dir)
+    if comm is None or comm.rank == 0:
+        if out_dir.exists():
+            if not overwrite:
+                raise FileExistsError(out_dir)
+            shutil.rmtree(out_dir)
+        if case.material.name != "broken":
+            write_fake_run(out_dir, case, tuple(case.output.snapshots.depth_of_discharge))
+    if comm is not None:
+        comm.barrier()
     if case.material.name == "broken":
-        from ecmx.solver.errors import SolveError
-
         raise SolveError("Newton failed at the minimum step (synthetic)")
-    return write_fake_run(out_dir, case, tuple(case.output.snapshots.depth_of_discharge))
+    return out_dir
+
+
+def unreadable_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> Path:
+    """Like :func:`fake_runner`, but the snapshot field files it lists are missing, so that reading
+    the run back for the comparison fails."""
+    fake_runner(case, out_dir, overwrite, progress, comm)
+    if comm is None or comm.rank == 0:
+        shutil.rmtree(Path(out_dir) / "snapshots")
+    if comm is not None:
+        comm.barrier()
+    return Path(out_dir)
+
+
+def comparison_files(directory: Path, materials: tuple[str, ...] = ("nvp", "hev"), **extra: Any) -> Path:
+    """Case files ``<material>.yaml`` (3D, snapshot at DOD 0.5, a surface probe) and a comparison
+    file ``cmp.yaml`` of them writing to ``<directory>/out``; returns the comparison file."""
+    for m in materials:
+        material = {**BASE_MATERIAL, **MATERIALS.get(m, MATERIALS["nvp"]), "name": m}
+        data = {
+            "name": m,
+            "description": f"{m} synthetic",
+            "material": material,
+            "electrolyte": ELECTROLYTE,
+            "geometry": {"kind": "particle-in-electrolyte"},
+            "protocol": [{"step": "discharge", "c_rate": 1, "until": {"depth_of_discharge": 0.9}}],
+            "output": {"snapshots": {"depth_of_discharge": [0.5]}, "probes": [{"name": "surface", "point": ["1 um", 0, 0]}]},
+        }
+        (directory / f"{m}.yaml").write_text(yaml.safe_dump(data))
+    spec = {"compare": {"cases": [f"{m}.yaml" for m in materials], **extra}, "output": {"directory": str(directory / "out")}}
+    path = directory / "cmp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path

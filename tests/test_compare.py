@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 import yaml
-from fake_runs import BASE_MATERIAL, ELECTROLYTE, MATERIALS, amplitude, fake_case, fake_runner, stresses, write_fake_run, write_pvd
+from fake_runs import amplitude, comparison_files, fake_case, fake_runner, stresses, write_fake_run, write_pvd
 
 from ecmx.postprocess import figures, tables
 from ecmx.postprocess.rundata import Snapshot, load_run
@@ -162,27 +162,8 @@ def test_line_plots_are_written(tmp_path: Path) -> None:
 # The driver, with a stand-in runner
 
 
-def _comparison_files(tmp_path: Path, materials: tuple[str, ...] = ("nvp", "hev"), **extra) -> Path:
-    for m in materials:
-        material = {**BASE_MATERIAL, **MATERIALS.get(m, MATERIALS["nvp"]), "name": m}
-        data = {
-            "name": m,
-            "description": f"{m} synthetic",
-            "material": material,
-            "electrolyte": ELECTROLYTE,
-            "geometry": {"kind": "particle-in-electrolyte"},
-            "protocol": [{"step": "discharge", "c_rate": 1, "until": {"depth_of_discharge": 0.9}}],
-            "output": {"snapshots": {"depth_of_discharge": [0.5]}, "probes": [{"name": "surface", "point": ["1 um", 0, 0]}]},
-        }
-        (tmp_path / f"{m}.yaml").write_text(yaml.safe_dump(data))
-    spec = {"compare": {"cases": [f"{m}.yaml" for m in materials], **extra}, "output": {"directory": str(tmp_path / "out")}}
-    path = tmp_path / "cmp.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
 def test_run_comparison_in_two_worker_processes(tmp_path: Path) -> None:
-    study = load_comparison(_comparison_files(tmp_path))
+    study = load_comparison(comparison_files(tmp_path))
     result = run_comparison(study, workers=2, runner=fake_runner)
     out = tmp_path / "out"
     assert result.directory == out
@@ -209,7 +190,7 @@ def test_run_comparison_in_two_worker_processes(tmp_path: Path) -> None:
 
 
 def test_existing_results_need_overwrite(tmp_path: Path) -> None:
-    study = load_comparison(_comparison_files(tmp_path))
+    study = load_comparison(comparison_files(tmp_path))
     run_comparison(study, workers=1, runner=fake_runner)
     with pytest.raises(CaseError, match="--overwrite"):
         run_comparison(study, workers=1, runner=fake_runner)
@@ -220,7 +201,7 @@ def test_existing_results_need_overwrite(tmp_path: Path) -> None:
 
 
 def test_duplicate_case_names_are_an_input_error(tmp_path: Path) -> None:
-    path = _comparison_files(tmp_path)
+    path = comparison_files(tmp_path)
     data = yaml.safe_load(path.read_text())
     data["compare"]["cases"] = ["nvp.yaml", "nvp.yaml"]
     path.write_text(yaml.safe_dump(data))
@@ -229,7 +210,7 @@ def test_duplicate_case_names_are_an_input_error(tmp_path: Path) -> None:
 
 
 def test_a_failed_case_is_reported_and_the_others_finish(tmp_path: Path) -> None:
-    study = load_comparison(_comparison_files(tmp_path, ("nvp", "broken")))
+    study = load_comparison(comparison_files(tmp_path, ("nvp", "broken")))
     with pytest.raises(SolveError, match="1 of 2 case"):
         run_comparison(study, workers=1, runner=fake_runner)
     out = tmp_path / "out"
@@ -265,3 +246,29 @@ def test_steady_sphere_reference_matches_the_closed_form(tmp_path: Path) -> None
     assert surface_vm == pytest.approx(stresses(case, np.array([1.0]), A)["von_mises"][0], rel=1e-12)
     runs = [_fake(tmp_path, m, "sphere-1d") for m in ("nvp", "hev")]
     assert "nvp-sphere-1d / hev-sphere-1d: spread" in analytic_reference(runs)
+
+
+def _slice_values(plane: pv.PolyData, name: str) -> np.ndarray:
+    return np.sort(np.asarray(plane.point_data[name]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_field_files_of_two_ranks_read_as_the_serial_mesh(tmp_path: Path, kind: str) -> None:
+    """Field files gathered from two MPI ranks (boundary nodes twice, ghost nodes no cell of the rank
+    uses) give the serial run's mesh, slices, radial profiles and table."""
+    case = fake_case("nvp", kind)
+    serial = load_run(write_fake_run(tmp_path / "serial", case))
+    parallel = load_run(write_fake_run(tmp_path / "two-ranks", case, ranks=2))
+    assert parallel.snapshots[0].path.with_name("particle_000000.vtu").is_file()
+    for one, two in zip(serial.snapshots, parallel.snapshots, strict=True):
+        assert (two.grid.n_points, two.grid.n_cells) == (one.grid.n_points, one.grid.n_cells)
+        quantities = ["concentration", "von_mises"]
+        a, b = mid_plane_slice(one, quantities), mid_plane_slice(two, quantities)
+        assert (b.n_points, b.n_cells) == (a.n_points, a.n_cells)
+        for quantity in quantities:
+            assert np.allclose(_slice_values(b, quantity), _slice_values(a, quantity), rtol=1e-12)
+            pa, pb = radial_profile(one, quantity), radial_profile(two, quantity)
+            # a ray point on the mesh boundary (the axis) may be found in another cell: tiny differences
+            scale = np.abs(pa["mean"]).max()
+            assert np.allclose(pb["x"], pa["x"]) and np.allclose(pb["mean"], pa["mean"], rtol=1e-5, atol=1e-5 * scale)
+    assert tables.rows_markdown(tables.snapshot_rows([parallel], DODS)) == tables.rows_markdown(tables.snapshot_rows([serial], DODS))
