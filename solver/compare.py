@@ -52,7 +52,7 @@ from typing import Any
 from ecmx.solver.collective import on_root
 from ecmx.solver.config import Case, Snapshots
 from ecmx.solver.errors import CaseError, SolveError
-from ecmx.solver.outdir import DirectoryLock, expand
+from ecmx.solver.outdir import DirectoryLock, check_replaceable, expand
 from ecmx.solver.study_config import Comparison
 from ecmx.solver.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.workers import process_pool
@@ -96,15 +96,8 @@ class ComparisonResult:
 
 
 def comparison_cases(study: Comparison) -> list[Case]:
-    """The comparison's cases, each with snapshots at the comparison's depths of discharge too."""
-    names = [c.name for c in study.cases]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise CaseError(
-            f"case names must differ (each case writes <comparison dir>/<name>/), repeated: {', '.join(duplicates)}",
-            file=study.path,
-            key="compare.cases",
-        )
+    """The comparison's cases, each with snapshots at the comparison's depths of discharge too (their
+    names differ: :class:`~ecmx.solver.study_config.Comparison` checks it)."""
     dods = study.spec.compare.at.depth_of_discharge
     cases = []
     for case in study.cases:
@@ -178,18 +171,24 @@ def run_comparison(
 
 def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks: list[DirectoryLock]) -> list[Path]:
     """Rank 0: check the case directories, create or adopt and lock the comparison directory (the
-    lock is appended to ``locks``) and check what it holds; returns the case directories."""
+    lock is appended to ``locks``) and check what it holds; returns the case directories.
+
+    An existing case directory needs ``overwrite`` and must be an ecmx run directory (or empty).
+    """
     case_dirs = case_directories(study, directory)
     locks.append(open_study_directory(directory, "comparison", file=study.path))
     check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
-    existing = [d.name for d in case_dirs if d.exists() or d.is_symlink()]
+    existing = [(d, path) for d, path in zip(case_dirs, study.case_paths, strict=True) if d.exists() or d.is_symlink()]
     if existing and not overwrite:
         raise CaseError(
-            f"comparison directory {directory} already holds results of {', '.join(existing)}; "
+            f"comparison directory {directory} already holds results of {', '.join(d.name for d, _ in existing)}; "
             "use --overwrite to replace them",
             file=study.path,
             key="output.directory",
         )
+    for case_dir, case_file in existing:
+        if case_dir.is_symlink() or not case_dir.is_dir() or any(case_dir.iterdir()):
+            check_replaceable(case_dir, key="name", file=case_file)
     return case_dirs
 
 

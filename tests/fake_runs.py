@@ -25,6 +25,7 @@ import yaml
 
 from ecmx.solver.config import Case, case_from_dict
 from ecmx.solver.errors import SolveError
+from ecmx.solver.outdir import DirectoryLock, check_replaceable
 
 F = 96485.33212
 
@@ -262,16 +263,19 @@ __all__ = ["fake_case", "fake_runner", "unreadable_runner", "write_fake_run", "c
 def fake_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> Path:
     """A stand-in for ``run_case`` that writes a synthetic run directory (picklable for workers).
 
-    Collective over ``comm`` (rank 0 writes). A material named ``broken`` fails like a run whose
-    Newton solve failed.
+    Like ``run_case`` it replaces only an ecmx run directory (with ``overwrite``) and marks the one
+    it writes as ecmx's. Collective over ``comm`` (rank 0 writes). A material named ``broken`` fails
+    like a run whose Newton solve failed.
     """
     out_dir = Path(out_dir)
     if comm is None or comm.rank == 0:
         if out_dir.exists():
             if not overwrite:
                 raise FileExistsError(out_dir)
+            check_replaceable(out_dir)
             shutil.rmtree(out_dir)
         if case.material.name != "broken":
+            DirectoryLock.create(out_dir, "run").release()
             write_fake_run(out_dir, case, tuple(case.output.snapshots.depth_of_discharge))
     if comm is not None:
         comm.barrier()

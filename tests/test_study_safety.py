@@ -10,6 +10,7 @@ sweep through the ``ecmx`` command line with the stand-in runner patched in (``C
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -55,10 +56,11 @@ def _sweep_file(case_dir: Path, values: list[float], out: str = "out") -> Path:
     return write_yaml(case_dir / "sweep.yaml", spec)
 
 
-def _start_cli(runner: str, *args: str) -> subprocess.Popen:
-    """``ecmx ARGS`` with the stand-in ``runner``, in its own session (so a signal can go to its group)."""
+def _start_cli(runner: str, *args: str, launcher: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``ecmx ARGS`` with the stand-in ``runner`` (under ``launcher``, e.g. mpiexec), in its own session
+    (so that a signal can go to its whole process group)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-c", CLI_SCRIPT, runner, *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([*launcher, sys.executable, "-c", CLI_SCRIPT, runner, *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -126,6 +128,16 @@ def test_compare_refuses_a_directory_holding_a_users_files(tmp_path: Path, overw
         run_comparison(study, workers=1, overwrite=overwrite, runner=fake_runner)
     assert {path: path.read_text() for path in mine} == mine
     assert sorted(p.name for p in out.iterdir()) == ["figures", "report.md", "table.csv"]
+
+
+def test_overwrite_keeps_a_case_directory_that_is_not_an_ecmx_run(tmp_path: Path) -> None:
+    study = load_comparison(comparison_files(tmp_path))
+    run_comparison(study, workers=1, runner=fake_runner)
+    (tmp_path / "out" / "nvp" / MARKER).unlink()  # now a directory ecmx did not write (as far as it knows)
+    with pytest.raises(CaseError, match="not an ecmx results directory") as error:
+        run_comparison(study, workers=1, overwrite=True, runner=fake_runner)
+    assert error.value.key == "name" and error.value.file == study.case_paths[0]
+    assert (tmp_path / "out" / "nvp" / "summary.json").is_file()
 
 
 def test_an_empty_directory_is_adopted_and_marked(tmp_path: Path) -> None:
@@ -267,6 +279,28 @@ def test_ctrl_c_stops_the_sweep_and_records_interrupted_points(case_dir: Path) -
     assert sorted(r["status"] for r in rows) == ["interrupted", "interrupted", "pending"]
     assert not any(_alive(pid) for pid in pids)
     assert not any((Path(r["directory"]) / COMPLETE_MARKER).exists() for r in rows)
+
+
+@pytest.mark.mpi
+def test_ctrl_c_under_mpi_records_interrupted_points(case_dir: Path) -> None:
+    """``mpiexec -n 2 ecmx sweep --mpi``: mpiexec passes Ctrl-C to both ranks; each group records its
+    running point as interrupted (not as a failed solve) and the job exits with 130."""
+    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not found")
+    path = _sweep_file(case_dir, [1e-15, 1e-14, 1e-13, 1e-12])
+    proc = _start_cli("slow_run", "sweep", str(path), "--mpi", launcher=(mpiexec, "-n", "2"))
+    try:
+        _started_points(case_dir / "out", 2)
+        os.kill(proc.pid, signal.SIGINT)  # to mpiexec, which forwards it to the ranks
+        _, stderr = proc.communicate(timeout=sweep_fakes.SLOW_RUN_S - 10)
+    finally:
+        _end(proc)
+    assert proc.returncode == 130, stderr
+    assert stderr.count("sweep stopped: 2 point(s) interrupted, 2 not started") == 1, stderr
+    rows = read_summary(case_dir / "out" / "summary.csv")
+    assert [r["status"] for r in rows] == ["interrupted", "interrupted", "pending", "pending"]
+    assert all(r["reason"].startswith("interrupted by the user") for r in rows[:2])
 
 
 @pytest.mark.skipif(not LINUX, reason="reads process states from /proc")
