@@ -156,7 +156,8 @@ def run_comparison(
         try:
             outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm)
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in {directory}") from None
+            raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
+                                    f"{directory}") from None
         result = ComparisonResult(directory, outcomes, 0.0)
         on_root(comm, _post_process, study, result, started)
     finally:
@@ -241,7 +242,8 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
         state = "done" if outcome.error is None else f"FAILED ({outcome.error})"
         print(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
 
-    print(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}", file=sys.stderr, flush=True)
+    print(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}", file=sys.stderr,
+          flush=True)
     if workers == 1:
         for case, out_dir in zip(cases, case_dirs, strict=True):
             done(_run_one(case, out_dir, overwrite, runner))

@@ -442,10 +442,14 @@ def _record_point(task: PointTask, row: dict[str, Any], details: str) -> None:
         return  # the run made no directory (it was refused, or its results stayed in <dir>.partial)
     row.update(_results_from_run(task.directory, task.case))
     record = {"case_sha256": task.case_hash, "row": row}
-    if row["status"] == "ok":
-        _write_json_atomic(task.directory / COMPLETE_MARKER, record)
-    else:
-        _write_json_atomic(task.directory / FAILED_MARKER, {**record, "traceback": details})
+    try:
+        if row["status"] == "ok":
+            _write_json_atomic(task.directory / COMPLETE_MARKER, record)
+        else:
+            _write_json_atomic(task.directory / FAILED_MARKER, {**record, "traceback": details})
+    except OSError as exc:  # (disk full, read-only): the point is not recorded as finished
+        reason = f"cannot write the point's marker in {task.directory}: {exc.strerror or exc}"
+        row.update(status="failed", reason=reason)
 
 
 def _mpi_max() -> Any:
@@ -483,7 +487,8 @@ def point_tasks(study: Sweep, directory: Path) -> list[PointTask]:
     """
     tasks = []
     for point in study.points:
-        point_dir = child_directory(directory, point.label, file=study.path, key="sweep", reserved=SWEEP_OUTPUTS)
+        point_dir = child_directory(directory, point.label, file=study.path, key="sweep",
+                                    reserved=SWEEP_OUTPUTS)
         output = point.case.output.model_copy(update={"directory": point_dir})
         case = point.case.model_copy(update={"output": output})
         tasks.append(PointTask(point.index, point.label, point_dir, case, case_hash(case), _base_row(point, case, point_dir)))
@@ -522,7 +527,8 @@ def run_sweep(
     from mpi4py import MPI
 
     if not study.points:
-        raise CaseError("the sweep has no points: expected at least one value on every axis", file=study.path, key="sweep")
+        raise CaseError("the sweep has no points: expected at least one value on every axis", file=study.path,
+                        key="sweep")
     directory = expand(study.directory)
     tasks = point_tasks(study, directory)
     if mpi:
@@ -612,7 +618,8 @@ def _ordered_rows(tasks: list[PointTask], results: dict[int, PointResult]) -> li
     return [results[t.index].row if t.index in results else {**t.base_row, **pending} for t in tasks]
 
 
-def _run_serial(tasks: list[PointTask], runner: Runner | None, finished: Callable[[PointTask, dict[str, Any]], None]) -> None:
+def _run_serial(tasks: list[PointTask], runner: Runner | None,
+                finished: Callable[[PointTask, dict[str, Any]], None]) -> None:
     """Run the tasks one after the other in this process; KeyboardInterrupt at an interrupted point."""
     for task in tasks:
         try:
@@ -736,7 +743,8 @@ def _run_groups(tasks: list[PointTask], directory: Path, done: dict[int, dict[st
     results = {i: PointResult(i, row, ran=False) for i, row in done.items()}
     stopped = False
     try:
-        with _ProgressBar(len(tasks), len(results), enabled=progress and root) as bar, DeferredInterrupt(group) as between:
+        bar = _ProgressBar(len(tasks), len(results), enabled=progress and root)
+        with bar, DeferredInterrupt(group) as between:
 
             def record(index: int, row: dict[str, Any]) -> None:
                 results[index] = PointResult(index, row, ran=True)

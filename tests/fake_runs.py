@@ -256,8 +256,8 @@ def analytic_concentration(case: Case, dod: float, x: np.ndarray) -> np.ndarray:
     return lo * m.max_concentration + dod * m.usable_concentration + amplitude(case, dod * 3600.0) * (x**2 - 0.6)
 
 
-__all__ = ["fake_case", "fake_runner", "unreadable_runner", "write_fake_run", "comparison_files", "stresses", "amplitude",
-           "analytic_concentration", "gathered_from_two_ranks"]
+__all__ = ["fake_case", "fake_runner", "unreadable_runner", "write_fake_run", "comparison_files", "stresses",
+           "amplitude", "analytic_concentration", "gathered_from_two_ranks"]
 
 
 def fake_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> Path:
@@ -284,7 +284,8 @@ def fake_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bo
     return out_dir
 
 
-def unreadable_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> Path:
+def unreadable_runner(case: Case, out_dir: Path, overwrite: bool = False, progress: bool = False,
+                      comm: Any = None) -> Path:
     """Like :func:`fake_runner`, but the snapshot field files it lists are missing, so that reading
     the run back for the comparison fails."""
     fake_runner(case, out_dir, overwrite, progress, comm)
@@ -307,10 +308,12 @@ def comparison_files(directory: Path, materials: tuple[str, ...] = ("nvp", "hev"
             "electrolyte": ELECTROLYTE,
             "geometry": {"kind": "particle-in-electrolyte"},
             "protocol": [{"step": "discharge", "c_rate": 1, "until": {"depth_of_discharge": 0.9}}],
-            "output": {"snapshots": {"depth_of_discharge": [0.5]}, "probes": [{"name": "surface", "point": ["1 um", 0, 0]}]},
+            "output": {"snapshots": {"depth_of_discharge": [0.5]},
+                       "probes": [{"name": "surface", "point": ["1 um", 0, 0]}]},
         }
         (directory / f"{m}.yaml").write_text(yaml.safe_dump(data))
-    spec = {"compare": {"cases": [f"{m}.yaml" for m in materials], **extra}, "output": {"directory": str(directory / "out")}}
+    spec = {"compare": {"cases": [f"{m}.yaml" for m in materials], **extra},
+            "output": {"directory": str(directory / "out")}}
     path = directory / "cmp.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path

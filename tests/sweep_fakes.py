@@ -70,7 +70,8 @@ def _write_run(case: Any, out_dir: Path, comm: Any) -> dict:
             f"dod_{dod:.2f}": {"depth_of_discharge": dod, "c_min": 0.0, "c_max": 1e-12 / d * dod}
             for dod in case.output.snapshots.depth_of_discharge
         },
-        "files": {"timeseries": "timeseries.csv", "probes": "probes.csv", "fields": {"particle": "fields/particle.pvd"}},
+        "files": {"timeseries": "timeseries.csv", "probes": "probes.csv",
+                  "fields": {"particle": "fields/particle.pvd"}},
     }
     if rank == 0:
         (out_dir / "summary.json").write_text(json.dumps(summary))

@@ -51,7 +51,8 @@ def _table(directory: Path) -> list[dict[str, str]]:
 
 @pytest.mark.mpi
 @pytest.mark.slow
-@pytest.mark.parametrize(("overrides", "timeout"), [((), 600), (("geometry.kind=sphere-1d",), 180)], ids=["3d", "sphere-1d"])
+@pytest.mark.parametrize(("overrides", "timeout"), [((), 600), (("geometry.kind=sphere-1d",), 180)],
+                         ids=["3d", "sphere-1d"])
 def test_compare_under_mpiexec_matches_serial(tmp_path: Path, overrides: tuple[str, ...], timeout: float) -> None:
     mpiexec = _mpiexec()
     spec = coarse_comparison(*overrides)
@@ -90,4 +91,5 @@ def test_post_processing_failure_on_rank_0_ends_every_rank(tmp_path: Path) -> No
     proc = _run([_mpiexec(), "-n", "2", sys.executable, "-c", FAILING_POST_PROCESSING, str(path)], timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rank in (0, 1):  # (the ranks' lines may interleave)
-        assert f"rank {rank}: SolveError: the post-processing of the comparison failed" in proc.stdout, proc.stdout + proc.stderr
+        expected = f"rank {rank}: SolveError: the post-processing of the comparison failed"
+        assert expected in proc.stdout, proc.stdout + proc.stderr

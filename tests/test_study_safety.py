@@ -60,8 +60,9 @@ def _start_cli(runner: str, *args: str, launcher: tuple[str, ...] = ()) -> subpr
     """``ecmx ARGS`` with the stand-in ``runner`` (under ``launcher``, e.g. mpiexec), in its own session
     (so that a signal can go to its whole process group)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([*launcher, sys.executable, "-c", CLI_SCRIPT, runner, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = [*launcher, sys.executable, "-c", CLI_SCRIPT, runner, *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
