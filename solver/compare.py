@@ -52,7 +52,7 @@ from typing import Any
 from ecmx.solver.collective import on_root
 from ecmx.solver.config import Case, Snapshots
 from ecmx.solver.errors import CaseError, SolveError
-from ecmx.solver.outdir import DirectoryLock, check_replaceable, expand
+from ecmx.solver.outdir import DirectoryLock, check_writable_into, expand
 from ecmx.solver.study_config import Comparison
 from ecmx.solver.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.workers import process_pool
@@ -188,8 +188,7 @@ def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks:
             key="output.directory",
         )
     for case_dir, case_file in existing:
-        if case_dir.is_symlink() or not case_dir.is_dir() or any(case_dir.iterdir()):
-            check_replaceable(case_dir, key="name", file=case_file)
+        check_writable_into(case_dir, key="name", file=case_file)
     return case_dirs
 
 

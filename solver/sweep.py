@@ -361,9 +361,14 @@ def _missing_series_files(directory: Path, listed: str) -> list[str]:
     return [f"{listed}: {name}" for name in names if not (pvd.parent / name).is_file()]
 
 
+def _real_directory(path: Path) -> bool:
+    """True for a directory that is not a symbolic link (a point's run directory, once it exists)."""
+    return path.is_dir() and not path.is_symlink()
+
+
 def _incomplete_reason(directory: Path) -> str | None:
     """Why a run that returned without an error did not leave a complete run directory (None if it did)."""
-    if not directory.is_dir() or directory.is_symlink():
+    if not _real_directory(directory):
         return "the run left no results directory"
     status, reason = _run_status(directory)
     if status is not None and status != "completed":
@@ -404,7 +409,7 @@ def run_point(task: PointTask, runner: Runner | None = None, comm: Any = None) -
     if runner is None:
         from ecmx.solver.run import run_case as runner
     leader = comm.rank == 0
-    if leader and task.directory.is_dir() and not task.directory.is_symlink():
+    if leader and _real_directory(task.directory):
         for name in (COMPLETE_MARKER, FAILED_MARKER):
             with contextlib.suppress(FileNotFoundError):
                 (task.directory / name).unlink()
@@ -438,7 +443,7 @@ def _record_point(task: PointTask, row: dict[str, Any], details: str) -> None:
         incomplete = _incomplete_reason(task.directory)
         if incomplete is not None:
             row.update(status="failed", reason=incomplete)
-    if not task.directory.is_dir() or task.directory.is_symlink():
+    if not _real_directory(task.directory):
         return  # the run made no directory (it was refused, or its results stayed in <dir>.partial)
     row.update(_results_from_run(task.directory, task.case))
     record = {"case_sha256": task.case_hash, "row": row}
@@ -466,7 +471,7 @@ def _worker_run(task: PointTask, runner: Runner | None) -> dict[str, Any]:
 def _crashed_row(task: PointTask) -> dict[str, Any]:
     reason = "the worker process running this point died (crash or out of memory)"
     row = {**task.base_row, "status": "failed", "reason": reason, "wall_time_s": None}
-    if task.directory.is_dir() and not task.directory.is_symlink():
+    if _real_directory(task.directory):
         _write_json_atomic(task.directory / FAILED_MARKER, {"case_sha256": task.case_hash, "row": row})
     return row
 
