@@ -125,7 +125,7 @@ def validate(file: CaseArg, set_: SetOpt = None) -> None:
             raise CaseError(
                 f"--set applies to case files; this is a {study} file: put overrides for every"
                 f" {'point' if study == 'sweep' else 'case'} in '{study}.set'",
-                file=file,
+                file=file.resolve(),
                 key=f"{study}.set",
             )
         if "sweep" in data:

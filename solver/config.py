@@ -57,6 +57,7 @@ from ecmx.solver.units import (
     Temperature,
     Time,
     Voltage,
+    short_repr,
     si,
 )
 
@@ -102,10 +103,9 @@ class Schema(BaseModel):
 def _plain_name(name: str) -> str:
     """A name that is safe as one path component: letters, digits, '.', '_', '-' (see Case.name)."""
     if len(name) > MAX_NAME_LENGTH or not _PLAIN_NAME.fullmatch(name) or ".." in name:
-        shown = name if len(name) <= 60 else f"{name[:40]}... ({len(name)} characters)"
         raise ValueError(
             f"expected a plain name (it names the results directory): letters, digits, '.', '_' and '-',"
-            f" not starting with '.', without '..', at most {MAX_NAME_LENGTH} characters; got {shown!r}"
+            f" not starting with '.', without '..', at most {MAX_NAME_LENGTH} characters; got {short_repr(name)}"
         )
     return name
 
@@ -192,8 +192,7 @@ def _csv_number(cell: str, where: str, path: Path) -> float:
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        shown = cell if len(cell) <= 40 else f"{cell[:40]}..."
-        raise CaseError(f"{where}: expected a finite number, got {shown!r}", file=path)
+        raise CaseError(f"{where}: expected a finite number, got {short_repr(cell)}", file=path)
     return number
 
 
@@ -684,8 +683,10 @@ class SolverSettings(Schema):
 
 
 class Probe(Schema):
+    """A point (m) whose values are written every step: (x, y, z), (r, z) or (r) by geometry dimension."""
+
     name: str
-    point: tuple[Length, Length, Length] | tuple[Length, Length] | tuple[Length]
+    point: Annotated[list[Length], Field(min_length=1, max_length=3)]
 
 
 class Snapshots(Schema):
@@ -889,6 +890,12 @@ def _describe(err: dict[str, Any], model: type[BaseModel], loc: list[str]) -> st
         return f"unknown key{suggestion} (allowed here: {', '.join(allowed)})"
     if kind == "missing":
         return "missing required key"
+    bound = RANGE_ERRORS.get(kind)
+    if bound is not None:
+        limit = err["ctx"][bound[0]]
+        value = err.get("input")
+        si_units = " (in SI units)" if isinstance(value, str) else ""
+        return f"expected a value {bound[1]} {limit:g}{si_units}, got {short_repr(value)}"
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
@@ -897,10 +904,16 @@ def _describe(err: dict[str, Any], model: type[BaseModel], loc: list[str]) -> st
     if kind in ("value_error", "assertion_error"):
         return msg or "invalid value"
     value = err.get("input")
-    if isinstance(value, dict | list):
-        return msg
-    shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:40]}... ({len(repr(value))} characters)"
-    return f"{msg}, got {shown}"
+    return msg if isinstance(value, dict | list) else f"{msg}, got {short_repr(value)}"
+
+
+RANGE_ERRORS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "greater than or equal to"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "less than or equal to"),
+}
+"""pydantic's range error types: (the bound's name in the error context, words)."""
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

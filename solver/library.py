@@ -23,6 +23,7 @@ import yaml
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_YAML_BYTES, Refusal, read_text_file
+from ecmx.solver.units import short_repr
 
 LIBRARY_DIR = Path(__file__).parent / "materials"
 
@@ -194,7 +195,7 @@ def locate(name: str, relative_to: Path | None, file: Path | None, key: str) -> 
     section = key.split(".", 1)[0]
     entries = library_names(section if section in ("material", "electrolyte") else None)
     raise CaseError(
-        f"unknown library entry {name!r}: expected one of {', '.join(entries)} or a path to a .yaml file",
+        f"unknown library entry {short_repr(name)}: expected one of {', '.join(entries)} or a path to a .yaml file",
         file=file,
         key=key,
     )
@@ -250,6 +251,6 @@ def resolve_entry(spec: Any, file: Path | None, key: str, depth: int = 0) -> dic
         if base is None:
             return spec
         if not isinstance(base, str):
-            raise CaseError(f"expected a library name or a file path, got {base!r}", file=file, key=f"{key}.base")
+            raise CaseError(f"expected a library name or a file path, got {short_repr(base)}", file=file, key=f"{key}.base")
         return deep_merge(resolve_entry(base, file, f"{key}.base", depth + 1), spec)
-    raise CaseError(f"expected a library name or a mapping, got {spec!r}", file=file, key=key)
+    raise CaseError(f"expected a library name or a mapping, got {short_repr(spec)}", file=file, key=key)

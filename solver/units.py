@@ -59,15 +59,15 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
-def _shown(value: object) -> str:
-    """``repr(value)``, shortened for messages when it is long."""
+def short_repr(value: object) -> str:
+    """``repr(value)`` for messages, shortened when it is long (untrusted values may be huge)."""
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _finite(number: float, unit: str, value: object) -> float:
     if not math.isfinite(number):
-        raise ValueError(f"expected a finite number or quantity in {unit}, got {_shown(value)}")
+        raise ValueError(f"expected a finite number or quantity in {unit}, got {short_repr(value)}")
     return number
 
 
@@ -127,7 +127,7 @@ def _parse(text: str, unit: str) -> pint.Quantity | float:
     try:
         check_quantity_text(text)
     except ValueError as exc:
-        raise ValueError(f"expected a quantity in {unit}, could not read {_shown(text)}: {exc}") from None
+        raise ValueError(f"expected a quantity in {unit}, could not read {short_repr(text)}: {exc}") from None
     try:
         return float(text)  # a bare number, possibly as a string: PyYAML reads 1e-15 as a string
     except ValueError:
@@ -139,7 +139,7 @@ def _parse(text: str, unit: str) -> pint.Quantity | float:
     # mean "could not read this quantity"
     except Exception as exc:
         detail = str(exc) or type(exc).__name__
-        raise ValueError(f"expected a quantity in {unit}, could not read {_shown(text)} ({detail})") from None
+        raise ValueError(f"expected a quantity in {unit}, could not read {short_repr(text)} ({detail})") from None
 
 
 def to_si(value: object, unit: str) -> float:
@@ -150,7 +150,7 @@ def to_si(value: object, unit: str) -> float:
     outside the bounded quantity language, and any result that is not finite.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a number or a quantity in {unit}, got {_shown(value)}")
+        raise ValueError(f"expected a number or a quantity in {unit}, got {short_repr(value)}")
     if isinstance(value, int | float):
         try:
             return _finite(float(value), unit, value)
@@ -166,11 +166,11 @@ def to_si(value: object, unit: str) -> float:
     target = ureg.Quantity(1.0, unit) if unit != "1" else ureg.Quantity(1.0)
     if quantity.dimensionality != target.dimensionality:
         got = f"{quantity.units:~}" or "dimensionless"
-        raise ValueError(f"expected a quantity in {unit} (dimension {target.dimensionality}), got {_shown(value)} ({got})")
+        raise ValueError(f"expected a quantity in {unit} (dimension {target.dimensionality}), got {short_repr(value)} ({got})")
     try:
         magnitude = float(quantity.to(unit if unit != "1" else "dimensionless").magnitude)
     except (ArithmeticError, TypeError, ValueError):
-        raise ValueError(f"expected a finite number or quantity in {unit}, got {_shown(value)}") from None
+        raise ValueError(f"expected a finite number or quantity in {unit}, got {short_repr(value)}") from None
     return _finite(float(f"{magnitude:.15g}"), unit, value)  # drop conversion round-off: "5e-11 cm^2/s" -> 5e-15
 
 

@@ -25,6 +25,18 @@ BAD_CASES = {
     "negative-diffusivity": (dict(CASE, material={"base": "mat.yaml", "diffusivity": -1e-15}), "material.diffusivity", "greater than 0"),
     "missing-material": (dict(CASE, material="no-such-material.yaml"), "material", "no-such-material.yaml: not found"),
     "no-end-condition": (dict(CASE, protocol=[{"step": "discharge", "c_rate": 1}]), "protocol.0", "no end condition"),
+    "utf16": ("name: x\n".encode("utf-16-le"), None, "NUL characters"),
+    "latin1": ("description: caf\xe9\n".encode("latin-1"), None, "not UTF-8 text"),
+    "duplicate-key": ("name: a\nname: b\n", None, "duplicate key 'name'"),
+    "name-traversal": (dict(CASE, name="../victim"), "name", "expected a plain name"),
+    "inf-temperature": (dict(CASE, temperature=float("inf")), "temperature", "finite"),
+    "unit-division-by-zero": (dict(CASE, geometry={"kind": "sphere-1d", "particle": {"radius": "1/0 um"}}),
+                              "geometry.particle.radius", "division by zero"),
+    "huge-mesh": (dict(CASE, geometry={"kind": "particle-in-electrolyte", "mesh": {"size": "1 nm"}}), "geometry",
+                  "the mesh would have about"),
+    "missing-mesh-file": (dict(CASE, geometry={"kind": "mesh-file", "file": "missing.msh"}), "geometry.file", "not found"),
+    "missing-ocv-table": (dict(CASE, material={"base": "mat.yaml", "open_circuit_voltage": "ocv.dat"}),
+                          "material.open_circuit_voltage", "ocv.dat: OCV table not found"),
 }
 
 
@@ -32,7 +44,9 @@ BAD_CASES = {
 def test_validate_bad_case(case_dir, name):
     content, key, expected = BAD_CASES[name]
     bad = case_dir / f"{name}.yaml"
-    if isinstance(content, str):
+    if isinstance(content, bytes):
+        bad.write_bytes(content)
+    elif isinstance(content, str):
         bad.write_text(content)
     else:
         write_yaml(bad, content)
@@ -46,7 +60,23 @@ def test_validate_bad_case(case_dir, name):
     if key is not None:
         assert f"key '{key}'" in message
     assert expected in message
+    assert "Assertion failed" not in message
     assert sorted(p.name for p in case_dir.rglob("*")) == before  # nothing written
+
+
+def test_validate_refuses_a_device_without_reading_it(case_dir):
+    result = run_cli("validate", "/dev/zero", cwd=case_dir)
+    assert result.returncode == 2
+    assert "error: /dev/zero: input file is a device: expected a regular file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_refuses_set_on_a_sweep(case_dir):
+    write_yaml(case_dir / "sweep.yaml", {"sweep": {"base": "case.yaml", "parameter": "material.diffusivity", "values": [1e-15]}})
+    result = run_cli("validate", "sweep.yaml", "--set", "temperature=300", cwd=case_dir)
+    assert result.returncode == 2
+    assert str(case_dir / "sweep.yaml") in result.stderr and "--set applies to case files" in result.stderr
+    assert "'sweep.set'" in result.stderr
 
 
 def test_validate_good_case(case_dir):
