@@ -101,30 +101,40 @@ class SafeYAMLLoader(yaml.SafeLoader):
 SafeYAMLLoader.add_constructor("tag:yaml.org,2002:int", SafeYAMLLoader.construct_yaml_int)
 
 
-def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
-    """Number of values under ``node`` with every alias expanded; raises past MAX_YAML_NODES.
+def _expanded_size(node: yaml.Node, sizes: dict[int, tuple[int, int]], open_nodes: set[int]) -> tuple[int, int]:
+    """(values, nesting depth) under ``node`` with every alias expanded.
 
-    Aliases are shared node objects, so memoising by identity keeps this linear in the document.
+    Raises UnsafeYAMLError past MAX_YAML_NODES values or MAX_YAML_DEPTH levels (chained aliases
+    nest deeper than the text), or for a recursive alias. Aliases are shared node objects, so
+    memoising by identity keeps this linear in the document, and the recursion is at most
+    MAX_YAML_DEPTH deep.
     """
     done = sizes.get(id(node))
     if done is not None:
         return done
     if id(node) in open_nodes:
         raise UnsafeYAMLError(problem="a recursive alias (a collection that contains itself)", problem_mark=node.start_mark)
-    size = 1
+    size, depth = 1, 1
     if isinstance(node, yaml.CollectionNode):
         open_nodes.add(id(node))
+        if len(open_nodes) > MAX_YAML_DEPTH:
+            raise UnsafeYAMLError(
+                problem=f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", problem_mark=node.start_mark
+            )
         children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
         for child in children:
-            size += _expanded_size(child, sizes, open_nodes)
+            child_size, child_depth = _expanded_size(child, sizes, open_nodes)
+            size, depth = size + child_size, max(depth, child_depth + 1)
             if size > MAX_YAML_NODES:
                 raise UnsafeYAMLError(
                     problem=f"the document expands to more than {MAX_YAML_NODES} values (nested aliases?)",
                     problem_mark=node.start_mark,
                 )
         open_nodes.discard(id(node))
-    sizes[id(node)] = size
-    return size
+    if depth > MAX_YAML_DEPTH:
+        raise UnsafeYAMLError(problem=f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", problem_mark=node.start_mark)
+    sizes[id(node)] = (size, depth)
+    return size, depth
 
 
 def load_yaml_text(text: str) -> Any:
@@ -132,7 +142,7 @@ def load_yaml_text(text: str) -> Any:
 
     Raises :class:`UnsafeYAMLError` for refused content and other ``yaml.YAMLError`` for malformed text.
     """
-    return yaml.load(text, Loader=SafeYAMLLoader)  # noqa: S506 (a SafeLoader subclass)
+    return yaml.load(text, Loader=SafeYAMLLoader)  # a SafeLoader subclass: safe
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> str:

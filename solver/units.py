@@ -8,7 +8,7 @@ unit; the schema turns it into a :class:`~ecmx.solver.errors.CaseError` with the
 Unit strings are untrusted input, and pint's parser evaluates the arithmetic in them
 (``10**10**10 um`` would never finish). :func:`to_si` therefore accepts only a small, bounded
 language, checked before pint sees the text: at most :data:`MAX_UNIT_TEXT` characters of letters,
-digits, spaces and ``. + - * / ^ ( ) _ % °``; no number with more than :data:`MAX_DIGITS` digits;
+digits, spaces and ``. + - * / ^ ( ) _ % ° ² ³``; no number with more than :data:`MAX_DIGITS` digits;
 parentheses nested at most :data:`MAX_PAREN_DEPTH` deep and never empty; at most
 :data:`MAX_POWERS` powers (``**`` or ``^``), each of a unit or a number (not of a parenthesised
 group, not chained) to a literal integer exponent of magnitude at most :data:`MAX_EXPONENT`.
@@ -43,7 +43,7 @@ MAX_POWERS = 4
 MAX_EXPONENT = 12
 """Largest magnitude of a power's exponent (a literal integer: ``m^3``, ``s^-1``)."""
 
-_ALLOWED_SYMBOLS = frozenset(" .+-*/^()_%°µμΩÅ")
+_ALLOWED_SYMBOLS = frozenset(" .+-*/^()_%°µμΩÅ²³")
 _POWER = re.compile(r"\*\*|\^")
 # the exponent after a power operator: a literal integer, optionally signed or in parentheses,
 # not followed by more of a number (2.5, 2e3) or a name
@@ -77,6 +77,8 @@ def _check_characters(text: str) -> None:
     for ch in text:
         if not ((ch.isascii() and ch.isalnum()) or ch in _ALLOWED_SYMBOLS):
             raise ValueError(f"unexpected character {ch!r}: expected a quantity {_EXAMPLES}")
+    if re.search("[²³]{2}", text):
+        raise ValueError("a power of more than one superscript digit: write 'm^3' or 'm³'")
     longest = max((len(run) for run in re.findall(r"\d+", text)), default=0)
     if longest > MAX_DIGITS:
         raise ValueError(f"a number with {longest} digits; at most {MAX_DIGITS} are read")
@@ -101,8 +103,11 @@ def _check_powers(text: str) -> None:
     if len(powers) > MAX_POWERS:
         raise ValueError(f"{len(powers)} powers ('**' or '^'); at most {MAX_POWERS} are read")
     for power in powers:
-        if text[: power.start()].rstrip().endswith(")"):
+        before = text[: power.start()].rstrip()
+        if before.endswith(")"):
             raise ValueError("a power of a parenthesised group: write powers of single units, like 'm^2/s'")
+        if before.endswith(("²", "³")):
+            raise ValueError("chained powers (like 10**10**10) are not read")
         exponent = _EXPONENT.match(text, power.end())
         if exponent is None:
             raise ValueError(f"expected a literal integer exponent after {power.group()!r}, like 'm^2' or 's^-1'")

@@ -165,9 +165,11 @@ def _read(tmp_path: Path, text: str) -> dict:
         ("x: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1) + "\n", f"nested more than {MAX_YAML_DEPTH} levels"),
         ("x: " + "[" * 20000 + "]" * 20000 + "\n", f"nested more than {MAX_YAML_DEPTH} levels"),
         ("x: &a [1, *a]\n", "recursive alias"),
+        ("".join(f"a{i}: &a{i} [{f'*a{i - 1}' if i else 1}]\n" for i in range(3000)), "levels deep (through aliases)"),
         ("seed: " + "9" * 5000 + "\n", "an integer of 5000 characters"),
     ],
-    ids=["duplicate", "duplicate-flow", "python-tag", "binary-tag", "local-tag", "depth", "deep", "recursive", "huge-int"],
+    ids=["duplicate", "duplicate-flow", "python-tag", "binary-tag", "local-tag", "depth", "deep", "recursive", "alias-chain",
+         "huge-int"],
 )
 def test_yaml_loader_refuses(tmp_path, text, message):
     with pytest.raises(CaseError, match="refused YAML at line") as info:
@@ -209,6 +211,8 @@ def test_set_values_use_the_safe_loader(case_dir):
         ("1,5 um", "unexpected character ','"),
         ("(10)**2 um", "a power of a parenthesised group"),
         ("m^2.5", "expected a literal integer exponent"),
+        ("1 m²²", "more than one superscript digit"),
+        ("10³^12 um", "chained powers"),
         ("1e400 um", "expected a finite number"),
         ("1e300*1e300 um", "expected a finite number"),
         ("1e400", "expected a finite number"),
@@ -233,6 +237,7 @@ def test_ordinary_unit_strings_still_read():
     assert to_si("10^(-2) um", "m") == pytest.approx(1e-8)
     assert to_si("25 °C", "K") == pytest.approx(298.15)
     assert to_si("1 µm", "m") == pytest.approx(1e-6)
+    assert to_si("3150 kg/m³", "kg/m^3") == pytest.approx(3150.0)
 
 
 def test_no_assertion_failed_message(case_dir):
