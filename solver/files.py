@@ -8,7 +8,7 @@ so that nothing can make ecmx read without bound or block:
   from its ``fstat`` before a single byte is read (the file is opened non-blocking, so opening a
   FIFO with no writer cannot hang);
 - a file over its size limit is refused (:data:`MAX_YAML_BYTES`, :data:`MAX_CSV_BYTES`,
-  :data:`MAX_MESH_BYTES`), and never more than the limit is read even if the file grows meanwhile;
+  :data:`MAX_MESH_BYTES`), and at most one byte past the limit is read even if the file grows;
 - text is decoded strictly as UTF-8 (a UTF-8 byte-order mark is dropped); UTF-16 without a BOM,
   Latin-1 or binary content, and text holding NUL characters, are refused.
 
