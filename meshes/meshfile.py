@@ -38,11 +38,12 @@ import numpy as np
 from ecmx.meshes.mshscan import MshError, leading_blank, parse_header, scan_msh
 from ecmx.meshes.spec import LENGTH_UNIT
 from ecmx.solver.errors import CaseError
+from ecmx.solver.files import MAX_MESH_BYTES
 
 KEY = "geometry.file"
 """The case key that names a user's mesh file."""
 
-MAX_MESH_FILE_BYTES = 256 * 2**20
+MAX_MESH_FILE_BYTES = MAX_MESH_BYTES
 """Largest mesh file read: 256 MiB (an ASCII MSH file of 2 million tetrahedra takes about 100 MB)."""
 
 _HEAD_BYTES = 4096

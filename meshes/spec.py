@@ -14,6 +14,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ecmx.solver.config import MAX_MESH_CELLS
+
 if TYPE_CHECKING:
     from ecmx.solver.config import Geometry
 
@@ -26,7 +28,7 @@ BUILDER_VERSION = f"ecmx-meshes-5/gmsh-{version('gmsh')}"
 The gmsh version comes from the package metadata, so importing this module does not load gmsh.
 """
 
-MAX_CELLS = 2_000_000
+MAX_CELLS = MAX_MESH_CELLS
 """Most cells (tetrahedra, triangles or intervals) in a mesh that ecmx builds or reads.
 
 The schema's mesh estimate refuses larger meshes before gmsh runs; the builders and the mesh-file

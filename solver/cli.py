@@ -11,9 +11,9 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -111,6 +111,22 @@ def _configure_logging(level: int) -> None:
     logger.propagate = False
 
 
+def _check_mesh_files(cases: Iterable[Any]) -> None:
+    """Check that every user mesh file named by ``cases`` is a gmsh MSH file (read as data, never run)."""
+    from ecmx.meshes.meshfile import check_mesh_file
+
+    checked: set[Path] = set()
+    for case in cases:
+        path = case.geometry.file
+        if case.geometry.kind == "mesh-file" and path not in checked:
+            try:
+                check_mesh_file(path)
+            except CaseError as exc:
+                exc.file = exc.file or case.source_path
+                raise
+            checked.add(path)
+
+
 @app.command()
 def validate(file: CaseArg, set_: SetOpt = None) -> None:
     """Validate a case, sweep or comparison file (no mesh, no solve, nothing written)."""
@@ -130,13 +146,16 @@ def validate(file: CaseArg, set_: SetOpt = None) -> None:
             )
         if "sweep" in data:
             sweep = load_sweep(file)
+            _check_mesh_files(p.case for p in sweep.points)
             axes = ", ".join(a.parameter for a in sweep.spec.sweep.axes())
             message = f"{file}: valid sweep, {len(sweep.points)} points over {axes}"
         elif "compare" in data:
             comparison = load_comparison(file)
+            _check_mesh_files(comparison.cases)
             message = f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}"
         else:
             case = load_case(file, set_ or [])
+            _check_mesh_files([case])
             m = case.material
             message = (
                 f"{file}: valid case '{case.name}': {m.name} ({m.capacity_mAh_per_g:.1f} mAh/g), "

@@ -32,8 +32,8 @@ MAX_YAML_BYTES = 1 * MIB
 MAX_CSV_BYTES = 10 * MIB
 """Largest data table (CSV, e.g. an open-circuit voltage table), bytes."""
 
-MAX_MESH_BYTES = 1024 * MIB
-"""Largest mesh file named by ``geometry.file``, bytes (about 10 million tetrahedra in .msh 4.1)."""
+MAX_MESH_BYTES = 256 * MIB
+"""Largest mesh file named by ``geometry.file``, bytes (an ASCII .msh of 2 million tetrahedra takes about 100 MB)."""
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 

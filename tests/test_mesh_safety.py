@@ -87,7 +87,7 @@ def test_a_planted_script_in_the_cache_is_rebuilt_not_run(tmp_path: Path) -> Non
     assert not any(m.exists() for m in markers)
 
 
-@pytest.mark.parametrize("verb", ["mesh", "run"])
+@pytest.mark.parametrize("verb", ["validate", "mesh", "run"])
 def test_cli_refuses_a_geo_mesh_file_with_exit_2(case_dir: Path, verb: str) -> None:
     text, markers = script(case_dir)
     (case_dir / "evil.geo").write_text(text)
@@ -335,4 +335,15 @@ def test_a_bad_mesh_file_fails_on_every_rank(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(run.stdout.split("\n"))[1:] == [f"rank {r}: CaseError geometry.file" for r in (0, 1)]
+    assert not any(m.exists() for m in markers)
+
+
+def test_validate_refuses_a_script_named_by_a_comparison_case(case_dir: Path) -> None:
+    text, markers = script(case_dir)
+    (case_dir / "evil.txt").write_text(text)
+    write_yaml(case_dir / "evil.yaml", dict(CASE, name="evil", geometry={"kind": "mesh-file", "file": "evil.txt"}))
+    write_yaml(case_dir / "cmp.yaml", {"compare": {"cases": ["evil.yaml", "case.yaml"]}})
+    result = run_cli("validate", "cmp.yaml", cwd=case_dir)
+    assert result.returncode == 2, result.stderr
+    assert "key 'geometry.file'" in result.stderr and "Traceback" not in result.stderr
     assert not any(m.exists() for m in markers)
