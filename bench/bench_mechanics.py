@@ -21,15 +21,15 @@ import tempfile
 import time
 from types import SimpleNamespace
 
-import dolfinx_solver  # noqa: F401
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
 import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
 from ecmx.meshes import load_mesh
-from ecmx.solver.config import Geometry
-from ecmx.solver.mechanics import MechanicsProblem, particle_submesh
+from ecmx.solver.config.case import Geometry
+from ecmx.solver.fem.mechanics import MechanicsProblem, particle_submesh
 
 E, NU, OMEGA, C_MAX = 80e9, 0.26, 5.97e-6, 13831.0
 C0 = 0.5 * C_MAX

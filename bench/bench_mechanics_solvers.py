@@ -5,7 +5,7 @@ The 3D ball (R = 1 µm, P2 displacement) with the concentration of the constant-
 time of each (setup excluded; the multiplier system is factorised at each solve, as a changing
 concentration needs only a new load but MUMPS is timed with its factorisation to compare like for
 like with a first solve), and the largest difference of the von Mises fields relative to the peak.
-ecmx uses CG + GAMG (ecmx.solver.mechanics): same stresses, less memory, and it runs over ranks.
+ecmx uses CG + GAMG (ecmx.solver.fem.mechanics): same stresses, less memory, and it runs over ranks.
 
 Run: ``.venv/bin/python bench/bench_mechanics_solvers.py``.
 """
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import dolfinx_solver  # noqa: F401
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
 import basix.ufl
 import dolfinx
@@ -28,7 +28,7 @@ from dolfinx import fem
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_mechanics import C0, ball, concentration, nvp_material, prescribe  # noqa: E402
 
-from ecmx.solver.mechanics import MechanicsProblem  # noqa: E402
+from ecmx.solver.fem.mechanics import MechanicsProblem  # noqa: E402
 from ecmx.solver.physics import mechanics as phys  # noqa: E402
 
 

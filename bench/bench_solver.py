@@ -26,7 +26,7 @@ MESHES = [(0.5e-6, 0.2e-6), (0.5e-6, 0.1e-6), (0.35e-6, 0.07e-6)]  # (size, inte
 
 
 def _case(kind: str, mesh: dict, linear_solver: str):
-    from ecmx.solver.config import case_from_dict
+    from ecmx.solver.config.case import case_from_dict
 
     return case_from_dict({
         "name": "bench",
@@ -43,7 +43,7 @@ def worker(args: argparse.Namespace) -> dict:
     from mpi4py import MPI
 
     from ecmx.meshes import load_mesh
-    from ecmx.solver.problem import CellProblem
+    from ecmx.solver.fem.cell_problem import CellProblem
 
     comm = MPI.COMM_WORLD
     kind = "sphere-1d" if args.sphere else "particle-in-electrolyte"

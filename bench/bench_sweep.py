@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from ecmx.solver.study_config import Sweep, load_sweep
-from ecmx.solver.sweep import point_tasks, read_summary, run_point
+from ecmx.solver.config.studies import Sweep, load_sweep
+from ecmx.solver.studies.sweep import point_tasks, read_summary, run_point
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +45,8 @@ def load(path: Path, overrides: list[str], directory: Path) -> Sweep:
 
 DRIVER = """
 import sys
-from ecmx.solver.study_config import load_sweep
-from ecmx.solver.sweep import run_sweep
+from ecmx.solver.config.studies import load_sweep
+from ecmx.solver.studies.sweep import run_sweep
 result = run_sweep(load_sweep(sys.argv[1]), workers=int(sys.argv[2]), force=True, progress=False, plots=False)
 sys.exit(1 if result.failed else 0)
 """

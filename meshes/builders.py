@@ -23,7 +23,7 @@ import numpy as np
 
 from ecmx.meshes.shapes import RadialPerturbation, place_spheres, sample_radii
 from ecmx.meshes.spec import LENGTH_UNIT, MAX_CELLS, MeshSpec
-from ecmx.solver.config import default_mesh_sizes
+from ecmx.solver.config.case import default_mesh_sizes
 from ecmx.solver.errors import CaseError
 
 ELECTROLYTE_TAG = 1000

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import dolfinx_solver  # noqa: F401  (must precede dolfinx)
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import dolfinx
 import gmsh
 import numpy as np
@@ -20,7 +20,7 @@ from ecmx.meshes.builders import check_current_mesh, gmsh_model
 from ecmx.meshes.cache import CACHE_ENV, MeshFile, build_mesh
 from ecmx.meshes.meshfile import KEY, merge_msh
 from ecmx.meshes.spec import LENGTH_UNIT
-from ecmx.solver.config import Geometry
+from ecmx.solver.config.case import Geometry
 from ecmx.solver.errors import CaseError
 
 

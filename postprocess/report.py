@@ -17,7 +17,7 @@ from typing import Any
 
 from ecmx.postprocess.rundata import RunData
 from ecmx.postprocess.tables import Ratio, Row, ratios_markdown, rows_markdown
-from ecmx.solver.config import Case
+from ecmx.solver.config.case import Case
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 import pyvista as pv
 import yaml
 
-from ecmx.solver.config import Case, case_from_dict
+from ecmx.solver.config.case import Case, case_from_dict
 
 QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
     "concentration": ("particle_concentration", "c_s", "concentration"),
@@ -34,7 +34,7 @@ QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
     "radial_stress": ("radial_stress", "sigma_r"),
     "tangential_stress": ("tangential_stress", "sigma_t"),
 }
-"""Array names in the field files for each quantity (``ecmx.solver.mechanics`` names first; first
+"""Array names in the field files for each quantity (``ecmx.solver.fem.mechanics`` names first; first
 match wins). A ``principal_stresses`` vector holds σ1 ≥ σ2 ≥ σ3; its largest component is used."""
 
 COORDINATE_SYSTEMS = {
@@ -158,7 +158,7 @@ class RunData:
 
 
 def load_run(directory: Path) -> RunData:
-    """Read a run directory written by :func:`ecmx.solver.run.run_case`."""
+    """Read a run directory written by :func:`ecmx.solver.studies.run.run_case`."""
     directory = Path(directory)
     case_file = directory / "case.yaml"
     case = case_from_dict(yaml.safe_load(case_file.read_text()), case_file)

@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ecmx.solver.sweep import read_summary  # noqa: E402
+from ecmx.solver.studies.sweep import read_summary  # noqa: E402
 
 #: summary.csv columns that are not swept parameters.
 FIXED_COLUMNS = {

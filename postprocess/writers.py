@@ -18,7 +18,7 @@ read-only or removed directory) raises :class:`~ecmx.solver.errors.OutputError` 
 
 from __future__ import annotations
 
-import dolfinx_solver  # noqa: F401  (before dolfinx)
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
 import contextlib
 import csv

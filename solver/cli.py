@@ -130,9 +130,9 @@ def _check_mesh_files(cases: Iterable[Any]) -> None:
 @app.command()
 def validate(file: CaseArg, set_: SetOpt = None) -> None:
     """Validate a case, sweep or comparison file (no mesh, no solve, nothing written)."""
-    from ecmx.solver.config import load_case
-    from ecmx.solver.library import read_yaml
-    from ecmx.solver.study_config import load_comparison, load_sweep
+    from ecmx.solver.config.case import load_case
+    from ecmx.solver.config.library import read_yaml
+    from ecmx.solver.config.studies import load_comparison, load_sweep
 
     with user_errors():
         data = read_yaml(file, what="input file")
@@ -172,7 +172,7 @@ def mesh(
     cache_dir: Annotated[Path | None, typer.Option(help="Mesh cache directory")] = None,
 ) -> None:
     """Build (or reuse from the cache) the case's mesh and print its size, quality, volume and area."""
-    from ecmx.solver.config import load_case
+    from ecmx.solver.config.case import load_case
 
     with user_errors():
         case = load_case(file, set_ or [])
@@ -198,11 +198,11 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Run one case and write its results directory."""
-    from ecmx.solver.config import load_case
+    from ecmx.solver.config.case import load_case
 
     with user_errors():
         case = load_case(file, set_ or [])
-        from ecmx.solver.run import run_case
+        from ecmx.solver.studies.run import run_case
 
         result = run_case(case, out_dir=out, overwrite=overwrite, progress=progress)
         if _is_root():
@@ -218,11 +218,11 @@ def sweep(
     ranks_per_point: Annotated[int, typer.Option(help="MPI ranks per point in --mpi mode")] = 1,
 ) -> None:
     """Run a parameter sweep (resumable; failed points are recorded, the others finish; exit 1 if any failed)."""
-    from ecmx.solver.study_config import load_sweep
+    from ecmx.solver.config.studies import load_sweep
 
     with user_errors():
         study = load_sweep(file)
-        from ecmx.solver.sweep import run_sweep
+        from ecmx.solver.studies.sweep import run_sweep
 
         result = run_sweep(study, workers=workers, force=force, mpi=mpi, ranks_per_point=ranks_per_point)
         if _is_root():
@@ -240,11 +240,11 @@ def compare(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison directory")] = False,
 ) -> None:
     """Run the cases of a comparison and write figures, tables and a report."""
-    from ecmx.solver.study_config import load_comparison
+    from ecmx.solver.config.studies import load_comparison
 
     with user_errors():
         study = load_comparison(file)
-        from ecmx.solver.compare import run_comparison
+        from ecmx.solver.studies.compare import run_comparison
 
         result = run_comparison(study, workers=workers, overwrite=overwrite)
         if _is_root():

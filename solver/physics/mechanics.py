@@ -178,7 +178,7 @@ def stress_assisted_flux(
 
     ∇ is ``grad`` (default ufl.grad, in the mesh's length unit; pass the solver's scaled gradient
     for nondimensional forms). ``sigma_h`` must be continuous (e.g. the recovered P1 ``hydrostatic`` field of
-    :class:`ecmx.solver.mechanics.MechanicsProblem`, or a projected unknown of a monolithic system)
+    :class:`ecmx.solver.fem.mechanics.MechanicsProblem`, or a projected unknown of a monolithic system)
     for ∇σ_h to be a flux.
     """
     return D * c_s * Omega / (R * T) * grad(sigma_h)

@@ -1,0 +1,4 @@
+"""Finite-element layer: the coupled cell problem, its Newton solver, the mechanics and their coupling.
+
+The only layer (with ``meshes/`` and the field writers) that holds DOLFINx and PETSc objects.
+"""

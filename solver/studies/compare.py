@@ -1,0 +1,328 @@
+"""Comparisons: run several cases side by side, then draw, tabulate and report them together.
+
+``ecmx compare FILE`` runs every case of the comparison file (:mod:`ecmx.solver.config.studies`)
+into ``<comparison dir>/<case name>/`` — an ordinary run directory (``ecmx.solver.studies.run``) with its
+ParaView files — and then writes, into the comparison directory:
+
+- ``figures/grid.png``: mid-plane slices of c_s/c_s,max and von Mises stress, rows = cases,
+  columns = depths of discharge, one colour scale per quantity (``figures/slices/*.vtp``: the
+  slice data drawn); ``figures/voltage.png``, ``figures/profiles.png``, ``figures/peaks.png``,
+  ``figures/surface_von_mises.png``;
+- ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the concentration spread and the
+  peak stresses, and their ratios to the last case (NVP / HE-V for ``nvp-vs-hev.yaml``);
+- ``report.md`` and ``report.html``.
+
+Every case gets snapshots at the comparison's depths of discharge (added to its own).
+
+The comparison directory is ecmx's (:mod:`ecmx.solver.studies.study_dir`): created with its ownership
+marker, or empty, or written by an earlier comparison; anything else is refused before anything
+is written, ``--overwrite`` or not. The comparison holds its lock from start to end (a second
+comparison on it refuses, naming the first). Each case directory must lie directly inside it (a
+case ``name`` such as ``../x`` is refused) and an existing one is replaced only with
+``--overwrite`` (by ``run_case``, which replaces only ecmx's own run directories). The outputs above
+are drawn aside and then put in place one by one, so a failure while drawing leaves the previous
+ones as they were.
+
+Parallelism: without MPI, the cases run in ``workers`` processes (default: ``compare.workers``,
+else one per case up to the number of cores), started with ``spawn`` (a fork would copy the
+parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS. Under
+``mpiexec -n N`` the cases run one after the other on all N ranks. Post-processing runs on rank 0;
+its failure is raised on every rank (no rank is left waiting).
+
+A case that fails does not stop the others: the comparison is drawn from the cases that finished,
+the report lists the failures, and :class:`~ecmx.solver.errors.SolveError` is raised at the end.
+Ctrl-C stops the comparison (worker processes are terminated; under MPI the running case stops at
+its next step on every rank) and raises KeyboardInterrupt; nothing is post-processed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import gc
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecmx.solver.collective import on_root
+from ecmx.solver.config.case import Case, Snapshots
+from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
+from ecmx.solver.config.studies import Comparison
+from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
+from ecmx.solver.studies.workers import process_pool
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[..., Any]
+"""``run_case``-like callable: ``runner(case, out_dir=..., overwrite=..., progress=..., comm=...)``."""
+
+OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html")
+OUTPUT_DIRECTORIES = ("figures",)
+OUTPUTS = (*OUTPUT_DIRECTORIES, *OUTPUT_FILES)
+"""What post-processing writes into the comparison directory (replaced on every comparison)."""
+
+
+@dataclass
+class CaseOutcome:
+    """How one case's run ended: ``error`` is None for a completed run."""
+
+    name: str
+    directory: Path
+    wall_time_s: float
+    error: str | None = None
+
+
+@dataclass
+class ComparisonResult:
+    """What ``run_comparison`` produced (post-processing results on rank 0 only)."""
+
+    directory: Path
+    outcomes: list[CaseOutcome]
+    wall_time_s: float
+    runs: list[Any] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+    ratios: list[Any] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {o.name: o.error for o in self.outcomes if o.error is not None}
+
+
+def comparison_cases(study: Comparison) -> list[Case]:
+    """The comparison's cases, each with snapshots at the comparison's depths of discharge too (their
+    names differ: :class:`~ecmx.solver.config.studies.Comparison` checks it)."""
+    dods = study.spec.compare.at.depth_of_discharge
+    cases = []
+    for case in study.cases:
+        case = case.model_copy(deep=True)
+        wanted = sorted(set(case.output.snapshots.depth_of_discharge) | set(dods))
+        case.output.snapshots = Snapshots(depth_of_discharge=wanted)
+        cases.append(case)
+    return cases
+
+
+def case_directories(study: Comparison, directory: Path) -> list[Path]:
+    """``<directory>/<case name>`` for each case, each checked to lie directly inside ``directory``.
+
+    Raises:
+        CaseError: naming the case file and its ``name``, for a name that would write elsewhere
+            (``..``, an absolute path, a separator, a link) or over an output of the comparison.
+    """
+    return [
+        child_directory(directory, case.name, file=path, key="name", reserved=OUTPUTS)
+        for case, path in zip(study.cases, study.case_paths, strict=True)
+    ]
+
+
+def run_comparison(
+    study: Comparison,
+    workers: int | None = None,
+    overwrite: bool = False,
+    runner: Runner | None = None,
+) -> ComparisonResult:
+    """Run the comparison's cases and write its figures, tables and report (see the module doc).
+
+    Args:
+        study: the validated comparison (``load_comparison``).
+        workers: parallel case processes (default: ``compare.workers``, else cases up to cores).
+        overwrite: replace existing case directories (ecmx's own) in the comparison directory.
+        runner: what runs one case (default :func:`ecmx.solver.studies.run.run_case`); must be picklable
+            (a module-level function) when the cases run in worker processes.
+
+    Raises:
+        CaseError: the comparison directory is not ecmx's or is in use, a case name does not name a
+            directory inside it, or it already holds case results and ``overwrite`` is False;
+            nothing is written.
+        SolveError: one or more cases failed (after everything else was written), or the
+            post-processing failed (on every rank).
+        KeyboardInterrupt: Ctrl-C.
+    """
+    from mpi4py import MPI
+
+    started = time.perf_counter()
+    comm = MPI.COMM_WORLD
+    directory = expand(study.directory)
+    cases = comparison_cases(study)
+    locks: list[DirectoryLock] = []
+    try:
+        case_dirs = on_root(comm, _open_comparison, study, directory, overwrite, locks)
+        try:
+            outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
+                                    f"{directory}") from None
+        result = ComparisonResult(directory, outcomes, 0.0)
+        on_root(comm, _post_process, study, result, started)
+    finally:
+        for lock in locks:
+            lock.release()
+    result.wall_time_s = time.perf_counter() - started
+    if result.failures:
+        listed = "; ".join(f"{name}: {reason}" for name, reason in result.failures.items())
+        raise SolveError(f"{len(result.failures)} of {len(cases)} case(s) failed ({listed}); the others are in {directory}")
+    return result
+
+
+def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks: list[DirectoryLock]) -> list[Path]:
+    """Rank 0: check the case directories, create or adopt and lock the comparison directory (the
+    lock is appended to ``locks``) and check what it holds; returns the case directories.
+
+    An existing case directory needs ``overwrite`` and must be an ecmx run directory (or empty).
+    """
+    case_dirs = case_directories(study, directory)
+    locks.append(open_study_directory(directory, "comparison", file=study.path))
+    check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
+    existing = [(d, path) for d, path in zip(case_dirs, study.case_paths, strict=True) if d.exists() or d.is_symlink()]
+    if existing and not overwrite:
+        raise CaseError(
+            f"comparison directory {directory} already holds results of {', '.join(d.name for d, _ in existing)}; "
+            "use --overwrite to replace them",
+            file=study.path,
+            key="output.directory",
+        )
+    for case_dir, case_file in existing:
+        check_writable_into(case_dir, key="name", file=case_file)
+    return case_dirs
+
+
+def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
+               workers: int | None, comm: Any) -> list[CaseOutcome]:
+    """Run every case: one after the other on all ranks under MPI, else in local worker processes."""
+    if comm.size == 1:
+        count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
+        return _run_local(cases, case_dirs, overwrite, runner, max(1, min(count, len(cases))))
+    outcomes = []
+    for case, out_dir in zip(cases, case_dirs, strict=True):
+        outcomes.append(_run_one(case, out_dir, overwrite, runner, comm))
+        # Destroy the finished case's PETSc objects now, on every rank together: left to the
+        # garbage collector they are destroyed (collectively) at different moments on different
+        # ranks, e.g. on one rank inside the next case's form compilation, and the ranks deadlock.
+        gc.collect()
+        comm.barrier()
+    return outcomes
+
+
+def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, comm: Any = None) -> CaseOutcome:
+    """Run one case; a failure is returned, not raised (Ctrl-C is raised). Collective over ``comm``
+    (default COMM_SELF)."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_SELF if comm is None else comm
+    if runner is None:
+        from ecmx.solver.studies.run import run_case as runner
+    start = time.perf_counter()
+    error = None
+    try:
+        runner(case, out_dir=out_dir, overwrite=overwrite, progress=False, comm=comm)
+    except SolveError as exc:
+        error = str(exc)
+    except Exception as exc:  # one case's failure must not lose the others
+        error = f"{type(exc).__name__}: {exc}"
+        if comm.rank == 0:
+            traceback.print_exc()
+    wall = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    return CaseOutcome(case.name, out_dir, wall, error)
+
+
+def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
+               workers: int) -> list[CaseOutcome]:
+    """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
+    outcomes: dict[str, CaseOutcome] = {}
+
+    def done(outcome: CaseOutcome) -> None:
+        outcomes[outcome.name] = outcome
+        state = "done" if outcome.error is None else f"FAILED ({outcome.error})"
+        print(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
+
+    print(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}", file=sys.stderr,
+          flush=True)
+    if workers == 1:
+        for case, out_dir in zip(cases, case_dirs, strict=True):
+            done(_run_one(case, out_dir, overwrite, runner))
+    else:
+        with process_pool(workers) as pool:
+            futures = {pool.submit(_run_one, case, out_dir, overwrite, runner): (case, out_dir)
+                       for case, out_dir in zip(cases, case_dirs, strict=True)}
+            for future in cf.as_completed(futures):
+                case, out_dir = futures[future]
+                try:
+                    done(future.result())
+                except cf.process.BrokenProcessPool:
+                    done(CaseOutcome(case.name, out_dir, float("nan"), "the worker process died (crash or out of memory)"))
+    return [outcomes[c.name] for c in cases]
+
+
+def _shown(path: Path) -> Path:
+    """A path relative to the working directory where it lies below it, else absolute."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _post_process(study: Comparison, result: ComparisonResult, started: float) -> None:
+    """Rank 0: figures, tables and report from the runs that completed, drawn aside and then put in
+    place. Any failure becomes a SolveError (with the traceback logged) and leaves the previous
+    outputs as they were."""
+    try:
+        with staged_outputs(result.directory) as staging:
+            _draw(study, result, staging, started)
+            publish(staging, result.directory)
+            result.files = {key: result.directory / path.relative_to(staging) for key, path in result.files.items()}
+    except Exception as exc:
+        log.error("post-processing of the comparison failed:\n%s", traceback.format_exc())
+        raise SolveError(f"the post-processing of the comparison failed ({type(exc).__name__}: {exc}); "
+                         f"the case results are in {result.directory}") from None
+
+
+def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float) -> None:
+    """Figures, tables and report into ``out``; ``result.files`` maps each to its path there."""
+    from ecmx.postprocess import figures, report, tables
+    from ecmx.postprocess.rundata import load_run
+
+    dods = study.spec.compare.at.depth_of_discharge
+    runs = [load_run(o.directory) for o in result.outcomes if o.error is None]
+    result.runs = runs
+    fig_dir = out / "figures"
+    fig_dir.mkdir()
+    files: dict[str, Path] = {}
+    if runs:
+        figures.figure_grid(runs, dods, fig_dir / "grid.png")
+        files["grid"] = fig_dir / "grid.png"
+        figures.voltage_capacity(runs, dods, fig_dir / "voltage.png")
+        files["voltage"] = fig_dir / "voltage.png"
+        figures.radial_profiles(runs, dods, fig_dir / "profiles.png")
+        files["profiles"] = fig_dir / "profiles.png"
+        figures.peaks_vs_dod(runs, dods, fig_dir / "peaks.png")
+        files["peaks"] = fig_dir / "peaks.png"
+        if figures.surface_von_mises(runs, fig_dir / "surface_von_mises.png"):
+            files["surface"] = fig_dir / "surface_von_mises.png"
+    result.rows = tables.snapshot_rows(runs, dods)
+    result.ratios = tables.ratios(result.rows, runs[-1].name) if len(runs) > 1 else []
+    files.update(tables.write_tables(result.rows, result.ratios, out))
+    wall = time.perf_counter() - started
+    doc = report.build_report(
+        f"ecmx comparison: {study.path.stem}",
+        runs,
+        dods,
+        result.rows,
+        result.ratios,
+        {k: str(p.relative_to(out)) for k, p in files.items() if p.suffix == ".png"},
+        wall,
+        study.path,
+        result.failures,
+        {case.name: _shown(path) for case, path in zip(study.cases, study.case_paths, strict=True)},
+    )
+    files.update({f"report_{k}": p for k, p in report.write_report(doc, out).items()})
+    result.files = files
+    print(tables.rows_markdown(result.rows))
+    if result.ratios:
+        print(tables.ratios_markdown(result.ratios))
+    print(f"wall time {wall:.1f} s", file=sys.stderr)

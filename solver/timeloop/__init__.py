@@ -1,0 +1,1 @@
+"""Time loop: step-size control, protocols (steps, segments, events) and the runner that lands on events."""

@@ -1,0 +1,232 @@
+"""A fake coupled problem for testing the time loop, protocols and writers without the FE solver.
+
+:class:`FakeCellProblem` implements the ``CellProblem`` interface of the team brief with a
+two-compartment particle (a surface shell and a core exchanging Na at a finite rate) behind
+Butler–Volmer kinetics, integrated with backward Euler:
+
+  f_s Q dθ_s/dt = −I − k Q (θ_s − θ_c),  (1 − f_s) Q dθ_c/dt = k Q (θ_s − θ_c),  Q = F c_max V [C],
+  V = U(θ_s) + (2RT/F) asinh(I / (2 A i₀)),  U(θ) = 3.4 − 0.3 (θ − ½) + 0.02 ln((1 − θ)/θ).
+
+It conserves Na exactly, relaxes during rests (so voltage events in rests are meaningful) and can
+inject failures: steps longer than ``fail_above_dt``, steps that reach past ``fail_after`` [s], or
+steps ending inside a time window unless shorter than a given step. Fields are real DOLFINx
+functions on small interval/rectangle meshes so that the writers are exercised too.
+"""
+
+from __future__ import annotations
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+import dolfinx
+
+F = 96485.33212
+R_GAS = 8.314462618
+
+
+@dataclass
+class StepOutcome:
+    converged: bool
+    newton_iterations: int
+    reason: str = ""
+
+
+def ocv(theta: float) -> float:
+    """Open-circuit voltage [V] of the fake material."""
+    return 3.4 - 0.3 * (theta - 0.5) + 0.02 * math.log((1.0 - theta) / theta)
+
+
+class FakeCellProblem:
+    """0D two-compartment particle with the CellProblem interface (see module docstring)."""
+
+    def __init__(self, case, comm: MPI.Comm = MPI.COMM_WORLD, *, exchange_rate: float = 0.02,
+                 shell_fraction: float = 0.2, with_electrolyte: bool = True, fail_above_dt: float | None = None,
+                 fail_after: float | None = None, fail_window: tuple[float, float, float] | None = None):
+        m = case.material
+        self.c_max = m.max_concentration
+        self.theta_lo, self.theta_hi = m.stoichiometry_window
+        self.radius = case.geometry.particle.radius
+        self.volume = 4.0 / 3.0 * math.pi * self.radius**3
+        self.particle_area_m2 = 4.0 * math.pi * self.radius**2
+        self.capacity_C = F * self.c_max * (self.theta_hi - self.theta_lo) * self.volume
+        self.q = F * self.c_max * self.volume
+        self.i0 = m.exchange_current_density
+        self.rt_f = R_GAS * case.temperature / F
+        self.k = exchange_rate
+        self.fs = shell_fraction
+        self.c_bulk = case.electrolyte.concentration
+        self.theta0 = case.initial_stoichiometry()
+        self.fail_above_dt = fail_above_dt
+        self.fail_after = fail_after
+        self.fail_window = fail_window
+        self.tries: list[float] = []
+        self.mode, self.value = "current", 0.0
+        self.harmonic_hydrostatic = None  # one-way mechanics only
+        self.num_dofs = 2 + 1  # the two compartments and the voltage
+
+        self.particle_mesh = dolfinx.mesh.create_interval(comm, 8, [0.0, self.radius / 1e-6])
+        vp = dolfinx.fem.functionspace(self.particle_mesh, ("Lagrange", 1))
+        self._fields = {"particle_concentration": dolfinx.fem.Function(vp, name="particle_concentration")}
+        if with_electrolyte:
+            self.electrolyte_mesh = dolfinx.mesh.create_rectangle(comm, [[0.0, 0.0], [3.0, 2.0]], [4, 3])
+            ve = dolfinx.fem.functionspace(self.electrolyte_mesh, ("Lagrange", 1))
+            self._fields["electrolyte_concentration"] = dolfinx.fem.Function(ve, name="electrolyte_concentration")
+            self._fields["electrolyte_potential"] = dolfinx.fem.Function(ve, name="electrolyte_potential")
+        self.set_initial_state()
+
+    # -- state ---------------------------------------------------------------------------------
+    def set_initial_state(self) -> None:
+        self.t = 0.0
+        self.old = (self.theta0, self.theta0, 0.0)  # theta_shell, theta_core, current
+        self.new = self.old
+        self._update_fields()
+
+    def set_control(self, mode: str, value: float) -> None:
+        assert mode in ("current", "voltage")
+        self.mode, self.value = mode, float(value)
+
+    def _solve_current(self, current: float, dt: float) -> tuple[float, float]:
+        """Backward Euler of the two compartments under a given current."""
+        ts0, tc0, _ = self.old
+        a = self.k * dt
+        # fs (ts - ts0) = -I dt/q - a (ts - tc);  (1-fs)(tc - tc0) = a (ts - tc)
+        m = np.array([[self.fs + a, -a], [-a, 1.0 - self.fs + a]])
+        rhs = np.array([self.fs * ts0 - current * dt / self.q, (1.0 - self.fs) * tc0])
+        ts, tc = np.linalg.solve(m, rhs)
+        return float(ts), float(tc)
+
+    def _overpotential(self, current: float) -> float:
+        return 2.0 * self.rt_f * math.asinh(current / (2.0 * self.particle_area_m2 * self.i0))
+
+    def _voltage(self, ts: float, current: float) -> float:
+        return ocv(ts) + self._overpotential(current)
+
+    def try_step(self, dt: float) -> StepOutcome:
+        self.tries.append(dt)
+        end = self.t + dt
+        if self.fail_above_dt is not None and dt > self.fail_above_dt:
+            return StepOutcome(False, 25, "injected: step too long")
+        if self.fail_after is not None and end > self.fail_after:
+            return StepOutcome(False, 25, "injected: past fail_after")
+        if self.fail_window is not None:
+            t0, t1, dt_ok = self.fail_window
+            if t0 < end and self.t < t1 and dt > dt_ok:
+                return StepOutcome(False, 25, "injected: hard window")
+        if self.mode == "current":
+            current, iterations = self.value, 2
+        else:
+            current, iterations = self.old[2], 0
+            for iterations in range(1, 50):
+                g = self._hold_residual(current, dt)
+                h = 1e-9 * max(abs(current), self.capacity_C / 3600.0)
+                dg = (self._hold_residual(current + h, dt) - g) / h
+                step = g / dg
+                current -= step
+                if abs(step) < 1e-12 * self.capacity_C / 3600.0:
+                    break
+            else:
+                return StepOutcome(False, iterations, "hold Newton did not converge")
+        ts, tc = self._solve_current(current, dt)
+        if not (0.0 < ts < 1.0 and 0.0 < tc < 1.0):
+            return StepOutcome(False, iterations, "stoichiometry left (0, 1)")
+        self.new = (ts, tc, current)
+        self._pending_dt = dt
+        return StepOutcome(True, iterations)
+
+    def _hold_residual(self, current: float, dt: float) -> float:
+        ts, _ = self._solve_current(current, dt)
+        ts = min(max(ts, 1e-12), 1 - 1e-12)
+        return self._voltage(ts, current) - self.value
+
+    def accept(self) -> None:
+        self.old = self.new
+        self.t += self._pending_dt
+        self._update_fields()
+
+    def reject(self) -> None:
+        self.new = self.old
+
+    def _update_fields(self) -> None:
+        ts, tc, current = self.new
+        c = self._fields["particle_concentration"]
+        c.interpolate(lambda x: self.c_max * (tc + (ts - tc) * (x[0] / (self.radius / 1e-6)) ** 2))
+        if "electrolyte_concentration" in self._fields:
+            self._fields["electrolyte_concentration"].x.array[:] = self.c_bulk
+            self._fields["electrolyte_potential"].interpolate(lambda x: -1e-3 * current * 1e9 * x[1])
+
+    # -- outputs -------------------------------------------------------------------------------
+    def quantities(self) -> dict[str, float]:
+        ts, tc, current = self.new
+        theta_mean = self.fs * ts + (1.0 - self.fs) * tc
+        return {
+            "current_A": current,
+            "voltage_V": self._voltage(ts, current) if self.mode == "current" else self.value,
+            "theta_mean": theta_mean,
+            "c_mean": self.c_max * theta_mean,
+            "c_min": self.c_max * min(ts, tc),
+            "c_max": self.c_max * max(ts, tc),
+            "c_surface_mean": self.c_max * ts,
+            "electrolyte_c_min": self.c_bulk,
+            "electrolyte_c_max": self.c_bulk,
+            "na_total_mol": self.c_max * self.volume * theta_mean,
+            "interface_current_A": current,
+        }
+
+    @property
+    def fields(self) -> dict[str, dolfinx.fem.Function]:
+        return dict(self._fields)
+
+    def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        r = np.linalg.norm(points, axis=1)
+        inside = r <= self.radius / 1e-6 + 1e-12
+        ts, tc, _ = self.new
+        c = self.c_max * (tc + (ts - tc) * (r / (self.radius / 1e-6)) ** 2)
+        out = {"particle_concentration": np.where(inside, c, np.nan)}
+        if "electrolyte_concentration" in self._fields:
+            out["electrolyte_concentration"] = np.where(inside, np.nan, self.c_bulk)
+            out["electrolyte_potential"] = np.where(inside, np.nan, 0.0)
+        return out
+
+
+class FakeMechanics:
+    """Stands in for MechanicsProblem: 'stresses' proportional to the concentration swing.
+
+    ``von_mises`` = k (c_max − c_min), a DG0 field (cell data in the output); ``fail_at_solve``
+    makes that solve raise like a failed linear solve.
+    """
+
+    def __init__(self, problem: FakeCellProblem, k: float = 1e3, fail_at_solve: int | None = None):
+        self.problem = problem
+        self.k = k
+        self.fail_at_solve = fail_at_solve
+        self.solves = 0
+        mesh = problem.particle_mesh
+        self.fields = {"von_mises": dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("DG", 0)), name="von_mises"),
+                       "displacement": dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("Lagrange", 2, (1,))),
+                                                            name="displacement")}
+
+    def _swing(self) -> float:
+        q = self.problem.quantities()
+        return q["c_max"] - q["c_min"]
+
+    def solve(self) -> None:
+        self.solves += 1
+        if self.fail_at_solve is not None and self.solves >= self.fail_at_solve:
+            raise RuntimeError("mechanics linear solve failed (KSP reason -3)")
+        self.fields["von_mises"].x.array[:] = self.k * self._swing()
+        self.fields["displacement"].interpolate(lambda x: np.vstack([1e-9 * x[0]]))
+
+    def quantities(self) -> dict[str, float]:
+        s = self.k * self._swing()
+        return {"von_mises_max": s, "hydrostatic_min": -s / 3, "hydrostatic_max": 2 * s / 3, "max_principal_max": s}
+
+    def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(points)
+        s = self.k * self._swing()
+        return {"von_mises": np.full(n, s), "hydrostatic": np.full(n, s / 3), "radial_stress": np.full(n, 0.0),
+                "tangential_stress": np.full(n, -s)}
