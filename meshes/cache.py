@@ -27,6 +27,7 @@ from ecmx.meshes import builders
 from ecmx.meshes.meshfile import check_mesh_file, validate_mesh_file
 from ecmx.meshes.spec import MeshSpec, spec_from_geometry
 from ecmx.solver.errors import CaseError
+from ecmx.solver.files import atomic_write_text
 
 CACHE_ENV = "ECMX_CACHE_DIR"
 
@@ -134,19 +135,16 @@ def build_from_spec(spec: MeshSpec, cache_dir: str | Path | None = None,
 def _build_entry(spec: MeshSpec, directory: Path, key: str, source: str | Path | None) -> dict[str, Any]:
     """Build `spec` into ``<key>.msh`` and ``<key>.json`` in `directory`: complete files or none."""
     msh, facts = directory / f"{key}.msh", directory / f"{key}.json"
-    temporary = [_reserve(directory, key, ".msh")]
+    temporary = _reserve(directory, key, ".msh")
     try:
-        temporary.append(_reserve(directory, key, ".json"))
         start = time.perf_counter()
-        info = builders.build_msh(spec, temporary[0])
+        info = builders.build_msh(spec, temporary)
         info = {"kind": spec.kind, **info, "build_seconds": time.perf_counter() - start}
-        _check_written(temporary[0], directory)
-        temporary[1].write_text(json.dumps(info, indent=1))
-        for path in temporary:
-            _sync(path)
-        os.replace(temporary[1], facts)
+        _check_written(temporary, directory)
+        _sync(temporary)
+        atomic_write_text(facts, json.dumps(info, indent=1), durable=True)
         try:
-            os.replace(temporary[0], msh)
+            os.replace(temporary, msh)
         except OSError:
             facts.unlink(missing_ok=True)
             raise
@@ -155,8 +153,7 @@ def _build_entry(spec: MeshSpec, directory: Path, key: str, source: str | Path |
             error.file = Path(source)
         raise
     finally:
-        for path in temporary:
-            path.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
     return info
 
 

@@ -24,27 +24,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ecmx.solver.studies.sweep import read_summary  # noqa: E402
+from ecmx.postprocess.sweep_summary import SPREAD_PREFIX, read_summary, spread_depth, swept_columns  # noqa: E402
 
-#: summary.csv columns that are not swept parameters.
-FIXED_COLUMNS = {
-    "point", "label", "status", "reason", "wall_time_s", "material", "diffusivity_m2_s", "radius_m",
-    "steady_surface_von_mises_Pa", "directory", "peak_von_mises_Pa", "peak_max_principal_Pa",
-    "discharge_capacity_mAh_per_g", "charge_capacity_mAh_per_g", "delivered_capacity_mAh_per_g", "end_voltage_V",
-}
-SPREAD_PREFIX = "concentration_spread_dod"
 LABELS = {
     "diffusivity_m2_s": "particle diffusivity $D_s$ (m²/s)",
     "material.diffusivity": "particle diffusivity $D_s$ (m²/s)",
     "geometry.particle.radius": "particle radius (m)",
     "material.youngs_modulus": "Young's modulus (Pa)",
 }
-
-
-def swept_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Columns of summary.csv that hold swept values (everything that is not a fixed column)."""
-    columns = list(rows[0]) if rows else []
-    return [c for c in columns if c not in FIXED_COLUMNS and not c.startswith(SPREAD_PREFIX)]
 
 
 def _x_key(rows: Sequence[dict[str, Any]]) -> str:
@@ -118,7 +105,7 @@ def plot_concentration_spread(rows: Sequence[dict[str, Any]], path: Path) -> Pat
     for i, (name, group) in enumerate(_groups(rows, x_key).items()):
         for j, column in enumerate(spread_columns):
             ok = _ok(group, column)
-            dod = column[len(SPREAD_PREFIX):].split("_")[0]
+            dod = spread_depth(column)
             ax.plot([r[x_key] for r in ok], [r[column] for r in ok], marker=markers[j % len(markers)], color=f"C{i}",
                     linestyle=["-", "--", ":", "-."][j % 4], label=_label(f"{name}, DOD {dod}", group))
     ax.set_xscale("log")

@@ -24,7 +24,6 @@ import contextlib
 import csv
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ from mpi4py import MPI
 
 from ecmx.solver.collective import on_root
 from ecmx.solver.errors import OutputError
+from ecmx.solver.files import atomic_write_text
 
 T = TypeVar("T")
 
@@ -280,9 +280,7 @@ class FieldSeries:
         lines += [f'    <DataSet timestep="{t!r}" group="" part="0" file="{f}"/>'
                   for t, f in zip(times, files, strict=True)]
         lines += ["  </Collection>", "</VTKFile>", ""]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("\n".join(lines), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "\n".join(lines))
 
     def close(self) -> None:
         """Nothing stays open between writes; kept for symmetry with other writers."""
@@ -309,15 +307,7 @@ def write_json(path: Path, data: Mapping[str, Any], comm: MPI.Comm = MPI.COMM_WO
     Raises:
         OutputError: the file could not be written (on every rank).
     """
-    writing(comm, _write_json, Path(path), _json_safe(data))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    writing(comm, atomic_write_text, Path(path), json.dumps(_json_safe(data), indent=2) + "\n")
 
 
 def _json_safe(value: Any) -> Any:

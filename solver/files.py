@@ -13,13 +13,16 @@ so that nothing can make ecmx read without bound or block:
   Latin-1 or binary content, and text holding NUL characters, are refused.
 
 Every refusal is a :class:`~ecmx.solver.errors.CaseError` naming the file and the key that led
-to it. This is a leaf module: it imports nothing from ecmx but the errors.
+to it. Results are written with :func:`atomic_write_text` / :func:`atomic_write_bytes` (one
+write-then-rename with the user's umask). This is a leaf module: it imports nothing from ecmx but the errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from ecmx.solver.errors import CaseError
@@ -158,3 +161,43 @@ def _decode(data: bytes, refuse: Refusal) -> str:
     if "\x00" in text:
         raise refuse(f"holds NUL characters (offset {text.index(chr(0))}): expected UTF-8 text, not binary data or UTF-16")
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# Writing: one write-then-rename
+
+
+def user_file_mode() -> int:
+    """Permission bits of a new file under the process's umask (``0o666 & ~umask``)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``.
+
+    A reader sees the old file or the new one, never a half-written one, and a failure leaves
+    ``path`` as it was (the temporary file is removed). The file gets the user's umask permissions
+    (``0o666 & ~umask``), not ``0o600``. With ``durable`` the data is flushed to disk (``fsync``)
+    before the rename, so that a full disk surfaces here as an OSError. Not collective.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, user_file_mode())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str, *, durable: bool = False) -> None:
+    """:func:`atomic_write_bytes` of ``text`` as UTF-8 (newlines written as given)."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)

@@ -10,8 +10,8 @@ Every directory derived from input (``<comparison dir>/<case name>``, ``<sweep d
 is checked to lie directly inside the study directory (:func:`child_directory`).
 
 Inside its directory a study replaces only what it writes itself. Each file is written to a
-temporary file next to it and renamed into place (:func:`write_text_atomic`), so a reader sees the
-old or the new file, never a half-written one. Outputs that come in sets (``figures/``, tables and
+temporary file next to it and renamed into place (:func:`ecmx.solver.files.atomic_write_text`), so
+a reader sees the old or the new file, never a half-written one. Outputs that come in sets (``figures/``, tables and
 reports) are written into a hidden staging directory first and then moved into place one by one
 (:func:`staged_outputs`, :func:`publish`): a failure while drawing leaves the previous outputs
 untouched. Files get the permissions of the user's umask (``0o666 & ~umask``), not ``0o600``.
@@ -78,30 +78,6 @@ def child_directory(parent: Path, name: str, *, file: Path | None, key: str, res
             key=key,
         )
     return child
-
-
-def user_file_mode() -> int:
-    """Permission bits of a new file under the process's umask (``0o666 & ~umask``)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, newlines as given) to ``path`` through a temporary file and a rename.
-
-    The file gets the user's umask permissions; a failure leaves ``path`` as it was.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, user_file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def check_outputs(directory: Path, files: Collection[str], directories: Collection[str], *, file: Path | None) -> None:

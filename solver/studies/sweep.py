@@ -51,10 +51,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import csv
 import gc
 import hashlib
-import io
 import json
 import math
 import os
@@ -63,14 +61,16 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.config.case import Case
+from ecmx.postprocess.sweep_summary import RESULT_KEYS, SUMMARY_FILE, spread_key, write_summary
 from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, expand
 from ecmx.solver.config.studies import Sweep, SweepPoint
 from ecmx.solver.studies.study_dir import (
@@ -79,14 +79,12 @@ from ecmx.solver.studies.study_dir import (
     open_study_directory,
     publish,
     staged_outputs,
-    write_text_atomic,
 )
 from ecmx.solver.units import F
 from ecmx.solver.studies.workers import process_pool
 
 COMPLETE_MARKER = ".ecmx-complete"
 FAILED_MARKER = ".ecmx-failed"
-SUMMARY_FILE = "summary.csv"
 SWEEP_COPY = "sweep.yaml"
 FIGURES = "figures"
 SWEEP_OUTPUTS = (SUMMARY_FILE, SWEEP_COPY, FIGURES)
@@ -95,15 +93,6 @@ RUN_SUMMARY_FILE = "summary.json"
 RUN_FILES = ("case.yaml", "timeseries.csv", "probes.csv", RUN_SUMMARY_FILE)
 """Files every completed run directory holds (besides the field files its summary.json lists)."""
 INTERRUPTED = "interrupted by the user (Ctrl-C) before it finished"
-
-#: summary.csv column <- key in the ``results`` mapping of a run's summary.json.
-RESULT_KEYS = {
-    "peak_von_mises_Pa": "peak_von_mises_Pa",
-    "peak_max_principal_Pa": "peak_max_principal_Pa",
-    "discharge_capacity_mAh_per_g": "discharge_capacity_mAh_per_g",
-    "charge_capacity_mAh_per_g": "charge_capacity_mAh_per_g",
-    "end_voltage_V": "final_voltage_V",
-}
 
 #: A runner has the signature of ``ecmx.solver.studies.run.run_case``; it must be picklable (a module-level
 #: function) for worker processes. It leaves ``summary.json`` in ``out_dir`` and raises on failure.
@@ -197,11 +186,6 @@ def steady_surface_von_mises(case: Case) -> float | None:
 # Rows of summary.csv
 
 
-def spread_key(dod: float) -> str:
-    """summary.csv column of the concentration spread at a snapshot depth of discharge."""
-    return f"concentration_spread_dod{dod:g}_mol_m3"
-
-
 def _value_at(data: Any, dotted: str) -> Any:
     node = data
     for part in dotted.split("."):
@@ -271,36 +255,6 @@ def case_hash(case: Case) -> str:
     return hashlib.sha256(json.dumps(case.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def write_summary(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write summary.csv atomically (a temporary file in the same directory, then os.replace), with
-    the user's umask permissions."""
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    columns.sort(key=lambda c: c == "directory")  # the long path last
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=columns, restval="")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    write_text_atomic(path, text.getvalue())
-
-
-def read_summary(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a summary.csv, numbers as floats (empty cells as None)."""
-    with open(path, newline="") as fh:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
-def _number(text: str) -> Any:
-    if text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``; None when it is missing, unreadable or not an object."""
     try:
@@ -311,7 +265,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=1, default=str))
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,7 +517,7 @@ def _open_sweep(study: Sweep, tasks: list[PointTask], directory: Path, force: bo
     check_outputs(directory, (SUMMARY_FILE, SWEEP_COPY), (FIGURES,), file=study.path)
     copy = directory / SWEEP_COPY
     if study.path.resolve() != copy.resolve():
-        write_text_atomic(copy, f"# copy of {study.path.resolve()} (base: {study.base_path})\n{study.path.read_text()}")
+        atomic_write_text(copy, f"# copy of {study.path.resolve()} (base: {study.base_path})\n{study.path.read_text()}")
     done = {} if force else {t.index: completed_row(t) for t in tasks}
     return {i: row for i, row in done.items() if row is not None}
 

@@ -30,7 +30,8 @@ from ecmx.solver.studies.compare import run_comparison
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.studies.outdir import MARKER, DirectoryInUse
 from ecmx.solver.config.studies import load_comparison, load_sweep
-from ecmx.solver.studies.sweep import COMPLETE_MARKER, read_summary, run_sweep
+from ecmx.postprocess.sweep_summary import read_summary
+from ecmx.solver.studies.sweep import COMPLETE_MARKER, run_sweep
 
 TESTS = Path(__file__).parents[1]  # the tests root (imports support.*)
 LINUX = Path("/proc/self/stat").exists()
