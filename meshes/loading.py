@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ from ecmx.meshes.builders import check_current_mesh, gmsh_model
 from ecmx.meshes.cache import CACHE_ENV, MeshFile, build_mesh
 from ecmx.meshes.meshfile import KEY, merge_msh
 from ecmx.meshes.spec import LENGTH_UNIT
-from ecmx.solver.config.case import Geometry
+from ecmx.solver.config import Geometry
 from ecmx.solver.errors import CaseError
+from ecmx.solver.physics.coordinates import CoordinateSystem, by_name
 
 
 @dataclass
@@ -34,8 +34,8 @@ class ParticleMesh:
     ``axisymmetric-2d`` (x[0] = r, x[1] = z) the symmetry axis r = 0 belongs to ``walls``, in
     the electrolyte and in the particle. For ``sphere-1d`` (x[0] = r in [0, R]) the interface is the
     point r = R and there is no electrolyte, Na-metal or wall tag.
-    ``coordinate_system`` gives the weight of dx/ds: "cartesian" 1, "axisymmetric" 2πr,
-    "spherical" 4πr² (the factors 2π and 4π are left to the user of the weight).
+    ``coordinate_system`` names the :class:`~ecmx.solver.physics.coordinates.CoordinateSystem`
+    (``coordinates``), which gives the weight of dx/ds: 1, 2πr or 4πr².
     """
 
     mesh: dolfinx.mesh.Mesh
@@ -53,6 +53,11 @@ class ParticleMesh:
     particle_radii: np.ndarray
     counter_electrode_area: float
     msh_path: Path | None
+
+    @property
+    def coordinates(self) -> CoordinateSystem:
+        """The coordinate system of the mesh (measure weight, point mapping)."""
+        return by_name(self.coordinate_system)
 
 
 T = TypeVar("T")
@@ -136,12 +141,7 @@ def read_mesh(mesh_file: MeshFile, comm: MPI.Comm = MPI.COMM_WORLD) -> ParticleM
 
 def measure_weight(pmesh: ParticleMesh) -> ufl.core.expr.Expr:
     """The factor that turns dx/ds on the mesh into volume/area: 1, 2πr or 4πr² (mesh units)."""
-    x = ufl.SpatialCoordinate(pmesh.mesh)
-    if pmesh.coordinate_system == "axisymmetric":
-        return 2 * math.pi * x[0]
-    if pmesh.coordinate_system == "spherical":
-        return 4 * math.pi * x[0] ** 2
-    return dolfinx.fem.Constant(pmesh.mesh, dolfinx.default_scalar_type(1.0))
+    return pmesh.coordinates.measure_weight(ufl.SpatialCoordinate(pmesh.mesh))
 
 
 def _integral(form: ufl.Form, comm: MPI.Comm) -> float:

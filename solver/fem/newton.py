@@ -1,16 +1,29 @@
-"""PETSc option sets for the coupled Newton solve.
+"""The coupled Newton solve: PETSc option sets, the SNES of a blocked residual and its fallbacks.
 
 ``auto`` (default): ``fieldsplit`` on 3D meshes, ``mumps`` on 1D and 2D ones (see :func:`resolve_linear_solver`).
 ``mumps``: full Newton with a direct LU factorisation, robust for every case.
 ``ilu``: GMRES preconditioned with block Jacobi / ILU(0) per rank; cheaper per iteration on the
 3D cases (DOLFINX_NOTES table), weaker for badly scaled or very large problems.
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
-Jacobi); the index sets are attached by :class:`~ecmx.solver.fem.cell_problem.CellProblem`.
+Jacobi); :class:`CoupledNewton` attaches one index set per unknown block.
+
+A step whose Krylov solve fails (near a voltage cliff the Jacobian gets hard for the
+preconditioners) is retried once with MUMPS.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+import dolfinx.fem.petsc
+import ufl
+from dolfinx import fem
+from petsc4py import PETSc
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
 
@@ -82,3 +95,138 @@ def fieldsplit_sub_options(split_names: list[str], prefix: str) -> dict[str, Any
         else:
             opts |= {f"{p}ksp_type": "preonly", f"{p}pc_type": "gamg", f"{p}pc_gamg_threshold": 0.02}
     return opts
+
+
+_PREFIXES = itertools.count(1)  # a unique options prefix per SNES
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """Result of one attempted time step."""
+
+    converged: bool
+    newton_iterations: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NewtonSettings:
+    """Tolerances of the coupled Newton solve (absolute tolerance in residual units)."""
+
+    rtol: float
+    atol: float
+    max_iterations: int
+
+
+class CoupledNewton:
+    """The SNES of a blocked residual (one form per unknown block), with a MUMPS fallback.
+
+    Args:
+        residuals: one residual form per unknown.
+        unknowns: the unknowns, in the order of the residual rows.
+        split_names: one name per unknown (fieldsplit options ``fieldsplit_<name>_``).
+        entity_maps: the submesh entity maps of the forms.
+        settings: tolerances.
+        linear_solver: ``mumps``, ``ilu`` or ``fieldsplit``.
+    """
+
+    def __init__(self, residuals: Sequence[ufl.Form], unknowns: Sequence[fem.Function], split_names: Sequence[str],
+                 entity_maps: Sequence[Any], settings: NewtonSettings, linear_solver: str) -> None:
+        self._residuals, self._unknowns = list(residuals), list(unknowns)
+        self._split_names, self._entity_maps = list(split_names), list(entity_maps)
+        self._settings, self.linear_solver = settings, linear_solver
+        self._problem = self._build(linear_solver)
+        self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
+
+    def solve(self, reset: Callable[[], None], check: Callable[[], str]) -> StepOutcome:
+        """Newton from the state ``reset`` restores; ``check`` names a state out of bounds ('' if none).
+
+        A failed Krylov solve is retried once with MUMPS. Collective.
+        """
+        outcome = self._solve_with(self._problem, reset, check)
+        if (not outcome.converged and outcome.reason.endswith("(DIVERGED_LINEAR_SOLVE)")
+                and self.linear_solver != "mumps"):
+            if self._direct is None:
+                self._direct = self._build("mumps")
+            retry = self._solve_with(self._direct, reset, check)
+            outcome = StepOutcome(retry.converged, outcome.newton_iterations + retry.newton_iterations,
+                                  f"{retry.reason}; retried with MUMPS after the {self.linear_solver} solve failed")
+        return outcome
+
+    @staticmethod
+    def _solve_with(problem: dolfinx.fem.petsc.NonlinearProblem, reset: Callable[[], None],
+                    check: Callable[[], str]) -> StepOutcome:
+        reset()
+        snes = problem.solver
+        try:
+            problem.solve()
+        except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
+            return StepOutcome(False, snes.getIterationNumber(), f"linear solver failed: {exc}")
+        reason = snes.getConvergedReason()
+        its = snes.getIterationNumber()
+        if reason <= 0:
+            bad = check()  # often the cause: say so
+            detail = f"; last iterate: {bad}" if bad else ""
+            return StepOutcome(False, its, f"Newton did not converge ({_snes_reason(reason)}){detail}")
+        bad = check()
+        if bad:
+            return StepOutcome(False, its, bad)
+        return StepOutcome(True, its, _snes_reason(reason))
+
+    def _build(self, linear_solver: str) -> dolfinx.fem.petsc.NonlinearProblem:
+        """The SNES of the residual with one of the linear-solver option sets."""
+        settings = self._settings
+        problem = dolfinx.fem.petsc.NonlinearProblem(
+            self._residuals,
+            self._unknowns,
+            petsc_options_prefix=f"ecmx_cell{next(_PREFIXES)}_",
+            petsc_options=newton_options(settings.rtol, settings.atol, settings.max_iterations, linear_solver),
+            entity_maps=self._entity_maps,
+        )
+        if linear_solver == "mumps":
+            _configure_mumps(problem)
+        elif linear_solver == "fieldsplit":
+            self._setup_fieldsplit(problem)
+        return problem
+
+    def _setup_fieldsplit(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
+        """Attach one index set per unknown block to the fieldsplit preconditioner and configure each
+        split's solver, taking its options out of the global database again (PETSc lists unused
+        options at exit)."""
+        ksp = problem.solver.getKSP()
+        pc = ksp.getPC()
+        offset = problem.A.getOwnershipRange()[0]
+        splits = []
+        for name, u in zip(self._split_names, self._unknowns, strict=True):
+            imap = u.function_space.dofmap.index_map
+            n = imap.size_local * u.function_space.dofmap.index_map_bs
+            splits.append((name, PETSc.IS().createStride(n, first=offset, step=1, comm=u.function_space.mesh.comm)))
+            offset += n
+        pc.setFieldSplitIS(*splits)
+        ksp.setFromOptions()
+        opts = PETSc.Options()
+        sub_options = fieldsplit_sub_options(self._split_names, problem.solver.getOptionsPrefix())
+        for k, val in sub_options.items():
+            opts[k] = val
+        for sub in pc.getFieldSplitSubKSP():
+            sub.setFromOptions()
+        for k in sub_options:
+            opts.delValue(k)
+
+
+def _configure_mumps(problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
+    """MUMPS controls set on the factor matrix itself (no global options left behind)."""
+    ksp = problem.solver.getKSP()
+    ksp.setOperators(problem.A, problem.A)
+    pc = ksp.getPC()
+    pc.setFactorSetUpSolverType()
+    factor = pc.getFactorMatrix()
+    for icntl, val in MUMPS_CONTROLS.items():
+        factor.setMumpsIcntl(icntl, val)
+
+
+_SNES_REASONS = {v: k for k, v in PETSc.SNES.ConvergedReason.__dict__.items() if isinstance(v, int)}
+
+
+def _snes_reason(reason: int) -> str:
+    return _SNES_REASONS.get(reason, str(reason))

@@ -11,24 +11,18 @@ with D̂_s = D_s/D_ref and ĵ = i_loc R/(F D_ref c_s,max) the nondimensional out
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ufl
 
 from ecmx.solver.physics.tables import log_piecewise_linear
 
 
-def diffusivity(theta: ufl.core.expr.Expr, material) -> ufl.core.expr.Expr | float:
-    """D_s(θ) in m²/s: the constant, or the log-linear interpolation of the material's table."""
-    d = material.diffusivity
-    if isinstance(d, float | int):
-        return float(d)
-    return log_piecewise_linear(theta, d.stoichiometry, d.value)
-
-
-def reference_diffusivity(material, theta0: float) -> float:
-    """D_ref [m²/s] for the time scale: the constant D_s, or D_s(θ₀) of a table."""
-    return float(material.diffusivity_at(theta0))
+def tabulated_diffusivity(
+    theta: ufl.core.expr.Expr, stoichiometry: Sequence[float], values: Sequence[float]
+) -> ufl.core.expr.Expr:
+    """D_s(θ) in m²/s from a table (interpolation linear in log D_s, constant beyond the ends)."""
+    return log_piecewise_linear(theta, stoichiometry, values)
 
 
 def storage(

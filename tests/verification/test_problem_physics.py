@@ -77,15 +77,26 @@ def test_exchange_current_and_butler_volmer(line):
         return f
 
     th = np.clip(x.x.array, 0.01, 0.99)
-    i0 = evaluate(V, kinetics.particle_exchange_current(2.0, function(0.5), function(1.0), 0.5, 0.5))
+    law = kinetics.ButlerVolmer(exchange_current=2.0, alpha_a=0.5, alpha_c=0.5)
+    i0 = evaluate(V, law.exchange_current_density(function(0.5), function(1.0)))
     assert i0 == pytest.approx(2.0)  # the reference state θ = 0.5, c = c_ref
-    i0 = evaluate(V, kinetics.particle_exchange_current(1.0, function(th), function(0.5), 0.5, 0.5))
+    unit = kinetics.ButlerVolmer(exchange_current=1.0, alpha_a=0.5, alpha_c=0.5)
+    i0 = evaluate(V, unit.exchange_current_density(function(th), function(0.5)))
     assert i0 == pytest.approx(np.sqrt(0.5) * np.sqrt((1 - th) / 0.5) * np.sqrt(th / 0.5))
-    i = evaluate(V, kinetics.butler_volmer(1.5, function(4 * x.x.array), 0.5, 0.5))
-    assert i == pytest.approx(3.0 * np.sinh(2 * x.x.array))
+    i = evaluate(V, law.current_density(function(0.5), function(1.0), function(4 * x.x.array)))
+    assert i == pytest.approx(4.0 * np.sinh(2 * x.x.array))
     # Na metal: zero current at the Nernst potential of the salt concentration
     c_rel = 0.6
-    eta_rest = -kinetics.na_metal_rest_potential(c_rel, 0.5, 0.5)
+    metal = kinetics.NaMetalButlerVolmer(exchange_current=10.0, alpha_a=0.5, alpha_c=0.5)
+    eta_rest = -metal.rest_potential(c_rel)
     assert eta_rest == pytest.approx(math.log(c_rel))
-    i_a = evaluate(V, kinetics.na_metal_current(10.0, function(eta_rest), function(c_rel), 0.5, 0.5))
+    i_a = evaluate(V, metal.current_density(function(eta_rest), function(c_rel)))
     assert i_a == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kinetics_laws_take_keywords_only():
+    """The fields of a law cannot be swapped by position."""
+    with pytest.raises(TypeError):
+        kinetics.ButlerVolmer(1.0, 0.5, 0.5)  # type: ignore[misc]
+    law = kinetics.ButlerVolmer(exchange_current=2.0, alpha_a=0.3, alpha_c=0.7)
+    assert law.with_coefficients(lambda v: 10 * v) == kinetics.ButlerVolmer(exchange_current=20.0, alpha_a=3.0, alpha_c=7.0)

@@ -63,8 +63,9 @@ class PlanarCell:
         tags = dolfinx.mesh.meshtags(msh, 0, tags.indices[order], tags.values[order])
         ds = ufl.Measure("ds", domain=msh, subdomain_data=tags)
         c_rel = self.c * C0 / kinetics.REFERENCE_CONCENTRATION
-        i_left = kinetics.na_metal_current(exchange_current, 0.0 - self.phi, c_rel, 0.5, 0.5)  # anodic at x=0
-        i_right = kinetics.na_metal_current(exchange_current, self.volt - self.phi, c_rel, 0.5, 0.5)
+        metal = kinetics.NaMetalButlerVolmer(exchange_current=exchange_current, alpha_a=0.5, alpha_c=0.5)
+        i_left = metal.current_density(0.0 - self.phi, c_rel)  # anodic at x=0
+        i_right = metal.current_density(self.volt - self.phi, c_rel)
         grad = ufl.grad
         residual = [
             electrolyte_law.anion_residual(self.c, self.c_old, self.phi, w_c, self.dt, D_MINUS / D_SALT, grad) * ufl.dx,
@@ -80,7 +81,7 @@ class PlanarCell:
         self.x = V.tabulate_dof_coordinates()[:, 0]
         self.c.x.array[:] = 1.0
         self.c_old.x.array[:] = 1.0
-        self.phi.x.array[:] = kinetics.na_metal_rest_potential(C0 / kinetics.REFERENCE_CONCENTRATION, 0.5, 0.5)
+        self.phi.x.array[:] = metal.rest_potential(C0 / kinetics.REFERENCE_CONCENTRATION)
         self.volt.x.array[:] = 0.0
         self.i_scale = i_scale
         self.t = 0.0

@@ -1,0 +1,118 @@
+"""The two small interfaces the coupled cell problem assembles: a particle model and an electrolyte
+model (siblings behind each interface: :class:`~ecmx.solver.fem.particles.FickianParticle`;
+:class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` and
+:class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte`).
+
+A model owns its unknowns (nondimensional, each with a name for the field split), writes its residual
+rows given its test functions and the interface flux ĵ (the outward Na flux of the particles in units
+of c_s,max R/t₀), and reports its quantities, SI output fields and bounds. The cell problem owns the
+cell voltage, its row and the Newton solve. All methods are collective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+Expr = ufl.core.expr.Expr
+PointFunction = Callable[[np.ndarray], np.ndarray]
+"""Maps points x of shape (3, n) in mesh units to SI values."""
+
+
+def global_range(u: fem.Function) -> tuple[float, float]:
+    """(min, max) of the owned dofs of ``u`` over all ranks (±inf where no rank owns any). Collective."""
+    n = u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+    owned = u.x.array[:n]
+    comm = u.function_space.mesh.comm
+    lo = comm.allreduce(float(owned.min()) if owned.size else np.inf, op=MPI.MIN)
+    hi = comm.allreduce(float(owned.max()) if owned.size else -np.inf, op=MPI.MAX)
+    return float(lo), float(hi)
+
+
+def interpolate_si(u: fem.Function, f: PointFunction | None, scale: float) -> None:
+    """u ← f/scale (f in SI, u nondimensional); None keeps u."""
+    if f is not None:
+        u.interpolate(lambda x: np.asarray(f(x), dtype=float) / scale)
+
+
+@dataclass(frozen=True)
+class ElectrolyteQuantities:
+    """Global electrolyte quantities (SI): salt concentration range [mol/m³], the Na⁺ it holds
+    [mol] and the counter-electrode (Na-metal) current [A], anodic positive."""
+
+    c_min: float
+    c_max: float
+    salt_mol: float
+    counter_current_A: float
+
+
+class ParticleModel(Protocol):
+    """Na storage in the active particles."""
+
+    unknowns: tuple[fem.Function, ...]
+    split_names: tuple[str, ...]
+    harmonic_hydrostatic: fem.Function | None  # two-way stress input [Pa], or None
+
+    def surface_stoichiometry(self) -> Expr:
+        """θ on the particle side of Γ (UFL)."""
+
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None) -> list[ufl.Form]:
+        """Its residual rows, with the outward interface flux ĵ (and optional manufactured sources)."""
+
+    def quantities(self) -> dict[str, float]:
+        """theta_mean, c_mean, c_min, c_max, c_surface_mean (SI)."""
+
+    def fields(self) -> dict[str, fem.Function]:
+        """SI output fields (refreshed on every call)."""
+
+    def bounds_violation(self) -> str:
+        """A message when the state left the admissible range, else ''."""
+
+    def set_initial_state(self, stoichiometry: float) -> None:
+        """A uniform state."""
+
+    def set_state(self, particle_concentration: PointFunction | None) -> None:
+        """Interpolate an SI field (None keeps the present one)."""
+
+    def commit(self) -> None:
+        """The present state becomes the previous time level."""
+
+
+class ElectrolyteModel(Protocol):
+    """Salt and potential in the electrolyte, with the Na-metal counter electrode."""
+
+    unknowns: tuple[fem.Function, ...]
+    split_names: tuple[str, ...]
+    rest_potential: float  # φ̂_e at zero counter-electrode current for c = c₀
+
+    def interface_state(self) -> tuple[Expr | float, Expr]:
+        """(ĉ, φ̂_e) that the particle surface sees on Γ (UFL)."""
+
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None) -> list[ufl.Form]:
+        """Its residual rows, with the particles' outward interface flux ĵ."""
+
+    def quantities(self) -> ElectrolyteQuantities:
+        """Global quantities (SI)."""
+
+    def fields(self) -> dict[str, fem.Function]:
+        """SI output fields (refreshed on every call; none for a uniform electrolyte)."""
+
+    def bounds_violation(self) -> str:
+        """A message when the state left the admissible range, else ''."""
+
+    def set_initial_state(self) -> None:
+        """c = c₀ and the rest potential of the counter electrode."""
+
+    def set_state(self, concentration: PointFunction | None, potential: PointFunction | None) -> None:
+        """Interpolate SI fields where the model has them (None keeps the present one)."""
+
+    def commit(self) -> None:
+        """The present state becomes the previous time level."""

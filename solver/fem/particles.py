@@ -1,0 +1,154 @@
+"""Fickian Na diffusion in the active particles, one unknown θ = c_s/c_s,max (P1, particle submesh).
+
+Rows (nondimensional, :mod:`ecmx.solver.physics.particle`):
+    ∫ (θ − θ_old)/Δt v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA [− ∫ Ĵ_σ·∇v dV] = 0,
+with ĵ the outward interface flux (c_s,max R/t₀) and D̂_s = D_s/D_ref.
+
+Two-way chemo-mechanics (``mechanics.coupling: two-way``) adds the stress-assisted flux Ĵ_σ with
+σ_h = φ − k_σ Δc_s: the local part implicit here, the harmonic part φ [Pa] copied into
+``harmonic_hydrostatic`` from ``MechanicsProblem.fields["harmonic_hydrostatic"]`` after each accepted
+step (:func:`ecmx.solver.physics.stress_diffusion.stress_assisted_flux_split`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+import ufl
+from dolfinx import fem
+
+from ecmx.solver.errors import CaseError
+from ecmx.solver.fem.crystal import chemical_strain_of
+from ecmx.solver.fem.domains import CellDomains
+from ecmx.solver.fem.models import Expr, PointFunction, global_range, interpolate_si
+from ecmx.solver.fem.reactions import constant
+from ecmx.solver.fem.scales import Scales
+from ecmx.solver.physics import particle as particle_law
+from ecmx.solver.physics.stress_diffusion import stress_assisted_flux_split
+from ecmx.solver.units import R_GAS
+
+
+class FickianParticle:
+    """Particles with Fickian diffusion (the :class:`~ecmx.solver.fem.models.ParticleModel` interface).
+
+    Args:
+        domains: the cell's domains and measures.
+        case: the validated case (material, temperature, mechanics settings).
+        scales: the nondimensionalisation.
+        dt: the Constant Δt/t₀ of the time step.
+    """
+
+    split_names = ("particle",)
+
+    def __init__(self, domains: CellDomains, case: Any, scales: Scales, dt: fem.Constant) -> None:
+        self._domains, self._case, self._scales, self._dt = domains, case, scales, dt
+        space = fem.functionspace(domains.particle_mesh, ("Lagrange", 1))
+        self.theta = fem.Function(space, name="stoichiometry")
+        self._theta_old = fem.Function(space)
+        self._field = fem.Function(space, name="particle_concentration")
+        self.unknowns = (self.theta,)
+        self._diffusivity = self._diffusivity_hat(case.material)
+        two_way = case.mechanics.enabled and case.mechanics.coupling == "two-way"
+        self.harmonic_hydrostatic = fem.Function(space, name="harmonic_hydrostatic") if two_way else None
+        gamma = domains.interface
+        self._forms = {
+            "theta": domains.form(self.theta * domains.volume_element * domains.dx_particle),
+            "theta_surface": domains.form(gamma.integral(self.surface_stoichiometry())),
+        }
+
+    def _diffusivity_hat(self, material: Any) -> Expr:
+        """D̂_s(θ) = D_s(θ)/D_ref: a Constant, or the log-linear table over a Constant D_ref."""
+        msh = self._domains.mesh
+        if isinstance(material.diffusivity, float | int):
+            return constant(msh, material.diffusivity / self._scales.diffusivity)
+        table = material.diffusivity
+        return particle_law.tabulated_diffusivity(self.theta, table.stoichiometry, table.value) / constant(
+            msh, self._scales.diffusivity
+        )
+
+    def surface_stoichiometry(self) -> Expr:
+        """θ on the particle side of Γ."""
+        return self._domains.interface.particle(self.theta)
+
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: Any | None) -> list[ufl.Form]:
+        """The θ row with the outward interface flux ĵ (and the manufactured sources, if any)."""
+        (v,) = tests
+        d, gamma = self._domains, self._domains.interface
+        w_vol = d.volume_element
+        row = particle_law.storage(self.theta, self._theta_old, v, self._dt) * w_vol * d.dx_particle
+        row += particle_law.diffusion(self.theta, v, self._diffusivity, d.grad) * w_vol * d.dx_particle_flux
+        row += gamma.integral(flux * gamma.particle(v))
+        if self.harmonic_hydrostatic is not None:
+            row -= ufl.dot(self._stress_assisted_flux(), d.grad(v)) * w_vol * d.dx_particle
+        if sources is not None:
+            xh = d.scale * d.x
+            if sources.particle is not None:
+                row -= sources.particle(xh) * v * w_vol * d.cell_measure("source")(d.particle_ids)
+            if sources.particle_flux is not None:
+                p = gamma.particle
+                row += gamma.integral(sources.particle_flux(p(xh), p(d.normal)) * p(v))
+        return [row]
+
+    def _stress_assisted_flux(self) -> Expr:
+        """Ĵ_σ (in c_s,max R/t₀ per area): D̂_s θ Ω/(RT) (∇̂φ − k_σ ∇̂c_s), φ the harmonic part."""
+        material, msh = self._case.material, self._domains.mesh
+        omega = chemical_strain_of(material).partial_molar_volume
+        if omega is None:
+            raise CaseError(
+                "two-way coupling needs an isotropic expansion linear in c_s (partial_molar_volume or volume_change"
+                " with over); tables and lattice data work with one-way coupling",
+                key="mechanics.coupling",
+            )
+        c_max = constant(msh, material.max_concentration)
+        flux = stress_assisted_flux_split(
+            self._diffusivity, self.theta * c_max, constant(msh, omega), self.harmonic_hydrostatic, R_GAS,
+            constant(msh, self._case.temperature), constant(msh, material.youngs_modulus),
+            constant(msh, material.poissons_ratio), grad=self._domains.grad)
+        return flux / c_max
+
+    def quantities(self) -> dict[str, float]:
+        """theta_mean, c_mean, c_min, c_max [mol/m³] and c_surface_mean (mean over Γ) [mol/m³]."""
+        d, cmax = self._domains, self._scales.particle_concentration
+        theta_mean = d.integrate(self._forms["theta"]) / d.particle_volume
+        theta_min, theta_max = global_range(self.theta)
+        return {
+            "theta_mean": theta_mean,
+            "c_mean": theta_mean * cmax,
+            "c_min": theta_min * cmax,
+            "c_max": theta_max * cmax,
+            "c_surface_mean": d.integrate(self._forms["theta_surface"]) / d.interface_area * cmax,
+        }
+
+    def fields(self) -> dict[str, fem.Function]:
+        """particle_concentration [mol/m³] on the particle submesh."""
+        self._field.x.array[:] = self.theta.x.array * self._scales.particle_concentration
+        return {"particle_concentration": self._field}
+
+    def bounds_violation(self) -> str:
+        """A message when θ left (0, 1) or is not finite, else ''."""
+        th_min, th_max = global_range(self.theta)
+        if not (math.isfinite(th_min) and math.isfinite(th_max)):
+            return "particle concentration is not finite"
+        if th_min <= 0.0 or th_max >= 1.0:
+            return (
+                f"particle concentration left (0, c_s,max): θ in [{th_min:.6g}, {th_max:.6g}]"
+                " (a surface that fills or empties completely, or a diffusion layer thinner than the"
+                " interface mesh: reduce the time step or geometry.mesh.interface_size)"
+            )
+        return ""
+
+    def set_initial_state(self, stoichiometry: float) -> None:
+        """Uniform θ."""
+        self.theta.x.array[:] = stoichiometry
+
+    def set_state(self, particle_concentration: PointFunction | None) -> None:
+        """θ ← c_s/c_s,max (None keeps θ)."""
+        interpolate_si(self.theta, particle_concentration, self._scales.particle_concentration)
+
+    def commit(self) -> None:
+        """θ_old ← θ."""
+        self._theta_old.x.array[:] = self.theta.x.array

@@ -1,0 +1,105 @@
+"""The two electrode reactions in nondimensional form: insertion at the particle surface Γ and Na
+plating/stripping at the counter electrode.
+
+Both turn a :mod:`~ecmx.solver.physics.kinetics` law into a flux in units of the current density
+scale i* = F D_ref c_s,max/R, anodic positive (Na leaves the particle; Na⁺ enters the electrolyte
+at the Na metal). Potentials are nondimensional, φ̂ = Fφ/RT. Every case-dependent number is a
+``Constant``, so the generated code is shared by all cases of a sweep (one JIT compilation per
+geometry kind and table shape).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+import dolfinx
+import ufl
+from dolfinx import fem
+from petsc4py import PETSc
+
+from ecmx.solver.fem.scales import Scales
+from ecmx.solver.physics import kinetics
+
+Expr = ufl.core.expr.Expr
+
+
+def constant(mesh: dolfinx.mesh.Mesh, value: float) -> fem.Constant:
+    """A scalar Constant on ``mesh``."""
+    return fem.Constant(mesh, PETSc.ScalarType(value))
+
+
+@dataclass(frozen=True)
+class InsertionReaction:
+    """Butler–Volmer insertion at Γ: ĵ(θ, ĉ, φ̂_e, V̂) = i_loc/i*, the outward Na flux of the particle
+    in units of c_s,max R/t₀, with η̂ = V̂ − φ̂_e − U(θ)/(RT/F)."""
+
+    law: kinetics.ButlerVolmer
+    ocv_stoichiometry: tuple[float, ...]
+    ocv_voltage: tuple[float, ...]
+    thermal_voltage: Expr
+    concentration_ratio: Expr  # c₀/c_ref
+    current_density_scale: Expr  # i* [A/m²]
+
+    @classmethod
+    def of_case(cls, mesh: dolfinx.mesh.Mesh, case: Any, scales: Scales) -> InsertionReaction:
+        """The reaction of the case's material, its numbers as Constants on ``mesh``."""
+        material = case.material
+        law = kinetics.ButlerVolmer(
+            exchange_current=material.exchange_current_density,
+            alpha_a=material.anodic_transfer_coefficient,
+            alpha_c=material.cathodic_transfer_coefficient,
+        )
+        table = material.open_circuit_voltage
+        return cls(
+            law=law.with_coefficients(lambda value: constant(mesh, value)),
+            ocv_stoichiometry=tuple(table.stoichiometry),
+            ocv_voltage=tuple(table.voltage),
+            thermal_voltage=constant(mesh, scales.thermal_voltage),
+            concentration_ratio=constant(mesh, scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION),
+            current_density_scale=constant(mesh, scales.current_density),
+        )
+
+    def overpotential(self, theta: Expr, phi: Expr, voltage: Expr) -> Expr:
+        """η̂ = V̂ − φ̂_e − U(θ)/(RT/F) (nondimensional)."""
+        ocv = kinetics.open_circuit_voltage(theta, self.ocv_stoichiometry, self.ocv_voltage)
+        return voltage - phi - ocv / self.thermal_voltage
+
+    def flux(self, theta: Expr, c: Expr, phi: Expr, voltage: Expr) -> Expr:
+        """ĵ = i_loc/i* for surface θ, ĉ = c/c₀, φ̂_e and V̂ (UFL)."""
+        eta = self.overpotential(theta, phi, voltage)
+        return self.law.current_density(theta, self.concentration_ratio * c, eta) / self.current_density_scale
+
+
+@dataclass(frozen=True)
+class CounterReaction:
+    """Butler–Volmer kinetics of the Na-metal counter electrode (φ_metal = 0, so η̂_a = −φ̂_e):
+    i_a/i* for ĉ and φ̂_e at the Na-metal face (anodic positive)."""
+
+    law: kinetics.NaMetalButlerVolmer
+    concentration_ratio: Expr  # c₀/c_ref
+    current_density_scale: Expr  # i* [A/m²]
+    rest_potential: float  # φ̂_e at zero current for c = c₀
+
+    @classmethod
+    def of_case(cls, mesh: dolfinx.mesh.Mesh, case: Any, scales: Scales) -> CounterReaction:
+        """The counter electrode of the case's electrolyte, its numbers as Constants on ``mesh``."""
+        ce = case.electrolyte.counter_electrode
+        law = kinetics.NaMetalButlerVolmer(
+            exchange_current=ce.exchange_current_density,
+            alpha_a=ce.anodic_transfer_coefficient,
+            alpha_c=ce.cathodic_transfer_coefficient,
+        )
+        c_rel = scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
+        return cls(
+            law=law.with_coefficients(lambda value: constant(mesh, value)),
+            concentration_ratio=constant(mesh, c_rel),
+            current_density_scale=constant(mesh, scales.current_density),
+            rest_potential=law.rest_potential(c_rel),
+        )
+
+    def flux(self, c: Expr | float, phi: Expr) -> Expr:
+        """i_a/i* for ĉ = c/c₀ and φ̂_e at the Na-metal face (UFL)."""
+        return self.law.current_density(-phi, self.concentration_ratio * c) / self.current_density_scale
