@@ -28,7 +28,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from ecmx.meshes import load_mesh
-from ecmx.solver.config.case import Geometry
+from ecmx.solver.config import Geometry
 from ecmx.solver.fem.mechanics import MechanicsProblem, particle_submesh
 
 E, NU, OMEGA, C_MAX = 80e9, 0.26, 5.97e-6, 13831.0

@@ -23,7 +23,7 @@ import numpy as np
 
 from ecmx.meshes.shapes import RadialPerturbation, place_spheres, sample_radii
 from ecmx.meshes.spec import LENGTH_UNIT, MAX_CELLS, MeshSpec
-from ecmx.solver.config.case import default_mesh_sizes
+from ecmx.solver.config.geometry import default_mesh_sizes
 from ecmx.solver.errors import CaseError
 
 ELECTROLYTE_TAG = 1000
@@ -63,7 +63,7 @@ def gmsh_model(name: str) -> Iterator[None]:
 def default_sizes(spec: MeshSpec, radius: float) -> tuple[float, float]:
     """(size far from the interface, interface_size) in µm for a particle of characteristic `radius`.
 
-    The schema's defaults (:func:`ecmx.solver.config.default_mesh_sizes`), which its mesh-size
+    The schema's defaults (:func:`ecmx.solver.config.geometry.default_mesh_sizes`), which its mesh-size
     estimate uses too.
     """
     return default_mesh_sizes(spec.kind, spec.size, spec.interface_size, radius)

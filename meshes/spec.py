@@ -14,10 +14,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecmx.solver.config.case import MAX_MESH_CELLS
+from ecmx.solver.config.geometry import MAX_MESH_CELLS
 
 if TYPE_CHECKING:
-    from ecmx.solver.config.case import Geometry
+    from ecmx.solver.config import Geometry
 
 LENGTH_UNIT = 1e-6
 """Metres per mesh unit: meshes are in micrometres."""

@@ -131,7 +131,7 @@ def _check_mesh_files(cases: Iterable[Any]) -> None:
 def validate(file: CaseArg, set_: SetOpt = None) -> None:
     """Validate a case, sweep or comparison file (no mesh, no solve, nothing written)."""
     from ecmx.solver.config.case import load_case
-    from ecmx.solver.config.library import read_yaml
+    from ecmx.solver.config.safe_yaml import read_yaml
     from ecmx.solver.config.studies import load_comparison, load_sweep
 
     with user_errors():

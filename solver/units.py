@@ -168,12 +168,12 @@ def to_si(value: object, unit: str) -> float:
     if isinstance(quantity, float):
         return _finite(quantity, unit, value)
     ureg = registry()
-    target = ureg.Quantity(1.0, unit) if unit != "1" else ureg.Quantity(1.0)
+    target = ureg.Quantity(1.0, unit)
     if quantity.dimensionality != target.dimensionality:
         got = f"{quantity.units:~}" or "dimensionless"
         raise ValueError(f"expected a quantity in {unit} (dimension {target.dimensionality}), got {short_repr(value)} ({got})")
     try:
-        magnitude = float(quantity.to(unit if unit != "1" else "dimensionless").magnitude)
+        magnitude = float(quantity.to(unit).magnitude)
     except (ArithmeticError, TypeError, ValueError):
         raise ValueError(f"expected a finite number or quantity in {unit}, got {short_repr(value)}") from None
     return _finite(float(f"{magnitude:.15g}"), unit, value)  # drop conversion round-off: "5e-11 cm^2/s" -> 5e-15
@@ -196,4 +196,3 @@ Density = Annotated[float, si("kg/m^3")]
 MolarMass = Annotated[float, si("kg/mol")]
 MolarVolume = Annotated[float, si("m^3/mol")]
 Pressure = Annotated[float, si("Pa")]
-Dimensionless = Annotated[float, si("1")]

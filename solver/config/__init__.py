@@ -2,9 +2,18 @@
 
 No DOLFINx and no PETSc here. Public entry points: :func:`load_case` (a case file, with ``--set``
 overrides), :func:`load_sweep` and :func:`load_comparison` (study files), and the schema classes.
+
+Modules, one job each: :mod:`.schema` (the base section and shared field types), :mod:`.materials`
+(material and electrolyte), :mod:`.geometry` (geometry, mesh sizes and the mesh-cost estimate),
+:mod:`.case` (protocol, mechanics, solver settings, output, :class:`Case` and loading),
+:mod:`.studies` (sweep and comparison files), :mod:`.library` (library entries and ``base:``),
+:mod:`.overrides` (``--set``), :mod:`.messages` (validation errors → one CaseError) and
+:mod:`.safe_yaml` (the bounded YAML reader).
 """
 
-from ecmx.solver.config.case import Case, Electrolyte, Geometry, Material, case_from_dict, load_case
+from ecmx.solver.config.case import Case, case_from_dict, load_case
+from ecmx.solver.config.geometry import Geometry
+from ecmx.solver.config.materials import Electrolyte, Material
 from ecmx.solver.config.studies import Comparison, Sweep, load_comparison, load_sweep
 
 __all__ = ["Case", "Comparison", "Electrolyte", "Geometry", "Material", "Sweep", "case_from_dict", "load_case",

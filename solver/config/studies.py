@@ -18,10 +18,12 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
-from ecmx.solver.config.case import Case, Schema, Snapshots, case_from_dict, load_case, validation_error
+from ecmx.solver.config.case import Case, Snapshots, case_from_dict, load_case
+from ecmx.solver.config.messages import validation_error
+from ecmx.solver.config.safe_yaml import read_yaml
+from ecmx.solver.config.schema import Schema
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_YAML_BYTES, check_regular_file
-from ecmx.solver.config.library import read_yaml
 
 MAX_SWEEP_POINTS = 10_000
 """Most points of a sweep (the product of its axes' lengths)."""

@@ -240,7 +240,7 @@ def test_electrolyte_matches_salt_diffusivity_and_transference():
 
 @pytest.mark.parametrize("name", MATERIALS)
 def test_material_loads_through_library_and_schema(name):
-    from ecmx.solver.config.case import Material
+    from ecmx.solver.config import Material
     from ecmx.solver.config.library import resolve_entry
 
     mat = Material.model_validate(resolve_entry(name, None, "material"))
@@ -251,7 +251,7 @@ def test_material_loads_through_library_and_schema(name):
 
 
 def test_electrolyte_loads_through_library_and_schema():
-    from ecmx.solver.config.case import Electrolyte
+    from ecmx.solver.config import Electrolyte
     from ecmx.solver.config.library import resolve_entry
 
     el = Electrolyte.model_validate(resolve_entry("naclo4-ec-pc", None, "electrolyte"))

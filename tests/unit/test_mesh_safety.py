@@ -29,7 +29,7 @@ from ecmx.meshes.cache import CACHE_ENV, build_from_spec
 from ecmx.meshes.meshfile import MAX_MESH_FILE_BYTES, check_mesh_file
 from ecmx.meshes.mshscan import MAX_ENTRIES
 from ecmx.meshes.spec import MAX_CELLS, MeshSpec
-from ecmx.solver.config.case import Geometry
+from ecmx.solver.config import Geometry
 from ecmx.solver.errors import CaseError
 
 ECMX = [sys.executable, "-m", "ecmx.solver.cli"]
@@ -275,7 +275,7 @@ FULL_DISK = textwrap.dedent(
     """
     import resource, signal, sys
     from ecmx.meshes import build_mesh
-    from ecmx.solver.config.case import Geometry
+    from ecmx.solver.config import Geometry
     from ecmx.solver.errors import CaseError
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail like a full disk

@@ -20,7 +20,7 @@ from mpi4py import MPI
 from ecmx.meshes import MeshFile, ParticleMesh, build_mesh, load_mesh, mesh_report
 from ecmx.meshes import builders
 from ecmx.meshes.shapes import RadialPerturbation, place_spheres, sample_radii
-from ecmx.solver.config.case import Geometry
+from ecmx.solver.config import Geometry
 from ecmx.solver.errors import CaseError
 
 R = 1e-6
@@ -309,7 +309,7 @@ MPI_SCRIPT = textwrap.dedent(
     import json, sys
     from mpi4py import MPI
     from ecmx.meshes import load_mesh, mesh_report
-    from ecmx.solver.config.case import Geometry
+    from ecmx.solver.config import Geometry
 
     kinds = json.loads(sys.argv[2])
     out = {}
