@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecmx.postprocess.reference import steady_sphere
 from ecmx.postprocess.rundata import RunData
 from ecmx.postprocess.tables import Ratio, Row, ratios_markdown, rows_markdown
 from ecmx.solver.config.case import Case
@@ -209,24 +210,19 @@ def protocol_text(case: Case) -> str:
     return "; ".join(parts)
 
 
-def steady_sphere(case: Case) -> tuple[float, float] | None:
-    """Long-time galvanostatic sphere (MODEL.md §4–5) for the case's first constant-C-rate step:
+def steady_sphere_values(case: Case) -> tuple[float, float] | None:
+    """Long-time constant-flux sphere of a case (:func:`ecmx.postprocess.reference.steady_sphere`):
     (centre-to-surface spread N₀R/(2D)/c_s,max, surface von Mises σ*/15 in Pa), or None where the
-    closed form does not apply (no C-rate step, D_s not constant, strain not isotropic-linear)."""
-    m = case.material
-    step = next((s for s in case.protocol if s.c_rate is not None), None)
-    omega = m.partial_molar_volume
-    if step is None or not isinstance(m.diffusivity, float) or omega is None:
+    closed form does not apply."""
+    sphere = steady_sphere(case)
+    if sphere is None:
         return None
-    R = case.geometry.particle.radius
-    flux = step.c_rate * m.usable_concentration * R / 3.0 / 3600.0
-    sigma_star = omega * m.youngs_modulus * flux * R / ((1.0 - m.poissons_ratio) * m.diffusivity)
-    return flux * R / (2.0 * m.diffusivity) / m.max_concentration, sigma_star / 15.0
+    return sphere.concentration_spread / case.material.max_concentration, sphere.surface_von_mises
 
 
 def analytic_reference(runs: Sequence[RunData]) -> str:
     """A sentence comparing the ratios with the closed-form sphere, when every case allows it."""
-    values = {run.name: steady_sphere(run.case) for run in runs}
+    values = {run.name: steady_sphere_values(run.case) for run in runs}
     if len(runs) < 2 or any(v is None for v in values.values()):
         return ""
     ref = runs[-1].name
@@ -267,24 +263,38 @@ def build_report(
         doc.bullets([f"{name}: {reason}" for name, reason in failures.items()])
 
     if ratio_items:
-        doc.heading("Result")
-        verdicts = []
-        for numerator in dict.fromkeys(r.numerator for r in ratio_items):
-            mine = [r for r in ratio_items if r.numerator == numerator]
-            spread = [r.values["concentration_spread"] for r in mine]
-            stress = [r.values["von_mises_max_MPa"] for r in mine]
-            denominator = mine[0].denominator
-            verdicts.append(
-                f"{numerator} / {denominator}: concentration spread ratio "
-                f"{', '.join(f'{v:.3g}' for v in spread)} and peak von Mises ratio {', '.join(f'{v:.3g}' for v in stress)} "
-                f"at DOD {', '.join(f'{100 * r.depth_of_discharge:.0f} %' for r in mine)}."
-            )
-        doc.bullets(verdicts)
-        doc.markdown_table(ratios_markdown(ratio_items))
-        reference = analytic_reference(runs)
-        if reference:
-            doc.paragraph(reference)
+        _result_section(doc, runs, ratio_items)
+    _figures_section(doc, figures)
+    _table_section(doc, rows)
+    _paraview_section(doc)
+    _cases_section(doc, runs, case_files or {})
+    _runs_section(doc, runs, wall_time_s)
+    return doc
 
+
+def _result_section(doc: Document, runs: Sequence[RunData], ratio_items: Sequence[Ratio]) -> None:
+    """The ratios of each case to the last one, and the analytic sphere for comparison."""
+    doc.heading("Result")
+    verdicts = []
+    for numerator in dict.fromkeys(r.numerator for r in ratio_items):
+        mine = [r for r in ratio_items if r.numerator == numerator]
+        spread = [r.values["concentration_spread"] for r in mine]
+        stress = [r.values["von_mises_max_MPa"] for r in mine]
+        denominator = mine[0].denominator
+        verdicts.append(
+            f"{numerator} / {denominator}: concentration spread ratio "
+            f"{', '.join(f'{v:.3g}' for v in spread)} and peak von Mises ratio {', '.join(f'{v:.3g}' for v in stress)} "
+            f"at DOD {', '.join(f'{100 * r.depth_of_discharge:.0f} %' for r in mine)}."
+        )
+    doc.bullets(verdicts)
+    doc.markdown_table(ratios_markdown(ratio_items))
+    reference = analytic_reference(runs)
+    if reference:
+        doc.paragraph(reference)
+
+
+def _figures_section(doc: Document, figures: dict[str, str]) -> None:
+    """The figures that were drawn, with their captions."""
     doc.heading("Figures")
     captions = {
         "grid": "Mid-plane slices (y = 0, through the particle centre; the Na-metal face is above) of c_s/c_s,max "
@@ -299,6 +309,8 @@ def build_report(
         if key in figures:
             doc.image(figures[key], caption)
 
+
+def _table_section(doc: Document, rows: Sequence[Row]) -> None:
     doc.heading("Table")
     doc.paragraph(
         "From the snapshot field files (`<case>/snapshots/dod_X.XX/particle.pvd`; stresses are the nodal, "
@@ -307,6 +319,8 @@ def build_report(
     )
     doc.markdown_table(rows_markdown(rows))
 
+
+def _paraview_section(doc: Document) -> None:
     doc.heading("Opening the results in ParaView")
     doc.bullets(
         [
@@ -319,6 +333,9 @@ def build_report(
         ]
     )
 
+
+def _cases_section(doc: Document, runs: Sequence[RunData], case_files: dict[str, Path]) -> None:
+    """Each case: geometry, protocol, mechanics, material and electrolyte parameters with sources."""
     doc.heading("Cases")
     for run in runs:
         case = run.case
@@ -331,7 +348,7 @@ def build_report(
                 f"Protocol: {protocol_text(case)}; initial stoichiometry θ₀ = {case.initial_stoichiometry():.4g}; "
                 f"T = {case.temperature:g} K.",
                 f"Mechanics: {'on, ' + case.mechanics.coupling + f' coupling, P{case.mechanics.degree} displacement' if case.mechanics.enabled else 'off'}.",
-                f"Case file: `{(case_files or {}).get(case.name, '?')}`; resolved (SI units): `{run.name}/case.yaml`.",
+                f"Case file: `{case_files.get(case.name, '?')}`; resolved (SI units): `{run.name}/case.yaml`.",
             ]
         )
         doc.paragraph(f"Material {case.material.name} ({case.material.description.strip() or case.material.formula}):")
@@ -339,6 +356,9 @@ def build_report(
         doc.paragraph(f"Electrolyte {case.electrolyte.name} ({case.electrolyte.description.strip() or '–'}):")
         doc.table(["parameter", "value", "source"], electrolyte_rows(case))
 
+
+def _runs_section(doc: Document, runs: Sequence[RunData], wall_time_s: float) -> None:
+    """Status, wall time, steps, DOFs, ranks and versions of each run."""
     doc.heading("Runs")
     run_rows = []
     for run in runs:
@@ -358,7 +378,6 @@ def build_report(
         )
     doc.table(["case", "status", "wall time (s)", "steps", "DOFs", "MPI ranks", "versions"], run_rows)
     doc.paragraph(f"Total wall time of the comparison (runs in parallel, then post-processing): {wall_time_s:.1f} s.")
-    return doc
 
 
 def write_report(doc: Document, directory: Path) -> dict[str, Path]:

@@ -80,7 +80,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+        return "" if math.isnan(value) else repr(float(value))  # numpy floats as plain numbers
     return str(value)
 
 
@@ -132,6 +132,39 @@ class CsvWriter:
             file, self._file = self._file, None
             with contextlib.suppress(OSError):
                 file.close()
+
+
+class PvdFiles:
+    """The files of a ParaView time series on disk: ``<name>.pvd`` listing one ``<name>_NNNNNN.vtu``
+    (binary, zlib-compressed VTU written by meshio) per time. Not collective: one process writes.
+
+    The ``.pvd`` is rewritten (atomically) after every ``.vtu``, so it always lists complete files.
+    Its directory is created at the first write; its parent must exist (a removed results directory
+    stays removed).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.times: list[float] = []
+        self.files: list[str] = []
+
+    def append(self, time: float, points: np.ndarray, cells: tuple[str, np.ndarray],
+               point_data: Mapping[str, np.ndarray], cell_data: Mapping[str, np.ndarray] | None = None) -> int:
+        """Write the ``.vtu`` of ``time`` [s] (``cells``: meshio cell type and connectivity; points in
+        µm) and the updated ``.pvd``; returns the ``.vtu`` size in bytes."""
+        name = f"{self.path.stem}_{len(self.times):06d}.vtu"
+        self.path.parent.mkdir(exist_ok=True)
+        mesh = meshio.Mesh(points, [cells], point_data=dict(point_data),
+                           cell_data={k: [v] for k, v in (cell_data or {}).items()})
+        meshio.write(self.path.parent / name, mesh, file_format="vtu", binary=True, compression="zlib")
+        lines = ['<?xml version="1.0"?>', '<VTKFile type="Collection" version="0.1">', "  <Collection>"]
+        lines += [f'    <DataSet timestep="{t!r}" group="" part="0" file="{f}"/>'
+                  for t, f in zip([*self.times, time], [*self.files, name], strict=True)]
+        lines += ["  </Collection>", "</VTKFile>", ""]
+        atomic_write_text(self.path, "\n".join(lines))
+        self.times.append(time)
+        self.files.append(name)
+        return (self.path.parent / name).stat().st_size
 
 
 _MESHIO_CELLS = {"interval": "line", "triangle": "triangle", "quadrilateral": "quad",
@@ -245,7 +278,7 @@ class FieldSeries:
         self.grid = _GatheredMesh(self.mesh)
         self.outputs = [_Output(name, f, self.grid) for name, f in functions.items()]
         self.times: list[float] = []
-        self._files: list[str] = []
+        self._files = PvdFiles(self.path)
         self.bytes_written = 0
 
     def write(self, time: float) -> int:
@@ -266,21 +299,8 @@ class FieldSeries:
 
     def _write_files(self, time: float, point_data: dict[str, np.ndarray], cell_data: dict[str, np.ndarray]) -> int:
         """Rank 0: the ``.vtu`` of one time and the updated ``.pvd``; returns the ``.vtu`` size."""
-        name = f"{self.path.stem}_{len(self.times):06d}.vtu"
-        self.path.parent.mkdir(exist_ok=True)  # not its parents: a removed results directory stays removed
-        mesh = meshio.Mesh(self.grid.points, [(self.grid.cell_type, self.grid.cells)], point_data=point_data,
-                           cell_data={k: [v] for k, v in cell_data.items()})
-        meshio.write(self.path.parent / name, mesh, file_format="vtu", binary=True, compression="zlib")
-        self._write_collection([*self.times, time], [*self._files, name])
-        self._files.append(name)
-        return (self.path.parent / name).stat().st_size
-
-    def _write_collection(self, times: list[float], files: list[str]) -> None:
-        lines = ['<?xml version="1.0"?>', '<VTKFile type="Collection" version="0.1">', "  <Collection>"]
-        lines += [f'    <DataSet timestep="{t!r}" group="" part="0" file="{f}"/>'
-                  for t, f in zip(times, files, strict=True)]
-        lines += ["  </Collection>", "</VTKFile>", ""]
-        atomic_write_text(self.path, "\n".join(lines))
+        return self._files.append(time, self.grid.points, (self.grid.cell_type, self.grid.cells), point_data,
+                                  cell_data)
 
     def close(self) -> None:
         """Nothing stays open between writes; kept for symmetry with other writers."""

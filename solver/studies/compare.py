@@ -53,6 +53,7 @@ from ecmx.solver.collective import on_root
 from ecmx.solver.config.case import Case, Snapshots
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
+from ecmx.solver.studies.progress import ProgressDisplay
 from ecmx.solver.config.studies import Comparison
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.studies.workers import process_pool
@@ -235,14 +236,24 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
                workers: int) -> list[CaseOutcome]:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
     outcomes: dict[str, CaseOutcome] = {}
+    display = ProgressDisplay("compare", len(cases))
 
     def done(outcome: CaseOutcome) -> None:
         outcomes[outcome.name] = outcome
         state = "done" if outcome.error is None else f"FAILED ({outcome.error})"
-        print(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
+        display.note(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s")
+        display.advance(outcome.name)
 
-    print(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}", file=sys.stderr,
-          flush=True)
+    display.note(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}")
+    with display:
+        _run_cases_locally(cases, case_dirs, overwrite, runner, workers, done)
+    return [outcomes[c.name] for c in cases]
+
+
+def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
+                       workers: int, done: Callable[[CaseOutcome], None]) -> None:
+    """Run the cases in this process (one worker) or in ``workers`` spawned processes; ``done`` gets
+    each outcome as it comes (a worker that died is a failed case)."""
     if workers == 1:
         for case, out_dir in zip(cases, case_dirs, strict=True):
             done(_run_one(case, out_dir, overwrite, runner))
@@ -256,7 +267,6 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
                     done(future.result())
                 except cf.process.BrokenProcessPool:
                     done(CaseOutcome(case.name, out_dir, float("nan"), "the worker process died (crash or out of memory)"))
-    return [outcomes[c.name] for c in cases]
 
 
 def _shown(path: Path) -> Path:

@@ -54,7 +54,6 @@ import contextlib
 import gc
 import hashlib
 import json
-import math
 import os
 import re
 import signal
@@ -68,10 +67,12 @@ from typing import Any
 
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.config.case import Case
+from ecmx.postprocess.reference import steady_surface_von_mises
 from ecmx.postprocess.sweep_summary import RESULT_KEYS, SUMMARY_FILE, spread_key, write_summary
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, expand
+from ecmx.solver.studies.progress import ProgressDisplay
 from ecmx.solver.config.studies import Sweep, SweepPoint
 from ecmx.solver.studies.study_dir import (
     check_outputs,
@@ -80,7 +81,6 @@ from ecmx.solver.studies.study_dir import (
     publish,
     staged_outputs,
 )
-from ecmx.solver.units import F
 from ecmx.solver.studies.workers import process_pool
 
 COMPLETE_MARKER = ".ecmx-complete"
@@ -144,42 +144,6 @@ class SweepResult:
     def solved(self) -> int:
         """Number of points solved by this call (the rest were already complete)."""
         return sum(p.ran for p in self.points)
-
-
-# --------------------------------------------------------------------------------------------
-# Analytic reference
-
-
-def applied_flux(case: Case) -> float | None:
-    """Magnitude of the molar flux N₀ [mol/(m² s)] through a sphere's surface in the first
-    current-controlled protocol step, N₀ = |I|/(F·4πR²); None if no step prescribes a current."""
-    radius = case.geometry.particle.radius
-    area = 4.0 * math.pi * radius**2
-    for step in case.protocol:
-        if step.c_rate is not None:
-            capacity_C = case.material.usable_concentration * (4.0 / 3.0) * math.pi * radius**3 * F
-            return step.c_rate * capacity_C / 3600.0 / (F * area)
-        if step.current_density is not None:
-            return step.current_density / F
-        if step.current is not None:
-            return step.current / (F * area)
-    return None
-
-
-def steady_surface_von_mises(case: Case) -> float | None:
-    """σ*/15 [Pa], the long-time galvanostatic surface von Mises of a sphere (MODEL.md §4–5),
-    σ* = Ω E N₀ R/((1−ν) D), for the point's isotropic linear expansion Ω and constant D_s.
-
-    None where it does not apply: anisotropic or tabulated expansion, tabulated D_s, no current step.
-    """
-    material = case.material
-    omega = material.partial_molar_volume
-    flux = applied_flux(case)
-    if omega is None or flux is None or not isinstance(material.diffusivity, float):
-        return None
-    radius = case.geometry.particle.radius
-    sigma_star = abs(omega) * material.youngs_modulus * flux * radius / ((1.0 - material.poissons_ratio) * material.diffusivity)
-    return sigma_star / 15.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,11 +498,11 @@ def _run_local(study: Sweep, tasks: list[PointTask], directory: Path, done: dict
     pending = [t for t in tasks if t.index not in results]
     summary_path = directory / SUMMARY_FILE
     n_workers = max(1, min(workers or study.spec.sweep.workers or os.cpu_count() or 1, max(len(pending), 1)))
-    with _ProgressBar(len(tasks), len(results), enabled=progress) as bar:
+    with _PointsProgress(len(tasks), len(results), enabled=progress) as bar:
 
         def finished(task: PointTask, row: dict[str, Any]) -> None:
             results[task.index] = PointResult(task.index, row, ran=True)
-            bar.advance(task.label, row["status"])
+            bar.point_done(task.label, row["status"])
             write_summary(summary_path, _ordered_rows(tasks, results))
 
         write_summary(summary_path, _ordered_rows(tasks, results))
@@ -700,36 +664,28 @@ def _run_groups(tasks: list[PointTask], directory: Path, done: dict[int, dict[st
     color = world.rank // ranks_per_point
     group = world.Split(color, world.rank)
     results = {i: PointResult(i, row, ran=False) for i, row in done.items()}
-    stopped = False
     try:
-        bar = _ProgressBar(len(tasks), len(results), enabled=progress and root)
+        bar = _PointsProgress(len(tasks), len(results), enabled=progress and root)
         with bar, DeferredInterrupt(group) as between:
 
             def record(index: int, row: dict[str, Any]) -> None:
                 results[index] = PointResult(index, row, ran=True)
-                bar.advance(row["label"], row["status"])
+                bar.point_done(row["label"], row["status"])
 
             inbox = _Inbox(world, groups - 1, record)
             if root:
                 write_summary(summary_path, _ordered_rows(tasks, results))
             outgoing = []
-            for task in pending[color::groups]:
-                try:
-                    between.check()
-                except KeyboardInterrupt:
-                    stopped = True
-                    break
-                with _python_sigint():
-                    row = run_point(task, runner, comm=group)
+
+            def deliver(task: PointTask, row: dict[str, Any]) -> None:
                 if root:
                     record(task.index, row)
                     inbox.drain(block=False)
                     write_summary(summary_path, _ordered_rows(tasks, results))
                 elif group.rank == 0:
                     outgoing.append(world.isend((task.index, row), dest=0, tag=_TAG_ROW))
-                if row["status"] == "interrupted":
-                    stopped = True
-                    break
+
+            stopped = _run_group_points(pending[color::groups], runner, group, between, deliver)
             if group.rank == 0 and not root:
                 outgoing.append(world.isend(None, dest=0, tag=_TAG_ROW))  # this group is done
             if root:
@@ -744,6 +700,23 @@ def _run_groups(tasks: list[PointTask], directory: Path, done: dict[int, dict[st
     points = [PointResult(t.index, row, ran=t.index in ran and row["status"] != "pending")
               for t, row in zip(tasks, rows, strict=True)]
     return SweepResult(directory, summary_path, points), stopped
+
+
+def _run_group_points(tasks: list[PointTask], runner: Runner | None, group: Any, between: DeferredInterrupt,
+                      deliver: Callable[[PointTask, dict[str, Any]], None]) -> bool:
+    """Run a group's points in turn on its communicator, handing each row to ``deliver``; stop at a
+    Ctrl-C agreed between points or at an interrupted point. Returns whether it stopped so."""
+    for task in tasks:
+        try:
+            between.check()
+        except KeyboardInterrupt:
+            return True
+        with _python_sigint():
+            row = run_point(task, runner, comm=group)
+        deliver(task, row)
+        if row["status"] == "interrupted":
+            return True
+    return False
 
 
 class _Inbox:
@@ -780,46 +753,14 @@ def _python_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-# --------------------------------------------------------------------------------------------
-# Progress
-
-
-class _ProgressBar:
-    """One rich progress bar over points (a no-op when disabled)."""
+class _PointsProgress(ProgressDisplay):
+    """The progress display over a sweep's points: the last finished point and the failures so far."""
 
     def __init__(self, total: int, done: int, enabled: bool):
-        self.enabled = enabled
-        self.total, self.done, self.failed = total, done, 0
-        self._progress = None
-        self._task = None
+        super().__init__("sweep", total, completed=done, enabled=enabled)
+        self.failed = 0
 
-    def __enter__(self) -> _ProgressBar:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("sweep"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.description}"),
-                console=Console(stderr=True),
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self._text(""), total=self.total, completed=self.done)
-        return self
-
-    def _text(self, last: str) -> str:
-        failed = f", {self.failed} failed" if self.failed else ""
-        return f"{last}{failed}"
-
-    def advance(self, label: str, status: str) -> None:
-        self.done += 1
+    def point_done(self, label: str, status: str) -> None:
         self.failed += status == "failed"
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, description=self._text(f"{label}: {status}"))
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        failed = f", {self.failed} failed" if self.failed else ""
+        self.advance(f"{label}: {status}{failed}")

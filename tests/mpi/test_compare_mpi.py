@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,16 +16,10 @@ import pytest
 import yaml
 from support.cases import coarse_comparison
 from support.fake_runs import comparison_files
+from support.mpi import mpiexec
 
 BIN = Path(sys.executable).parent
 TESTS = Path(__file__).parents[1]  # the tests root (imports support.*)
-
-
-def _mpiexec() -> str:
-    mpiexec = shutil.which("mpiexec", path=str(BIN)) or shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec not found")
-    return mpiexec
 
 
 def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -54,10 +47,10 @@ def _table(directory: Path) -> list[dict[str, str]]:
 @pytest.mark.parametrize(("overrides", "timeout"), [((), 600), (("geometry.kind=sphere-1d",), 180)],
                          ids=["3d", "sphere-1d"])
 def test_compare_under_mpiexec_matches_serial(tmp_path: Path, overrides: tuple[str, ...], timeout: float) -> None:
-    mpiexec = _mpiexec()
+    launcher = mpiexec()
     spec = coarse_comparison(*overrides)
     results = {}
-    for label, prefix in (("serial", []), ("mpi", [mpiexec, "-n", "2"])):
+    for label, prefix in (("serial", []), ("mpi", [launcher, "-n", "2"])):
         path = tmp_path / f"{label}.yaml"
         path.write_text(yaml.safe_dump({**spec, "output": {"directory": str(tmp_path / label)}}))
         proc = _run([*prefix, str(BIN / "ecmx"), "compare", str(path), "--workers", "1"], timeout=timeout)
@@ -88,7 +81,7 @@ except SolveError as exc:
 @pytest.mark.mpi
 def test_post_processing_failure_on_rank_0_ends_every_rank(tmp_path: Path) -> None:
     path = comparison_files(tmp_path)
-    proc = _run([_mpiexec(), "-n", "2", sys.executable, "-c", FAILING_POST_PROCESSING, str(path)], timeout=60)
+    proc = _run([mpiexec(), "-n", "2", sys.executable, "-c", FAILING_POST_PROCESSING, str(path)], timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rank in (0, 1):  # (the ranks' lines may interleave)
         expected = f"rank {rank}: SolveError: the post-processing of the comparison failed"

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.mpi import mpiexec
 
 TESTS = Path(__file__).resolve().parent
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 LIMIT_S = 60
 
 pytestmark = pytest.mark.mpi
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.mpi
 
 def mpirun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, COLUMNS="300", NO_COLOR="1")
-    return subprocess.run([str(MPIEXEC), "-n", "2", sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([mpiexec(), "-n", "2", sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=LIMIT_S)
 
 
@@ -74,7 +74,7 @@ def test_interrupt_on_one_rank_stops_both(tmp_path):
 
 def test_ctrl_c_through_mpiexec(tmp_path):
     env = dict(os.environ, COLUMNS="300", NO_COLOR="1")
-    command = [str(MPIEXEC), "-n", "2", sys.executable, str(TESTS / "mpi_run_failures.py"), "ctrl-c", "out"]
+    command = [mpiexec(), "-n", "2", sys.executable, str(TESTS / "mpi_run_failures.py"), "ctrl-c", "out"]
     run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                            start_new_session=True)
     timeseries = tmp_path / "out.partial" / "timeseries.csv"

@@ -7,24 +7,25 @@ A = N₀R/(2D), x = r/R, and the stresses follow in closed form:
     σ_r = (6/5) k A (1 − x²),  σ_θ = (6/5) k A (1 − 2x²),  σ_h = 2 k A (3/5 − x²),
     σ_vm = |σ_r − σ_θ| = (6/5) k A x²,  k = ΩE/(9(1 − ν)).
 
-Each run directory has the files that ``ecmx.solver.studies.run.run_case`` writes.
+Each run directory has the files that ``ecmx.solver.studies.run.run_case`` writes, written by the
+run's own writers (:mod:`ecmx.postprocess.writers`).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import meshio
 import numpy as np
 import pyvista as pv
 import yaml
+from mpi4py import MPI
 
+from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, PvdFiles, write_json
 from ecmx.solver.config.case import Case, case_from_dict
 from ecmx.solver.errors import SolveError
+from ecmx.solver.physics.analytic import steady_sphere_stresses
 from ecmx.solver.studies.outdir import DirectoryLock, check_replaceable
 
 F = 96485.33212
@@ -80,20 +81,11 @@ def fake_case(material: str, kind: str, radius_um: float = 1.0) -> Case:
 
 
 def stresses(case: Case, x: np.ndarray, amplitude: float) -> dict[str, np.ndarray]:
-    """Closed-form sphere stresses (Pa) for c − c̄ = A (x² − 3/5), A in mol/m³."""
+    """Closed-form sphere stresses (Pa) for c − c̄ = A (x² − 3/5), A = K/2 in mol/m³
+    (:func:`ecmx.solver.physics.analytic.steady_sphere_stresses`)."""
     m = case.material
-    k = m.partial_molar_volume * m.youngs_modulus / (9.0 * (1.0 - m.poissons_ratio))
-    A = amplitude
-    radial = 2.0 * k * A * 0.6 * (1.0 - x**2)
-    tangential = k * A * (1.2 - 2.4 * x**2)
-    hydrostatic = 2.0 * k * A * (0.6 - x**2)
-    return {
-        "radial_stress": radial,
-        "tangential_stress": tangential,
-        "hydrostatic": hydrostatic,
-        "von_mises": np.abs(radial - tangential),
-        "max_principal": np.maximum(radial, tangential),
-    }
+    sigma_star = m.partial_molar_volume * m.youngs_modulus * 2.0 * amplitude / (1.0 - m.poissons_ratio)
+    return steady_sphere_stresses(x, sigma_star)
 
 
 def amplitude(case: Case, time_s: float) -> float:
@@ -201,8 +193,8 @@ def write_fake_run(directory: Path, case: Case, dods: tuple[float, ...] = (0.1, 
                 "radial_stress": s_surf["radial_stress"][0], "tangential_stress": s_surf["tangential_stress"][0],
             }
         )
-    _write_csv(directory / "timeseries.csv", ts_rows)
-    _write_csv(directory / "probes.csv", probe_rows)
+    _write_csv(directory / "timeseries.csv", TIMESERIES_COLUMNS, ts_rows)
+    _write_csv(directory / "probes.csv", PROBE_COLUMNS, probe_rows)
 
     grid = particle_grid(kind, R_um) if ranks == 1 else gathered_from_two_ranks(particle_grid(kind, R_um))
     x_nodes = _radius_of(grid, kind) / R_um
@@ -223,30 +215,23 @@ def write_fake_run(directory: Path, case: Case, dods: tuple[float, ...] = (0.1, 
         "wall_time_s": 1.5,
         "snapshots": snapshots,
     }
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(directory / "summary.json", summary, MPI.COMM_SELF)
     return directory
 
 
 def write_pvd(path: Path, grid: pv.UnstructuredGrid, point_data: dict[str, np.ndarray], time: float) -> Path:
-    """One-step ``.pvd`` + meshio ``.vtu``, as ``ecmx.postprocess.writers.FieldSeries`` writes them."""
+    """A one-step field series of ``grid`` written by the run's writer (``PvdFiles``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     cell_type = {pv.CellType.LINE: "line", pv.CellType.TRIANGLE: "triangle", pv.CellType.TETRA: "tetra"}
     (vtk_type, cells), = grid.cells_dict.items()
-    mesh = meshio.Mesh(np.asarray(grid.points), [(cell_type[vtk_type], cells)], point_data=point_data)
-    vtu = f"{path.stem}_000000.vtu"
-    meshio.write(path.parent / vtu, mesh, file_format="vtu", binary=True, compression="zlib")
-    path.write_text(
-        '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n  <Collection>\n'
-        f'    <DataSet timestep="{time!r}" group="" part="0" file="{vtu}"/>\n  </Collection>\n</VTKFile>\n'
-    )
+    PvdFiles(path).append(time, np.asarray(grid.points), (cell_type[vtk_type], cells), point_data)
     return path
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    writer = CsvWriter(path, columns, MPI.COMM_SELF)
+    writer.write_rows(rows)
+    writer.close()
 
 
 def analytic_concentration(case: Case, dod: float, x: np.ndarray) -> np.ndarray:

@@ -19,22 +19,22 @@ summary.json listing it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from mpi4py import MPI
+
+from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, PvdFiles, write_json
 from ecmx.solver.errors import SolveError
-from ecmx.solver.studies.sweep import steady_surface_von_mises
+from ecmx.postprocess.reference import steady_surface_von_mises
 
 FAIL_BELOW = 1.5e-17  # m^2/s
 CALLS_FILE = "runner-calls.txt"
 SLOW_RUN_S = 30.0
-PVD = (
-    '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n  <Collection>\n'
-    '    <DataSet timestep="0" group="" part="0" file="particle_000000.vtu"/>\n  </Collection>\n</VTKFile>\n'
-)
+RADII_UM = np.linspace(0.0, 1.0, 5)  # the fake field's 1D mesh
 
 
 def fake_run(case: Any, out_dir: Path, overwrite: bool = False, progress: bool = False, comm: Any = None) -> dict:
@@ -48,11 +48,7 @@ def _write_run(case: Any, out_dir: Path, comm: Any) -> dict:
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "case.yaml").write_text(case.to_yaml())
-        (out_dir / "timeseries.csv").write_text("time_s,voltage_V\n0,3.4\n1,2.5\n")
-        (out_dir / "probes.csv").write_text("time_s,probe,c\n")
-        (out_dir / "fields").mkdir(exist_ok=True)
-        (out_dir / "fields" / "particle.pvd").write_text(PVD)
-        (out_dir / "fields" / "particle_000000.vtu").write_text('<VTKFile type="UnstructuredGrid"/>\n')
+        _write_files(out_dir)
     d = case.material.diffusivity
     failed = d < FAIL_BELOW
     peak = steady_surface_von_mises(case)
@@ -74,10 +70,24 @@ def _write_run(case: Any, out_dir: Path, comm: Any) -> dict:
                   "fields": {"particle": "fields/particle.pvd"}},
     }
     if rank == 0:
-        (out_dir / "summary.json").write_text(json.dumps(summary))
+        write_json(out_dir / "summary.json", summary, MPI.COMM_SELF)
     if failed:
         raise SolveError(f"time step fell below the minimum at t = 1 s: {summary['reason']}")
     return summary
+
+
+def _write_files(out_dir: Path) -> None:
+    """timeseries.csv (two rows), an empty probes.csv and a one-step field series, written by the
+    run's own writers."""
+    timeseries = CsvWriter(out_dir / "timeseries.csv", TIMESERIES_COLUMNS, MPI.COMM_SELF)
+    timeseries.write_rows([{"time_s": 0.0, "voltage_V": 3.4}, {"time_s": 1.0, "voltage_V": 2.5}])
+    timeseries.close()
+    CsvWriter(out_dir / "probes.csv", PROBE_COLUMNS, MPI.COMM_SELF).close()
+    (out_dir / "fields").mkdir(exist_ok=True)
+    points = np.column_stack([RADII_UM, np.zeros((len(RADII_UM), 2))])
+    cells = np.column_stack([np.arange(len(RADII_UM) - 1), np.arange(1, len(RADII_UM))])
+    PvdFiles(out_dir / "fields" / "particle.pvd").append(0.0, points, ("line", cells),
+                                                         {"particle_concentration": np.zeros(len(RADII_UM))})
 
 
 def _record_call(out_dir: Path, comm: Any) -> None:

@@ -19,11 +19,11 @@ import meshio
 import numpy as np
 import pytest
 import yaml
+from support.mpi import mpiexec
 
 from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 SPHERE = {
     "name": "e2e-sphere",
@@ -63,7 +63,7 @@ PARTICLE_3D = {
 def ecmx(*args: str, cwd: Path, mpi: int = 0) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "ecmx.solver.cli", *args]
     if mpi:
-        command = [str(MPIEXEC), "-n", str(mpi), *command]
+        command = [mpiexec(), "-n", str(mpi), *command]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
 
 

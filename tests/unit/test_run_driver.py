@@ -23,7 +23,8 @@ from support.fakes import FakeCellProblem, FakeMechanics
 from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.errors import CaseError, SolveError
-from ecmx.solver.timeloop.protocol import VOLTAGE_TOLERANCE, ProtocolRunner, build_protocol
+from ecmx.solver.timeloop.protocol import VOLTAGE_TOLERANCE, build_protocol
+from ecmx.solver.timeloop.runner import ProtocolRunner
 from ecmx.solver.studies.run import run_problem
 from ecmx.solver.timeloop.stepping import StepController
 

@@ -10,7 +10,6 @@ sweep through the ``ecmx`` command line with the stand-in runner patched in (``C
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 import support.sweep_fakes as sweep_fakes
 import yaml
 from support.cases import write_yaml
+from support.mpi import mpiexec
 from support.fake_runs import comparison_files, fake_runner, unreadable_runner
 from support.sweep_fakes import fake_run, lossy_run
 
@@ -287,11 +287,8 @@ def test_ctrl_c_stops_the_sweep_and_records_interrupted_points(case_dir: Path) -
 def test_ctrl_c_under_mpi_records_interrupted_points(case_dir: Path) -> None:
     """``mpiexec -n 2 ecmx sweep --mpi``: mpiexec passes Ctrl-C to both ranks; each group records its
     running point as interrupted (not as a failed solve) and the job exits with 130."""
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec not found")
     path = _sweep_file(case_dir, [1e-15, 1e-14, 1e-13, 1e-12])
-    proc = _start_cli("slow_run", "sweep", str(path), "--mpi", launcher=(mpiexec, "-n", "2"))
+    proc = _start_cli("slow_run", "sweep", str(path), "--mpi", launcher=(mpiexec(), "-n", "2"))
     try:
         _started_points(case_dir / "out", 2)
         os.kill(proc.pid, signal.SIGINT)  # to mpiexec, which forwards it to the ranks

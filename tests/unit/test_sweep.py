@@ -21,7 +21,8 @@ from support.sweep_fakes import calls, crashing_run, fake_run
 from ecmx.solver.errors import CaseError
 from ecmx.solver.config.studies import load_sweep
 from ecmx.postprocess.sweep_summary import read_summary, spread_key
-from ecmx.solver.studies.sweep import COMPLETE_MARKER, FAILED_MARKER, run_sweep, steady_surface_von_mises
+from ecmx.postprocess.reference import steady_surface_von_mises
+from ecmx.solver.studies.sweep import COMPLETE_MARKER, FAILED_MARKER, run_sweep
 
 VENV_BIN = Path(sys.executable).parent
 
