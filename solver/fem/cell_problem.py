@@ -1,7 +1,7 @@
 """The coupled cell problem: Na diffusion in the particles, Nernst–Planck transport in the
 electrolyte, Butler–Volmer kinetics at both electrodes and the cell voltage, in one Newton solve.
 
-Unknowns (all nondimensional, MODEL.md §3):
+Unknowns (all nondimensional; the equations are in docs/model.md §3):
     θ = c_s/c_s,max   P1 on the particle submesh (all particles in one submesh)
     ĉ = c/c₀           P1 on the electrolyte submesh (c₀ the initial salt concentration)
     φ̂ = Fφ_e/RT        P1 on the electrolyte submesh; for ``sphere-1d`` (no electrolyte mesh, uniform

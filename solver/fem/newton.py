@@ -3,7 +3,7 @@
 ``auto`` (default): ``fieldsplit`` on 3D meshes, ``mumps`` on 1D and 2D ones (see :func:`resolve_linear_solver`).
 ``mumps``: full Newton with a direct LU factorisation, robust for every case.
 ``ilu``: GMRES preconditioned with block Jacobi / ILU(0) per rank; cheaper per iteration on the
-3D cases (DOLFINX_NOTES table), weaker for badly scaled or very large problems.
+3D cases, weaker for badly scaled or very large problems.
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
 Jacobi); :class:`CoupledNewton` attaches one index set per unknown block.
 

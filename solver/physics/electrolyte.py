@@ -5,7 +5,7 @@ Strong form (SI): N₊ = −D₊(∇c + c∇φ̂), N₋ = −D₋(∇c − c∇�
 i_loc/F and at the Na-metal face at i_a/F.
 
 The two discrete rows are the anion balance and (cation − anion) balance, so the potential row is a
-Laplacian in φ̂ (DOLFINX_NOTES "Conditioning"); together they are equivalent to the two ion balances
+Laplacian in φ̂ (better conditioned than the cation row); together they are equivalent to the two ion balances
 and conserve both ions exactly. Nondimensional: lengths by R, time by R²/D_ref, c by the bulk
 concentration c₀, so D̂± = D±/D_ref; boundary terms are added by the caller.
 """

@@ -1,0 +1,27 @@
+"""PointEvaluator: one collective point evaluation for scalar and vector functions (NaN outside)."""
+
+from __future__ import annotations
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+import dolfinx
+import numpy as np
+from dolfinx import fem
+from mpi4py import MPI
+
+from ecmx.solver.fem.probes import PointEvaluator
+
+
+def test_point_evaluator_scalar_and_vector():
+    msh = dolfinx.mesh.create_unit_square(MPI.COMM_WORLD, 4, 4)
+    scalar = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+    scalar.interpolate(lambda x: 1.0 + 2.0 * x[0] - x[1])
+    vector = fem.Function(fem.functionspace(msh, ("Lagrange", 1, (2,))))
+    vector.interpolate(lambda x: np.vstack([x[0], 3.0 * x[1]]))
+    points = np.array([[0.25, 0.5], [1.0, 1.0], [0.1, 0.9], [2.0, 0.5]])  # the last one outside
+    out = PointEvaluator(msh).evaluate({"s": scalar, "v": vector}, points)
+    assert out["s"].shape == (4,) and out["v"].shape == (4, 2)
+    inside = points[:3]
+    np.testing.assert_allclose(out["s"][:3], 1.0 + 2.0 * inside[:, 0] - inside[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(out["v"][:3], np.column_stack([inside[:, 0], 3.0 * inside[:, 1]]), rtol=1e-12)
+    assert np.isnan(out["s"][3]) and np.all(np.isnan(out["v"][3]))
