@@ -124,7 +124,7 @@ class Step(Schema):
     voltage: Voltage | None = Field(None, description="voltage of a hold step, V against Na⁺/Na")
     duration: Duration | None = Field(None, description="length of the step, s (of each pulse for gitt)")
     rest_duration: Duration | None = Field(None, description="rest after each gitt pulse, s")
-    repeat: Annotated[int, Field(ge=1, le=100_000, description="gitt pulses, 1 to 100000")] | None = None
+    repeat: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="number of gitt pulses, 1 to 100000")
     direction: Literal["discharge", "charge"] = Field("discharge", description="direction of the gitt pulses")
     until: Until = Field(Until(), description="end conditions; the first one reached ends the step")
 

@@ -32,10 +32,10 @@ MAX_SWEEP_POINTS = 10_000
 class Spacing(Schema):
     """``{log_space: [a, b], num: n, unit: u}`` or ``{linear_space: [a, b], num: n, unit: u}``."""
 
-    log_space: tuple[float, float] | None = None
-    linear_space: tuple[float, float] | None = None
-    num: Annotated[int, Field(ge=1, le=10000)]
-    unit: str | None = None
+    log_space: tuple[float, float] | None = Field(None, description="[start, stop], both > 0, spaced evenly in log")
+    linear_space: tuple[float, float] | None = Field(None, description="[start, stop], spaced evenly")
+    num: Annotated[int, Field(ge=1, le=10000)] = Field(description="number of values, 1 to 10000")
+    unit: str | None = Field(None, description="unit of start and stop (none: SI)")
 
     @model_validator(mode="after")
     def _one(self) -> Spacing:
@@ -78,8 +78,8 @@ def _distinct_values(values: list[Any]) -> None:
 class Parameter(Schema):
     """One swept dotted case key and its values (a non-empty list of distinct values, or a spacing)."""
 
-    parameter: str
-    values: AxisValues
+    parameter: str = Field(description="the dotted case key to vary (e.g. material.diffusivity)")
+    values: AxisValues = Field(description="its values: a list, or a spacing")
 
     @model_validator(mode="after")
     def _distinct(self) -> Parameter:
@@ -91,12 +91,14 @@ class Parameter(Schema):
 
 
 class SweepSpec(Schema):
-    base: Path
-    parameter: str | None = None
-    values: AxisValues | None = None
-    parameters: list[Parameter] | None = None
-    set: list[str] = []
-    workers: Annotated[int, Field(ge=1)] | None = None
+    """What a sweep varies: one key (``parameter`` + ``values``) or a grid (``parameters``)."""
+
+    base: Path = Field(description="the base case file (relative to the sweep file)")
+    parameter: str | None = Field(None, description="the dotted case key of a one-axis sweep")
+    values: AxisValues | None = Field(None, description="its values: a list, or a spacing")
+    parameters: list[Parameter] | None = Field(None, description="the axes of a grid (every combination runs)")
+    set: list[str] = Field([], description="dotted.key=value overrides applied to every point")
+    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="points run in parallel (default: by cores)")
 
     @model_validator(mode="after")
     def _params(self) -> SweepSpec:
@@ -125,24 +127,32 @@ class SweepSpec(Schema):
 
 
 class StudyOutput(Schema):
-    directory: Path | None = None
+    """Where a study writes."""
+
+    directory: Path | None = Field(None, description="the study directory (relative to the working directory)")
 
 
 class SweepFile(Schema):
-    sweep: SweepSpec
-    output: StudyOutput = StudyOutput()
+    """A sweep file: ``sweep:`` and ``output:``."""
+
+    sweep: SweepSpec = Field(description="what the sweep varies")
+    output: StudyOutput = Field(StudyOutput(), description="where it writes (default results/sweep-<file stem>)")
 
 
 class CompareSpec(Schema):
-    cases: Annotated[list[Path], Field(min_length=1)]
-    at: Snapshots = Snapshots()
-    set: list[str] = []
-    workers: Annotated[int, Field(ge=1)] | None = None
+    """The cases of a comparison and the states at which they are compared."""
+
+    cases: Annotated[list[Path], Field(min_length=1)] = Field(description="case files (relative to this file)")
+    at: Snapshots = Field(Snapshots(), description="states at which the fields are compared")
+    set: list[str] = Field([], description="dotted.key=value overrides applied to every case")
+    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="cases run in parallel (default: by cores)")
 
 
 class CompareFile(Schema):
-    compare: CompareSpec
-    output: StudyOutput = StudyOutput()
+    """A comparison file: ``compare:`` and ``output:``."""
+
+    compare: CompareSpec = Field(description="the cases and the comparison states")
+    output: StudyOutput = Field(StudyOutput(), description="where it writes (default results/<file stem>)")
 
 
 class SweepPoint:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 from support.cases import CASE, write_yaml
 
-from ecmx.solver.config.case import case_from_dict, load_case
+from ecmx.solver.config.case import Case, case_from_dict, load_case
+from ecmx.solver.config.studies import CompareFile, SweepFile, load_comparison, load_sweep
 from ecmx.solver.errors import CaseError
-from ecmx.solver.config.studies import load_comparison, load_sweep
 from ecmx.solver.units import to_si
 
 
@@ -184,3 +186,29 @@ def test_comparison_resolves_case_paths(case_dir):
 def test_axisymmetric_ellipsoid_must_be_a_spheroid(case_dir):
     err = _error(case_dir, "geometry={kind: axisymmetric-2d, particle: {shape: ellipsoid, semi_axes: [1 um, 0.8 um, 1 um]}}")
     assert err.key == "geometry" and "semi_axes a == b" in str(err)
+
+
+def _sections(model: type[BaseModel]) -> set[type[BaseModel]]:
+    """``model`` and every schema class reachable through its fields' annotations."""
+    found, todo = set(), [model]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.add(current)
+        for field in current.model_fields.values():
+            stack = [field.annotation]
+            while stack:
+                annotation = stack.pop()
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                    todo.append(annotation)
+                stack.extend(typing.get_args(annotation))
+    return found
+
+
+@pytest.mark.parametrize("model", [Case, SweepFile, CompareFile], ids=lambda m: m.__name__)
+def test_every_field_has_a_description(model):
+    """The documentation of the case format is generated from the field descriptions (units included)."""
+    missing = [f"{section.__name__}.{name}" for section in _sections(model)
+               for name, field in section.model_fields.items() if not field.description]
+    assert not missing, missing
