@@ -29,7 +29,9 @@ from mpi4py import MPI
 
 from ecmx.meshes import load_mesh
 from ecmx.solver.config import Geometry
-from ecmx.solver.fem.mechanics import MechanicsProblem, particle_submesh
+from ecmx.solver.config.materials import ChemicalExpansion
+from ecmx.solver.fem.mechanics import MechanicsProblem
+from ecmx.solver.fem.mechanics_case import particle_submesh
 
 E, NU, OMEGA, C_MAX = 80e9, 0.26, 5.97e-6, 13831.0
 C0 = 0.5 * C_MAX
@@ -63,7 +65,7 @@ def run(shape: str, level: int, degree: int, cache: str) -> dict[str, float]:
 
     c.interpolate(profile)
     material = SimpleNamespace(youngs_modulus=E, poissons_ratio=NU, max_concentration=C_MAX,
-                               chemical_expansion={"partial_molar_volume": OMEGA})
+                               chemical_expansion=ChemicalExpansion(partial_molar_volume=OMEGA))
     t0 = time.perf_counter()
     problem = MechanicsProblem(msh, "cartesian", material, c, C0, centres=centres, cell_particle_index=index,
                                degree=degree, length_unit=pmesh.length_unit)

@@ -26,10 +26,11 @@ import ufl
 from dolfinx import fem
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_mechanics import C0, ball, concentration, nvp_material, prescribe  # noqa: E402
+from verification.test_mechanics import C0, ball, concentration, nvp_material, prescribe  # noqa: E402
 
 from ecmx.solver.fem.mechanics import MechanicsProblem  # noqa: E402
-from ecmx.solver.physics import mechanics as phys  # noqa: E402
+from ecmx.solver.physics import elasticity as phys  # noqa: E402
+from ecmx.solver.physics.coordinates import CARTESIAN  # noqa: E402
 
 
 def multiplier_solve(problem: MechanicsProblem, c: fem.Function) -> tuple[np.ndarray, float]:
@@ -44,7 +45,7 @@ def multiplier_solve(problem: MechanicsProblem, c: fem.Function) -> tuple[np.nda
     e = [ufl.as_vector([1.0 if i == k else 0.0 for i in range(3)]) for k in range(3)]
     modes = e + [ufl.cross(ek, x) for ek in e]
     lame = phys.lame_parameters(1.0, problem.poissons_ratio)
-    strain = lambda f: phys.strain(f, x, "cartesian")  # noqa: E731
+    strain = lambda f: phys.strain(f, x, CARTESIAN)  # noqa: E731
     eps_ch = problem.chemical_strain.tensor(c / problem.chemical_strain.max_concentration,
                                             C0 / problem.chemical_strain.max_concentration)
     a = [[ufl.inner(phys.stress(strain(u), ufl.zero(3, 3), *lame), strain(v)) * ufl.dx,

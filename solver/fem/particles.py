@@ -21,8 +21,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import ufl
 from dolfinx import fem
 
-from ecmx.solver.errors import CaseError
-from ecmx.solver.fem.crystal import chemical_strain_of
+from ecmx.solver.fem.coupling import two_way_partial_molar_volume
 from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.models import Expr, PointFunction, global_range, interpolate_si
 from ecmx.solver.fem.reactions import constant
@@ -96,13 +95,7 @@ class FickianParticle:
     def _stress_assisted_flux(self) -> Expr:
         """Ĵ_σ (in c_s,max R/t₀ per area): D̂_s θ Ω/(RT) (∇̂φ − k_σ ∇̂c_s), φ the harmonic part."""
         material, msh = self._case.material, self._domains.mesh
-        omega = chemical_strain_of(material).partial_molar_volume
-        if omega is None:
-            raise CaseError(
-                "two-way coupling needs an isotropic expansion linear in c_s (partial_molar_volume or volume_change"
-                " with over); tables and lattice data work with one-way coupling",
-                key="mechanics.coupling",
-            )
+        omega = two_way_partial_molar_volume(material)
         c_max = constant(msh, material.max_concentration)
         flux = stress_assisted_flux_split(
             self._diffusivity, self.theta * c_max, constant(msh, omega), self.harmonic_hydrostatic, R_GAS,

@@ -237,11 +237,11 @@ def test_spread_and_peak_helpers(tmp_path: Path) -> None:
 
 
 def test_steady_sphere_reference_matches_the_closed_form(tmp_path: Path) -> None:
-    from ecmx.postprocess.report import analytic_reference, steady_sphere
+    from ecmx.postprocess.report import analytic_reference, steady_sphere_values
 
     case = fake_case("nvp", "sphere-1d")
     A = amplitude(case, 1e9)  # long time: A = N0 R/(2D)
-    spread, surface_vm = steady_sphere(case)
+    spread, surface_vm = steady_sphere_values(case)
     assert spread == pytest.approx(A / case.material.max_concentration, rel=1e-12)
     assert surface_vm == pytest.approx(stresses(case, np.array([1.0]), A)["von_mises"][0], rel=1e-12)
     runs = [_fake(tmp_path, m, "sphere-1d") for m in ("nvp", "hev")]

@@ -16,10 +16,14 @@ import numpy as np
 import pytest
 from dolfinx import fem
 from mpi4py import MPI
-from scipy.optimize import brentq
+from pydantic import ValidationError
 
-from ecmx.solver.fem.mechanics import MechanicsProblem, random_orientations
-from ecmx.solver.physics import mechanics as phys
+from ecmx.solver.config.materials import ChemicalExpansion
+from ecmx.solver.errors import CaseError
+from ecmx.solver.fem.crystal import chemical_strain_of, random_orientations
+from ecmx.solver.fem.mechanics import MechanicsProblem
+from ecmx.solver.physics import analytic, stress_diffusion
+from ecmx.solver.physics.coordinates import by_name
 
 E, NU = 80e9, 0.26
 OMEGA = 5.97e-6  # m³/mol (NVP, MODEL.md §4)
@@ -31,59 +35,36 @@ TAUS = [0.036, 0.108, 0.36, np.inf]
 
 
 def nvp_material(**expansion) -> SimpleNamespace:
-    """Stand-in for ecmx.solver.config.Material with the mechanics fields only."""
+    """Stand-in for ecmx.solver.config.Material with the mechanics fields only (the expansion validated)."""
     return SimpleNamespace(
         youngs_modulus=E,
         poissons_ratio=NU,
         max_concentration=C_MAX,
-        chemical_expansion=expansion or {"partial_molar_volume": OMEGA},
+        chemical_expansion=ChemicalExpansion(**(expansion or {"partial_molar_volume": OMEGA})),
     )
 
 
 # ---------------------------------------------------------------------------- analytic sphere
-_ALPHA = np.array([brentq(lambda a: np.tan(a) - a, n * np.pi + 1e-9, n * np.pi + np.pi / 2 - 1e-9) for n in range(1, 120)])
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(80)
-
-
-def flux_profile(x: np.ndarray, tau: float) -> np.ndarray:
-    """(c − c₀)/(N₀R/D) of the constant-flux sphere at x = r/R, τ = Dt/R² (τ = inf: the
-    long-time shape x²/2 − 3/10, its uniform 3τ part dropped)."""
-    x = np.asarray(x, dtype=float)
-    base = x**2 / 2 - 0.3
-    if np.isinf(tau):
-        return base
-    amp = np.exp(-(_ALPHA**2) * tau) / (_ALPHA**2 * np.sin(_ALPHA))
-    # sin(αx)/x = α sinc(αx/π), regular at x = 0
-    series = (amp * _ALPHA * np.sinc(np.multiply.outer(x, _ALPHA) / np.pi)).sum(axis=-1)
-    return 3 * tau + base - 2 * series
+flux_profile = analytic.constant_flux_profile
 
 
 def sphere_stresses(x: np.ndarray, tau: float) -> dict[str, np.ndarray]:
-    """σ_r, σ_θ, σ_h, σ_vm [Pa] of a free sphere with c = c₀ + K·flux_profile (MODEL.md §5)."""
-    x = np.asarray(x, dtype=float)
-    xi = 0.5 * x[:, None] * (_GL_X[None, :] + 1.0)  # Gauss-Legendre nodes on [0, x]
-    integral = 0.5 * x[:, None] * _GL_W[None, :] * flux_profile(xi, tau) * xi**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cbar = np.where(x > 1e-12, 3.0 * integral.sum(axis=1) / np.maximum(x, 1e-12) ** 3, flux_profile(0.0 * x, tau))
-    cbar_r = float(sphere_mean(tau))
-    dc = flux_profile(x, tau)
-    f = OMEGA * E * K / (9.0 * (1.0 - NU))
-    s_r = 2 * f * (cbar_r - cbar)
-    s_t = f * (2 * cbar_r + cbar - 3 * dc)
-    return {"radial_stress": s_r, "tangential_stress": s_t, "hydrostatic": 2 * f * (cbar_r - dc),
-            "von_mises": np.abs(s_r - s_t)}
-
-
-def sphere_mean(tau: float) -> float:
-    """C̄_R/K: the mean of flux_profile over the sphere."""
-    xi = 0.5 * (_GL_X + 1.0)
-    return float(3.0 * (0.5 * _GL_W * flux_profile(xi, tau) * xi**2).sum())
+    """σ_r, σ_θ, σ_h, σ_vm [Pa] of a free sphere with c = c₀ + K·flux_profile (docs MODEL.md §5)."""
+    return analytic.constant_flux_stresses(x, tau, SIGMA_STAR)
 
 
 def prescribe(c: fem.Function, tau: float, centre=(0.0, 0.0, 0.0), radius: float = 1.0) -> None:
     """Interpolate c₀ + K·flux_profile(|x − centre|/R, τ) into the P1 concentration."""
     ctr = np.asarray(centre, dtype=float)[:, None]
     c.interpolate(lambda x: C0 + K * flux_profile(np.sqrt(((x - ctr) ** 2).sum(axis=0)) / radius, tau))
+
+
+def solved_errors(problem_and_concentration: tuple[MechanicsProblem, fem.Function], tau: float) -> dict[str, float]:
+    """Prescribe the constant-flux profile at τ, solve, and return :func:`stress_errors`."""
+    problem, c = problem_and_concentration
+    prescribe(c, tau)
+    problem.solve()
+    return stress_errors(problem, tau)
 
 
 def stress_errors(problem: MechanicsProblem, tau: float, centre=(0.0, 0.0, 0.0)) -> dict[str, float]:
@@ -186,7 +167,7 @@ def project(c: fem.Function, tau: float, coordinate_system: str, centre=(0.0, 0.
 
     msh = c.function_space.mesh
     x = ufl.SpatialCoordinate(msh)
-    w = phys.radial_weight(x, coordinate_system)
+    w = by_name(coordinate_system).measure_weight(x)
     ctr = np.asarray(centre, dtype=float)
     gdim = msh.geometry.dim
     if coordinate_system == "axisymmetric":
@@ -196,9 +177,9 @@ def project(c: fem.Function, tau: float, coordinate_system: str, centre=(0.0, 0.
     xr = r / radius
     profile = xr**2 / 2 - 0.3
     if not np.isinf(tau):
-        amp = np.exp(-(_ALPHA**2) * tau) / (_ALPHA**2 * np.sin(_ALPHA))
-        keep = np.abs(amp) * _ALPHA**2 > 1e-14
-        series = sum(float(a) * ufl.sin(float(al) * xr) for a, al in zip(amp[keep], _ALPHA[keep]))
+        alpha, amp = analytic.series_terms(tau)
+        keep = np.abs(amp) * alpha**2 > 1e-14
+        series = sum(float(a) * ufl.sin(float(al) * xr) for a, al in zip(amp[keep], alpha[keep]))
         profile = 3 * tau + profile - 2 * series / ufl.max_value(xr, 1e-12)
     u, v = ufl.TrialFunction(c.function_space), ufl.TestFunction(c.function_space)
     dx = ufl.dx(metadata={"quadrature_degree": 8})
@@ -247,13 +228,10 @@ def sphere_3d():
 @pytest.mark.parametrize("tau", TAUS)
 def test_sphere_1d_matches_analytic_stress(sphere_1d, tau):
     """sphere-1d, 40 P2 elements: every recovered stress within 2 % of the peak stress."""
-    problem, c = sphere_1d
-    prescribe(c, tau)
-    problem.solve()
-    errors = stress_errors(problem, tau)
+    errors = solved_errors(sphere_1d, tau)
     assert max(errors.values()) < 0.02, errors
     # point evaluation agrees with the nodal fields
-    probe = problem.probe(np.array([[0.5, 0.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]))
+    probe = sphere_1d[0].probe(np.array([[0.5, 0.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]))
     exact = sphere_stresses(np.array([0.5, 1.0]), tau)
     scale = SIGMA_STAR / 15
     assert abs(probe["von_mises"][0] - exact["von_mises"][0]) < 0.02 * scale
@@ -262,22 +240,23 @@ def test_sphere_1d_matches_analytic_stress(sphere_1d, tau):
 
 
 def test_sphere_1d_long_time_limit_is_the_closed_form(sphere_1d):
-    """σ_vm = σ* x²/15, σ_r = σ*(1−x²)/15, σ_θ = σ*(1−2x²)/15 (MODEL.md §5)."""
+    """σ_vm = σ* x²/15, σ_r = σ*(1−x²)/15, σ_θ = σ*(1−2x²)/15 (docs MODEL.md §5)."""
     problem, c = sphere_1d
     prescribe(c, np.inf)
     problem.solve()
     x = np.linspace(0.0, 1.0, 11)
     got = problem.probe(x[:, None])
+    exact = analytic.steady_sphere_stresses(x, SIGMA_STAR)
     scale = SIGMA_STAR / 15
-    assert np.abs(got["von_mises"] - SIGMA_STAR * x**2 / 15).max() < 0.01 * scale
-    assert np.abs(got["radial_stress"] - SIGMA_STAR * (1 - x**2) / 15).max() < 0.01 * scale
-    assert np.abs(got["tangential_stress"] - SIGMA_STAR * (1 - 2 * x**2) / 15).max() < 0.01 * scale
+    for name in ("von_mises", "radial_stress", "tangential_stress"):
+        assert np.abs(got[name] - exact[name]).max() < 0.01 * scale, name
     q = problem.quantities()
     assert q["surface_von_mises_mean"] == pytest.approx(SIGMA_STAR / 15, rel=0.01)
     # strain energy: ∫ ½ σ:C⁻¹σ dV over the sphere, numerically from the closed-form stresses
     xs, ws = np.polynomial.legendre.leggauss(40)
     xs, ws = 0.5 * (xs + 1), 0.5 * ws
-    sr, st = SIGMA_STAR * (1 - xs**2) / 15, SIGMA_STAR * (1 - 2 * xs**2) / 15
+    profiles = analytic.steady_sphere_stresses(xs, SIGMA_STAR)
+    sr, st = profiles["radial_stress"], profiles["tangential_stress"]
     w = ((1 + NU) * (sr**2 + 2 * st**2) - NU * (sr + 2 * st) ** 2) / (2 * E)
     energy = 4 * np.pi * (1e-6) ** 3 * float((w * xs**2 * ws).sum())
     assert q["strain_energy"] == pytest.approx(energy, rel=0.01)
@@ -286,10 +265,7 @@ def test_sphere_1d_long_time_limit_is_the_closed_form(sphere_1d):
 @pytest.mark.parametrize("tau", TAUS)
 def test_axisymmetric_sphere_matches_analytic_stress(sphere_axisymmetric, tau):
     """axisymmetric-2d half-disk (h = R/10, P2): every recovered stress within 2 % of the peak stress."""
-    problem, c = sphere_axisymmetric
-    prescribe(c, tau)
-    problem.solve()
-    errors = stress_errors(problem, tau)
+    errors = solved_errors(sphere_axisymmetric, tau)
     assert max(errors.values()) < 0.02, errors
 
 
@@ -297,10 +273,7 @@ def test_axisymmetric_sphere_matches_analytic_stress(sphere_axisymmetric, tau):
 def test_sphere_3d_matches_analytic_stress(sphere_3d, tau):
     """3D ball, h = 0.15 R, P2 (28k dofs): peak stresses within 3 %; every nodal value within 6 %
     of the peak stress (the surface nodes of the faceted sphere; 3 % at h = 0.1 R, slow test)."""
-    problem, c = sphere_3d
-    prescribe(c, tau)
-    problem.solve()
-    errors = stress_errors(problem, tau)
+    errors = solved_errors(sphere_3d, tau)
     peaks = {k: v for k, v in errors.items() if k.startswith("peak_")}
     assert max(peaks.values()) < 0.03, errors
     assert max(errors.values()) < 0.06, errors
@@ -327,8 +300,8 @@ def test_sphere_3d_default_mesh_peak_stress(tmp_path):
     R/2 in the core) through the real pipeline (load_mesh, particle submesh): every peak within 3 %
     of the analytic sphere (issue 4; measured 0.1-1.5 %)."""
     from ecmx.meshes import load_mesh
-    from ecmx.solver.config.case import Geometry
-    from ecmx.solver.fem.mechanics import particle_submesh
+    from ecmx.solver.config import Geometry
+    from ecmx.solver.fem.mechanics_case import particle_submesh
 
     pmesh = load_mesh(Geometry(kind="particle-in-electrolyte", particle={"radius": 1e-6}), cache_dir=tmp_path)
     msh, index = particle_submesh(pmesh)
@@ -377,20 +350,19 @@ def test_uniform_concentration_change_is_stress_free(system, ball_coarse):
 def test_chemical_expansion_forms_agree():
     """volume_change over a window, partial_molar_volume and a linear ΔV/V table give one strain."""
     theta = np.linspace(0.1, 0.9, 9)
-    linear = phys.chemical_strain_from_material(nvp_material(partial_molar_volume=OMEGA))
-    window = phys.chemical_strain_from_material(
+    linear = chemical_strain_of(nvp_material(partial_molar_volume=OMEGA))
+    window = chemical_strain_of(
         nvp_material(volume_change=OMEGA * C_MAX * 0.6, over=(0.2, 0.8)))
     for form in (window,):
         assert np.allclose(form.axial_strains_at(theta, 0.5)[0], linear.axial_strains_at(theta, 0.5)[0], rtol=1e-12)
     dv = 0.08
-    table = phys.chemical_strain_from_material(
+    table = chemical_strain_of(
         nvp_material(volume_change_table={"stoichiometry": [0.0, 0.5, 1.0], "value": [0.0, dv / 2, dv]}))
     ref = 0.3
     expected = dv * (theta - ref) / (3 * (1 + dv * ref))
     assert np.allclose(table.axial_strains_at(theta, ref)[0], expected, rtol=1e-12)
-    assert table.volumetric_coefficient(0.5) == pytest.approx(dv / C_MAX / (1 + dv * 0.5), rel=1e-6)
-    with pytest.raises(phys.CaseError):
-        phys.chemical_strain_from_material(nvp_material(volume_change=0.08))
+    with pytest.raises(ValidationError, match="over"):  # the schema refuses a window-less volume change
+        nvp_material(volume_change=0.08)
 
 
 # ---------------------------------------------------------------------------- anisotropic
@@ -448,7 +420,7 @@ def test_lattice_free_particle_under_uniform_theta_is_stress_free(ball_coarse):
 def test_anisotropic_strain_needs_3d_or_axisymmetric():
     msh = interval(4)
     c = concentration(msh)
-    with pytest.raises(phys.CaseError):
+    with pytest.raises(CaseError):
         MechanicsProblem(msh, "spherical", nvp_material(**_lattice(-0.02, 0.05)), c, C0)
 
 
@@ -523,9 +495,9 @@ def test_stress_assisted_flux_and_effective_diffusivity():
     D, R, T, cc = 1e-15, 8.314462618, 298.15, 7000.0
     slope = 3.0  # dc/dr
     sigma_h = -2 * OMEGA * E / (9 * (1 - NU)) * slope * x[0]
-    flux = phys.stress_assisted_flux(D, cc, OMEGA, sigma_h, R, T)
+    flux = stress_diffusion.stress_assisted_flux(D, cc, OMEGA, sigma_h, R, T)
     value = fem.assemble_scalar(fem.form(flux[0] * ufl.dx))
-    factor = phys.effective_diffusivity_factor(OMEGA, E, NU, cc, T, R)
+    factor = analytic.effective_diffusivity_factor(OMEGA, E, NU, cc, T, R)
     assert value == pytest.approx(-D * slope * (factor - 1.0), rel=1e-12)
 
 
@@ -546,17 +518,18 @@ def test_library_materials_give_finite_stress(name, ball_coarse):
     swing = 0.05 * (hi - lo) * material.max_concentration
     c = concentration(ball_coarse)
     c.interpolate(lambda x: c_ref + swing * flux_profile(np.linalg.norm(x, axis=0), np.inf))
-    strain = phys.chemical_strain_from_material(material)
-    orientation = random_orientations(1, seed=0) if strain.kind == "lattice" else None
+    strain = chemical_strain_of(material)
+    orientation = random_orientations(1, seed=0) if strain.oriented else None
     problem = MechanicsProblem(ball_coarse, "cartesian", material, c, c_ref, orientation=orientation)
     problem.solve()
     q = problem.quantities()
     assert all(np.isfinite(v) for v in q.values())
     assert q["von_mises_max"] > 0.0
-    if strain.kind == "linear":
+    if strain.partial_molar_volume is not None:
         omega = material.partial_molar_volume
         sigma_star = omega * material.youngs_modulus * swing / (1 - material.poissons_ratio)
-        assert q["von_mises_max"] == pytest.approx(sigma_star / 15, rel=0.06)
+        surface = analytic.steady_sphere_stresses(np.array([1.0]), sigma_star)["von_mises"][0]
+        assert q["von_mises_max"] == pytest.approx(surface, rel=0.06)
 
 
 def test_direct_and_iterative_solvers_agree(ball_coarse):

@@ -2,7 +2,7 @@
 
 A sphere-1d particle under constant insertion flux is solved monolithically for the
 concentration c, the displacement u and a continuous (L2-projected) hydrostatic stress σ_h, with the
-stress-driven flux J_σ = D c Ω/(RT) ∇σ_h (ecmx.solver.physics.mechanics.stress_assisted_flux).
+stress-driven flux J_σ = D c Ω/(RT) ∇σ_h (ecmx.solver.physics.stress_diffusion.stress_assisted_flux).
 For a free sphere σ_h = 2ΩE/(9(1−ν)) (C̄_R − Δc), so in the small-swing limit the coupled problem
 is plain diffusion with D_eff = D(1 + 2Ω²E c₀/(9RT(1−ν))) (issue 4). The reference is the one-way
 solution (no J_σ) with D_eff, on the same mesh and time steps.
@@ -20,7 +20,8 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from ecmx.solver.physics import mechanics as phys
+from ecmx.solver.physics import analytic, elasticity, stress_diffusion
+from ecmx.solver.physics.coordinates import AXISYMMETRIC, SPHERICAL
 
 E, NU, OMEGA, C_MAX = 80e9, 0.26, 5.97e-6, 13831.0
 C0 = 0.5 * C_MAX
@@ -29,33 +30,37 @@ R_GAS, T = 8.314462618, 298.15
 D = 1e-3  # µm²/s (1e-15 m²/s); R = 1 µm
 
 
+def mixed_unknowns(msh: dolfinx.mesh.Mesh) -> tuple:
+    """(W, state, old, (c_hat, u, s), (q, v, p), x): the unknowns (c − c₀)/K (P1), u (P2 vector of the
+    mesh dimension) and σ_h/(EΩK) (P1) of a monolithic solve, with their test functions."""
+    cell = msh.basix_cell()
+    P1 = basix.ufl.element("Lagrange", cell, 1)
+    P2 = basix.ufl.element("Lagrange", cell, 2, shape=(msh.geometry.dim,))
+    W = fem.functionspace(msh, basix.ufl.mixed_element([P1, P2, P1]))
+    state, old = fem.Function(W), fem.Function(W)
+    return W, state, old, ufl.split(state), ufl.TestFunctions(W), ufl.SpatialCoordinate(msh)
+
+
 def solve_sphere(two_way: bool, diffusivity: float, steps: int = 40, tau_end: float = 0.1, n: int = 40):
     """(c − c₀)/K and σ_h/(EΩK) at the vertices after τ_end (backward Euler, monolithic Newton)."""
     msh = dolfinx.mesh.create_interval(MPI.COMM_WORLD, n, [0.0, 1.0])
-    cell = msh.basix_cell()
-    P1 = basix.ufl.element("Lagrange", cell, 1)
-    P2 = basix.ufl.element("Lagrange", cell, 2, shape=(1,))
-    W = fem.functionspace(msh, basix.ufl.mixed_element([P1, P2, P1]))
-    state, old = fem.Function(W), fem.Function(W)
-    c_hat, u, s = ufl.split(state)
+    W, state, old, (c_hat, u, s), (q, v, p), x = mixed_unknowns(msh)
     c_old = ufl.split(old)[0]
-    q, v, p = ufl.TestFunctions(W)
-    x = ufl.SpatialCoordinate(msh)
-    w = phys.radial_weight(x, "spherical")
+    w = SPHERICAL.measure_weight(x)
     dt = tau_end / D / steps
 
     c = C0 + K * c_hat
-    lam, mu = phys.lame_parameters(1.0, NU)
+    lam, mu = elasticity.lame_parameters(1.0, NU)
     eps_ch = (OMEGA * K * c_hat / 3.0) * ufl.Identity(3)
-    sigma = phys.stress(phys.strain(u, x, "spherical"), eps_ch, lam, mu)  # σ/E
+    sigma = elasticity.stress(elasticity.strain(u, x, SPHERICAL), eps_ch, lam, mu)  # σ/E
     sigma_h = E * OMEGA * K * s  # Pa
     flux = -diffusivity * ufl.grad(c_hat)  # Fickian, per K
     if two_way:
-        flux = flux + phys.stress_assisted_flux(diffusivity, c, OMEGA, sigma_h, R_GAS, T) / K
+        flux = flux + stress_diffusion.stress_assisted_flux(diffusivity, c, OMEGA, sigma_h, R_GAS, T) / K
     insertion = D / 1.0  # N0/K = D/R
     F = ((c_hat - c_old) / dt * q - ufl.dot(flux, ufl.grad(q))) * w * ufl.dx - insertion * q * w * ufl.ds
-    F += ufl.inner(sigma, phys.strain(v, x, "spherical")) * w * ufl.dx
-    F += (s - phys.hydrostatic(sigma) / (OMEGA * K)) * p * w * ufl.dx
+    F += ufl.inner(sigma, elasticity.strain(v, x, SPHERICAL)) * w * ufl.dx
+    F += (s - elasticity.hydrostatic(sigma) / (OMEGA * K)) * p * w * ufl.dx
 
     Wu, _ = W.sub(1).collapse()
     centre = dolfinx.mesh.locate_entities_boundary(msh, 0, lambda xx: np.isclose(xx[0], 0.0))
@@ -75,7 +80,7 @@ def solve_sphere(two_way: bool, diffusivity: float, steps: int = 40, tau_end: fl
 
 
 def test_two_way_small_swing_matches_one_way_with_effective_diffusivity():
-    factor = phys.effective_diffusivity_factor(OMEGA, E, NU, C0, T, R_GAS)
+    factor = analytic.effective_diffusivity_factor(OMEGA, E, NU, C0, T, R_GAS)
     assert factor > 2.0  # NVP: the coupling more than doubles the apparent diffusivity
     c2, s2 = solve_sphere(two_way=True, diffusivity=D)
     c1, s1 = solve_sphere(two_way=False, diffusivity=D * factor)
@@ -120,22 +125,15 @@ SPHEROID = (1.3, 0.7)  # µm (oblate: gmsh wants rx ≥ rz)
 
 def spheroid_monolithic(msh, steps: int, tau_end: float) -> np.ndarray:
     """(c − c₀)/K at the vertices: c, u, σ_h solved together (axisymmetric)."""
-    cell = msh.basix_cell()
-    P1 = basix.ufl.element("Lagrange", cell, 1)
-    P2 = basix.ufl.element("Lagrange", cell, 2, shape=(2,))
-    W = fem.functionspace(msh, basix.ufl.mixed_element([P1, P2, P1]))
-    state, old = fem.Function(W), fem.Function(W)
-    c_hat, u, s = ufl.split(state)
-    q, v, p = ufl.TestFunctions(W)
-    x = ufl.SpatialCoordinate(msh)
-    w = phys.radial_weight(x, "axisymmetric")
+    W, state, old, (c_hat, u, s), (q, v, p), x = mixed_unknowns(msh)
+    w = AXISYMMETRIC.measure_weight(x)
     dt = tau_end / D / steps
-    lam, mu = phys.lame_parameters(1.0, NU)
-    sigma = phys.stress(phys.strain(u, x, "axisymmetric"), (OMEGA * K * c_hat / 3.0) * ufl.Identity(3), lam, mu)
-    flux = -D * ufl.grad(c_hat) + phys.stress_assisted_flux(D, C0 + K * c_hat, OMEGA, E * OMEGA * K * s, R_GAS, T) / K
+    lam, mu = elasticity.lame_parameters(1.0, NU)
+    sigma = elasticity.stress(elasticity.strain(u, x, AXISYMMETRIC), (OMEGA * K * c_hat / 3.0) * ufl.Identity(3), lam, mu)
+    flux = -D * ufl.grad(c_hat) + stress_diffusion.stress_assisted_flux(D, C0 + K * c_hat, OMEGA, E * OMEGA * K * s, R_GAS, T) / K
     F = ((c_hat - ufl.split(old)[0]) / dt * q - ufl.dot(flux, ufl.grad(q))) * w * ufl.dx - D * q * w * ufl.ds
-    F += ufl.inner(sigma, phys.strain(v, x, "axisymmetric")) * w * ufl.dx
-    F += (s - phys.hydrostatic(sigma) / (OMEGA * K)) * p * w * ufl.dx
+    F += ufl.inner(sigma, elasticity.strain(v, x, AXISYMMETRIC)) * w * ufl.dx
+    F += (s - elasticity.hydrostatic(sigma) / (OMEGA * K)) * p * w * ufl.dx
     bcs = []
     for k, where in ((0, lambda xx: np.isclose(xx[0], 0.0)),  # u_r = 0 on the axis
                      (1, lambda xx: np.isclose(xx[0], 0.0) & np.isclose(xx[1], -SPHEROID[1]))):  # pin u_z
@@ -159,25 +157,26 @@ def spheroid_staggered(msh, steps: int, tau_end: float, coupled: bool = True, la
     all of σ_h instead (the naive staggering)."""
     from types import SimpleNamespace
 
+    from ecmx.solver.config.materials import ChemicalExpansion
     from ecmx.solver.fem.mechanics import MechanicsProblem
 
     V = fem.functionspace(msh, ("Lagrange", 1))
     c_hat, c_old, conc = fem.Function(V), fem.Function(V), fem.Function(V)
     conc.x.array[:] = C0
     material = SimpleNamespace(youngs_modulus=E, poissons_ratio=NU, max_concentration=C_MAX,
-                               chemical_expansion={"partial_molar_volume": OMEGA})
+                               chemical_expansion=ChemicalExpansion(partial_molar_volume=OMEGA))
     mech = MechanicsProblem(msh, "axisymmetric", material, conc, C0)
     mech.solve()
     phi = mech.fields["harmonic_hydrostatic"]
     q = ufl.TestFunction(V)
     x = ufl.SpatialCoordinate(msh)
-    w = phys.radial_weight(x, "axisymmetric")
+    w = AXISYMMETRIC.measure_weight(x)
     dt = tau_end / D / steps
     flux = -D * ufl.grad(c_hat)
     if coupled and lag == "harmonic":
-        flux = flux + phys.stress_assisted_flux_split(D, C0 + K * c_hat, OMEGA, phi, R_GAS, T, E, NU) / K
+        flux = flux + stress_diffusion.stress_assisted_flux_split(D, C0 + K * c_hat, OMEGA, phi, R_GAS, T, E, NU) / K
     elif coupled:
-        flux = flux + phys.stress_assisted_flux(D, C0 + K * c_hat, OMEGA, mech.fields["hydrostatic"], R_GAS, T) / K
+        flux = flux + stress_diffusion.stress_assisted_flux(D, C0 + K * c_hat, OMEGA, mech.fields["hydrostatic"], R_GAS, T) / K
     F = ((c_hat - c_old) / dt * q - ufl.dot(flux, ufl.grad(q))) * w * ufl.dx - D * q * w * ufl.ds
     problem = dolfinx.fem.petsc.NonlinearProblem(
         F, c_hat, petsc_options_prefix=f"test_spheroid_staggered_{lag}_",
@@ -223,7 +222,8 @@ def test_cell_problem_two_way_matches_one_way_with_effective_diffusivity():
 
     from ecmx.solver.config.case import case_from_dict
     from ecmx.solver.fem.cell_problem import CellProblem
-    from ecmx.solver.fem.mechanics import mechanics_for_case
+    from ecmx.solver.fem.coupling import TwoWayCoupling, coupling_for
+    from ecmx.solver.fem.mechanics_case import mechanics_for_case
 
     theta0, d_s = 0.5, 1e-14
 
@@ -237,23 +237,21 @@ def test_cell_problem_two_way_matches_one_way_with_effective_diffusivity():
         pmesh = sphere_1d_mesh(elements=40)
         problem = CellProblem(pmesh, case)
         problem.set_initial_state()
-        mechanics = mechanics_for_case(problem, pmesh, case)
+        stagger = coupling_for(problem, mechanics_for_case(problem, pmesh, case))
         assert (problem.harmonic_hydrostatic is not None) == (coupling == "two-way")
+        assert isinstance(stagger, TwoWayCoupling) == (coupling == "two-way")
         problem.set_control("current", -0.1 * problem.capacity_C / 3600.0)
         dt = 0.0025 * (1e-6) ** 2 / d_s
-        for _ in range(40):
+        for step in range(40):
             outcome = problem.try_step(dt)
             assert outcome.converged, outcome.reason
             problem.accept()
-            problem.fields  # noqa: B018  (refresh the SI fields)
-            mechanics.solve()
-            if problem.harmonic_hydrostatic is not None:
-                problem.harmonic_hydrostatic.interpolate(mechanics.fields["harmonic_hydrostatic"])
+            stagger.update((step + 1) * dt)
         return problem.fields["particle_concentration"].x.array.copy()
 
     omega = MATERIAL["chemical_expansion"]["volume_change"] / (
         MATERIAL["max_concentration"] * np.diff(MATERIAL["chemical_expansion"]["over"])[0])
-    factor = phys.effective_diffusivity_factor(omega, E, NU, theta0 * MATERIAL["max_concentration"], 298.15, R_GAS)
+    factor = analytic.effective_diffusivity_factor(omega, E, NU, theta0 * MATERIAL["max_concentration"], 298.15, R_GAS)
     assert factor > 3.0
     two_way = run("two-way", d_s)
     one_way = run("one-way", d_s * factor)

@@ -1,0 +1,141 @@
+"""Chemical (intercalation) strain of the crystal against stoichiometry θ = c_s/c_s,max.
+
+The stress-free strain relative to a reference stoichiometry θ_ref (the stress-free state) has the
+principal strains β_a (twice, the a-axes) and β_c (the c-axis) in the crystal frame. Three sibling
+laws share one interface (:class:`ChemicalStrain`):
+
+- :class:`LinearExpansion`: isotropic, linear in c_s, β_a = β_c = Ω c_s,max (θ − θ_ref)/3 with the
+  partial molar volume Ω [m³/mol] (positive: insertion expands);
+- :class:`VolumeChangeTable`: isotropic, ΔV/V(θ) = f(θ) piecewise linear against the table's first
+  state, β = (f(θ) − f(θ_ref)) / (3 (1 + f(θ_ref))), the linearised volumetric strain relative to the
+  reference volume;
+- :class:`LatticeExpansion`: lattice parameters a(θ), c(θ) piecewise linear (any length unit),
+  β_a = a(θ)/a(θ_ref) − 1, β_c = c(θ)/c(θ_ref) − 1; anisotropic unless a and c change by the same
+  ratio, and oriented by a crystal rotation per particle.
+
+Tables are clamped beyond their ends (as numpy.interp). The laws take plain numbers; the schema
+(``ecmx.solver.config``) has checked the tables (increasing stoichiometry, equal lengths, a, c > 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ufl
+
+Expr = ufl.core.expr.Expr
+Interpolant = Callable[[Any, np.ndarray, np.ndarray], Any]
+"""interp(θ, xs, ys): numpy.interp for arrays, :func:`piecewise_linear` for UFL."""
+
+
+def piecewise_linear(theta: Expr, xs: np.ndarray, ys: np.ndarray) -> Expr:
+    """UFL piecewise-linear interpolant of (xs, ys), constant beyond the ends (like numpy.interp)."""
+    expr = ufl.as_ufl(float(ys[0]))
+    for x0, x1, y0, y1 in zip(xs[:-1], xs[1:], ys[:-1], ys[1:], strict=True):
+        slope = float((y1 - y0) / (x1 - x0))
+        expr = expr + slope * (ufl.min_value(ufl.max_value(theta, float(x0)), float(x1)) - float(x0))
+    return expr
+
+
+@dataclass(frozen=True)
+class ChemicalStrain:
+    """Interface of the chemical-strain laws: principal strains (β_a, β_c) and the tensor ε_ch.
+
+    Attributes:
+        max_concentration: c_s,max [mol/m³].
+    """
+
+    max_concentration: float
+
+    oriented = False
+    """True when ε_ch depends on a crystal rotation (lattice laws)."""
+
+    @property
+    def isotropic(self) -> bool:
+        """True when ε_ch = β I for every θ."""
+        return True
+
+    @property
+    def partial_molar_volume(self) -> float | None:
+        """Ω [m³/mol] when the strain is isotropic and linear in c_s (tr ε_ch = Ω Δc_s), else None."""
+        return None
+
+    def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def axial_strains(self, theta: Expr, theta_ref: float) -> tuple[Expr, Expr]:
+        """(β_a, β_c) at stoichiometry ``theta`` (UFL) relative to ``theta_ref``."""
+        return self._axial(theta, theta_ref, piecewise_linear)
+
+    def axial_strains_at(self, theta: np.ndarray | float, theta_ref: float) -> tuple[np.ndarray, np.ndarray]:
+        """Numpy twin of :meth:`axial_strains` (for references and checks)."""
+        return self._axial(np.asarray(theta, dtype=float), theta_ref, np.interp)
+
+    def tensor(self, theta: Expr, theta_ref: float, rotation: Expr | None = None) -> Expr:
+        """ε_ch (3×3) in the frame of the stress.
+
+        Oriented laws: ``rotation`` Q (3×3, crystal → frame of the stress, e.g. a DG0 tensor field
+        with one rotation per particle) gives ε_ch = Q diag(β_a, β_a, β_c) Qᵀ; None means the c-axis
+        lies along the last axis of the frame (z; for axisymmetric the symmetry axis). Other laws:
+        β I (``rotation`` ignored).
+        """
+        ba, bc = self.axial_strains(theta, theta_ref)
+        if not self.oriented:
+            return ba * ufl.Identity(3)
+        local = ufl.as_matrix([[ba, 0, 0], [0, ba, 0], [0, 0, bc]])
+        return local if rotation is None else rotation * local * rotation.T
+
+
+@dataclass(frozen=True)
+class LinearExpansion(ChemicalStrain):
+    """Isotropic strain linear in c_s: β = Ω c_s,max (θ − θ_ref)/3 (Ω [m³/mol], the partial molar volume)."""
+
+    omega: float = 0.0
+
+    @property
+    def partial_molar_volume(self) -> float:
+        return self.omega
+
+    def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
+        beta = self.omega * self.max_concentration * (theta - theta_ref) / 3.0
+        return beta, beta
+
+
+@dataclass(frozen=True)
+class VolumeChangeTable(ChemicalStrain):
+    """Isotropic strain from a table ΔV/V(θ) (``volume_change`` against ``stoichiometry``)."""
+
+    stoichiometry: tuple[float, ...] = ()
+    volume_change: tuple[float, ...] = ()
+
+    def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
+        xs, ys = np.asarray(self.stoichiometry, dtype=float), np.asarray(self.volume_change, dtype=float)
+        f_ref = float(np.interp(theta_ref, xs, ys))
+        beta = (interp(theta, xs, ys) - f_ref) / (3.0 * (1.0 + f_ref))
+        return beta, beta
+
+
+@dataclass(frozen=True)
+class LatticeExpansion(ChemicalStrain):
+    """Strain of the lattice parameters a(θ), c(θ) (tables against ``stoichiometry``, one length unit)."""
+
+    stoichiometry: tuple[float, ...] = ()
+    a: tuple[float, ...] = ()
+    c: tuple[float, ...] = ()
+
+    oriented = True
+
+    @property
+    def isotropic(self) -> bool:
+        """True when a and c change by the same ratio everywhere in the table."""
+        a, c = np.asarray(self.a), np.asarray(self.c)
+        return bool(np.allclose(a / a[0], c / c[0], rtol=1e-12, atol=0.0))
+
+    def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
+        xs = np.asarray(self.stoichiometry, dtype=float)
+        ba, bc = (interp(theta, xs, ys) / float(np.interp(theta_ref, xs, ys)) - 1.0
+                  for ys in (np.asarray(self.a, dtype=float), np.asarray(self.c, dtype=float)))
+        return ba, bc
