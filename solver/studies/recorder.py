@@ -31,14 +31,8 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
-from ecmx.postprocess.writers import (
-    PROBE_COLUMNS,
-    TIMESERIES_COLUMNS,
-    CsvWriter,
-    FieldSeries,
-    write_fields_once,
-    writing,
-)
+from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, writing
+from ecmx.postprocess.writers import FieldSeries, write_fields_once
 from ecmx.solver import __version__
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.physics.coordinates import by_name

@@ -50,7 +50,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from ecmx.postprocess.writers import write_json
+from ecmx.postprocess.run_files import write_json
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.errors import CaseError, OutputError, SolveError
 from ecmx.solver.studies.outdir import (

@@ -22,7 +22,7 @@ import pyvista as pv
 import yaml
 from mpi4py import MPI
 
-from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, PvdFiles, write_json
+from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, PvdFiles, write_json
 from ecmx.solver.config.case import Case, case_from_dict
 from ecmx.solver.errors import SolveError
 from ecmx.solver.physics.analytic import steady_sphere_stresses

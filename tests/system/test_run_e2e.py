@@ -21,7 +21,7 @@ import pytest
 import yaml
 from support.mpi import mpiexec
 
-from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS
+from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 

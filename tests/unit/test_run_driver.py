@@ -20,7 +20,7 @@ import pyvista as pv
 from support.cases import ELECTROLYTE, MATERIAL
 from support.fakes import FakeCellProblem, FakeMechanics
 
-from ecmx.postprocess.writers import PROBE_COLUMNS, TIMESERIES_COLUMNS
+from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.timeloop.protocol import VOLTAGE_TOLERANCE, build_protocol
