@@ -17,7 +17,9 @@ from collections.abc import Callable
 import ufl
 
 
-def storage(c: ufl.core.expr.Expr, c_old: ufl.core.expr.Expr, w: ufl.Argument, dt: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+def storage(
+    c: ufl.core.expr.Expr, c_old: ufl.core.expr.Expr, w: ufl.Argument, dt: ufl.core.expr.Expr
+) -> ufl.core.expr.Expr:
     """Backward-Euler storage integrand of the anion balance, (c − c_old)/Δt w."""
     return (c - c_old) / dt * w
 

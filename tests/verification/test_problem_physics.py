@@ -99,4 +99,5 @@ def test_kinetics_laws_take_keywords_only():
     with pytest.raises(TypeError):
         kinetics.ButlerVolmer(1.0, 0.5, 0.5)  # type: ignore[misc]
     law = kinetics.ButlerVolmer(exchange_current=2.0, alpha_a=0.3, alpha_c=0.7)
-    assert law.with_coefficients(lambda v: 10 * v) == kinetics.ButlerVolmer(exchange_current=20.0, alpha_a=3.0, alpha_c=7.0)
+    scaled = kinetics.ButlerVolmer(exchange_current=20.0, alpha_a=3.0, alpha_c=7.0)
+    assert law.with_coefficients(lambda v: 10 * v) == scaled
