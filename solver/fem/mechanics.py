@@ -55,6 +55,7 @@ from petsc4py import PETSc
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
+from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
 from ecmx.solver.fem.stress_recovery import SCALAR_FIELDS, StressRecovery
 from ecmx.solver.physics import elasticity
@@ -265,6 +266,7 @@ class MechanicsProblem:
         displacement = fem.Function(fem.functionspace(msh, ("Lagrange", 1, (self.coordinates.mesh_dimension,))),
                                     name="displacement")
         self.fields: dict[str, fem.Function] = {"displacement": displacement, **self._recovery.fields}
+        self._probes = PointEvaluator(msh)
         self._c_p1: fem.Function | None = None
         omega = self.chemical_strain.partial_molar_volume
         if omega is not None:
@@ -400,40 +402,8 @@ class MechanicsProblem:
         """Fields at points [mesh units], (N, 3) or (N, mesh_dim) (collective).
 
         Returns every scalar field as (N,) and ``displacement`` as (N, mesh_dim); NaN outside the
-        particles. A point on a cell boundary takes the value of the lowest-ranked, first-found cell.
+        particles. A point on a cell boundary takes the value of the lowest-ranked, first-found cell
+        (:class:`~ecmx.solver.fem.probes.PointEvaluator`).
         """
-        msh = self.mesh
-        pts = np.zeros((len(points), 3))
-        p_in = np.asarray(points, dtype=float).reshape(len(points), -1)
-        pts[:, : p_in.shape[1]] = p_in
-        tree = dolfinx.geometry.bb_tree(msh, msh.topology.dim)
-        n_owned_cells = msh.topology.index_map(msh.topology.dim).size_local
-        candidates = dolfinx.geometry.compute_collisions_points(tree, pts)
-        colliding = dolfinx.geometry.compute_colliding_cells(msh, candidates, pts)
-        found, cells = [], []
-        for i in range(len(pts)):
-            links = colliding.links(i)
-            links = links[links < n_owned_cells]
-            if len(links):
-                found.append(i)
-                cells.append(links[0])
-        found_arr = np.asarray(found, dtype=np.int64)
-        cells_arr = np.asarray(cells, dtype=np.int32)
         names = [*SCALAR_FIELDS, "displacement"]
-        local: dict[str, np.ndarray] = {}
-        for name in names:
-            f = self.fields[name]
-            size = int(np.prod(f.ufl_shape)) if f.ufl_shape else 1
-            vals = np.full((len(pts), size), np.nan)
-            if len(found_arr):
-                vals[found_arr] = f.eval(pts[found_arr], cells_arr).reshape(len(found_arr), size)
-            local[name] = vals
-        gathered = self.comm.allgather(local)
-        out = {}
-        for name in names:
-            res = np.full_like(local[name], np.nan)
-            for part in gathered:
-                take = np.isnan(res[:, 0]) & ~np.isnan(part[name][:, 0])
-                res[take] = part[name][take]
-            out[name] = res[:, 0] if name != "displacement" else res
-        return out
+        return self._probes.evaluate({name: self.fields[name] for name in names}, points)
