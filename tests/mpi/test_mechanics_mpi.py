@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.mpi import mpiexec
 
 SCRIPT = r"""
 import json, sys
@@ -46,8 +47,7 @@ KEYS = ("von_mises_max", "max_principal_max", "hydrostatic_min", "hydrostatic_ma
 def _run(ranks: int, tmp_path: Path) -> dict:
     script = tmp_path / "mechanics_mpi.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parents[1])))
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    proc = subprocess.run([str(mpiexec), "-n", str(ranks), sys.executable, str(script)],
+    proc = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, str(script)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))

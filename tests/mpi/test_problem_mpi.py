@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.mpi import mpiexec
 
 HERE = Path(__file__).parent
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
 def _run(ranks: int, kind: str, cache: Path, out: Path) -> dict:
-    cmd = [str(MPIEXEC), "-n", str(ranks), sys.executable, str(HERE / "mpi_problem_run.py"), kind, str(cache), str(out)]
+    cmd = [mpiexec(), "-n", str(ranks), sys.executable, str(HERE / "mpi_problem_run.py"), kind, str(cache), str(out)]
     result = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(out.read_text())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from support.cases import write_yaml
+from support.mpi import mpiexec
 
 from ecmx.solver.config.studies import load_sweep
 from ecmx.postprocess.sweep_summary import read_summary
@@ -85,7 +86,7 @@ def test_mpi_groups_give_the_local_summary(tmp_path, ranks_per_point):
     local = run_sweep(load_sweep(_sweep(tmp_path, values, "local")), workers=1, progress=False, plots=False)
     path = _sweep(tmp_path, values, "mpi")
     proc = subprocess.run(
-        [str(VENV_BIN / "mpiexec"), "-n", "2", str(VENV_BIN / "ecmx"), "sweep", str(path), "--mpi",
+        [mpiexec(), "-n", "2", str(VENV_BIN / "ecmx"), "sweep", str(path), "--mpi",
          "--ranks-per-point", str(ranks_per_point)],
         capture_output=True, text=True, timeout=300,
     )

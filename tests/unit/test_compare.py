@@ -162,6 +162,7 @@ def test_line_plots_are_written(tmp_path: Path) -> None:
 # The driver, with a stand-in runner
 
 
+@pytest.mark.slow
 def test_run_comparison_in_two_worker_processes(tmp_path: Path) -> None:
     study = load_comparison(comparison_files(tmp_path))
     result = run_comparison(study, workers=2, runner=fake_runner)
@@ -189,6 +190,7 @@ def test_run_comparison_in_two_worker_processes(tmp_path: Path) -> None:
     assert "<table>" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_existing_results_need_overwrite(tmp_path: Path) -> None:
     study = load_comparison(comparison_files(tmp_path))
     run_comparison(study, workers=1, runner=fake_runner)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import pytest
+from support.mpi import mpiexec
 from support.cases import CASE, write_yaml
 from test_meshes import ALL_GROUPS, _write_msh
 
@@ -330,8 +331,7 @@ def test_a_bad_mesh_file_fails_on_every_rank(tmp_path: Path) -> None:
     """The file changed after validation: rank 0 refuses it and rank 1 does not wait forever."""
     text, markers = script(tmp_path)
     (tmp_path / "evil.msh").write_text(text)
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    run = subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-c", MPI_READ, str(tmp_path / "evil.msh")],
+    run = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", MPI_READ, str(tmp_path / "evil.msh")],
                          capture_output=True, text=True, timeout=60, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(run.stdout.split("\n"))[1:] == [f"rank {r}: CaseError geometry.file" for r in (0, 1)]

@@ -15,6 +15,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import gmsh
 import numpy as np
 import pytest
+from support.mpi import mpiexec
 from mpi4py import MPI
 
 from ecmx.meshes import MeshFile, ParticleMesh, build_mesh, load_mesh, mesh_report
@@ -337,10 +338,9 @@ def test_meshes_load_under_mpi_like_in_serial(tmp_path: Path) -> None:
     }
     script = tmp_path / "load.py"
     script.write_text(MPI_SCRIPT)
-    mpiexec = Path(sys.executable).parent / "mpiexec"
     # The parallel run builds the meshes itself (on rank 0) into an empty cache.
     run = subprocess.run(
-        [str(mpiexec), "-n", "2", sys.executable, str(script), str(tmp_path / "cache"), json.dumps(kinds)],
+        [mpiexec(), "-n", "2", sys.executable, str(script), str(tmp_path / "cache"), json.dumps(kinds)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert run.returncode == 0, run.stderr[-3000:]

@@ -132,6 +132,7 @@ def test_compare_refuses_a_directory_holding_a_users_files(tmp_path: Path, overw
     assert sorted(p.name for p in out.iterdir()) == ["figures", "report.md", "table.csv"]
 
 
+@pytest.mark.slow
 def test_overwrite_keeps_a_case_directory_that_is_not_an_ecmx_run(tmp_path: Path) -> None:
     study = load_comparison(comparison_files(tmp_path))
     run_comparison(study, workers=1, runner=fake_runner)

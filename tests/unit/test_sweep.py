@@ -16,6 +16,7 @@ import pytest
 import support.sweep_fakes as sweep_fakes
 import yaml
 from support.cases import write_yaml
+from support.mpi import mpiexec
 from support.sweep_fakes import calls, crashing_run, fake_run
 
 from ecmx.solver.errors import CaseError
@@ -177,7 +178,7 @@ def test_several_ranks_without_mpi_flag_is_an_error(case_dir):
     script = ("import sys\nfrom ecmx.solver.config.studies import load_sweep\nfrom ecmx.solver.studies.sweep import run_sweep\n"
               "from ecmx.solver.errors import CaseError\n"
               "try:\n    run_sweep(load_sweep(sys.argv[1]), progress=False)\nexcept CaseError as e:\n    print('CaseError', e)\n")
-    proc = subprocess.run([str(VENV_BIN / "mpiexec"), "-n", "2", sys.executable, "-c", script, str(path)],
+    proc = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", script, str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.stdout.count("without --mpi") == 2, proc.stdout + proc.stderr
     assert not (case_dir / "out-sweep").exists()
@@ -199,7 +200,7 @@ def test_mpi_groups_match_local_mode(case_dir, ranks_per_point):
     local = run_sweep(load_sweep(_sweep_file(case_dir, values, "local.yaml")), workers=1, runner=fake_run, progress=False, plots=False)
     path = _sweep_file(case_dir, values, "mpi.yaml")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.run([str(VENV_BIN / "mpiexec"), "-n", "2", sys.executable, "-c", MPI_SCRIPT, str(path), str(ranks_per_point)],
+    proc = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", MPI_SCRIPT, str(path), str(ranks_per_point)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     study = load_sweep(path)
