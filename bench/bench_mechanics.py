@@ -23,6 +23,8 @@ from types import SimpleNamespace
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import numpy as np
 from dolfinx import fem
 from mpi4py import MPI

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import basix.ufl
 import dolfinx
 import dolfinx.fem.petsc

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from ecmx.solver.config.studies import Sweep, load_sweep
 from ecmx.postprocess.sweep_summary import read_summary
+from ecmx.solver.config.studies import Sweep, load_sweep
 from ecmx.solver.studies.sweep import point_tasks, run_point
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+# isort: split
 import dolfinx
 import gmsh
 import numpy as np

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 from collections.abc import Mapping
 from pathlib import Path
 

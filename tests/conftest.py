@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support.cases import CASE, ELECTROLYTE, MATERIAL, write_yaml
 
 

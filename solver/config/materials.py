@@ -22,11 +22,11 @@ from ecmx.solver.config.schema import Fraction, Schema
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_CSV_BYTES, read_text_file
 from ecmx.solver.units import (
-    F,
     Concentration,
     CurrentDensity,
     Density,
     Diffusivity,
+    F,
     MolarMass,
     MolarVolume,
     Pressure,

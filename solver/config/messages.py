@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ecmx.solver.errors import CaseError
 from ecmx.solver.units import short_repr
 
+
 def validation_error(exc: ValidationError, model: type[BaseModel], file: Path | None) -> CaseError:
     """Turn pydantic's errors into one CaseError listing each key path and what was expected."""
     lines = []

@@ -15,6 +15,7 @@ import yaml
 from ecmx.solver.config.safe_yaml import UnsafeYAMLError, describe_yaml_error, load_yaml_text
 from ecmx.solver.errors import CaseError
 
+
 def parse_override(text: str, file: Path | None = None) -> tuple[str, Any]:
     """Parse ``dotted.key=value`` (overriding a key of ``file``).
 

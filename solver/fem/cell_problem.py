@@ -45,6 +45,8 @@ from typing import Any, Literal
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import numpy as np
 import ufl

@@ -14,6 +14,8 @@ from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import ufl
 from dolfinx import fem
 

@@ -45,6 +45,8 @@ from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import dolfinx.fem.petsc
 import numpy as np

@@ -7,6 +7,8 @@ from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import numpy as np
 from mpi4py import MPI

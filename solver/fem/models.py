@@ -17,6 +17,8 @@ from typing import Protocol
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import numpy as np
 import ufl
 from dolfinx import fem

@@ -20,6 +20,8 @@ from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx.fem.petsc
 import ufl
 from dolfinx import fem

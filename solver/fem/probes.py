@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import numpy as np
 from dolfinx import fem

@@ -15,6 +15,8 @@ from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import ufl
 from dolfinx import fem

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx.fem.petsc
 import numpy as np
 import ufl

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ecmx.solver.units import F, R_GAS
+from ecmx.solver.units import R_GAS, F
 
 
 @dataclass(frozen=True)

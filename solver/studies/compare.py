@@ -51,10 +51,10 @@ from typing import Any
 
 from ecmx.solver.collective import on_root
 from ecmx.solver.config.case import Case, Snapshots
+from ecmx.solver.config.studies import Comparison
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
 from ecmx.solver.studies.progress import ProgressDisplay
-from ecmx.solver.config.studies import Comparison
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.studies.workers import process_pool
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import logging
 import platform
 import sys

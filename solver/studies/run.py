@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import logging
 import os
 import shutil
@@ -53,6 +55,7 @@ from mpi4py import MPI
 from ecmx.postprocess.run_files import write_json
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.errors import CaseError, OutputError, SolveError
+from ecmx.solver.fem.coupling import coupling_for
 from ecmx.solver.studies.outdir import (
     MARKER,
     DirectoryInUse,
@@ -64,7 +67,6 @@ from ecmx.solver.studies.outdir import (
     protected_reason,
     replace_directory,
 )
-from ecmx.solver.fem.coupling import coupling_for
 from ecmx.solver.studies.progress import ProgressDisplay, RunProgress
 from ecmx.solver.studies.recorder import Recorder, check_probes
 from ecmx.solver.timeloop.observers import ObserverChain
@@ -288,8 +290,8 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
     started = time.perf_counter()
     directory = results_directory(case, out_dir, comm, overwrite)
     from ecmx.meshes import load_mesh
-    from ecmx.solver.fem.mechanics_case import mechanics_for_case
     from ecmx.solver.fem.cell_problem import CellProblem
+    from ecmx.solver.fem.mechanics_case import mechanics_for_case
 
     pmesh = load_mesh(case.geometry, comm=comm, cache_dir=cache_dir)
     problem = CellProblem(pmesh, case)

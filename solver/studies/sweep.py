@@ -65,15 +65,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecmx.solver.collective import DeferredInterrupt, on_root
-from ecmx.solver.config.case import Case
 from ecmx.postprocess.reference import steady_surface_von_mises
 from ecmx.postprocess.sweep_summary import RESULT_KEYS, SUMMARY_FILE, spread_key, write_summary
+from ecmx.solver.collective import DeferredInterrupt, on_root
+from ecmx.solver.config.case import Case
+from ecmx.solver.config.studies import Sweep, SweepPoint
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, expand
 from ecmx.solver.studies.progress import ProgressDisplay
-from ecmx.solver.config.studies import Sweep, SweepPoint
 from ecmx.solver.studies.study_dir import (
     check_outputs,
     child_directory,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests root, for support.*
 from mpi4py import MPI
 from support.problem_helpers import make_case, run_constant_current

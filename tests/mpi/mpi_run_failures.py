@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 import typer
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests root, for support.*
+from mpi4py import MPI
 from support.cases import ELECTROLYTE, MATERIAL
 from support.fakes import FakeCellProblem
-from mpi4py import MPI
 
 import ecmx.postprocess.writers as writers
 from ecmx.solver.cli import user_errors

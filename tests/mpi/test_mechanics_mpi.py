@@ -13,6 +13,7 @@ from support.mpi import mpiexec
 SCRIPT = r"""
 import json, sys
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+# isort: split
 sys.path.insert(0, {tests!r})
 import numpy as np
 from mpi4py import MPI

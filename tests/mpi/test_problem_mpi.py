@@ -30,13 +30,13 @@ def test_voltage_curve_independent_of_ranks(kind, tmp_path):
     one = _run(1, kind, cache, tmp_path / "one.json")
     two = _run(2, kind, cache, tmp_path / "two.json")
     assert len(one["history"]) == len(two["history"]) == 12
-    for a, b in zip(one["history"], two["history"]):
+    for a, b in zip(one["history"], two["history"], strict=True):
         assert b["voltage_V"] == pytest.approx(a["voltage_V"], rel=1e-8)
         assert b["na_total_mol"] == pytest.approx(a["na_total_mol"], rel=1e-8, abs=0)
         assert b["c_surface_mean"] == pytest.approx(a["c_surface_mean"], rel=1e-8)
         assert b["interface_current_A"] == pytest.approx(a["interface_current_A"], rel=1e-8, abs=1e-20)
     for name, values in one["probes"].items():
-        for x, y in zip(values, two["probes"][name]):
+        for x, y in zip(values, two["probes"][name], strict=True):
             assert (math.isnan(x) and math.isnan(y)) or y == pytest.approx(x, rel=1e-8)
 
 

@@ -16,13 +16,14 @@ functions on small interval/rectangle meshes so that the writers are exercised t
 from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+# isort: split
 import math
 from dataclasses import dataclass
 
+import dolfinx
 import numpy as np
 from mpi4py import MPI
-
-import dolfinx
 
 F = 96485.33212
 R_GAS = 8.314462618
@@ -120,7 +121,7 @@ class FakeCellProblem:
             current, iterations = self.value, 2
         else:
             current, iterations = self.old[2], 0
-            for iterations in range(1, 50):
+            for iterations in range(1, 50):  # noqa: B007 (the count is reported after the loop)
                 g = self._hold_residual(current, dt)
                 h = 1e-9 * max(abs(current), self.capacity_C / 3600.0)
                 dg = (self._hold_residual(current + h, dt) - g) / h

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 from typing import Any
 
 import dolfinx

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from ecmx.postprocess.reference import steady_surface_von_mises
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, PvdFiles, write_json
 from ecmx.solver.errors import SolveError
-from ecmx.postprocess.reference import steady_surface_von_mises
 
 FAIL_BELOW = 1.5e-17  # m^2/s
 CALLS_FILE = "runner-calls.txt"

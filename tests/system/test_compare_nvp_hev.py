@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecmx.solver.studies.compare import run_comparison
 from ecmx.solver.config.studies import load_comparison
+from ecmx.solver.studies.compare import run_comparison
 
 ROOT = Path(__file__).resolve().parents[2]
 DODS = [0.1, 0.5, 0.9]

@@ -26,8 +26,8 @@ import yaml
 from support.cases import coarse_comparison
 
 from ecmx.postprocess.rundata import read_csv_columns
-from ecmx.solver.studies.compare import run_comparison
 from ecmx.solver.config.studies import load_comparison
+from ecmx.solver.studies.compare import run_comparison
 
 PARTICLE_ARRAYS = {
     "particle_concentration", "von_mises", "hydrostatic", "max_principal", "radial_stress",
@@ -139,16 +139,16 @@ def test_files_open_in_paraview(comparison: Path) -> None:
     times = [t for t, _ in _pvd_entries(particle)]
     assert series["class"] == "PVDReader"
     assert np.allclose(series["times"], times)
-    assert PARTICLE_ARRAYS <= set(series["arrays"])
+    assert set(series["arrays"]) >= PARTICLE_ARRAYS
     last = meshio.read(_pvd_entries(particle)[-1][1])
     assert series["points"] == len(last.points)
     for name in ("particle_concentration", "von_mises", "hydrostatic"):
         values = last.point_data[name]
         assert series["arrays"][name] == pytest.approx([values.min(), values.max()], rel=1e-6)
 
-    assert ELECTROLYTE_ARRAYS <= set(info[str(electrolyte.resolve())]["arrays"])
+    assert set(info[str(electrolyte.resolve())]["arrays"]) >= ELECTROLYTE_ARRAYS
     snap = info[str(snapshot.resolve())]
-    assert len(snap["times"]) == 1 and PARTICLE_ARRAYS <= set(snap["arrays"])
+    assert len(snap["times"]) == 1 and set(snap["arrays"]) >= PARTICLE_ARRAYS
     for vtp in slices:
         arrays = info[str(vtp.resolve())]["arrays"]
         assert {"c_ratio", "c_deviation", "von_mises_MPa", "concentration", "von_mises"} <= set(arrays)

@@ -16,8 +16,8 @@ import pytest
 from support.cases import write_yaml
 from support.mpi import mpiexec
 
-from ecmx.solver.config.studies import load_sweep
 from ecmx.postprocess.sweep_summary import read_summary
+from ecmx.solver.config.studies import load_sweep
 from ecmx.solver.studies.sweep import COMPLETE_MARKER, run_sweep
 
 VENV_BIN = Path(sys.executable).parent

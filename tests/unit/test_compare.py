@@ -18,9 +18,9 @@ from support.fake_runs import amplitude, comparison_files, fake_case, fake_runne
 from ecmx.postprocess import figures, tables
 from ecmx.postprocess.rundata import Snapshot, load_run
 from ecmx.postprocess.slices import concentration_spread, mid_plane_slice, peak, radial_profile
-from ecmx.solver.studies.compare import run_comparison
-from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.config.studies import load_comparison
+from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.studies.compare import run_comparison
 
 KINDS = ("sphere-1d", "axisymmetric-2d", "particle-in-electrolyte")
 DODS = (0.1, 0.5, 0.9)

@@ -18,10 +18,10 @@ import yaml
 from support.cases import CASE, write_yaml
 
 from ecmx.solver.config import Geometry, case_from_dict, load_case
-from ecmx.solver.errors import CaseError
-from ecmx.solver.files import MAX_YAML_BYTES, read_text_file
 from ecmx.solver.config.safe_yaml import MAX_YAML_DEPTH, read_yaml
 from ecmx.solver.config.studies import load_comparison, load_sweep
+from ecmx.solver.errors import CaseError
+from ecmx.solver.files import MAX_YAML_BYTES, read_text_file
 from ecmx.solver.units import to_si
 
 # ---------------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def test_ocv_strictly_decreasing_and_covers_window(name):
     assert np.all(np.diff(theta) > 0)
     assert np.all(np.diff(voltage) < 0)
     assert theta[0] < lo and theta[-1] > hi  # a little beyond the window on both sides
-    assert 0.0 <= theta[0] and theta[-1] <= 1.0
+    assert theta[0] >= 0.0 and theta[-1] <= 1.0
 
 
 @pytest.mark.parametrize(

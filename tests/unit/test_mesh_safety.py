@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+# isort: split
 import pytest
-from support.mpi import mpiexec
 from support.cases import CASE, write_yaml
+from support.mpi import mpiexec
 from test_meshes import ALL_GROUPS, _write_msh
 
 from ecmx.meshes import build_mesh, builders, load_mesh, mesh_report

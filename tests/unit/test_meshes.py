@@ -12,14 +12,15 @@ import textwrap
 from pathlib import Path
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+# isort: split
 import gmsh
 import numpy as np
 import pytest
-from support.mpi import mpiexec
 from mpi4py import MPI
+from support.mpi import mpiexec
 
-from ecmx.meshes import MeshFile, ParticleMesh, build_mesh, load_mesh, mesh_report
-from ecmx.meshes import builders
+from ecmx.meshes import MeshFile, ParticleMesh, build_mesh, builders, load_mesh, mesh_report
 from ecmx.meshes.shapes import RadialPerturbation, place_spheres, sample_radii
 from ecmx.solver.config import Geometry
 from ecmx.solver.errors import CaseError

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
-
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import meshio
 import numpy as np
@@ -23,9 +22,9 @@ from support.fakes import FakeCellProblem, FakeMechanics
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.studies.run import run_problem
 from ecmx.solver.timeloop.protocol import VOLTAGE_TOLERANCE, build_protocol
 from ecmx.solver.timeloop.runner import ProtocolRunner
-from ecmx.solver.studies.run import run_problem
 from ecmx.solver.timeloop.stepping import StepController
 
 
@@ -275,7 +274,7 @@ def test_field_files_read_back_with_meshio(tmp_path):
         written.append(len(rows) - 1)  # the final state is always written
     steps = read_pvd(out / "fields" / "particle.pvd")
     assert [t for t, _ in steps] == pytest.approx([float(rows[k]["time_s"]) for k in written])
-    for (t, pieces), k in zip(steps, written, strict=True):
+    for (_, pieces), k in zip(steps, written, strict=True):
         mesh = meshio.read(pieces[0])
         assert mesh.points[:, 0].max() == pytest.approx(1.0)  # micrometres
         c = mesh.point_data["particle_concentration"]

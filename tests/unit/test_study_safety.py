@@ -22,15 +22,15 @@ import pytest
 import support.sweep_fakes as sweep_fakes
 import yaml
 from support.cases import write_yaml
-from support.mpi import mpiexec
 from support.fake_runs import comparison_files, fake_runner, unreadable_runner
+from support.mpi import mpiexec
 from support.sweep_fakes import fake_run, lossy_run
 
-from ecmx.solver.studies.compare import run_comparison
-from ecmx.solver.errors import CaseError, SolveError
-from ecmx.solver.studies.outdir import MARKER, DirectoryInUse
-from ecmx.solver.config.studies import load_comparison, load_sweep
 from ecmx.postprocess.sweep_summary import read_summary
+from ecmx.solver.config.studies import load_comparison, load_sweep
+from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.studies.compare import run_comparison
+from ecmx.solver.studies.outdir import MARKER, DirectoryInUse
 from ecmx.solver.studies.sweep import COMPLETE_MARKER, run_sweep
 
 TESTS = Path(__file__).parents[1]  # the tests root (imports support.*)

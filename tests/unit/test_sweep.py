@@ -19,10 +19,10 @@ from support.cases import write_yaml
 from support.mpi import mpiexec
 from support.sweep_fakes import calls, crashing_run, fake_run
 
-from ecmx.solver.errors import CaseError
-from ecmx.solver.config.studies import load_sweep
-from ecmx.postprocess.sweep_summary import read_summary, spread_key
 from ecmx.postprocess.reference import steady_surface_von_mises
+from ecmx.postprocess.sweep_summary import read_summary, spread_key
+from ecmx.solver.config.studies import load_sweep
+from ecmx.solver.errors import CaseError
 from ecmx.solver.studies.sweep import COMPLETE_MARKER, FAILED_MARKER, run_sweep
 
 VENV_BIN = Path(sys.executable).parent

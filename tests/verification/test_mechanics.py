@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import numpy as np
 import pytest
@@ -179,7 +181,7 @@ def project(c: fem.Function, tau: float, coordinate_system: str, centre=(0.0, 0.
     if not np.isinf(tau):
         alpha, amp = analytic.series_terms(tau)
         keep = np.abs(amp) * alpha**2 > 1e-14
-        series = sum(float(a) * ufl.sin(float(al) * xr) for a, al in zip(amp[keep], alpha[keep]))
+        series = sum(float(a) * ufl.sin(float(al) * xr) for a, al in zip(amp[keep], alpha[keep], strict=True))
         profile = 3 * tau + profile - 2 * series / ufl.max_value(xr, 1e-12)
     u, v = ufl.TrialFunction(c.function_space), ufl.TestFunction(c.function_space)
     dx = ufl.dx(metadata={"quadrature_degree": 8})

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import basix.ufl
 import dolfinx
 import dolfinx.fem.petsc

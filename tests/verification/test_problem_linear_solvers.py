@@ -22,7 +22,7 @@ def test_iterative_solver_matches_mumps(linear_solver, reference):
                      solver={"linear_solver": linear_solver})
     problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
     history = run_constant_current(problem, -5 * problem.capacity_C / 3600.0, 5.0, 6)
-    for a, b in zip(reference, history):
+    for a, b in zip(reference, history, strict=False):
         assert b["voltage_V"] == pytest.approx(a["voltage_V"], rel=1e-9)
         assert b["c_surface_mean"] == pytest.approx(a["c_surface_mean"], rel=1e-9)
         assert b["electrolyte_c_min"] == pytest.approx(a["electrolyte_c_min"], rel=1e-9)

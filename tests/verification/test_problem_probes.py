@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import dolfinx
 import numpy as np
 from dolfinx import fem

@@ -31,6 +31,6 @@ def test_coupled_problem_converges_at_second_order(tmp_path):
     d = np.abs(np.diff(values, axis=0))
     orders = np.log2(d[0] / d[1])
     print("observed orders (voltage, c_surface_mean, electrolyte c min/max, electrolyte probe):", orders)
-    for name, p in zip((*QUANTITIES, "electrolyte probe"), orders):
+    for name, p in zip((*QUANTITIES, "electrolyte probe"), orders, strict=True):
         assert 1.7 < p < 2.4, f"{name}: observed order {p:.2f}"
     assert all(math.isfinite(v) for v in values.ravel())

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
+# isort: split
+
 import math
 
 import basix.ufl

@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 import pytest
-from support.problem_helpers import make_case, sphere_1d_mesh
 from scipy.optimize import brentq
+from support.problem_helpers import make_case, sphere_1d_mesh
 
 from ecmx.solver.fem.cell_problem import CellProblem
-from ecmx.solver.units import F, R_GAS
+from ecmx.solver.units import R_GAS, F
 
 D_S = 1e-14  # m²/s
 RADIUS = 1e-6  # m
