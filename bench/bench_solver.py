@@ -144,7 +144,8 @@ def main() -> None:
         for ranks in (int(r) for r in args.ranks.split(",")):
             series = []
             for size, isize in MESHES:
-                extra = ["--linear-solver", solver, "--size", str(size), "--interface-size", str(isize), "--steps", str(args.steps)]
+                extra = ["--linear-solver", solver, "--size", str(size), "--interface-size", str(isize),
+                         "--steps", str(args.steps)]
                 try:
                     r = _spawn(ranks, extra, args.cache)
                 except RuntimeError as err:

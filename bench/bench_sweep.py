@@ -79,8 +79,8 @@ def main() -> None:
         study.spec.output.directory = Path(tmp) / "warm-up"
 
         run_point(point_tasks(study, Path(tmp) / "warm-up")[-1])
-        print(f"sweep {args.sweep.name} {' '.join(args.overrides)}: {len(study.points)} points, {os.cpu_count()} cores, load average before "
-              f"{os.getloadavg()[0]:.2f}")
+        print(f"sweep {args.sweep.name} {' '.join(args.overrides)}: {len(study.points)} points, "
+              f"{os.cpu_count()} cores, load average before {os.getloadavg()[0]:.2f}")
         times: dict[int, list[float]] = {}
         for r in range(args.repeat):
             for workers in args.workers:

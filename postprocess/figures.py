@@ -152,7 +152,8 @@ def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> d
                     radius_um = run.case.geometry.particle.radius / 1e-6
                     ax.set_ylabel(f"{case_label(run)}\nR = {radius_um:g} µm", fontsize=10)
         block_height = len(runs) * panel + (len(runs) - 1) * gap
-        cax = fig.add_axes(box(left + ncols * panel + (ncols - 1) * gap + 0.2, block_top + 0.1 * panel, bar, block_height - 0.2 * panel))
+        bar_left = left + ncols * panel + (ncols - 1) * gap + 0.2
+        cax = fig.add_axes(box(bar_left, block_top + 0.1 * panel, bar, block_height - 0.2 * panel))
         fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(*ranges[name]), cmap=cmap), cax=cax, label=label)
     fig.suptitle("Mid-plane (y = 0) slices; the Na-metal face is above (+z)", fontsize=10, y=1 - 0.15 / height)
     fig.savefig(path, dpi=110)
@@ -199,7 +200,8 @@ def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) 
     """c_s − c̄_s (over c_s,max), σ_r, σ_θ and von Mises against r/R at each DOD (mean over rays,
     band = spread between rays). The concentration is shown relative to the particle mean so that
     materials at different stoichiometries share an axis."""
-    fig, axes = plt.subplots(len(PROFILE_ROWS), len(dods), figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(len(PROFILE_ROWS), len(dods), figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)),
+                             squeeze=False, sharex=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, dod in enumerate(dods):
         for i, (quantity, label) in enumerate(PROFILE_ROWS):

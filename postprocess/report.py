@@ -100,7 +100,8 @@ class Document:
                 out += ["<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows]
                 out.append("</table>")
             elif kind == "image":
-                out.append(f'<figure><img src="{e(value[0])}" alt="{e(value[1])}"><figcaption>{e(value[1])}</figcaption></figure>')
+                out.append(f'<figure><img src="{e(value[0])}" alt="{e(value[1])}">'
+                           f'<figcaption>{e(value[1])}</figcaption></figure>')
             elif kind == "pre":
                 out.append(f"<pre>{e(value)}</pre>")
         out.append("</body></html>")
@@ -127,7 +128,8 @@ def material_rows(case: Case) -> list[list[str]]:
     src = m.sources
     ce = m.chemical_expansion
     if ce.volume_change is not None:
-        expansion = f"ΔV/V = {ce.volume_change:.4g} over θ = {ce.over[0]:.3g}…{ce.over[1]:.3g} (Ω = {m.partial_molar_volume:.3g} m³/mol)"
+        expansion = (f"ΔV/V = {ce.volume_change:.4g} over θ = {ce.over[0]:.3g}…{ce.over[1]:.3g} "
+                     f"(Ω = {m.partial_molar_volume:.3g} m³/mol)")
     elif ce.partial_molar_volume is not None:
         expansion = f"Ω = {ce.partial_molar_volume:.3g} m³/mol"
     elif ce.volume_change_table is not None:
@@ -147,7 +149,8 @@ def material_rows(case: Case) -> list[list[str]]:
         ("stoichiometry window", f"{m.stoichiometry_window[0]:.3g}…{m.stoichiometry_window[1]:.3g}", "stoichiometry_window"),
         ("capacity of the window", _fmt(m.capacity_mAh_per_g, "mAh/g"), "stoichiometry_window"),
         ("D_s", diffusivity, "diffusivity"),
-        ("OCV", f"table, {len(ocv.stoichiometry)} points, {min(ocv.voltage):.3g}…{max(ocv.voltage):.3g} V", "open_circuit_voltage"),
+        ("OCV", f"table, {len(ocv.stoichiometry)} points, {min(ocv.voltage):.3g}…{max(ocv.voltage):.3g} V",
+         "open_circuit_voltage"),
         ("i₀,ref", _fmt(m.exchange_current_density, "A/m²"), "exchange_current_density"),
         ("α_a, α_c", f"{m.anodic_transfer_coefficient:g}, {m.cathodic_transfer_coefficient:g}", "anodic_transfer_coefficient"),
         ("E", _fmt(m.youngs_modulus / 1e9, "GPa"), "youngs_modulus"),
@@ -185,7 +188,8 @@ def geometry_text(run: RunData) -> str:
     cells = f", {mesh['cells']} cells" if "cells" in mesh else ""
     dofs = run.summary.get("dofs", {}).get("total")
     dof_text = f", {dofs} DOFs" if dofs else ""
-    box = f", electrolyte {g.electrolyte.thickness / 1e-6:g} µm to the Na metal" if g.kind != "sphere-1d" else ", uniform electrolyte"
+    box = (f", electrolyte {g.electrolyte.thickness / 1e-6:g} µm to the Na metal" if g.kind != "sphere-1d"
+           else ", uniform electrolyte")
     return f"{g.kind}, {shape} of radius {p.radius / 1e-6:g} µm{box}; {size}{cells}{dof_text}"
 
 
@@ -208,6 +212,13 @@ def protocol_text(case: Case) -> str:
         duration = f" for {s.duration:g} s" if s.duration else ""
         parts.append(f"{s.step} {rate}{duration}{f' until {until}' if until else ''}".replace("  ", " "))
     return "; ".join(parts)
+
+
+def _mechanics_text(mechanics: Any) -> str:
+    """'on, one-way coupling, P2 displacement' or 'off'."""
+    if not mechanics.enabled:
+        return "off"
+    return f"on, {mechanics.coupling} coupling, P{mechanics.degree} displacement"
 
 
 def steady_sphere_values(case: Case) -> tuple[float, float] | None:
@@ -324,7 +335,8 @@ def _paraview_section(doc: Document) -> None:
     doc.heading("Opening the results in ParaView")
     doc.bullets(
         [
-            "`<case>/fields/particle.pvd`: the whole discharge on the particle mesh (c_s and stresses), one time step per solver step.",
+            "`<case>/fields/particle.pvd`: the whole discharge on the particle mesh (c_s and stresses), "
+            "one time step per solver step.",
             "`<case>/fields/electrolyte.pvd`: the electrolyte salt concentration and potential (3D and axisymmetric runs).",
             "`<case>/snapshots/dod_0.10/particle.pvd` (and `dod_0.50`, `dod_0.90`): the fields at each depth of discharge.",
             "`figures/slices/<case>_dodNNN.vtp`: the slice data drawn in the figure grid.",
@@ -347,7 +359,7 @@ def _cases_section(doc: Document, runs: Sequence[RunData], case_files: dict[str,
                 f"Geometry: {geometry_text(run)}.",
                 f"Protocol: {protocol_text(case)}; initial stoichiometry θ₀ = {case.initial_stoichiometry():.4g}; "
                 f"T = {case.temperature:g} K.",
-                f"Mechanics: {'on, ' + case.mechanics.coupling + f' coupling, P{case.mechanics.degree} displacement' if case.mechanics.enabled else 'off'}.",
+                f"Mechanics: {_mechanics_text(case.mechanics)}.",
                 f"Case file: `{case_files.get(case.name, '?')}`; resolved (SI units): `{run.name}/case.yaml`.",
             ]
         )

@@ -228,7 +228,8 @@ def sweep(
         if _is_root():
             print(f"sweep summary written to {result.summary_path}")
             if result.failed:
-                console.print(f"[bold red]{len(result.failed)} of {len(result.points)} points failed[/] (status and reason in the summary)")
+                console.print(f"[bold red]{len(result.failed)} of {len(result.points)} points failed[/] "
+                              "(status and reason in the summary)")
         if result.failed:
             raise typer.Exit(1)
 

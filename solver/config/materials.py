@@ -146,7 +146,8 @@ class ChemicalExpansion(Schema):
 
     @model_validator(mode="after")
     def _one_form(self) -> ChemicalExpansion:
-        forms = [f for f in ("volume_change", "partial_molar_volume", "volume_change_table", "lattice") if getattr(self, f) is not None]
+        names = ("volume_change", "partial_molar_volume", "volume_change_table", "lattice")
+        forms = [f for f in names if getattr(self, f) is not None]
         if len(forms) != 1:
             raise ValueError(
                 "expected exactly one of volume_change (with over), partial_molar_volume, volume_change_table, lattice;"
@@ -212,7 +213,8 @@ class Material(Schema):
             raise ValueError(f"stoichiometry_window must be [low, high] with low < high, got [{lo}, {hi}]")
         ocv = self.open_circuit_voltage.stoichiometry
         if ocv[0] > lo or ocv[-1] < hi:
-            raise ValueError(f"open_circuit_voltage must cover the stoichiometry window [{lo}, {hi}], covers [{ocv[0]}, {ocv[-1]}]")
+            raise ValueError(f"open_circuit_voltage must cover the stoichiometry window [{lo}, {hi}], "
+                             f"covers [{ocv[0]}, {ocv[-1]}]")
         return self
 
     @property

@@ -58,7 +58,8 @@ def _describe(err: dict[str, Any], model: type[BaseModel], loc: list[str]) -> st
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
-    msg = msg.replace("Input should be greater", "expected a value greater").replace("Input should be less", "expected a value less")
+    msg = msg.replace("Input should be greater", "expected a value greater")
+    msg = msg.replace("Input should be less", "expected a value less")
     msg = msg.replace("Input should be", "expected").replace("List should have", "expected a list with")
     if kind in ("value_error", "assertion_error"):
         return msg or "invalid value"

@@ -119,7 +119,8 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, tuple[int, int]], open_node
                 )
         open_nodes.discard(id(node))
     if depth > MAX_YAML_DEPTH:
-        raise UnsafeYAMLError(problem=f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", problem_mark=node.start_mark)
+        raise UnsafeYAMLError(problem=f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)",
+                              problem_mark=node.start_mark)
     sizes[id(node)] = (size, depth)
     return size, depth
 

@@ -212,7 +212,8 @@ class Comparison:
         self.path = path
         self.spec = spec
         self.case_paths = [
-            check_regular_file(_relative(path, p), key=f"compare.cases.{i}", what="case file", max_bytes=MAX_YAML_BYTES, named_in=path)
+            check_regular_file(_relative(path, p), key=f"compare.cases.{i}", what="case file", max_bytes=MAX_YAML_BYTES,
+                               named_in=path)
             for i, p in enumerate(spec.compare.cases)
         ]
         self.cases = [load_case(p, spec.compare.set) for p in self.case_paths]
