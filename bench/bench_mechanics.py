@@ -7,7 +7,7 @@ galvanostatic shape; R_p the volume-equivalent radius) is prescribed and the sta
 solved on three meshes (interface size R/4, R/6, R/9; far size twice that). Printed per mesh:
 particle cells, displacement dofs, setup and solve time, GAMG iterations, max von Mises, max
 principal stress, min hydrostatic and the surface-mean von Mises, in units of σ*/15 of a sphere
-(the steady surface von Mises of MODEL.md §4) — finite and converging values show that no
+(the steady surface von Mises of docs/model.md §4) — finite and converging values show that no
 singularity is hiding in the peak. The 3D sphere is included as the control (exact peak 1).
 
 Run: ``.venv/bin/python bench/bench_mechanics.py [--shapes ellipsoid irregular agglomerate sphere]

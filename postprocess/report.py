@@ -243,7 +243,7 @@ def analytic_reference(runs: Sequence[RunData]) -> str:
         parts.append(f"{run.name} / {ref}: spread {s_num / s_den:.3g}, surface von Mises {v_num / v_den:.3g}")
     listed = "; ".join(f"{n}: spread {v[0]:.3g}, σ*/15 = {v[1] * 1e-6:.3g} MPa" for n, v in values.items())
     return (
-        "For comparison, the long-time constant-flux sphere (MODEL.md §4–5: spread N₀R/(2D c_s,max), surface "
+        "For comparison, the long-time constant-flux sphere (docs/model.md §4–5: spread N₀R/(2D c_s,max), surface "
         f"von Mises σ*/15 with σ* = ΩEN₀R/((1−ν)D)) gives {listed}; ratios {'; '.join(parts)}."
     )
 

@@ -39,7 +39,7 @@ TIMESERIES_COLUMNS = (
     "von_mises_max", "hydrostatic_min", "hydrostatic_max",
     "electrolyte_c_min", "electrolyte_c_max",
     "na_balance_error", "newton_iterations", "dt_s",
-    # ecmx extensions (after the CASE_FORMAT columns): crack driver, surface stress, elastic energy
+    # ecmx extensions (after the docs/case-format.md columns): crack driver, surface stress, elastic energy
     "max_principal_max", "surface_von_mises_mean", "strain_energy_J",
 )
 PROBE_COLUMNS = (

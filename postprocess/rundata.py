@@ -1,6 +1,6 @@
 """Reading a finished run directory back for comparison figures, tables and reports.
 
-A run directory (``shared/CASE_FORMAT.md``, "What a run writes") holds ``case.yaml``,
+A run directory (``docs/case-format.md``, "What a run writes") holds ``case.yaml``,
 ``timeseries.csv``, ``probes.csv``, ``summary.json`` and ParaView files. This module reads them
 into plain numpy arrays and pyvista grids; it never imports DOLFINx, so figures and tables can be
 made (and tested) without a solver.

@@ -2,7 +2,7 @@
 
 - ``peak_von_mises.png``: peak von Mises stress against D_s (log-log), one colour per material,
   with the analytic long-time surface value of a sphere under constant flux, σ*/15 with
-  σ* = Ω E N₀ R/((1−ν) D) (MODEL.md §4), drawn dashed in the same colour. The run's peak reaches it
+  σ* = Ω E N₀ R/((1−ν) D) (docs/model.md §4), drawn dashed in the same colour. The run's peak reaches it
   when D t/R² is large and the swing small; below that it lies under the line.
 - ``concentration_spread.png``: c_max − c_min in the particle at each snapshot depth of discharge.
 - ``capacity.png``: delivered capacity (mAh/g) against D_s.

@@ -1,4 +1,4 @@
-"""The ``ecmx`` command line: validate, mesh, run, sweep, compare, bench.
+"""The ``ecmx`` command line: validate, mesh, run, sweep, compare.
 
 Every verb validates its input file completely before doing any work. A bad input file prints one
 message naming the file, the key and what was expected, and exits with status 2, without a

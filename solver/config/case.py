@@ -1,6 +1,6 @@
 """The case schema: what a YAML case file may say, validated with pydantic and converted to SI.
 
-The format is the contract of ``shared/CASE_FORMAT.md``. Loading a case resolves library names,
+The format is the contract of ``docs/case-format.md``. Loading a case resolves library names,
 ``base:`` overrides and ``--set`` dot-path overrides, converts every quantity to SI (pint) and
 checks ranges. Anything wrong raises :class:`~ecmx.solver.errors.CaseError` naming the file, the
 key path and what was expected, before any mesh or solve starts.

@@ -1,4 +1,4 @@
-"""Schemas of sweep and comparison files (``shared/CASE_FORMAT.md``).
+"""Schemas of sweep and comparison files (``docs/case-format.md``).
 
 A sweep varies one or more dotted case keys over a list, a linear or a log-spaced range; a
 comparison runs several cases side by side. Every point and every case is validated as a full

@@ -1,4 +1,4 @@
-"""Stationary chemo-mechanical solve on the particle submesh (docs MODEL.md §3).
+"""Stationary chemo-mechanical solve on the particle submesh (docs/model.md §3).
 
 Given the particle concentration c_s (a P1 Function on the particle mesh), find the displacement u
 of traction-free elastic particles with chemical strain ε_ch(c_s) (:mod:`ecmx.solver.physics.elasticity`,

@@ -1,7 +1,7 @@
 """Closed forms used by the verification tests, the sweeps and the reports (numpy; each once).
 
 The free sphere of radius R under a constant insertion flux N₀ [mol/(m² s)] through its surface
-(docs MODEL.md §4–5), constant D [m²/s], isotropic chemical strain linear in c_s (Ω [m³/mol]),
+(docs/model.md §4–5), constant D [m²/s], isotropic chemical strain linear in c_s (Ω [m³/mol]),
 Young's modulus E [Pa], Poisson's ratio ν:
 
 - concentration scale K = N₀R/D [mol/m³] and stress scale σ* = Ω E K/(1 − ν) [Pa];

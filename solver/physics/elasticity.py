@@ -2,7 +2,7 @@
 numpy twins for recovered nodal values).
 
 Quasi-static, small-strain, isotropic linear elastic particles with a chemical (stress-free)
-strain ε_ch (docs MODEL.md §3)::
+strain ε_ch (docs/model.md §3)::
 
     ∇·σ = 0,   σ = λ tr(ε − ε_ch) I + 2μ (ε − ε_ch),   ε = sym ∇u,
 

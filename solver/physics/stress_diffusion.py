@@ -2,7 +2,7 @@
 
 From the chemical potential μ = μ₀ + RT ln c_s − Ω σ_h, the molar flux is
 J = −(D c_s/RT)∇μ = −D∇c_s + J_σ with J_σ = +D c_s Ω/(RT) ∇σ_h: Na moves towards tension. The
-particle equation is ∂c_s/∂t + ∇·(−D∇c_s + J_σ) = 0 (docs MODEL.md §3); in a weak form with test
+particle equation is ∂c_s/∂t + ∇·(−D∇c_s + J_σ) = 0 (docs/model.md §3); in a weak form with test
 function q the term is −∫ J_σ·∇q. Since σ_h falls where c_s rises (free particle), J_σ speeds
 diffusion up (:func:`ecmx.solver.physics.analytic.effective_diffusivity_factor`).
 

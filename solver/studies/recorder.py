@@ -4,7 +4,7 @@ It writes, into the run's (partial) results directory:
 
 ```
 case.yaml                 the resolved case (SI)
-timeseries.csv            one row per accepted step (and the initial state), CASE_FORMAT.md columns
+timeseries.csv            one row per accepted step (and the initial state), docs/case-format.md columns
 probes.csv                one row per probe per accepted step
 fields/particle.pvd       ParaView time series on the particle mesh (c_s, stresses)
 fields/electrolyte.pvd    ... on the electrolyte mesh (c, φ_e; not for sphere-1d)

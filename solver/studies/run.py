@@ -5,7 +5,7 @@ one-way mechanics, when enabled), runs the protocol with adaptive steps and writ
 
 ```
 <out>/case.yaml           the resolved case (SI)
-<out>/timeseries.csv      one row per accepted step (and the initial state), CASE_FORMAT.md columns
+<out>/timeseries.csv      one row per accepted step (and the initial state), docs/case-format.md columns
 <out>/probes.csv          one row per probe per accepted step
 <out>/fields/particle.pvd     ParaView time series on the particle mesh (c_s, stresses)
 <out>/fields/electrolyte.pvd  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)

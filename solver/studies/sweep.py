@@ -44,7 +44,7 @@ interrupted, pending), ``reason``, ``wall_time_s``, the key results of the run's
 and peak largest principal stress in Pa, the particle concentration spread max − min in mol/m³ at
 each snapshot depth of discharge, the discharge, charge and delivered capacity in mAh/g and the end
 voltage in V), and for reference the point's material, diffusivity, radius and the analytic steady
-surface von Mises σ*/15 of a sphere (MODEL.md §4).
+surface von Mises σ*/15 of a sphere (docs/model.md §4).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A protocol step of the case (``discharge``, ``charge``, ``hold``, ``rest``, ``gitt``) becomes one or
 more :class:`Segment` s, each with one control (a current in A, or a cell voltage in V) and the events
 that end it. A ``gitt`` step becomes ``repeat`` pulse/rest pairs; its ``until`` events end the whole
-train. Sign convention (MODEL.md): current > 0 is charge (Na extraction), < 0 is discharge.
+train. Sign convention (docs/model.md): current > 0 is charge (Na extraction), < 0 is discharge.
 
 Events (the first one reached ends the step):
   ``voltage`` [V], ``state_of_charge``, ``depth_of_discharge``, ``time``/``duration`` [s, elapsed in

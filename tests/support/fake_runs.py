@@ -1,6 +1,6 @@
 """Synthetic run directories for testing the comparison post-processing without a solver.
 
-The fields are the long-time galvanostatic solution of a sphere (MODEL.md §5): during an
+The fields are the long-time galvanostatic solution of a sphere (docs/model.md §5): during an
 insertion (discharge) at molar flux N₀ the concentration is c̄(t) + A (x² − 3/5) with
 A = N₀R/(2D), x = r/R, and the stresses follow in closed form:
 

@@ -1,4 +1,4 @@
-"""Material library data (solver/materials/*.yaml) against the numbers of MODEL.md section 4.
+"""Material library data (solver/materials/*.yaml) against the numbers of docs/model.md section 4.
 
 The files are read with yaml.safe_load and converted with pint directly, independently of the
 case schema, so a wrong number is caught here even if the loader changed; the last tests check
@@ -98,8 +98,8 @@ def test_every_value_has_a_source(name):
 @pytest.mark.parametrize(
     ("name", "expected", "rel"),
     [
-        ("nvp", 117.6, 0.01),  # MODEL.md: theoretical, Na3 <-> Na1
-        ("hev", 176.2, 0.01),  # MODEL.md / paper: theoretical, 3 Na
+        ("nvp", 117.6, 0.01),  # docs/model.md: theoretical, Na3 <-> Na1
+        ("hev", 176.2, 0.01),  # docs/model.md / paper: theoretical, 3 Na
         ("heo", 152.27, 0.01),  # Huo et al., Fig. 3b
         ("nfm", 150.0, 0.01),  # 1C = 150 mA/g (assumed usable capacity)
     ],

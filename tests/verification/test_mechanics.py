@@ -1,4 +1,4 @@
-"""Verification of the particle mechanics (issue 4) against the analytic sphere of MODEL.md §5.
+"""Verification of the particle mechanics (issue 4) against the analytic sphere of docs/model.md §5.
 
 The concentration is prescribed (the constant-flux sphere series interpolated into the P1
 concentration Function), the stationary mechanics is solved, and the stresses at the nodes of the
@@ -28,11 +28,11 @@ from ecmx.solver.physics import analytic, stress_diffusion
 from ecmx.solver.physics.coordinates import by_name
 
 E, NU = 80e9, 0.26
-OMEGA = 5.97e-6  # m³/mol (NVP, MODEL.md §4)
+OMEGA = 5.97e-6  # m³/mol (NVP, docs/model.md §4)
 C_MAX = 13831.0
 C0 = 0.5 * C_MAX
 K = 0.05 * C_MAX  # N0 R / D [mol/m³]: the concentration scale of the constant-flux profile
-SIGMA_STAR = OMEGA * E * K / (1.0 - NU)  # MODEL.md §4 stress scale
+SIGMA_STAR = OMEGA * E * K / (1.0 - NU)  # docs/model.md §4 stress scale
 TAUS = [0.036, 0.108, 0.36, np.inf]
 
 
@@ -51,7 +51,7 @@ flux_profile = analytic.constant_flux_profile
 
 
 def sphere_stresses(x: np.ndarray, tau: float) -> dict[str, np.ndarray]:
-    """σ_r, σ_θ, σ_h, σ_vm [Pa] of a free sphere with c = c₀ + K·flux_profile (docs MODEL.md §5)."""
+    """σ_r, σ_θ, σ_h, σ_vm [Pa] of a free sphere with c = c₀ + K·flux_profile (docs/model.md §5)."""
     return analytic.constant_flux_stresses(x, tau, SIGMA_STAR)
 
 
@@ -162,7 +162,7 @@ def project(c: fem.Function, tau: float, coordinate_system: str, centre=(0.0, 0.
     """L2 projection (radially weighted) of c₀ + K·flux_profile into the P1 concentration.
 
     Unlike the nodal interpolant, it keeps the particle mean of c exact, as the conservative
-    coupled solver does; the mean sets σ_h everywhere (MODEL.md §5: C̄_R).
+    coupled solver does; the mean sets σ_h everywhere (docs/model.md §5: C̄_R).
     """
     import ufl
     from dolfinx.fem.petsc import LinearProblem
@@ -242,7 +242,7 @@ def test_sphere_1d_matches_analytic_stress(sphere_1d, tau):
 
 
 def test_sphere_1d_long_time_limit_is_the_closed_form(sphere_1d):
-    """σ_vm = σ* x²/15, σ_r = σ*(1−x²)/15, σ_θ = σ*(1−2x²)/15 (docs MODEL.md §5)."""
+    """σ_vm = σ* x²/15, σ_r = σ*(1−x²)/15, σ_θ = σ*(1−2x²)/15 (docs/model.md §5)."""
     problem, c = sphere_1d
     prescribe(c, np.inf)
     problem.solve()

@@ -1,5 +1,5 @@
 """Interface coupling: the 3D and axisymmetric particle-in-electrolyte problems reproduce the
-sphere-1d solution when the electrolyte is fast (MODEL.md §5), and every geometry kind conserves Na."""
+sphere-1d solution when the electrolyte is fast (docs/model.md §5), and every geometry kind conserves Na."""
 
 from __future__ import annotations
 

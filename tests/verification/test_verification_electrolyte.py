@@ -1,4 +1,4 @@
-"""Verification of the electrolyte and Na-metal laws in a planar Na | NaX | Na cell (MODEL.md §5).
+"""Verification of the electrolyte and Na-metal laws in a planar Na | NaX | Na cell (docs/model.md §5).
 
 A dedicated 1D cell built from the same physics modules as the coupled problem
 (``ecmx.solver.physics.electrolyte`` rows, ``kinetics.na_metal_current`` at both faces, a real
@@ -142,7 +142,7 @@ def test_limiting_current():
 
 
 def series(x: np.ndarray, t: float, flux: float) -> np.ndarray:
-    """c/c₀ − 1 with flux = J L/(D_salt c₀), J = (1 − t₊) i/F (MODEL.md §5)."""
+    """c/c₀ − 1 with flux = J L/(D_salt c₀), J = (1 − t₊) i/F (docs/model.md §5)."""
     n = np.arange(1, 400, 2)
     terms = 4 / (n**2 * np.pi**2) * np.cos(np.outer(x, n) * np.pi) * np.exp(-(n**2) * np.pi**2 * t)
     return flux * ((0.5 - x) - terms.sum(axis=1))

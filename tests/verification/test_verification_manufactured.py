@@ -1,4 +1,4 @@
-"""Manufactured solutions for the coupled, discontinuous particle/electrolyte system (MODEL.md §5).
+"""Manufactured solutions for the coupled, discontinuous particle/electrolyte system (docs/model.md §5).
 
 Smooth fields θ*, c*, φ* (different on each side of Γ, coupled there only through Butler–Volmer)
 and a held voltage V*; the sources that make them exact (bulk divergences, the mismatch between the

@@ -1,4 +1,4 @@
-"""Verification of the particle model on ``sphere-1d`` against closed forms (MODEL.md §5).
+"""Verification of the particle model on ``sphere-1d`` against closed forms (docs/model.md §5).
 
 - constant-flux diffusion in a sphere (series solution) at τ = 0.036, 0.36, 1.8;
 - observed convergence orders in h (P1: 2) and Δt (backward Euler: 1);
@@ -26,7 +26,7 @@ _ROOTS = np.array([brentq(lambda a: math.tan(a) - a, n * math.pi + 1e-9, (n + 0.
 
 
 def series(x: np.ndarray, tau: float, amplitude: float) -> np.ndarray:
-    """c − c₀ for a constant inward flux N₀ into a sphere; amplitude = N₀R/D (MODEL.md §5)."""
+    """c − c₀ for a constant inward flux N₀ into a sphere; amplitude = N₀R/D (docs/model.md §5)."""
     x = np.maximum(x, 1e-12)
     terms = np.sin(np.outer(x, _ROOTS)) / (_ROOTS**2 * np.sin(_ROOTS)) * np.exp(-(_ROOTS**2) * tau)
     return amplitude * (3 * tau + x**2 / 2 - 3 / 10 - (2 / x) * terms.sum(axis=1))
