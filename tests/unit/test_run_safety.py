@@ -222,9 +222,9 @@ def test_second_run_on_the_same_directory_refuses_and_the_first_completes(case_d
 # -- run-time failures -----------------------------------------------------------------------------
 
 def test_full_disk_keeps_the_partial_directory_with_status_failed(tmp_path, monkeypatch):
-    import ecmx.postprocess.writers as writers
+    import ecmx.postprocess.run_files as run_files
 
-    real_write, calls = writers.meshio.write, []
+    real_write, calls = run_files.meshio.write, []
 
     def fill_up(path, *args, **kwargs):
         calls.append(path)
@@ -232,7 +232,7 @@ def test_full_disk_keeps_the_partial_directory_with_status_failed(tmp_path, monk
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real_write(path, *args, **kwargs)
 
-    monkeypatch.setattr(writers.meshio, "write", fill_up)
+    monkeypatch.setattr(run_files.meshio, "write", fill_up)
     case = make_case()
     with pytest.raises(OutputError, match="No space left on device") as info:
         run_problem(FakeCellProblem(case), case, tmp_path / "res")
