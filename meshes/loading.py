@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
@@ -21,8 +20,8 @@ from ecmx.meshes.builders import check_current_mesh, gmsh_model
 from ecmx.meshes.cache import CACHE_ENV, MeshFile, build_mesh
 from ecmx.meshes.meshfile import KEY, merge_msh
 from ecmx.meshes.spec import LENGTH_UNIT
+from ecmx.solver.collective import on_root
 from ecmx.solver.config import Geometry
-from ecmx.solver.errors import CaseError
 from ecmx.solver.physics.coordinates import CoordinateSystem, by_name
 
 
@@ -62,39 +61,13 @@ class ParticleMesh:
         return by_name(self.coordinate_system)
 
 
-T = TypeVar("T")
-
-
-def on_rank0(comm: MPI.Comm, action: Callable[[], T], what: str) -> T:
-    """Run `action` on rank 0 and return its result on every rank. Collective.
-
-    A CaseError on rank 0 is raised on every rank; any other exception there is raised on rank 0
-    and as a RuntimeError naming `what` on the others, so no rank is left waiting.
-    """
-    outcome: Any = None
-    if comm.rank == 0:
-        try:
-            outcome = ("ok", action())
-        except CaseError as error:
-            outcome = ("CaseError", error.message, error.file, error.key)
-        except Exception as error:
-            comm.bcast(("Error", repr(error)), root=0)
-            raise
-    outcome = comm.bcast(outcome, root=0)
-    if outcome[0] == "CaseError":
-        raise CaseError(outcome[1], file=outcome[2], key=outcome[3])
-    if outcome[0] == "Error":
-        raise RuntimeError(f"{what} failed on rank 0: {outcome[1]}")
-    return outcome[1]
-
-
 def load_mesh(geometry: Any, comm: MPI.Comm = MPI.COMM_WORLD, cache_dir: str | Path | None = None,
               source: str | Path | None = None) -> ParticleMesh:
     """Build (rank 0, cached) and load the mesh of a ``Geometry``. Collective on `comm`.
 
     A CaseError on rank 0 (bad geometry, degenerate or invalid mesh file) is raised on every rank.
     """
-    mesh_file = on_rank0(comm, lambda: build_mesh(geometry, cache_dir, source), "building the mesh")
+    mesh_file = on_root(comm, build_mesh, geometry, cache_dir, source)
     return read_mesh(mesh_file, comm)
 
 
@@ -113,11 +86,11 @@ def read_mesh(mesh_file: MeshFile, comm: MPI.Comm = MPI.COMM_WORLD) -> ParticleM
     partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
     if comm.rank == 0:
         with gmsh_model("ecmx-load"):
-            on_rank0(comm, lambda: merge_msh(mesh_file.path, _file_key(info["kind"])), "reading the mesh")
+            on_root(comm, merge_msh, mesh_file.path, _file_key(info["kind"]))
             data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=info["dim"],
                                                  partitioner=partitioner)
     else:
-        on_rank0(comm, lambda: None, "reading the mesh")
+        on_root(comm, lambda: None)
         data = dolfinx.io.gmsh.model_to_mesh(None, comm, 0, gdim=info["dim"], partitioner=partitioner)
     groups = {name: int(group.tag) for name, group in data.physical_groups.items()}
     particles = sorted((n for n in groups if re.fullmatch(r"particle_\d+", n)),
@@ -181,7 +154,7 @@ def minimum_quality(msh_path: Path, comm: MPI.Comm, kind: str = "mesh-file") -> 
             merge_msh(msh_path, _file_key(kind))
             return check_current_mesh(str(msh_path), _file_key(kind))["min_quality"]
 
-    return on_rank0(comm, measure, "measuring the mesh quality")
+    return on_root(comm, measure)
 
 
 def mesh_report(target: ParticleMesh | MeshFile | str | Path,

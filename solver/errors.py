@@ -18,6 +18,10 @@ class CaseError(Exception):
         self.key = key
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple:
+        """Pickle with the message, file and key (an error raised on rank 0 travels to the others intact)."""
+        return (type(self), (self.message, self.file, self.key))
+
     def __str__(self) -> str:
         where = []
         if self.file is not None:
