@@ -581,8 +581,12 @@ def _pool_pass(
 
         def submit_next() -> None:
             task = next(queue, None)
-            if task is not None:
+            if task is None:
+                return
+            try:
                 in_flight[pool.submit(_worker_run, task, runner)] = task
+            except cf.process.BrokenProcessPool:  # a worker died since the last result came back
+                unfinished.append(task)
 
         for _ in range(workers):
             submit_next()

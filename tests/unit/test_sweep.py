@@ -6,6 +6,8 @@ test_sweep_solver.py.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import math
 import os
 import subprocess
@@ -19,6 +21,7 @@ from support.cases import write_yaml
 from support.mpi import mpiexec
 from support.sweep_fakes import calls, crashing_run, fake_run
 
+import ecmx.solver.studies.sweep as sweep_module
 from ecmx.postprocess.reference import steady_surface_von_mises
 from ecmx.postprocess.sweep_summary import read_summary, spread_key
 from ecmx.solver.config.studies import load_sweep
@@ -99,6 +102,32 @@ def test_crashed_worker_fails_only_its_point(case_dir):
     result = run_sweep(study, workers=2, runner=crashing_run, progress=False, plots=False)
     assert [p.status for p in result.points] == ["ok", "failed", "ok", "ok"]
     assert "worker process" in result.points[1].row["reason"]
+
+
+class _PoolBrokenAfterFirstResult(cf.ThreadPoolExecutor):
+    """A pool that breaks (as when a worker dies) between a result coming back and the next submit."""
+
+    def __init__(self, workers: int):
+        super().__init__(workers)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        if self.submitted > 2:
+            raise cf.process.BrokenProcessPool("a child process terminated abruptly")
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_pool_breaking_before_the_next_submit_reruns_the_rest(case_dir, monkeypatch):
+    @contextlib.contextmanager
+    def breaking_pool(workers):
+        with _PoolBrokenAfterFirstResult(workers) as pool:
+            yield pool
+
+    monkeypatch.setattr(sweep_module, "process_pool", breaking_pool)
+    study = load_sweep(_sweep_file(case_dir, [1e-15, 1e-14, 1e-13, 1e-12]))
+    result = run_sweep(study, workers=2, runner=fake_run, progress=False, plots=False)
+    assert [p.status for p in result.points] == ["ok"] * 4
 
 
 def test_workers_run_in_separate_processes(case_dir):
