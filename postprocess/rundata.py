@@ -1,7 +1,8 @@
 """Reading a finished run directory back for comparison figures, tables and reports.
 
 A run directory (``docs/case-format.md``, "What a run writes") holds ``case.yaml``,
-``timeseries.csv``, ``probes.csv``, ``summary.json`` and ParaView files. This module reads them
+``timeseries.csv``, ``probes.csv``, ``summary.json`` and ParaView files (XDMF series,
+:mod:`ecmx.postprocess.xdmf`; older runs wrote ``.pvd``/``.vtu`` series, still read). This module reads them
 into plain numpy arrays and pyvista grids; it never imports DOLFINx, so figures and tables can be
 made (and tested) without a solver.
 
@@ -24,18 +25,20 @@ import numpy as np
 import pyvista as pv
 import yaml
 
+from ecmx.postprocess.xdmf import read_xdmf
 from ecmx.solver.config.case import Case, case_from_dict
 
 QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
-    "concentration": ("particle_concentration", "c_s", "concentration"),
-    "von_mises": ("von_mises", "von_mises_stress", "sigma_vm"),
-    "hydrostatic": ("hydrostatic", "hydrostatic_stress", "sigma_h"),
-    "max_principal": ("max_principal", "principal_stresses"),
-    "radial_stress": ("radial_stress", "sigma_r"),
-    "tangential_stress": ("tangential_stress", "sigma_t"),
+    "concentration": ("particle_concentration_mol_m3", "particle_concentration", "c_s", "concentration"),
+    "von_mises": ("von_mises_Pa", "von_mises", "von_mises_stress", "sigma_vm"),
+    "hydrostatic": ("hydrostatic_Pa", "hydrostatic", "hydrostatic_stress", "sigma_h"),
+    "max_principal": ("max_principal_Pa", "max_principal", "principal_stresses_Pa", "principal_stresses"),
+    "radial_stress": ("radial_stress_Pa", "radial_stress", "sigma_r"),
+    "tangential_stress": ("tangential_stress_Pa", "tangential_stress", "sigma_t"),
 }
-"""Array names in the field files for each quantity (``ecmx.solver.fem.mechanics`` names first; first
-match wins). A ``principal_stresses`` vector holds σ1 ≥ σ2 ≥ σ3; its largest component is used."""
+"""Array names in the field files for each quantity (the names with units that
+``ecmx.postprocess.writers`` writes first, then those of older runs; first match wins). A
+``principal_stresses`` vector holds σ1 ≥ σ2 ≥ σ3; its largest component is used."""
 
 COORDINATE_SYSTEMS = {
     "sphere-1d": "spherical",
@@ -206,13 +209,15 @@ def find_snapshots(run: RunData) -> list[Snapshot]:
 
 
 def read_grid(path: Path, time: float | None = None) -> pv.UnstructuredGrid:
-    """One time step of a ParaView file (.pvd, .vtu, .pvtu) as a single unstructured grid, each mesh
-    node once (:func:`merge_coincident_points`).
+    """One time step of a ParaView file (.xdmf, .pvd, .vtu, .pvtu) as a single unstructured grid,
+    each mesh node once (:func:`merge_coincident_points`).
 
-    ``time`` selects a step of a .pvd time series (default: the last one).
+    ``time`` selects a step of a time series (default: the last one).
     """
     path = Path(path)
-    if path.suffix == ".pvd":
+    if path.suffix == ".xdmf":
+        data = xdmf_grid(path, time)
+    elif path.suffix == ".pvd":
         reader = pv.get_reader(str(path))
         if reader.time_values:
             reader.set_active_time_value(reader.time_values[-1] if time is None else time)
@@ -224,6 +229,24 @@ def read_grid(path: Path, time: float | None = None) -> pv.UnstructuredGrid:
     if not isinstance(data, pv.UnstructuredGrid):
         data = data.cast_to_unstructured_grid()
     return merge_coincident_points(data)
+
+
+def xdmf_grid(path: Path, time: float | None = None) -> pv.UnstructuredGrid:
+    """A step of an ecmx ``.xdmf`` series (:func:`ecmx.postprocess.xdmf.read_xdmf`) as a pyvista grid
+    (points in µm; its field data, e.g. ``length_unit_m``, kept)."""
+    step = read_xdmf(path, time)
+    grid = pv.UnstructuredGrid({_VTK_CELLS[step.cell_type]: step.cells}, step.points)
+    for name, values in step.point_data.items():
+        grid.point_data[name] = values
+    for name, values in step.cell_data.items():
+        grid.cell_data[name] = values
+    for name, value in step.field_data.items():
+        grid.field_data[name] = [value]
+    return grid
+
+
+_VTK_CELLS = {"line": pv.CellType.LINE, "triangle": pv.CellType.TRIANGLE, "quad": pv.CellType.QUAD,
+              "tetra": pv.CellType.TETRA, "hexahedron": pv.CellType.HEXAHEDRON}
 
 
 def merge_coincident_points(grid: pv.UnstructuredGrid) -> pv.UnstructuredGrid:

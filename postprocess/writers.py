@@ -1,11 +1,13 @@
 """ParaView field files of DOLFINx functions (the other run files: :mod:`ecmx.postprocess.run_files`).
 
-Field files are VTK time series: ``<name>.pvd`` listing one binary ``.vtu`` per time (the mesh
-gathered on rank 0), one file set per submesh (``particle.pvd``, ``electrolyte.pvd``). ParaView
-opens ``.pvd`` without asking for a reader; pyvista and meshio read the ``.vtu`` files (DOLFINx's own
-VTKFile output is VTU 2.2, which meshio 5 refuses, and XDMF needs h5py for meshio and crashes
-VTK's XDMF reader in pyvista here). DG0 functions are written as cell data, all others as their
-values at the mesh vertices. Mesh coordinates are in micrometres.
+Field files are XDMF time series (:mod:`ecmx.postprocess.xdmf`): ``<name>.xdmf`` and its data file
+``<name>.bin`` per mesh (``particle``, ``electrolyte``), the mesh gathered on rank 0 and stored once,
+then the arrays of every time. ParaView 5.11 opens the ``.xdmf`` (XDMF3 reader), as do VTK and
+pyvista. DG0 functions are written as cell data, all others as their values at the mesh vertices.
+
+Only the physical fields of :data:`ARRAYS` are written, each under a name that carries its unit
+(internal fields such as ``harmonic_hydrostatic`` never are), plus ``theta`` = c_s/c_s,max when the
+particle concentration is written. Coordinates and displacement are both in micrometres.
 
 MPI: field files are written collectively (rank 0 writes the gathered mesh); a file-system error on
 rank 0 raises :class:`~ecmx.solver.errors.OutputError` on every rank.
@@ -18,6 +20,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 # isort: split
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import dolfinx
@@ -26,10 +29,42 @@ import dolfinx.plot
 import numpy as np
 from mpi4py import MPI
 
-from ecmx.postprocess.run_files import PvdFiles, writing
+from ecmx.postprocess.run_files import writing
+from ecmx.postprocess.xdmf import LENGTH_UNIT_M, XdmfSeries
 
 _MESHIO_CELLS = {"interval": "line", "triangle": "triangle", "quadrilateral": "quad",
                  "tetrahedron": "tetra", "hexahedron": "hexahedron"}
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """How a solver field appears in the field files: array ``name``, ``unit`` and the factor from
+    the solver's SI values to that unit."""
+
+    name: str
+    unit: str
+    scale: float = 1.0
+
+
+ARRAYS: dict[str, ArraySpec] = {
+    "particle_concentration": ArraySpec("particle_concentration_mol_m3", "mol/m^3"),
+    "displacement": ArraySpec("displacement_um", "um", 1.0 / LENGTH_UNIT_M),
+    "stress": ArraySpec("stress_Pa", "Pa"),
+    "principal_stresses": ArraySpec("principal_stresses_Pa", "Pa"),
+    "von_mises": ArraySpec("von_mises_Pa", "Pa"),
+    "hydrostatic": ArraySpec("hydrostatic_Pa", "Pa"),
+    "max_principal": ArraySpec("max_principal_Pa", "Pa"),
+    "radial_stress": ArraySpec("radial_stress_Pa", "Pa"),
+    "tangential_stress": ArraySpec("tangential_stress_Pa", "Pa"),
+    "strain_energy_density": ArraySpec("strain_energy_density_J_m3", "J/m^3"),
+    "electrolyte_concentration": ArraySpec("electrolyte_concentration_mol_m3", "mol/m^3"),
+    "electrolyte_potential": ArraySpec("electrolyte_potential_V", "V"),
+}
+"""Solver field -> its array in the field files; fields not listed (internal ones) are not written.
+Stresses are tension-positive."""
+
+THETA = ArraySpec("theta", "1")
+"""The state of lithiation/sodiation c_s/c_s,max (dimensionless), beside the particle concentration."""
 
 
 class _GatheredMesh:
@@ -39,7 +74,7 @@ class _GatheredMesh:
     process boundary appears once per rank that holds it; harmless for visualisation).
     """
 
-    def __init__(self, mesh: dolfinx.mesh.Mesh):
+    def __init__(self, mesh: dolfinx.mesh.Mesh, length_unit: float):
         comm = mesh.comm
         self.mesh = mesh
         self.comm = comm
@@ -53,7 +88,7 @@ class _GatheredMesh:
         self.cell_type = _MESHIO_CELLS[mesh.topology.cell_name()]
         if comm.rank == 0:
             offsets = np.cumsum([0] + [p[0].shape[0] for p in parts[:-1]])
-            self.points = np.vstack([p[0] for p in parts])
+            self.points = np.vstack([p[0] for p in parts]) * (length_unit / LENGTH_UNIT_M)  # µm
             self.cells = np.vstack([p[1].reshape(-1, p[1].shape[-1]) + o for p, o in zip(parts, offsets, strict=True)
                                     if p[1].size]).astype(np.int32)
 
@@ -78,12 +113,14 @@ def _vtk_components(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 class _Output:
-    """One function as a VTU array: DG0 as cell data, anything else as nodal (P1-node) point data."""
+    """One function as an array (its values × ``scale``): DG0 as cell data, anything else as nodal
+    (P1-node) point data."""
 
-    def __init__(self, name: str, function: dolfinx.fem.Function, grid: _GatheredMesh):
+    def __init__(self, name: str, function: dolfinx.fem.Function, grid: _GatheredMesh, scale: float = 1.0):
         self.name = name
         self.source = function
         self.grid = grid
+        self.scale = float(scale)
         space = function.function_space
         element = space.ufl_element()
         self.shape = tuple(space.value_shape)
@@ -108,42 +145,55 @@ class _Output:
                 self._work.interpolate(expression)
                 columns.append(self._work.x.array[: self.grid.num_points].copy())
             array = np.stack(columns, axis=1)
-        gathered = self.grid.gather(array)
+        gathered = self.grid.gather(array * self.scale)
         return None if gathered is None else _vtk_components(gathered, self.shape)
 
 
 class FieldSeries:
-    """A ParaView time series: ``<name>.pvd`` listing one ``<name>_NNNNNN.vtu`` per time.
+    """A ParaView time series of the physical fields on one mesh: ``<name>.xdmf`` + ``<name>.bin``.
 
-    All functions live on one mesh; DG0 functions become cell data, all others nodal point data at
-    the mesh vertices (P1 interpolation). The ``.pvd`` is rewritten after every time, so it always
-    lists complete files; its directory is created at the first write (its parent must exist).
-    Collective; rank 0 writes (the mesh is gathered there). ``bytes_written`` counts the ``.vtu``
-    bytes so far (on every rank).
+    The fields of :data:`ARRAYS` among ``functions`` become arrays named with their units (others
+    are left out), plus ``theta`` (with field data ``c_max_mol_m3``) when ``c_max`` is given and the
+    particle concentration is among them. The ``.xdmf`` is rewritten after every time, so it always
+    lists complete times; its directory is created at the first write (its parent must exist).
+    Collective; rank 0 writes (the mesh is gathered there). ``bytes_written`` counts the data bytes
+    so far (on every rank).
 
     Args:
         comm: the mesh's communicator.
-        path: ``.pvd`` file to create; the ``.vtu`` files go beside it.
-        functions: output (array) name -> function; all on the same mesh.
+        path: ``.xdmf`` file to create; the ``.bin`` file goes beside it.
+        functions: solver field name -> function; all on the same mesh.
+        c_max: c_s,max [mol/m³] for ``theta``.
+        length_unit: metres per mesh coordinate unit (the files are in µm).
     """
 
-    def __init__(self, comm: MPI.Comm, path: Path, functions: Mapping[str, dolfinx.fem.Function]):
-        if not functions:
-            raise ValueError("a field series needs at least one function")
-        meshes = {id(f.function_space.mesh) for f in functions.values()}
+    def __init__(self, comm: MPI.Comm, path: Path, functions: Mapping[str, dolfinx.fem.Function], *,
+                 c_max: float | None = None, length_unit: float = LENGTH_UNIT_M):
+        written = {name: f for name, f in functions.items() if name in ARRAYS}
+        if not written:
+            raise ValueError(f"{Path(path).name}: none of {sorted(functions)} is a field to write")
+        meshes = {id(f.function_space.mesh) for f in written.values()}
         if len(meshes) != 1:
             raise ValueError(f"{Path(path).name}: all functions of one file must live on one mesh")
         self.comm = comm
         self.path = Path(path)
-        self.mesh = next(iter(functions.values())).function_space.mesh
-        self.grid = _GatheredMesh(self.mesh)
-        self.outputs = [_Output(name, f, self.grid) for name, f in functions.items()]
+        self.functions = dict(functions)
+        self.c_max = c_max
+        self.length_unit = length_unit
+        self.mesh = next(iter(written.values())).function_space.mesh
+        self.grid = _GatheredMesh(self.mesh, length_unit)
+        self.outputs = [_Output(ARRAYS[name].name, f, self.grid, ARRAYS[name].scale) for name, f in written.items()]
+        self.grid_values = {}
+        if c_max is not None and "particle_concentration" in written:
+            self.outputs.append(_Output(THETA.name, written["particle_concentration"], self.grid, 1.0 / c_max))
+            self.grid_values["c_max_mol_m3"] = float(c_max)
+        units = {spec.name: spec.unit for spec in (*ARRAYS.values(), THETA)}
+        self._files = XdmfSeries(self.path, {o.name: units[o.name] for o in self.outputs})
         self.times: list[float] = []
-        self._files = PvdFiles(self.path)
         self.bytes_written = 0
 
     def write(self, time: float) -> int:
-        """Append all functions at ``time`` [s]; returns the bytes of the new ``.vtu`` file (collective).
+        """Append all arrays at ``time`` [s]; returns the data bytes written (collective).
 
         Raises:
             OutputError: a file could not be written (on every rank).
@@ -153,29 +203,27 @@ class FieldSeries:
             values = output.values()
             if self.comm.rank == 0:
                 (cell_data if output.cellwise else point_data)[output.name] = values
-        size = writing(self.comm, self._write_files, float(time), point_data, cell_data)
+        size = writing(self.comm, self._files.append, float(time), self.grid.points,
+                       (self.grid.cell_type, self.grid.cells), point_data, cell_data, self.grid_values)
         self.times.append(float(time))
         self.bytes_written += size
         return size
-
-    def _write_files(self, time: float, point_data: dict[str, np.ndarray], cell_data: dict[str, np.ndarray]) -> int:
-        """Rank 0: the ``.vtu`` of one time and the updated ``.pvd``; returns the ``.vtu`` size."""
-        return self._files.append(time, self.grid.points, (self.grid.cell_type, self.grid.cells), point_data,
-                                  cell_data)
 
     def close(self) -> None:
         """Nothing stays open between writes; kept for symmetry with other writers."""
 
 
 def write_fields_once(comm: MPI.Comm, directory: Path, groups: Mapping[str, Mapping[str, dolfinx.fem.Function]],
-                      time: float) -> dict[str, FieldSeries]:
-    """Write one ParaView file set per mesh group (``<directory>/<group>.pvd``) at a single time.
+                      time: float, *, c_max: float | None = None,
+                      length_unit: float = LENGTH_UNIT_M) -> dict[str, FieldSeries]:
+    """Write one ParaView file set per mesh group (``<directory>/<group>.xdmf``) at a single time.
 
     Collective. Returns group -> the written series (its ``path`` and ``bytes_written``).
     """
     written = {}
     for group, functions in groups.items():
-        series = FieldSeries(comm, Path(directory) / f"{group}.pvd", functions)
+        series = FieldSeries(comm, Path(directory) / f"{group}.xdmf", functions, c_max=c_max,
+                             length_unit=length_unit)
         series.write(time)
         series.close()
         written[group] = series

@@ -6,8 +6,9 @@ It writes, into the run's (partial) results directory:
 case.yaml                 the resolved case (SI)
 timeseries.csv            one row per accepted step (and the initial state), docs/case-format.md columns
 probes.csv                one row per probe per accepted step
-fields/particle.pvd       ParaView time series on the particle mesh (c_s, stresses)
-fields/electrolyte.pvd    ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
+fields/particle.xdmf      ParaView time series on the particle mesh (c_s, θ, stresses, displacement),
+                          its data in fields/particle.bin (ecmx.postprocess.xdmf)
+fields/electrolyte.xdmf   ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
 snapshots/dod_0.10/       one field file set per snapshot depth of discharge
 ```
 
@@ -104,9 +105,11 @@ class Recorder:
         self.probe_points = probe_points(case, pmesh)
         self.mechanics_probe_points = _mesh_coordinates(self.probe_points, pmesh)
         self.fields_every = case.output.fields_every
-        self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.pvd", functions)
+        self.field_options = {"c_max": case.material.max_concentration,
+                              "length_unit": pmesh.length_unit if pmesh is not None else 1e-6}
+        self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.xdmf", functions, **self.field_options)
                        for group, functions in self._field_groups().items()}
-        self.field_bytes = 0  # .vtu bytes written (fields and snapshots)
+        self.field_bytes = 0  # field data bytes written (fields and snapshots)
         self.records = 0
         self.last_fields_time: float | None = None
         self.last: StepRecord | None = None
@@ -196,8 +199,8 @@ class Recorder:
         name = snapshot_name(depth_of_discharge)
         directory = self.out / "snapshots" / name
         writing(self.comm, lambda: directory.parent.mkdir(exist_ok=True))
-        groups = {group: {o.name: o.source for o in series.outputs} for group, series in self.series.items()}
-        written = write_fields_once(self.comm, directory, groups, record.time_s)
+        groups = {group: series.functions for group, series in self.series.items()}
+        written = write_fields_once(self.comm, directory, groups, record.time_s, **self.field_options)
         self.field_bytes += sum(series.bytes_written for series in written.values())
         q = record.quantities
         self.snapshots.append({
@@ -281,7 +284,7 @@ class Recorder:
             "missed_snapshots": [snapshot_name(d) for d in runner.pending_snapshots] if runner else [],
             "files": {
                 "timeseries": "timeseries.csv", "probes": "probes.csv",
-                "fields": {group: f"fields/{group}.pvd" for group in self.series},
+                "fields": {group: str(series.path.relative_to(self.out)) for group, series in self.series.items()},
             },
             "command": " ".join(sys.argv),
         }

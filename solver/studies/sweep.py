@@ -236,6 +236,7 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 # Is a point's run complete?
 
 _PVD_DATASET = re.compile(r'\bfile="([^"]+)"')
+_XDMF_DATA = re.compile(r'Format="Binary"[^>]*>([^<]+)</DataItem>')
 
 
 def missing_run_files(directory: Path) -> list[str]:
@@ -265,7 +266,7 @@ def _listed_field_files(summary: dict[str, Any]) -> list[str]:
     entries = snapshots.values() if isinstance(snapshots, dict) else snapshots if isinstance(snapshots, list) else []
     for entry in entries:
         if isinstance(entry, dict):
-            listed.extend(v for v in entry.values() if isinstance(v, str) and v.endswith(".pvd"))
+            listed.extend(v for v in entry.values() if isinstance(v, str) and v.endswith((".pvd", ".xdmf")))
     return [p for p in listed if isinstance(p, str)]
 
 
@@ -275,8 +276,8 @@ def _missing_series_files(directory: Path, listed: str) -> list[str]:
     pvd = directory / listed
     if directory.resolve() not in pvd.resolve().parents or not pvd.is_file():
         return [listed]
-    names = _PVD_DATASET.findall(pvd.read_text(errors="replace"))
-    return [f"{listed}: {name}" for name in names if not (pvd.parent / name).is_file()]
+    names = (_XDMF_DATA if pvd.suffix == ".xdmf" else _PVD_DATASET).findall(pvd.read_text(errors="replace"))
+    return [f"{listed}: {name}" for name in dict.fromkeys(names) if not (pvd.parent / name).is_file()]
 
 
 def _real_directory(path: Path) -> bool:

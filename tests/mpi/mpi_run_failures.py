@@ -26,7 +26,7 @@ from mpi4py import MPI
 from support.cases import ELECTROLYTE, MATERIAL
 from support.fakes import FakeCellProblem
 
-import ecmx.postprocess.run_files as run_files
+import ecmx.postprocess.xdmf as xdmf
 from ecmx.solver.cli import user_errors
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.studies.run import run_problem
@@ -53,7 +53,7 @@ class Hooked(FakeCellProblem):
 
 
 def fill_disk_on_rank0(comm: MPI.Comm) -> None:
-    real, calls = run_files.meshio.write, []
+    real, calls = xdmf.atomic_write_text, []
 
     def write(path, *args, **kwargs):
         calls.append(path)
@@ -61,7 +61,7 @@ def fill_disk_on_rank0(comm: MPI.Comm) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, *args, **kwargs)
 
-    run_files.meshio.write = write
+    xdmf.atomic_write_text = write  # each field write ends with its .xdmf
 
 
 def build(mode: str, comm: MPI.Comm) -> tuple[object, FakeCellProblem]:

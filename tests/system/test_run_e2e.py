@@ -1,27 +1,27 @@
 """`ecmx run` end to end on the real coupled problem: the files a run writes and how it fails.
 
 sphere-1d runs take seconds; the 3D particle-in-electrolyte run uses a very coarse mesh (~1.5k
-cells) and checks the ParaView files with meshio, pyvista and (where installed) ParaView's own
-Python. Snapshot landing, the voltage cut-off and the stress columns are checked on the way.
+cells) and checks the ParaView files (XDMF series) with numpy, pyvista and (where installed)
+ParaView's own Python. Snapshot landing, the voltage cut-off and the stress columns are checked on the way.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import meshio
 import numpy as np
 import pytest
 import yaml
 from support.mpi import mpiexec
 
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
+from ecmx.postprocess.xdmf import read_xdmf, xdmf_times
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,8 +79,6 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return reader.fieldnames, list(reader)
 
 
-def pvd_steps(path: Path) -> list[tuple[float, Path]]:
-    return [(float(d.get("timestep")), path.parent / d.get("file")) for d in ET.parse(path).getroot().iter("DataSet")]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +94,7 @@ def test_sphere_run_writes_every_file(sphere_run):
     assert result.returncode == 0, result.stderr
     out = directory / "out"
     assert not (directory / "out.partial").exists()
-    for name in ("case.yaml", "timeseries.csv", "probes.csv", "summary.json", "fields/particle.pvd"):
+    for name in ("case.yaml", "timeseries.csv", "probes.csv", "summary.json", "fields/particle.xdmf"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed"
@@ -144,12 +142,41 @@ def test_sphere_snapshots_land_on_their_depths(sphere_run):
         assert float(row["depth_of_discharge"]) == pytest.approx(snap["depth_of_discharge"], abs=1e-7)
         # 1C: DOD = t / 1 h under constant current
         assert snap["time_s"] == pytest.approx(3600.0 * snap["depth_of_discharge"], rel=1e-6)
-        ((t, vtu),) = pvd_steps(out / snap["particle"])
+        (t,) = xdmf_times(out / snap["particle"])
         assert t == pytest.approx(snap["time_s"])
-        mesh = meshio.read(vtu)
-        c = mesh.point_data["particle_concentration"]
+        mesh = read_xdmf(out / snap["particle"])
+        c = mesh.point_data["particle_concentration_mol_m3"]
         assert c.min() == pytest.approx(snap["c_min"], rel=1e-9) and c.max() == pytest.approx(snap["c_max"], rel=1e-9)
-        assert {"von_mises", "hydrostatic", "radial_stress", "tangential_stress", "stress"} <= set(mesh.point_data)
+        assert {"von_mises_Pa", "hydrostatic_Pa", "radial_stress_Pa", "tangential_stress_Pa", "stress_Pa",
+                "theta", "displacement_um"} <= set(mesh.point_data)
+
+
+def test_sphere_field_files_units_theta_and_one_length_unit(sphere_run):
+    """The ParaView files name their units, carry θ = c/c_max, give coordinates and displacement in
+    the same unit (µm), round their times and hold no internal field; one .xdmf + .bin per series."""
+    directory, _ = sphere_run
+    out = directory / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(p.name for p in (out / "fields").iterdir()) == ["particle.bin", "particle.xdmf"]
+    c_max = yaml.safe_load((out / "case.yaml").read_text())["material"]["max_concentration"]
+    for snap in summary["snapshots"]:
+        step = read_xdmf(out / snap["particle"])
+        assert step.field_data["length_unit_m"] == 1e-6 and step.field_data["c_max_mol_m3"] == c_max
+        assert step.units["displacement_um"] == "um" and step.units["theta"] == "1"
+        assert step.units["von_mises_Pa"] == "Pa" and step.units["particle_concentration_mol_m3"] == "mol/m^3"
+        assert not any("harmonic" in name for name in step.point_data)
+        theta = step.point_data["theta"]
+        assert theta == pytest.approx(step.point_data["particle_concentration_mol_m3"] / c_max, rel=1e-12)
+        assert 0.0 < theta.min() <= theta.max() < 1.0
+        # the surface node: x = R = 1 µm, and its radial displacement in µm is the mechanics' own u_r(R) [m]
+        surface = int(np.argmax(step.points[:, 0]))
+        assert step.points[surface, 0] == pytest.approx(1.0)
+        u_r = step.point_data["displacement_um"][surface, 0]
+        assert u_r == pytest.approx(snap["surface_radial_displacement_mean"] / 1e-6, rel=1e-6)
+        assert 1e-4 < abs(u_r) / step.points[surface, 0] < 0.05  # a few per mille to per cent of R
+    times = xdmf_times(out / "fields" / "particle.xdmf")
+    assert all(t == float(f"{t:.10g}") for t in times)
+    assert times == pytest.approx([float(r["time_s"]) for r in read_csv(out / "timeseries.csv")[1]], rel=1e-9)
 
 
 def test_existing_results_need_overwrite(sphere_run):
@@ -179,9 +206,10 @@ def test_failed_run_exits_nonzero_and_keeps_files(tmp_path):
     assert tuple(header) == TIMESERIES_COLUMNS and len(rows) > 10
     assert all(None not in r.values() for r in rows)  # every row complete
     assert float(rows[-1]["depth_of_discharge"]) > 0.9
-    steps = pvd_steps(out / "fields" / "particle.pvd")
-    assert steps[-1][0] == pytest.approx(float(rows[-1]["time_s"]))
-    assert all(p.is_file() for _, p in steps)
+    times = xdmf_times(out / "fields" / "particle.xdmf")
+    assert times[-1] == pytest.approx(float(rows[-1]["time_s"]))
+    last = read_xdmf(out / "fields" / "particle.xdmf")  # its data complete in the .bin file
+    assert last.point_data["particle_concentration_mol_m3"].max() == pytest.approx(float(rows[-1]["c_max"]), rel=1e-9)
 
 
 @pytest.mark.slow
@@ -198,28 +226,33 @@ def test_3d_run_paraview_files(tmp_path):
     written = list(range(0, len(rows), 4))
     if written[-1] != len(rows) - 1:
         written.append(len(rows) - 1)
-    particle = pvd_steps(out / "fields" / "particle.pvd")
-    electrolyte = pvd_steps(out / "fields" / "electrolyte.pvd")
-    assert [t for t, _ in particle] == pytest.approx([float(rows[k]["time_s"]) for k in written])
-    assert [t for t, _ in electrolyte] == pytest.approx([t for t, _ in particle])
+    particle = xdmf_times(out / "fields" / "particle.xdmf")
+    electrolyte = xdmf_times(out / "fields" / "electrolyte.xdmf")
+    assert particle == pytest.approx([float(rows[k]["time_s"]) for k in written])
+    assert electrolyte == pytest.approx(particle)
+    assert sorted(p.name for p in (out / "fields").iterdir()) == [
+        "electrolyte.bin", "electrolyte.xdmf", "particle.bin", "particle.xdmf"]
 
-    last = meshio.read(particle[-1][1])
+    last = read_xdmf(out / "fields" / "particle.xdmf")
     assert last.points.shape[1] == 3 and np.abs(last.points).max() < 1.01  # particle of radius 1 µm
-    assert {"particle_concentration", "von_mises", "hydrostatic", "max_principal", "radial_stress",
-            "tangential_stress", "displacement", "stress"} <= set(last.point_data)
-    assert last.point_data["stress"].shape[1] == 9
-    c = last.point_data["particle_concentration"]
+    assert {"particle_concentration_mol_m3", "theta", "von_mises_Pa", "hydrostatic_Pa", "max_principal_Pa",
+            "radial_stress_Pa", "tangential_stress_Pa", "displacement_um", "stress_Pa"} <= set(last.point_data)
+    assert last.point_data["stress_Pa"].shape[1] == 9
+    c = last.point_data["particle_concentration_mol_m3"]
     assert c.max() == pytest.approx(float(rows[-1]["c_max"]), rel=1e-9)
-    assert last.point_data["von_mises"].max() == pytest.approx(float(rows[-1]["von_mises_max"]), rel=0.5)
-    e = meshio.read(electrolyte[-1][1])
-    assert {"electrolyte_concentration", "electrolyte_potential"} <= set(e.point_data)
-    assert e.point_data["electrolyte_concentration"].min() == pytest.approx(float(rows[-1]["electrolyte_c_min"]), rel=1e-9)
+    assert last.point_data["von_mises_Pa"].max() == pytest.approx(float(rows[-1]["von_mises_max"]), rel=0.5)
+    # displacement in µm like the coordinates: |u| a small fraction of the 1 µm radius, not 1e-6 of it
+    assert 1e-4 < np.linalg.norm(last.point_data["displacement_um"], axis=1).max() < 0.05
+    e = read_xdmf(out / "fields" / "electrolyte.xdmf")
+    assert {"electrolyte_concentration_mol_m3", "electrolyte_potential_V"} <= set(e.point_data)
+    assert e.point_data["electrolyte_concentration_mol_m3"].min() == pytest.approx(
+        float(rows[-1]["electrolyte_c_min"]), rel=1e-9)
     assert e.points[:, 2].max() == pytest.approx(2.0)  # Na metal face at R + thickness, µm
 
     import pyvista as pv
 
-    reader = pv.get_reader(str(out / "fields" / "particle.pvd"))
-    assert reader.time_values == pytest.approx([t for t, _ in particle])
+    reader = pv.get_reader(str(out / "fields" / "particle.xdmf"))
+    assert reader.time_values == pytest.approx(particle)
     for snap in summary["snapshots"]:
         assert (out / snap["particle"]).is_file() and (out / snap["electrolyte"]).is_file()
 
@@ -239,11 +272,13 @@ def test_3d_run_paraview_files(tmp_path):
         "print(' '.join(d.GetPointData().GetArrayName(i) for i in range(d.GetPointData().GetNumberOfArrays())))\n"
     )
     (tmp_path / "open.py").write_text(script)
-    opened = subprocess.run([pvpython, str(tmp_path / "open.py"), str((out / "fields" / "particle.pvd").absolute())],
-                            capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    opened = subprocess.run([pvpython, str(tmp_path / "open.py"), str((out / "fields" / "particle.xdmf").absolute())],
+                            capture_output=True, text=True, timeout=300, env=env)
     reader_name, count = opened.stdout.splitlines()[-2].split()
-    assert reader_name == "PVDReader" and int(count) == len(particle)
-    assert {"particle_concentration", "von_mises", "stress"} <= set(opened.stdout.splitlines()[-1].split())
+    assert reader_name == "Xdmf3ReaderS" and int(count) == len(particle)
+    assert {"particle_concentration_mol_m3", "theta", "von_mises_Pa", "stress_Pa"} <= set(
+        opened.stdout.splitlines()[-1].split())
 
 
 @pytest.mark.slow
@@ -266,9 +301,9 @@ def test_3d_run_on_two_ranks(tmp_path):
         assert float(b["time_s"]) == pytest.approx(float(a["time_s"]), rel=1e-8, abs=1e-9)
         assert float(b["voltage_V"]) == pytest.approx(float(a["voltage_V"]), rel=1e-8)
         assert float(b["von_mises_max"]) == pytest.approx(float(a["von_mises_max"]), rel=1e-6, abs=1.0)
-    grid = meshio.read(pvd_steps(tmp_path / "parallel" / "fields" / "electrolyte.pvd")[-1][1])
-    assert len(grid.cells[0].data) == s["mesh"]["electrolyte_cells"]  # owned cells of both ranks, once each
-    snap_s = meshio.read(pvd_steps(tmp_path / "serial" / s["snapshots"][-1]["particle"])[0][1])
-    snap_p = meshio.read(pvd_steps(tmp_path / "parallel" / p["snapshots"][-1]["particle"])[0][1])
-    assert snap_p.point_data["particle_concentration"].max() == pytest.approx(
-        snap_s.point_data["particle_concentration"].max(), rel=1e-8)
+    grid = read_xdmf(tmp_path / "parallel" / "fields" / "electrolyte.xdmf")
+    assert len(grid.cells) == s["mesh"]["electrolyte_cells"]  # owned cells of both ranks, once each
+    snap_s = read_xdmf(tmp_path / "serial" / s["snapshots"][-1]["particle"])
+    snap_p = read_xdmf(tmp_path / "parallel" / p["snapshots"][-1]["particle"])
+    assert snap_p.point_data["particle_concentration_mol_m3"].max() == pytest.approx(
+        snap_s.point_data["particle_concentration_mol_m3"].max(), rel=1e-8)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import meshio
 import numpy as np
 import pytest
 import pyvista as pv
@@ -20,6 +18,7 @@ from support.cases import ELECTROLYTE, MATERIAL
 from support.fakes import FakeCellProblem, FakeMechanics
 
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
+from ecmx.postprocess.xdmf import XdmfStep, read_xdmf, xdmf_times
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.studies.run import run_problem
@@ -220,7 +219,7 @@ def test_run_writes_all_files(tmp_path):
     assert not (tmp_path / "res.partial").exists()
     names = {p.name for p in out.iterdir()}
     assert {"case.yaml", "timeseries.csv", "probes.csv", "summary.json", "fields", "snapshots"} <= names
-    assert (out / "fields" / "particle.pvd").is_file() and (out / "fields" / "electrolyte.pvd").is_file()
+    assert (out / "fields" / "particle.xdmf").is_file() and (out / "fields" / "electrolyte.xdmf").is_file()
 
     header, rows = read_csv(out / "timeseries.csv")
     assert tuple(header) == TIMESERIES_COLUMNS
@@ -244,27 +243,19 @@ def test_run_writes_all_files(tmp_path):
 
     assert summary["versions"]["ecmx"] and summary["versions"]["dolfinx"].startswith("0.11")
     assert [s["name"] for s in summary["snapshots"]] == ["dod_0.10", "dod_0.50"]
-    assert summary["snapshots"][1]["particle"] == "snapshots/dod_0.50/particle.pvd"
-    assert summary["files"]["fields"] == {"particle": "fields/particle.pvd", "electrolyte": "fields/electrolyte.pvd"}
+    assert summary["snapshots"][1]["particle"] == "snapshots/dod_0.50/particle.xdmf"
+    assert summary["files"]["fields"] == {"particle": "fields/particle.xdmf", "electrolyte": "fields/electrolyte.xdmf"}
     assert summary["dofs"]["particle_concentration"] == 9
     assert summary["results"]["discharge_capacity_mAh_per_g"] > 0
     assert (out / "case.yaml").read_text().startswith("# ecmx resolved case")
 
 
-def read_pvd(path: Path) -> list[tuple[float, list[Path]]]:
-    """(time, .vtu pieces) of each step of a .pvd time series written by DOLFINx."""
-    steps = []
-    for ds in ET.parse(path).getroot().iter("DataSet"):
-        file = path.parent / ds.get("file")
-        if file.suffix == ".pvtu":
-            pieces = [file.parent / p.get("Source") for p in ET.parse(file).getroot().iter("Piece")]
-        else:
-            pieces = [file]
-        steps.append((float(ds.get("timestep")), pieces))
-    return steps
+def read_series(path: Path) -> list[XdmfStep]:
+    """Every time of an .xdmf field series."""
+    return [read_xdmf(path, t) for t in xdmf_times(path)]
 
 
-def test_field_files_read_back_with_meshio(tmp_path):
+def test_field_files_read_back(tmp_path):
     case = probe_case(output={"fields_every": 10})
     out = tmp_path / "res"
     run_problem(FakeCellProblem(case), case, out)
@@ -272,22 +263,22 @@ def test_field_files_read_back_with_meshio(tmp_path):
     written = list(range(0, len(rows), 10))
     if written[-1] != len(rows) - 1:
         written.append(len(rows) - 1)  # the final state is always written
-    steps = read_pvd(out / "fields" / "particle.pvd")
-    assert [t for t, _ in steps] == pytest.approx([float(rows[k]["time_s"]) for k in written])
-    for (_, pieces), k in zip(steps, written, strict=True):
-        mesh = meshio.read(pieces[0])
-        assert mesh.points[:, 0].max() == pytest.approx(1.0)  # micrometres
-        c = mesh.point_data["particle_concentration"]
+    steps = read_series(out / "fields" / "particle.xdmf")
+    assert [s.time for s in steps] == pytest.approx([float(rows[k]["time_s"]) for k in written])
+    for step, k in zip(steps, written, strict=True):
+        assert step.points[:, 0].max() == pytest.approx(1.0)  # micrometres
+        c = step.point_data["particle_concentration_mol_m3"]
         # the fake's profile: surface value at r = R equals c_surface_mean of that row
-        assert c[np.argmax(mesh.points[:, 0])] == pytest.approx(float(rows[k]["c_surface_mean"]), rel=1e-12)
-    (_, pieces), = read_pvd(out / "snapshots" / "dod_0.50" / "particle.pvd")[:1]
-    snap = meshio.read(pieces[0])
-    assert np.all(snap.point_data["particle_concentration"] > 0)
-    assert read_pvd(out / "snapshots" / "dod_0.50" / "particle.pvd")[0][0] == pytest.approx(1800.0)
-    electrolyte = meshio.read(read_pvd(out / "fields" / "electrolyte.pvd")[0][1][0])
-    assert {"electrolyte_concentration", "electrolyte_potential"} <= set(electrolyte.point_data)
-    grid = pv.get_reader(str(out / "fields" / "particle.pvd"))
-    assert grid.time_values == pytest.approx([t for t, _ in steps])
+        assert c[np.argmax(step.points[:, 0])] == pytest.approx(float(rows[k]["c_surface_mean"]), rel=1e-12)
+        assert step.point_data["theta"] == pytest.approx(c / case.material.max_concentration, rel=1e-12)
+    (snap,) = read_series(out / "snapshots" / "dod_0.50" / "particle.xdmf")
+    assert np.all(snap.point_data["particle_concentration_mol_m3"] > 0)
+    assert snap.time == pytest.approx(1800.0)
+    electrolyte = read_xdmf(out / "fields" / "electrolyte.xdmf")
+    assert {"electrolyte_concentration_mol_m3", "electrolyte_potential_V"} <= set(electrolyte.point_data)
+    assert "theta" not in electrolyte.point_data
+    grid = pv.get_reader(str(out / "fields" / "particle.xdmf"))  # VTK's own XDMF reader agrees
+    assert grid.time_values == pytest.approx([s.time for s in steps])
 
 
 def test_existing_directory_is_not_overwritten(tmp_path):
@@ -325,7 +316,7 @@ def test_failed_run_keeps_complete_files(tmp_path):
     assert all(len(r) == len(TIMESERIES_COLUMNS) and None not in r.values() for r in rows)
     assert float(rows[-1]["time_s"]) <= 1000.0 and float(rows[-1]["time_s"]) > 900.0
     assert summary["results"]["final_time_s"] == pytest.approx(float(rows[-1]["time_s"]))
-    assert (out / "fields" / "particle.pvd").exists()
+    assert (out / "fields" / "particle.xdmf").exists()
     assert [s["name"] for s in summary["snapshots"]] == ["dod_0.10"] and summary["missed_snapshots"] == ["dod_0.50"]
 
 
@@ -367,11 +358,12 @@ def test_mechanics_fills_stress_columns_and_field_files(tmp_path):
     assert summary["results"]["peak_von_mises_Pa"] == pytest.approx(max(float(r["von_mises_max"]) for r in rows))
     assert summary["results"]["min_hydrostatic_Pa"] == pytest.approx(min(float(r["hydrostatic_min"]) for r in rows))
     assert summary["snapshots"][0]["von_mises_max"] > 0
-    steps = read_pvd(out / "fields" / "particle.pvd")
-    grid = meshio.read(steps[-1][1][0])
-    assert grid.cell_data["von_mises"][0] == pytest.approx(np.full(8, float(rows[-1]["von_mises_max"])))
-    assert grid.point_data["displacement"].shape == (9, 3)  # P2 vector -> vertex values, padded to 3D
-    assert grid.point_data["displacement"][:, 0] == pytest.approx(1e-9 * grid.points[:, 0])
+    grid = read_xdmf(out / "fields" / "particle.xdmf")
+    assert grid.cell_data["von_mises_Pa"] == pytest.approx(np.full(8, float(rows[-1]["von_mises_max"])))
+    assert grid.point_data["displacement_um"].shape == (9, 3)  # P2 vector -> vertex values, padded to 3D
+    # the fake's u = 1e-9 m per µm of x: in the files, µm like the coordinates
+    assert grid.point_data["displacement_um"][:, 0] == pytest.approx(1e-3 * grid.points[:, 0])
+    assert grid.field_data["length_unit_m"] == 1e-6 and grid.units["displacement_um"] == "um"
 
 
 def test_failed_mechanics_solve_stops_the_run_with_files(tmp_path):

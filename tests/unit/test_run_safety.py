@@ -22,6 +22,7 @@ import pytest
 from support.cases import ELECTROLYTE, MATERIAL
 from support.fakes import FakeCellProblem
 
+from ecmx.postprocess.xdmf import read_xdmf
 from ecmx.solver.cli import INTERRUPTED, user_errors
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.errors import CaseError, OutputError, SolveError
@@ -212,9 +213,8 @@ def test_second_run_on_the_same_directory_refuses_and_the_first_completes(case_d
     assert {"case.yaml", "timeseries.csv", "probes.csv", "summary.json", MARKER} <= {p.name for p in out.iterdir()}
     assert len(rows(out / "timeseries.csv")) == done["steps"]["accepted"] + 1
     assert len(rows(out / "probes.csv")) == done["steps"]["accepted"] + 1
-    for pvd in [out / "fields" / "particle.pvd", *(out / s["particle"] for s in done["snapshots"])]:
-        listed = [line.split('file="')[1].split('"')[0] for line in pvd.read_text().splitlines() if 'file="' in line]
-        assert listed and all((pvd.parent / name).is_file() for name in listed)
+    for series in [out / "fields" / "particle.xdmf", *(out / s["particle"] for s in done["snapshots"])]:
+        assert read_xdmf(series).point_data["particle_concentration_mol_m3"].size  # lists complete data
     assert locked_by(out) is None
     assert not (case_dir / "shared-out.partial").exists()
 
@@ -222,9 +222,9 @@ def test_second_run_on_the_same_directory_refuses_and_the_first_completes(case_d
 # -- run-time failures -----------------------------------------------------------------------------
 
 def test_full_disk_keeps_the_partial_directory_with_status_failed(tmp_path, monkeypatch):
-    import ecmx.postprocess.run_files as run_files
+    import ecmx.postprocess.xdmf as xdmf
 
-    real_write, calls = run_files.meshio.write, []
+    real_write, calls = xdmf.atomic_write_text, []
 
     def fill_up(path, *args, **kwargs):
         calls.append(path)
@@ -232,7 +232,7 @@ def test_full_disk_keeps_the_partial_directory_with_status_failed(tmp_path, monk
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real_write(path, *args, **kwargs)
 
-    monkeypatch.setattr(run_files.meshio, "write", fill_up)
+    monkeypatch.setattr(xdmf, "atomic_write_text", fill_up)  # each field write ends with its .xdmf
     case = make_case()
     with pytest.raises(OutputError, match="No space left on device") as info:
         run_problem(FakeCellProblem(case), case, tmp_path / "res")
@@ -350,7 +350,7 @@ def test_field_volume_guard(tmp_path):
         run_problem(FakeCellProblem(case), case, tmp_path / "res")
     state = summary(tmp_path / "res")
     assert state["status"] == "failed" and "output.max_field_bytes" in state["reason"]
-    written = sum(p.stat().st_size for p in (tmp_path / "res" / "fields").glob("*.vtu"))
+    written = sum(p.stat().st_size for p in (tmp_path / "res" / "fields").glob("*.bin"))
     assert 20_000 < written < 40_000  # stopped at the first set over the limit (plus the final state)
 
 
