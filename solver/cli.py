@@ -1,4 +1,4 @@
-"""The ``ecmx`` command line: validate, mesh, run, sweep, compare.
+"""The ``ecmx`` command line: validate, mesh, run, sweep, compare, paraview.
 
 Every verb validates its input file completely before doing any work. A bad input file prints one
 message naming the file, the key and what was expected, and exits with status 2, without a
@@ -250,6 +250,23 @@ def compare(
         result = run_comparison(study, workers=workers, overwrite=overwrite)
         if _is_root():
             print(f"comparison written to {result.directory}")
+
+
+@app.command()
+def paraview(
+    run_dir: Annotated[Path | None, typer.Argument(help="Run directory (with fields/particle.xdmf)", show_default=False)] = None,
+    script: Annotated[bool, typer.Option("--script", help="Print only the path of the shipped ParaView script")] = False,
+) -> None:
+    """List a run's ParaView files and the commands that open them (pvpython postprocess/paraview_open.py)."""
+    from ecmx.postprocess.paraview_files import SCRIPT, describe
+
+    with user_errors():
+        if script:
+            print(SCRIPT)
+        elif run_dir is None:
+            raise CaseError("give a run directory (or --script for the script's path)")
+        else:
+            print(describe(run_dir))
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from mpi4py import MPI
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, writing
 from ecmx.postprocess.writers import FieldSeries, write_fields_once
 from ecmx.solver import __version__
+from ecmx.solver.config.case import DEFAULT_FIELDS_INTERVAL
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.physics.coordinates import by_name
 from ecmx.solver.timeloop.protocol import Segment
@@ -105,6 +106,10 @@ class Recorder:
         self.probe_points = probe_points(case, pmesh)
         self.mechanics_probe_points = _mesh_coordinates(self.probe_points, pmesh)
         self.fields_every = case.output.fields_every
+        self.fields_interval = case.output.fields_interval
+        if self.fields_every is None and self.fields_interval is None:
+            self.fields_interval = DEFAULT_FIELDS_INTERVAL
+        self.last_interval = -1  # the interval (time // fields_interval) of the last field write
         self.field_options = {"c_max": case.material.max_concentration,
                               "length_unit": pmesh.length_unit if pmesh is not None else 1e-6}
         self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.xdmf", functions, **self.field_options)
@@ -147,13 +152,13 @@ class Recorder:
         """Nothing is written when a segment starts (``summary.json`` lists the segments)."""
 
     def step_accepted(self, record: StepRecord) -> None:
-        """Write the step's timeseries and probe rows, and its fields at the ``fields_every`` stride."""
+        """Write the step's timeseries and probe rows, and its fields when due (:meth:`_fields_due`)."""
         self.problem.fields  # noqa: B018  (CellProblem refreshes its SI fields on access)
         if self.mechanics is not None:  # solved for this step by the coupling (fem.coupling), observed first
             self._read_stresses()
         self.timeseries.write(self._timeseries_row(record))
         self._write_probes(record)
-        if self.records % self.fields_every == 0:
+        if self._fields_due(record.time_s):
             self._write_fields(record.time_s)
             self._check_field_bytes()
         self.records += 1
@@ -214,11 +219,25 @@ class Recorder:
         self._check_field_bytes()
 
     # -- writing ---------------------------------------------------------------------------------
+    def _interval(self, time_s: float) -> int:
+        """The index of the ``fields_interval`` that ``time_s`` [s] lies in (a state at k·Δ is in k)."""
+        return int(np.floor(time_s / self.fields_interval + 1e-9)) if self.fields_interval else 0
+
+    def _fields_due(self, time_s: float) -> bool:
+        """Fields are written for the initial state, every ``fields_every`` accepted steps and at the
+        first state at or after each multiple of ``fields_interval`` (either rule, where both are set);
+        the final state is written by :meth:`finish`."""
+        if self.records == 0:
+            return True
+        by_steps = self.fields_every is not None and self.records % self.fields_every == 0
+        return by_steps or (self.fields_interval is not None and self._interval(time_s) > self.last_interval)
+
     def _write_fields(self, time_s: float) -> None:
         self.problem.fields  # noqa: B018  (refresh)
         for series in self.series.values():
             self.field_bytes += series.write(time_s)
         self.last_fields_time = time_s
+        self.last_interval = self._interval(time_s)
 
     def _check_field_bytes(self) -> None:
         """The output-volume guard: stop once the field files exceed ``output.max_field_bytes``."""
@@ -226,7 +245,7 @@ class Recorder:
         if self.field_bytes > limit:
             raise SolveError(f"the field files reached {self.field_bytes:,} bytes, over the limit "
                              f"output.max_field_bytes = {limit:,}; raise it, or write fields less often "
-                             "(output.fields_every)")
+                             "(output.fields_interval or output.fields_every)")
 
     def _write_probes(self, record: StepRecord) -> None:
         if not self.probe_names:

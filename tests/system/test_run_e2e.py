@@ -21,6 +21,7 @@ import yaml
 from support.mpi import mpiexec
 
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
+from ecmx.postprocess.rundata import load_run
 from ecmx.postprocess.xdmf import read_xdmf, xdmf_times
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,9 +175,18 @@ def test_sphere_field_files_units_theta_and_one_length_unit(sphere_run):
         u_r = step.point_data["displacement_um"][surface, 0]
         assert u_r == pytest.approx(snap["surface_radial_displacement_mean"] / 1e-6, rel=1e-6)
         assert 1e-4 < abs(u_r) / step.points[surface, 0] < 0.05  # a few per mille to per cent of R
+    run = load_run(out)  # the figure and report readers take the new files
+    assert [s.depth_of_discharge for s in run.snapshots] == [0.1, 0.5, 0.9]
+    for snap, entry in zip(run.snapshots, summary["snapshots"], strict=True):
+        assert snap.values("concentration").max() == pytest.approx(entry["c_max"], rel=1e-9)
+        assert snap.values("von_mises").max() == pytest.approx(entry["von_mises_max"], rel=1e-6)
     times = xdmf_times(out / "fields" / "particle.xdmf")
     assert all(t == float(f"{t:.10g}") for t in times)
-    assert times == pytest.approx([float(r["time_s"]) for r in read_csv(out / "timeseries.csv")[1]], rel=1e-9)
+    rows = [float(r["time_s"]) for r in read_csv(out / "timeseries.csv")[1]]
+    # default output.fields_interval 60 s: the first state past each minute, the initial and the final one
+    assert times[0] == 0.0 and times[-1] == pytest.approx(rows[-1], rel=1e-9)
+    assert len(times) == pytest.approx(rows[-1] / 60.0 + 2, abs=2) and len(times) < len(rows) / 2
+    assert set(np.round(times, 3)) <= set(np.round(rows, 3))
 
 
 def test_existing_results_need_overwrite(sphere_run):

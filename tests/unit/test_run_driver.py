@@ -281,6 +281,33 @@ def test_field_files_read_back(tmp_path):
     assert grid.time_values == pytest.approx([s.time for s in steps])
 
 
+def _expected_field_rows(times: list[float], every: int | None, interval: float | None) -> list[int]:
+    """Rows whose fields are written: the first, every ``every``-th, the first at or after each
+    multiple of ``interval``, and the last."""
+    rows, last = [0], 0
+    for k, t in enumerate(times[1:], start=1):
+        if (every and k % every == 0) or (interval and np.floor(t / interval + 1e-9) > last):
+            rows.append(k)
+            last = np.floor(t / interval + 1e-9) if interval else 0
+    return rows if rows[-1] == len(times) - 1 else [*rows, len(times) - 1]
+
+
+@pytest.mark.parametrize(("output", "every", "interval"), [({}, None, 60.0), ({"fields_interval": "5 min"}, None, 300.0),
+                                                           ({"fields_every": 7, "fields_interval": 600}, 7, 600.0)])
+def test_fields_are_written_at_the_interval_by_default(tmp_path, output, every, interval):
+    """Default: every 60 s of simulated time (not every step); an interval in time, steps, or both."""
+    case = probe_case(output=output)
+    out = tmp_path / "res"
+    run_problem(FakeCellProblem(case), case, out)
+    _, rows = read_csv(out / "timeseries.csv")
+    times = [float(r["time_s"]) for r in rows]
+    written = xdmf_times(out / "fields" / "particle.xdmf")
+    assert written == pytest.approx([times[k] for k in _expected_field_rows(times, every, interval)], rel=1e-9)
+    assert len(written) < len(times) / 2  # far fewer than one per step (steps here are ≤ 30 s)
+    if every is None:  # no two written states closer than the interval, but the last
+        assert min(np.diff(written[:-1])) >= interval - 30.0
+
+
 def test_existing_directory_is_not_overwritten(tmp_path):
     """An existing directory needs overwrite, and overwrite only replaces a directory ecmx wrote."""
     case = probe_case()

@@ -345,7 +345,7 @@ def test_step_count_guard(tmp_path):
 
 
 def test_field_volume_guard(tmp_path):
-    case = make_case(output={"max_field_bytes": 20_000, "snapshots": {"depth_of_discharge": []}})
+    case = make_case(output={"max_field_bytes": 20_000, "fields_every": 1, "snapshots": {"depth_of_discharge": []}})
     with pytest.raises(SolveError, match="output.max_field_bytes"):
         run_problem(FakeCellProblem(case), case, tmp_path / "res")
     state = summary(tmp_path / "res")
