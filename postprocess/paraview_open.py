@@ -4,11 +4,10 @@ Usage (ParaView 5.11 or later; Debian's ``paraview`` package provides ``pvpython
 
     pvpython paraview_open.py RUN_DIR --state run.pvsm       # then: paraview --state=run.pvsm
     xvfb-run -a pvpython paraview_open.py RUN_DIR --screenshot run.png [--time 1800]
-    ECMX_RUN_DIR=RUN_DIR paraview --script=paraview_open.py  # inside the ParaView GUI
 
 ``ecmx paraview RUN_DIR --script`` prints this file's path. RUN_DIR is a run directory (it has
-``fields/particle.xdmf``) or a snapshot directory (``snapshots/dod_0.50``). Two views side by
-side show the particle warped by its displacement (scaled so that the largest displacement reads
+``fields/particle.xdmf``) or a snapshot directory (``snapshots/dod_0.50``). Two camera-linked
+views side by side show the particle warped by its displacement (scaled so that the largest displacement reads
 as 10 % of the particle size; the factor is printed and shown in the title): θ = c/c_max with a
 fixed 0–1 range, and the von Mises stress in MPa. The electrolyte (3D and axisymmetric runs) is
 loaded but hidden. Coordinates and displacement are both in µm (ecmx field files, docs/paraview.md).
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -107,19 +105,18 @@ def open_run(run_dir: Path, time: float | None = None) -> dict[str, object]:
         view.ViewTime = shown
         pv.Show(label, view)
         view.ResetCamera()
+    pv.AddCameraLink(theta_view, stress, "ecmx-views")  # rotate one, both follow
     pv.SetActiveView(theta_view)
     return {"times": times, "time": shown, "warp_scale": scale, "layout": layout}
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", nargs="?", default=os.environ.get("ECMX_RUN_DIR"))
+    parser.add_argument("run_dir", help="run directory (or a snapshot directory)")
     parser.add_argument("--time", type=float, help="time to show, s (default: the last)")
     parser.add_argument("--state", help="save a ParaView state file (open with paraview --state=FILE)")
     parser.add_argument("--screenshot", help="save a PNG of both views (needs a display: xvfb-run)")
     args = parser.parse_args(argv)
-    if not args.run_dir:
-        parser.error("give RUN_DIR (or set ECMX_RUN_DIR)")
     opened = open_run(Path(args.run_dir), args.time)
     print(f"ecmx: t = {opened['time']:g} s of {len(opened['times'])} times; warp scale {opened['warp_scale']:g}")
     if args.state:

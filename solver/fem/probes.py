@@ -1,9 +1,10 @@
 """Point evaluation of finite-element functions, collective over the mesh communicator.
 
 :class:`PointEvaluator` builds the bounding-box tree of a mesh once (probes are evaluated every
-step); :meth:`PointEvaluator.evaluate` locates the points once per call and evaluates every
-function given on that mesh. A point takes the value of the first owned cell found on the
-lowest-ranked process that owns one; NaN where no rank does. Every rank gets the same arrays.
+step) and locates a set of points once (the mesh does not move; the last set's cells are kept);
+:meth:`PointEvaluator.evaluate` evaluates every function given on that mesh. A point takes the
+value of the first owned cell found on the lowest-ranked process that owns one; NaN where no rank
+does. Every rank gets the same arrays.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ class PointEvaluator:
     def __init__(self, mesh: dolfinx.mesh.Mesh, padding: float = 1e-10) -> None:
         self.mesh = mesh
         self._tree = dolfinx.geometry.bb_tree(mesh, mesh.topology.dim, padding=padding)
+        self._located: tuple[bytes, tuple[np.ndarray, np.ndarray]] | None = None  # (points, their cells)
 
     def _owned_cells(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Indices of the points inside a cell owned by this rank, and those cells."""
+        """Indices of the points inside a cell owned by this rank, and those cells (the last call's
+        result again for the same points)."""
+        key = points.tobytes()
+        if self._located is None or self._located[0] != key:
+            self._located = (key, self._locate(points))
+        return self._located[1]
+
+    def _locate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         msh = self.mesh
         candidates = dolfinx.geometry.compute_collisions_points(self._tree, points)
         colliding = dolfinx.geometry.compute_colliding_cells(msh, candidates, points)

@@ -7,9 +7,9 @@ one-way mechanics, when enabled), runs the protocol with adaptive steps and writ
 <out>/case.yaml           the resolved case (SI)
 <out>/timeseries.csv      one row per accepted step (and the initial state), docs/case-format.md columns
 <out>/probes.csv          one row per probe per accepted step
-<out>/fields/particle.pvd     ParaView time series on the particle mesh (c_s, stresses)
-<out>/fields/electrolyte.pvd  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
-<out>/snapshots/dod_0.10/particle.pvd, electrolyte.pvd   one file set per snapshot depth of discharge
+<out>/fields/particle.xdmf     ParaView time series on the particle mesh (c_s, θ, stresses; data in .bin)
+<out>/fields/electrolyte.xdmf  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
+<out>/snapshots/dod_0.10/particle.xdmf, electrolyte.xdmf   one file set per snapshot depth of discharge
 <out>/summary.json        status, key results, versions, wall time, mesh and DOF counts
 <out>/.ecmx-owner         ecmx's ownership marker and lock (see ecmx.solver.studies.outdir)
 ```

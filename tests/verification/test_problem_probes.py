@@ -27,3 +27,20 @@ def test_point_evaluator_scalar_and_vector():
     np.testing.assert_allclose(out["s"][:3], 1.0 + 2.0 * inside[:, 0] - inside[:, 1], rtol=1e-12)
     np.testing.assert_allclose(out["v"][:3], np.column_stack([inside[:, 0], 3.0 * inside[:, 1]]), rtol=1e-12)
     assert np.isnan(out["s"][3]) and np.all(np.isnan(out["v"][3]))
+
+
+def test_points_are_located_once(monkeypatch):
+    """Probes are evaluated every step at the same points: the cells are searched for once."""
+    msh = dolfinx.mesh.create_unit_square(MPI.COMM_WORLD, 4, 4)
+    scalar = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+    scalar.interpolate(lambda x: x[0])
+    evaluator, calls = PointEvaluator(msh), []
+    real = dolfinx.geometry.compute_colliding_cells
+    monkeypatch.setattr(dolfinx.geometry, "compute_colliding_cells", lambda *a: calls.append(1) or real(*a))
+    points = np.array([[0.25, 0.5], [0.75, 0.1]])
+    for k in range(3):
+        scalar.x.array[:] *= 2.0
+        np.testing.assert_allclose(evaluator.evaluate({"s": scalar}, points)["s"], 2.0 ** (k + 1) * points[:, 0])
+    assert len(calls) == 1
+    np.testing.assert_allclose(evaluator.evaluate({"s": scalar}, points[::-1])["s"], 8.0 * points[::-1, 0])
+    assert len(calls) == 2  # other points: located again
