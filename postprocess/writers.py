@@ -19,6 +19,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
 # isort: split
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +178,6 @@ class FieldSeries:
             raise ValueError(f"{Path(path).name}: all functions of one file must live on one mesh")
         self.comm = comm
         self.path = Path(path)
-        self.functions = dict(functions)
         self.c_max = c_max
         self.length_unit = length_unit
         self.mesh = next(iter(written.values())).function_space.mesh
@@ -203,28 +203,24 @@ class FieldSeries:
             values = output.values()
             if self.comm.rank == 0:
                 (cell_data if output.cellwise else point_data)[output.name] = values
-        size = writing(self.comm, self._files.append, float(time), self.grid.points,
-                       (self.grid.cell_type, self.grid.cells), point_data, cell_data, self.grid_values)
+        size = writing(self.comm, self._append, float(time), point_data, cell_data)
         self.times.append(float(time))
         self.bytes_written += size
         return size
 
+    def _append(self, time: float, point_data: dict[str, np.ndarray], cell_data: dict[str, np.ndarray]) -> int:
+        """Rank 0 (which holds the gathered mesh): the arrays of one time; returns their bytes."""
+        return self._files.append(time, self.grid.points, (self.grid.cell_type, self.grid.cells), point_data,
+                                  cell_data, self.grid_values)
+
+    def sibling(self, path: Path) -> FieldSeries:
+        """A new series at ``path`` with the same arrays, sharing this one's gathered mesh and
+        interpolation expressions (a snapshot costs one write, no set-up). Not collective."""
+        twin = copy.copy(self)
+        twin.path = Path(path)
+        twin._files = XdmfSeries(twin.path, self._files.units)
+        twin.times, twin.bytes_written = [], 0
+        return twin
+
     def close(self) -> None:
         """Nothing stays open between writes; kept for symmetry with other writers."""
-
-
-def write_fields_once(comm: MPI.Comm, directory: Path, groups: Mapping[str, Mapping[str, dolfinx.fem.Function]],
-                      time: float, *, c_max: float | None = None,
-                      length_unit: float = LENGTH_UNIT_M) -> dict[str, FieldSeries]:
-    """Write one ParaView file set per mesh group (``<directory>/<group>.xdmf``) at a single time.
-
-    Collective. Returns group -> the written series (its ``path`` and ``bytes_written``).
-    """
-    written = {}
-    for group, functions in groups.items():
-        series = FieldSeries(comm, Path(directory) / f"{group}.xdmf", functions, c_max=c_max,
-                             length_unit=length_unit)
-        series.write(time)
-        series.close()
-        written[group] = series
-    return written

@@ -35,7 +35,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, writing
-from ecmx.postprocess.writers import FieldSeries, write_fields_once
+from ecmx.postprocess.writers import FieldSeries
 from ecmx.solver import __version__
 from ecmx.solver.config.case import DEFAULT_FIELDS_INTERVAL
 from ecmx.solver.errors import CaseError, SolveError
@@ -110,9 +110,9 @@ class Recorder:
         if self.fields_every is None and self.fields_interval is None:
             self.fields_interval = DEFAULT_FIELDS_INTERVAL
         self.last_interval = -1  # the interval (time // fields_interval) of the last field write
-        self.field_options = {"c_max": case.material.max_concentration,
-                              "length_unit": pmesh.length_unit if pmesh is not None else 1e-6}
-        self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.xdmf", functions, **self.field_options)
+        length_unit = pmesh.length_unit if pmesh is not None else 1e-6
+        self.series = {group: FieldSeries(comm, out / "fields" / f"{group}.xdmf", functions, length_unit=length_unit,
+                                          c_max=case.material.max_concentration)
                        for group, functions in self._field_groups().items()}
         self.field_bytes = 0  # field data bytes written (fields and snapshots)
         self.records = 0
@@ -204,8 +204,9 @@ class Recorder:
         name = snapshot_name(depth_of_discharge)
         directory = self.out / "snapshots" / name
         writing(self.comm, lambda: directory.parent.mkdir(exist_ok=True))
-        groups = {group: series.functions for group, series in self.series.items()}
-        written = write_fields_once(self.comm, directory, groups, record.time_s, **self.field_options)
+        written = {group: series.sibling(directory / f"{group}.xdmf") for group, series in self.series.items()}
+        for series in written.values():
+            series.write(record.time_s)
         self.field_bytes += sum(series.bytes_written for series in written.values())
         q = record.quantities
         self.snapshots.append({
