@@ -3,8 +3,9 @@
 The CSV columns are the contract of the case format (docs/): :data:`TIMESERIES_COLUMNS` and
 :data:`PROBE_COLUMNS`. Rows are flushed as soon as they are written, so a run that stops leaves
 complete, readable rows. Empty cells mean "not computed" (for example the stress columns when
-mechanics is off), never zero. Field files are VTK time series: ``<name>.pvd`` listing one binary
-``.vtu`` per time (:class:`PvdFiles`); mesh coordinates are in micrometres.
+mechanics is off), never zero. Field files are XDMF series (:mod:`ecmx.postprocess.xdmf`); runs of
+older ecmx versions hold VTK time series, ``<name>.pvd`` listing one binary ``.vtu`` per time
+(:class:`PvdFiles`, still read by :mod:`ecmx.postprocess.rundata`); mesh coordinates in micrometres.
 
 MPI: these files are written by rank 0 (:func:`writing`); every writing call is collective and
 ends on every rank together: a file-system error on rank 0 (disk full, a read-only or removed
@@ -127,8 +128,10 @@ class CsvWriter:
 
 
 class PvdFiles:
-    """The files of a ParaView time series on disk: ``<name>.pvd`` listing one ``<name>_NNNNNN.vtu``
-    (binary, zlib-compressed VTU written by meshio) per time. Not collective: one process writes.
+    """The field files of older ecmx runs: ``<name>.pvd`` listing one ``<name>_NNNNNN.vtu`` (binary,
+    zlib-compressed VTU written by meshio) per time. Runs now write XDMF series
+    (:class:`~ecmx.postprocess.xdmf.XdmfSeries`); this writer makes runs in the older format (the
+    readers' compatibility, test stand-ins). Not collective: one process writes.
 
     The ``.pvd`` is rewritten (atomically) after every ``.vtu``, so it always lists complete files.
     Its directory is created at the first write; its parent must exist (a removed results directory

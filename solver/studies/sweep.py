@@ -244,7 +244,7 @@ def missing_run_files(directory: Path) -> list[str]:
 
     A completed run has case.yaml, timeseries.csv, probes.csv, a summary.json whose status is
     "completed", and every field file that summary.json lists (``files.fields`` and the snapshots'
-    ``.pvd`` files), each with the data files that it names.
+    ``.xdmf`` or, from older runs, ``.pvd`` files), each with the data files that it names.
     """
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]
     summary = _read_json(directory / RUN_SUMMARY_FILE)
@@ -258,7 +258,7 @@ def missing_run_files(directory: Path) -> list[str]:
 
 
 def _listed_field_files(summary: dict[str, Any]) -> list[str]:
-    """The .pvd paths (relative to the run) that a run's summary.json lists."""
+    """The .xdmf (or older .pvd) paths (relative to the run) that a run's summary.json lists."""
     files = summary.get("files")
     fields = files.get("fields") if isinstance(files, dict) else None
     listed = list(fields.values()) if isinstance(fields, dict) else []
@@ -271,7 +271,7 @@ def _listed_field_files(summary: dict[str, Any]) -> list[str]:
 
 
 def _missing_series_files(directory: Path, listed: str) -> list[str]:
-    """``listed`` (a .pvd file of the run) if it is missing or outside the run, else the data files it
+    """``listed`` (a field file of the run) if it is missing or outside the run, else the data files it
     names that are missing."""
     pvd = directory / listed
     if directory.resolve() not in pvd.resolve().parents or not pvd.is_file():

@@ -110,3 +110,17 @@ def test_ecmx_paraview_lists_the_series_and_prints_the_script(tmp_path: Path) ->
     refused = subprocess.run([*cli, str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
     assert refused.returncode == 2 and "not an ecmx run directory" in refused.stderr
     assert not (SCRIPT.parent / "paraview.py").exists()  # would shadow ParaView's own package in the script
+
+
+def test_a_sweep_point_whose_field_data_is_missing_is_not_complete(tmp_path: Path) -> None:
+    from ecmx.solver.studies.sweep import missing_run_files
+
+    run = tmp_path / "point"
+    (run / "fields").mkdir(parents=True)
+    for name in ("case.yaml", "timeseries.csv", "probes.csv"):
+        (run / name).write_text("x\n")
+    (run / "summary.json").write_text('{"status": "completed", "files": {"fields": {"particle": "fields/particle.xdmf"}}}')
+    _write(run / "fields" / "particle.xdmf", [0.0, 1.0])
+    assert missing_run_files(run) == []
+    (run / "fields" / "particle.bin").unlink()
+    assert missing_run_files(run) == ["fields/particle.xdmf: particle.bin"]
