@@ -71,7 +71,7 @@ def stress_view(source, view) -> None:
     mpa = pv.Calculator(Input=source, ResultArrayName="von_mises_MPa", Function="von_mises_Pa*1e-6")
     display = pv.Show(mpa, view)
     display.LineWidth = 4.0
-    low, high = _array_range(mpa, "von_mises_MPa") or (0.0, 1.0)
+    high = (_array_range(mpa, "von_mises_MPa") or (0.0, 1.0))[1]
     colour(display, view, "von_mises_MPa", "von Mises stress (MPa)", (0.0, max(high, 1e-9)))
 
 
