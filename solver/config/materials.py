@@ -66,7 +66,7 @@ class Table(Tabulated):
     """A dimensionless property tabulated against stoichiometry θ = c_s/c_s,max."""
 
     columns: ClassVar[tuple[str, ...]] = ("value",)
-    value: list[float] = Field(description="the property at each θ")
+    value: list[float] = Field(description="the property at each θ, in the unit of the property")
 
 
 class DiffusivityTable(Table):
@@ -170,7 +170,7 @@ class Material(Schema):
     """An intercalation cathode material. All values SI."""
 
     name: str = Field(description="the material's name (a library entry's file stem)")
-    formula: str = Field("", description="chemical formula, for reports")
+    formula: str = Field("", description="chemical formula (text, shown in reports)")
     description: str = Field("", description="free text, for reports")
     density: Annotated[Density, Field(gt=0)] = Field(description="mass density, kg/m³")
     molar_mass: Annotated[MolarMass, Field(gt=0)] = Field(description="molar mass of one formula unit, kg/mol")
