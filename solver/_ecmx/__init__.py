@@ -31,6 +31,7 @@ _API = {
     "load_run": "ecmx.results",
     "load_sweep_results": "ecmx.results",
     "load_comparison_results": "ecmx.results",
+    "copy_cases": "ecmx.solver.studies.examples",
     "Run": "ecmx.results",
     "ComparisonResults": "ecmx.results",
     "CaseError": "ecmx.solver.errors",
