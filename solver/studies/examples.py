@@ -8,7 +8,7 @@ exists already is left as it is and reported.
 from __future__ import annotations
 
 from importlib import resources
-from importlib.abc import Traversable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 REPOSITORY_CASES = Path(__file__).resolve().parents[2] / "cases"

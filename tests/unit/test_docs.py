@@ -14,7 +14,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from typer.testing import CliRunner, Result
 
+from ecmx.solver.cli import app
 from ecmx.solver.config.docgen import FILE_KINDS, file_keys, find_keys, markdown, normalise_key
 from ecmx.solver.config.editor_schema import editor_schema
 from ecmx.solver.errors import CaseError
@@ -24,9 +26,19 @@ DOCS = ROOT / "docs"
 ECMX = [sys.executable, "-m", "ecmx.solver.cli"]
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_cli(*args: str) -> Result:
+    """An ecmx verb in this process (stdout and stderr apart, the exit status as ``returncode``)."""
+    result = CliRunner().invoke(app, list(args))
+    result.returncode = result.exit_code
+    return result
+
+
+def test_schema_verb_end_to_end_in_a_process():
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    return subprocess.run([*ECMX, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run([*ECMX, "schema", "material.chemical_expansion.partial_molar_volume"], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "partial molar volume" in result.stdout and "unit: m^3/mol" in result.stdout
 
 
 def test_case_keys_md_is_generated_from_the_schema():
@@ -174,3 +186,28 @@ def test_cases_verb_copies_without_overwriting(tmp_path):
     assert (target / "nvp.yaml").read_text() == "mine\n" and (tmp_path / "victim").read_text() == "keep\n"
     assert "left 2 existing file(s)" in result.stdout
     assert (target / "nvp-vs-hev.yaml").read_bytes() == (ROOT / "cases" / "nvp-vs-hev.yaml").read_bytes()
+
+
+def test_outputs_md_lists_every_column_ecmx_writes():
+    from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
+    from ecmx.postprocess.sweep_summary import FIXED_COLUMNS, SPREAD_PREFIX
+    from ecmx.postprocess.tables import COLUMN_TITLES, RATIO_COLUMNS
+
+    text = (DOCS / "outputs.md").read_text(encoding="utf-8")
+    columns = {*TIMESERIES_COLUMNS, *PROBE_COLUMNS, *COLUMN_TITLES, *RATIO_COLUMNS, *FIXED_COLUMNS, SPREAD_PREFIX}
+    assert sorted(c for c in columns if f"`{c}" not in text) == []
+
+
+def _yaml_blocks(path: Path) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_tutorial_case_example_validates(tmp_path):
+    from ecmx.solver.config.case import load_case
+
+    cases = [block for block in _yaml_blocks(DOCS / "tutorial.md") if block.startswith("name:")]
+    assert cases
+    for i, block in enumerate(cases):
+        (tmp_path / f"case{i}.yaml").write_text(block, encoding="utf-8")
+        case = load_case(tmp_path / f"case{i}.yaml")
+        assert case.material.chemical_expansion.partial_molar_volume == pytest.approx(3e-6)
