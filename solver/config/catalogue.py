@@ -7,6 +7,8 @@ ion diffusivities. Entries are read and validated with the same schema as a case
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 from ecmx.solver.config.library import LIBRARY_DIR, library_names, resolve_entry
@@ -44,12 +46,26 @@ def electrolyte_line(electrolyte: Electrolyte) -> str:
             f"   D₋ {electrolyte.anion_diffusivity:.3g} m²/s")
 
 
+_DOI = re.compile(r"doi:\s*(10\.\d{4,9}/[^\s,;)]+)", re.IGNORECASE)
+
+
+def references(entry: Material | Electrolyte) -> str:
+    """The DOIs the entry's sources cite, and how many of its values have a source."""
+    dois = sorted({m.rstrip(".") for text in entry.sources.values() for m in _DOI.findall(text)})
+    cited = f"{len(entry.sources)} values with a source"
+    return f"{cited}; doi:{', doi:'.join(dois)}" if dois else cited
+
+
 def listing() -> str:
-    """The whole library: materials, then electrolytes, one line each."""
+    """The whole library: materials, then electrolytes, two lines each (summary, then sources)."""
     lines = ["materials (capacity of the stoichiometry window θ, solid diffusivity):"]
-    lines += ["  " + material_line(load_entry(n)) for n in library_names("material")]  # type: ignore[arg-type]
+    for name in library_names("material"):
+        entry = load_entry(name)
+        lines += ["  " + material_line(entry), "      sources: " + references(entry)]  # type: ignore[arg-type]
     lines += ["electrolytes:"]
-    lines += ["  " + electrolyte_line(load_entry(n)) for n in library_names("electrolyte")]  # type: ignore[arg-type]
+    for name in library_names("electrolyte"):
+        entry = load_entry(name)
+        lines += ["  " + electrolyte_line(entry), "      sources: " + references(entry)]  # type: ignore[arg-type]
     lines += ["'ecmx materials NAME' shows one entry with every value and its source."]
     return "\n".join(lines)
 

@@ -164,8 +164,10 @@ def test_schema_json_validates_the_shipped_files_and_refuses_a_typo():
 def test_materials_verb_lists_the_library_and_shows_one_entry():
     listing = run_cli("materials")
     assert listing.returncode == 0, listing.stderr
-    nvp = next(line for line in listing.stdout.splitlines() if line.split()[:1] == ["nvp"])
-    assert "117.6 mAh/g" in nvp and "0.25–0.75" in nvp and "1e-15 m²/s" in nvp
+    lines = listing.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["nvp"])
+    assert "117.6 mAh/g" in lines[at] and "0.25–0.75" in lines[at] and "1e-15 m²/s" in lines[at]
+    assert lines[at + 1].split() == ["sources:", "13", "values", "with", "a", "source;", "doi:10.1039/d5ee00877h"]
     assert "naclo4-ec-pc" in listing.stdout
     one = run_cli("materials", "hev")
     assert one.returncode == 0 and "sources:" in one.stdout and "youngs_modulus:" in one.stdout
