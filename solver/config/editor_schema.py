@@ -35,11 +35,14 @@ def editor_schema(kind: str = "case") -> dict[str, Any]:
         for name in ("Material", "Electrolyte"):
             _entry_or_mapping(definitions[name])
         for key in ("material", "electrolyte"):
-            prop = schema["properties"][key]
-            ref = {"$ref": prop.pop("$ref")}
-            prop["anyOf"] = [_ENTRY, ref]
+            _or_string(schema["properties"][key], _ENTRY)
         ocv = definitions["Material"]["properties"]["open_circuit_voltage"]
-        ocv["anyOf"] = [{"type": "string", "description": "a CSV file: columns stoichiometry, voltage"},
-                        {"$ref": ocv.pop("$ref")}]
+        _or_string(ocv, {"type": "string", "description": "a CSV file: columns stoichiometry, voltage"})
         schema["required"] = [k for k in schema.get("required", []) if k not in ("name", "electrolyte")]
     return schema
+
+
+def _or_string(prop: dict[str, Any], string: dict[str, Any]) -> None:
+    """Let the property ``prop`` (a reference or a union) also be the string ``string`` describes."""
+    forms = [{"$ref": prop.pop("$ref")}] if "$ref" in prop else prop.pop("anyOf", [])
+    prop["anyOf"] = [string, *forms]
