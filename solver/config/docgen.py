@@ -101,7 +101,8 @@ def _member_text(member: Any, shape: _Shape, suffix: str) -> str:
     origin, args = typing.get_origin(member), typing.get_args(member)
     if origin is Literal:
         shape.choices = [*(shape.choices or []), *args]
-        return "text" if all(isinstance(a, str) for a in args) else "choice"
+        kinds = {"text" if isinstance(a, str) else "integer" if isinstance(a, int) else "number" for a in args}
+        return " or ".join(sorted(kinds))
     if isinstance(member, type) and issubclass(member, BaseModel):
         shape.models = [*(shape.models or []), (suffix, member)]
         return "section" if not suffix.endswith("[]") else "sections"

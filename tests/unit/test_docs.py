@@ -213,3 +213,14 @@ def test_tutorial_case_example_validates(tmp_path):
         (tmp_path / f"case{i}.yaml").write_text(block, encoding="utf-8")
         case = load_case(tmp_path / f"case{i}.yaml")
         assert case.material.chemical_expansion.partial_molar_volume == pytest.approx(3e-6)
+
+
+def test_key_rows_state_type_default_and_allowed_values():
+    keys = {k.path: k for k in file_keys("case")}
+    assert (keys["mechanics.degree"].type, keys["mechanics.degree"].default, keys["mechanics.degree"].allowed) == \
+        ("integer", "2", "1, 2")
+    assert keys["geometry.kind"].allowed == "sphere-1d, axisymmetric-2d, particle-in-electrolyte, agglomerate, mesh-file"
+    assert (keys["temperature"].default, keys["temperature"].allowed) == ("298.15", "≥ 150 and ≤ 600")
+    assert keys["material.diffusivity"].type == "number or section" and keys["material.density"].default == "required"
+    assert keys["name"].default == "the case file's stem" and keys["electrolyte"].default == "naclo4-ec-pc"
+    assert keys["output.probes"].type == "list of sections" and "output.probes[].point" in keys
