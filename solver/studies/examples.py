@@ -2,8 +2,8 @@
 
 The wheel holds ``cases/`` as the package data ``ecmx.cases``; a source checkout (without an
 installation, or an editable one, whose import finder does not resolve the data-only
-``ecmx.cases`` below the regular ``ecmx`` package) reads the repository's ``cases/`` directory. Copying never overwrites a file: one that
-exists already is left as it is and reported.
+``ecmx.cases`` below the regular ``ecmx`` package) reads the repository's ``cases/`` directory.
+Copying never overwrites a file: one that exists already is left as it is and reported.
 """
 
 from __future__ import annotations
