@@ -324,7 +324,7 @@ def _figures_section(doc: Document, figures: dict[str, str]) -> None:
 def _table_section(doc: Document, rows: Sequence[Row]) -> None:
     doc.heading("Table")
     doc.paragraph(
-        "From the snapshot field files (`<case>/snapshots/dod_X.XX/particle.pvd`; stresses are the nodal, "
+        "From the snapshot field files (`<case>/snapshots/dod_X.XX/particle.xdmf`; stresses are the nodal, "
         "vertex-averaged fields shown in ParaView, tension positive); the voltage from `timeseries.csv`. "
         "CSV: `table.csv`, `ratios.csv`."
     )
@@ -335,10 +335,10 @@ def _paraview_section(doc: Document) -> None:
     doc.heading("Opening the results in ParaView")
     doc.bullets(
         [
-            "`<case>/fields/particle.pvd`: the whole discharge on the particle mesh (c_s and stresses), "
-            "one time step per solver step.",
-            "`<case>/fields/electrolyte.pvd`: the electrolyte salt concentration and potential (3D and axisymmetric runs).",
-            "`<case>/snapshots/dod_0.10/particle.pvd` (and `dod_0.50`, `dod_0.90`): the fields at each depth of discharge.",
+            "`<case>/fields/particle.xdmf`: the whole discharge on the particle mesh (c_s and stresses), "
+            "one time step every output.fields_interval (default 60 s of simulated time).",
+            "`<case>/fields/electrolyte.xdmf`: the electrolyte salt concentration and potential (3D and axisymmetric runs).",
+            "`<case>/snapshots/dod_0.10/particle.xdmf` (and `dod_0.50`, `dod_0.90`): the fields at each depth of discharge.",
             "`figures/slices/<case>_dodNNN.vtp`: the slice data drawn in the figure grid.",
             "Mesh coordinates are in µm; concentrations in mol/m³, stresses in Pa. For sphere-1d runs the "
             "mesh is the radius (x = r); for axisymmetric runs the (r, z) half-plane.",
