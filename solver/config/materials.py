@@ -260,6 +260,18 @@ class CounterElectrode(Schema):
     anodic_transfer_coefficient: TransferCoefficient = Field(0.5, description="α_a, dimensionless")
     cathodic_transfer_coefficient: TransferCoefficient = Field(0.5, description="α_c, dimensionless")
 
+    @model_validator(mode="after")
+    def _consistent_mass_action(self) -> CounterElectrode:
+        """The mass-action law i₀,a [exp(α_a η̂) − (c/c_ref) exp(−α_c η̂)] rests at the Nernst potential
+        of Na⁺ only when α_a + α_c = 1 (docs/model.md §3)."""
+        total = self.anodic_transfer_coefficient + self.cathodic_transfer_coefficient
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(
+                "anodic_transfer_coefficient + cathodic_transfer_coefficient must equal 1 for the Na-metal"
+                f" mass-action law (thermodynamic consistency), got {total:.6g}"
+            )
+        return self
+
 
 class Electrolyte(Schema):
     """Binary 1:1 salt solution in the dilute Nernst–Planck model."""

@@ -184,7 +184,7 @@ class CellProblem:
             *self.electrolyte.residuals(tests[n_particle:-1], flux, sources),
             self._voltage_row(flux, tests[-1]),
         ]
-        eta = self._reaction.overpotential(theta_surface, phi_surface, voltage)
+        eta = self._reaction.overpotential(theta_surface, c_surface, phi_surface, voltage)
         quantity_forms = {
             "interface_current": d.form(gamma.integral(flux)),
             "overpotential_integral": d.form(gamma.integral(eta)),
@@ -222,7 +222,8 @@ class CellProblem:
         self.particle.set_initial_state(theta0)
         self.electrolyte.set_initial_state()
         ocv = float(self.case.material.ocv_at(theta0))
-        self._voltage.x.array[:] = self.electrolyte.rest_potential + ocv / self.scales.thermal_voltage
+        rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
+        self._voltage.x.array[:] = rest + ocv / self.scales.thermal_voltage
         self._store_accepted()
 
     def set_state(
@@ -296,7 +297,7 @@ class CellProblem:
 
         Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
         Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
-        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) on Γ) and ``time_scale_s`` (R²/D_ref).
+        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) − (RT/F) ln(c/c_ref) on Γ) and ``time_scale_s`` (R²/D_ref).
         """
         sc, area = self.scales, self.domains.interface_area
         integral = {name: self.domains.integrate(form) for name, form in self._q_forms.items()}

@@ -10,6 +10,7 @@ geometry kind and table shape).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ def constant(mesh: dolfinx.mesh.Mesh, value: float) -> fem.Constant:
 @dataclass(frozen=True)
 class InsertionReaction:
     """Butler–Volmer insertion at Γ: ĵ(θ, ĉ, φ̂_e, V̂) = i_loc/i*, the outward Na flux of the particle
-    in units of c_s,max R/t₀, with η̂ = V̂ − φ̂_e − U(θ)/(RT/F)."""
+    in units of c_s,max R/t₀, with η̂ = V̂ − φ̂_e − U(θ)/(RT/F) − ln(c/c_ref) (Nernst term)."""
 
     law: kinetics.ButlerVolmer
     ocv_stoichiometry: tuple[float, ...]
@@ -44,6 +45,7 @@ class InsertionReaction:
     thermal_voltage: Expr
     concentration_ratio: Expr  # c₀/c_ref
     current_density_scale: Expr  # i* [A/m²]
+    rest_nernst_potential: float  # ln(c₀/c_ref): the Nernst term at the uniform rest salt concentration
 
     @classmethod
     def of_case(cls, mesh: dolfinx.mesh.Mesh, case: Any, scales: Scales) -> InsertionReaction:
@@ -55,23 +57,26 @@ class InsertionReaction:
             alpha_c=material.cathodic_transfer_coefficient,
         )
         table = material.open_circuit_voltage
+        c_rel = scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
         return cls(
             law=law.with_coefficients(lambda value: constant(mesh, value)),
             ocv_stoichiometry=tuple(table.stoichiometry),
             ocv_voltage=tuple(table.voltage),
             thermal_voltage=constant(mesh, scales.thermal_voltage),
-            concentration_ratio=constant(mesh, scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION),
+            concentration_ratio=constant(mesh, c_rel),
             current_density_scale=constant(mesh, scales.current_density),
+            rest_nernst_potential=math.log(c_rel),
         )
 
-    def overpotential(self, theta: Expr, phi: Expr, voltage: Expr) -> Expr:
-        """η̂ = V̂ − φ̂_e − U(θ)/(RT/F) (nondimensional)."""
+    def overpotential(self, theta: Expr, c: Expr | float, phi: Expr, voltage: Expr) -> Expr:
+        """η̂ = V̂ − φ̂_e − U(θ)/(RT/F) − ln(c/c_ref) (nondimensional) for ĉ = c/c₀."""
         ocv = kinetics.open_circuit_voltage(theta, self.ocv_stoichiometry, self.ocv_voltage)
-        return voltage - phi - ocv / self.thermal_voltage
+        nernst = kinetics.nernst_potential(self.concentration_ratio * c)
+        return voltage - phi - ocv / self.thermal_voltage - nernst
 
-    def flux(self, theta: Expr, c: Expr, phi: Expr, voltage: Expr) -> Expr:
+    def flux(self, theta: Expr, c: Expr | float, phi: Expr, voltage: Expr) -> Expr:
         """ĵ = i_loc/i* for surface θ, ĉ = c/c₀, φ̂_e and V̂ (UFL)."""
-        eta = self.overpotential(theta, phi, voltage)
+        eta = self.overpotential(theta, c, phi, voltage)
         return self.law.current_density(theta, self.concentration_ratio * c, eta) / self.current_density_scale
 
 

@@ -212,3 +212,14 @@ def test_every_field_has_a_description(model):
     missing = [f"{section.__name__}.{name}" for section in _sections(model)
                for name, field in section.model_fields.items() if not field.description]
     assert not missing, missing
+
+
+def test_na_metal_transfer_coefficients_must_sum_to_one(case_dir):
+    """The mass-action Na-metal law rests at the Nernst potential only for α_a + α_c = 1."""
+    err = _error(case_dir, "electrolyte.counter_electrode.anodic_transfer_coefficient=0.3")
+    assert err.file == case_dir / "case.yaml"
+    assert err.key == "electrolyte.counter_electrode"
+    assert "anodic_transfer_coefficient + cathodic_transfer_coefficient must equal 1" in str(err)
+    case = load_case(case_dir / "case.yaml", ["electrolyte.counter_electrode.anodic_transfer_coefficient=0.3",
+                                              "electrolyte.counter_electrode.cathodic_transfer_coefficient=0.7"])
+    assert case.electrolyte.counter_electrode.cathodic_transfer_coefficient == 0.7
