@@ -131,7 +131,8 @@ class CellProblem:
         solver = case.solver
         settings = NewtonSettings(solver.rtol, solver.atol * self._one_c_current_hat, solver.max_newton_iterations)
         self._newton = CoupledNewton(residuals, self._unknowns, self._split_names, self.domains.entity_maps, settings,
-                                     resolve_linear_solver(solver.linear_solver, pmesh.mesh.topology.dim))
+                                     resolve_linear_solver(solver.linear_solver, pmesh.mesh.topology.dim),
+                                     before_assembly=self.particle.update_tabulated)
         self._evaluators: dict[int, PointEvaluator] = {}
         self.set_initial_state()
 
@@ -148,6 +149,7 @@ class CellProblem:
         self.interface_flux = self._reaction.flux
         self.counter_flux = counter.flux
         self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self._dt)
+        self._reaction = self._reaction.with_open_circuit_voltage(self.particle.open_circuit_voltage)
         self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self._dt)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
         self._voltage = fem.Function(self.domains.real_space, name="cell_voltage")

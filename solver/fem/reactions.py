@@ -11,7 +11,9 @@ geometry kind and table shape).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -40,8 +42,7 @@ class InsertionReaction:
     in units of c_s,max R/t₀, with η̂ = V̂ − φ̂_e − U(θ)/(RT/F) − ln(c/c_ref) (Nernst term)."""
 
     law: kinetics.ButlerVolmer
-    ocv_stoichiometry: tuple[float, ...]
-    ocv_voltage: tuple[float, ...]
+    open_circuit_voltage: Callable[[Expr], Expr]  # U(θ) [V] of a surface θ expression
     thermal_voltage: Expr
     concentration_ratio: Expr  # c₀/c_ref
     current_density_scale: Expr  # i* [A/m²]
@@ -49,7 +50,8 @@ class InsertionReaction:
 
     @classmethod
     def of_case(cls, mesh: dolfinx.mesh.Mesh, case: Any, scales: Scales) -> InsertionReaction:
-        """The reaction of the case's material, its numbers as Constants on ``mesh``."""
+        """The reaction of the case's material, its numbers as Constants on ``mesh``; U(θ) is the exact
+        UFL table (any θ expression; see :meth:`with_open_circuit_voltage` for tables of any length)."""
         material = case.material
         law = kinetics.ButlerVolmer(
             exchange_current=material.exchange_current_density,
@@ -60,17 +62,22 @@ class InsertionReaction:
         c_rel = scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
         return cls(
             law=law.with_coefficients(lambda value: constant(mesh, value)),
-            ocv_stoichiometry=tuple(table.stoichiometry),
-            ocv_voltage=tuple(table.voltage),
+            open_circuit_voltage=partial(kinetics.open_circuit_voltage, stoichiometry=tuple(table.stoichiometry),
+                                         voltage=tuple(table.voltage)),
             thermal_voltage=constant(mesh, scales.thermal_voltage),
             concentration_ratio=constant(mesh, c_rel),
             current_density_scale=constant(mesh, scales.current_density),
             rest_nernst_potential=math.log(c_rel),
         )
 
+    def with_open_circuit_voltage(self, ocv: Callable[[Expr], Expr]) -> InsertionReaction:
+        """The same reaction with U(θ) [V] evaluated by ``ocv`` (e.g. a
+        :class:`~ecmx.solver.fem.table_fields.NodalTable` of the particle's θ)."""
+        return replace(self, open_circuit_voltage=ocv)
+
     def overpotential(self, theta: Expr, c: Expr | float, phi: Expr, voltage: Expr) -> Expr:
         """η̂ = V̂ − φ̂_e − U(θ)/(RT/F) − ln(c/c_ref) (nondimensional) for ĉ = c/c₀."""
-        ocv = kinetics.open_circuit_voltage(theta, self.ocv_stoichiometry, self.ocv_voltage)
+        ocv = self.open_circuit_voltage(theta)
         nernst = kinetics.nernst_potential(self.concentration_ratio * c)
         return voltage - phi - ocv / self.thermal_voltage - nernst
 

@@ -26,18 +26,11 @@ from typing import Any
 import numpy as np
 import ufl
 
+from ecmx.solver.physics.tables import piecewise_linear
+
 Expr = ufl.core.expr.Expr
 Interpolant = Callable[[Any, np.ndarray, np.ndarray], Any]
 """interp(θ, xs, ys): numpy.interp for arrays, :func:`piecewise_linear` for UFL."""
-
-
-def piecewise_linear(theta: Expr, xs: np.ndarray, ys: np.ndarray) -> Expr:
-    """UFL piecewise-linear interpolant of (xs, ys), constant beyond the ends (like numpy.interp)."""
-    expr = ufl.as_ufl(float(ys[0]))
-    for x0, x1, y0, y1 in zip(xs[:-1], xs[1:], ys[:-1], ys[1:], strict=True):
-        slope = float((y1 - y0) / (x1 - x0))
-        expr = expr + slope * (ufl.min_value(ufl.max_value(theta, float(x0)), float(x1)) - float(x0))
-    return expr
 
 
 @dataclass(frozen=True)
