@@ -331,7 +331,9 @@ class CellProblem:
 
     def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Evaluate the SI fields at points (n, gdim) or (n, 3) in mesh units; NaN outside a field's
-        domain. Collective; every rank gets the same arrays.
+        domain, except that a point within one cell of the particle mesh (e.g. exactly on the curved
+        surface, outside its facets) takes the particle fields at the nearest particle point.
+        Collective; every rank gets the same arrays.
 
         For ``sphere-1d`` a 3D point is evaluated at its distance from the centre; for
         ``axisymmetric-2d`` at (√(x²+y²), z).
@@ -350,5 +352,6 @@ class CellProblem:
     def _evaluator(self, mesh: dolfinx.mesh.Mesh) -> PointEvaluator:
         """The point evaluator of a (sub)mesh, built once (probes are evaluated every step)."""
         if id(mesh) not in self._evaluators:
-            self._evaluators[id(mesh)] = PointEvaluator(mesh)
+            # a probe on the particle surface may fall just outside its facets: nearest particle point
+            self._evaluators[id(mesh)] = PointEvaluator(mesh, snap=mesh is self.domains.particle_mesh)
         return self._evaluators[id(mesh)]
