@@ -67,7 +67,8 @@ class PointEvaluator:
         pts[:, : given.shape[1]] = given
         found, cells = self._owned_cells(pts)
         out = self._combine(functions, self._values(functions, pts, found, cells))
-        missing = np.flatnonzero(np.all([np.isnan(v.reshape(len(pts), -1)[:, 0]) for v in out.values()], axis=0))
+        unfound = np.all([np.isnan(v.reshape(len(pts), -1)[:, 0]) for v in out.values()], axis=0)
+        missing = np.flatnonzero(unfound & np.all(np.isfinite(pts), axis=1))
         if self._snap and missing.size and out:
             snapped = self._snapped(functions, pts[missing])
             for name, values in snapped.items():
