@@ -226,6 +226,8 @@ def run(
     set_: SetOpt = None,
     out: OutOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (<out>.partial) from its "
+                                                          "last checkpoint")] = False,
     progress: ProgressOpt = True,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -233,10 +235,13 @@ def run(
     from ecmx.solver.config.case import load_case
 
     with user_errors():
+        if resume and overwrite:
+            raise CaseError("--resume continues an unfinished run and --overwrite replaces a finished one: give one "
+                            "of them", key="--resume")
         case = load_case(file, set_ or [])
         from ecmx.solver.studies.run import run_case
 
-        result = run_case(case, out_dir=out, overwrite=overwrite, progress=progress)
+        result = run_case(case, out_dir=out, overwrite=overwrite, progress=progress, resume=resume)
         if _is_root():
             print(f"results written to {result.directory}")
 

@@ -114,3 +114,12 @@ def test_point_and_collect_together_are_refused(case_dir: Path, monkeypatch: pyt
                                                    "values": [1e-15]}})
     result = _invoke("sweep", "sweep.yaml", "--point", "0", "--collect")
     assert result.exit_code == 2 and "give one of them" in result.output
+
+
+def test_run_resume_refusals(case_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(case_dir)
+    result = _invoke("run", "case.yaml", "--out", "res", "--resume")
+    assert result.exit_code == 2 and "nothing to resume: no unfinished run in" in _plain(result.output)
+    assert not (case_dir / "res").exists() and not (case_dir / "res.partial").exists()
+    result = _invoke("run", "case.yaml", "--resume", "--overwrite")
+    assert result.exit_code == 2 and "give one of them" in _plain(result.output)
