@@ -56,7 +56,7 @@ from ecmx.solver.config.studies import Comparison
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
-from ecmx.solver.studies.progress import ProgressDisplay
+from ecmx.solver.studies.progress import CasesProgress
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.studies.workers import process_pool
 
@@ -251,7 +251,7 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
                workers: int, progress: bool = True) -> list[CaseOutcome]:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
     outcomes: dict[str, CaseOutcome] = {}
-    display = ProgressDisplay("compare", len(cases), enabled=progress)
+    display = CasesProgress(cases, case_dirs, enabled=progress)
 
     def done(outcome: CaseOutcome) -> None:
         outcomes[outcome.name] = outcome

@@ -379,7 +379,7 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
                             snapshot_dods=case.output.snapshots.depth_of_discharge,
                             max_steps=case.solver.max_steps, guard=interrupts.check)
     display = ProgressDisplay("starting", 1.0, enabled=progress and comm.rank == 0)
-    shown = RunProgress(runner, display)
+    shown = RunProgress(runner, display, case.protocol)
     checkpoints = Checkpointer(problem, recorder, runner, comm, resumed)
     if resumed is not None:
         resumed.restore(problem, recorder, runner, comm)
