@@ -82,3 +82,30 @@ def test_point_job_refusals(case_dir):
     with DirectoryLock.acquire(study.directory, "sweep"), pytest.raises(CaseError, match="a whole sweep runs there"):
         run_one_point(study, 0, runner=fake_run)
     assert calls(study.directory) == []
+
+
+@pytest.mark.slow
+def test_job_array_of_real_sphere_1d_points_collects_the_local_summary(case_dir, mesh_cache, monkeypatch):
+    """Through the CLI: two `ecmx sweep FILE --point K` processes at once, then `--collect`; the
+    summary equals an in-process local sweep's (real sphere-1d runs)."""
+    monkeypatch.setenv("ECMX_CACHE_DIR", str(mesh_cache))
+    env = dict(os.environ, NO_COLOR="1")
+    spec = {"sweep": {"base": "case.yaml", "parameter": "material.diffusivity", "values": [1e-15, 1e-14]}}
+    path = write_yaml(case_dir / "array.yaml", {**spec, "output": {"directory": str(case_dir / "out-array")}})
+    ecmx = [sys.executable, "-m", "ecmx.solver.cli", "sweep", str(path)]
+    jobs = [subprocess.Popen([*ecmx, "--point", str(k)], env=env, cwd=case_dir, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for k in range(2)]
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    assert all(": ok" in out for out, _ in outputs)
+    collect = subprocess.run([*ecmx, "--collect"], env=env, cwd=case_dir, capture_output=True, text=True, timeout=300)
+    assert collect.returncode == 0, collect.stderr
+    local_path = write_yaml(case_dir / "local.yaml", {**spec, "output": {"directory": str(case_dir / "out-local")}})
+    local = run_sweep(load_sweep(local_path), workers=1, progress=False, plots=False)
+    collected = _comparable(read_summary(case_dir / "out-array" / "summary.csv"))
+    expected = _comparable(read_summary(local.summary_path))
+    assert [r["status"] for r in collected] == ["ok", "ok"] and len(expected) == 2
+    for got, want in zip(collected, expected, strict=True):
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert got[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
