@@ -4,14 +4,16 @@ While a run writes its fields (every ``output.fields_every`` accepted steps) and
 :class:`Checkpointer` writes ``<out>.partial/checkpoint/``:
 
 ```
-checkpoint/state.json        time, step-size controller, protocol position, step counts, the
-                             recorder's tallies and how many rows and field files were written
-checkpoint/rank-NNNNN.npz    this MPI rank's arrays of every unknown of the coupled problem
+checkpoint/state.json               time, step-size controller, protocol position, step counts,
+                                    the recorder's tallies, how many rows and field files were
+                                    written, and the generation G of the arrays
+checkpoint/rank-NNNNN-GGGGGG.npz    this MPI rank's arrays of every unknown of the coupled problem
 ```
 
-Collectively and atomically: every rank writes its arrays into ``checkpoint.new/``, rank 0 writes
-``state.json`` last and swaps the directory into place, so ``checkpoint/`` always holds one whole
-state; it is removed when the protocol completes. What is stored is generic: the arrays of all
+Collectively and atomically: every rank writes its arrays of the next generation beside the
+current ones, and only then rank 0 replaces ``state.json`` (atomically) and deletes the older
+generation, so ``state.json`` always names one whole state; the directory is removed when the
+protocol completes. What is stored is generic: the arrays of all
 unknowns (``problem.state_arrays()``, restored with ``problem.restore_state``) and the step size
 the controller would take next.
 
@@ -37,6 +39,7 @@ interrupted train resumes from the last checkpoint before it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -50,10 +53,10 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, writing
+from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, output_error, writing
 from ecmx.solver.collective import on_root, raise_if_any
 from ecmx.solver.errors import CaseError
-from ecmx.solver.studies.outdir import replace_directory
+from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.recorder import Recorder
 from ecmx.solver.timeloop.protocol import ProtocolStep, Segment
 from ecmx.solver.timeloop.runner import ProtocolRunner, StepRecord
@@ -84,6 +87,7 @@ class Checkpointer:
         self.problem, self.recorder, self.runner, self.comm = problem, recorder, runner, comm
         self.offset = 0 if resumed is None else int(resumed.state["position"])
         self.cut_start = None if resumed is None else float(resumed.state["segment_start_s"])
+        self.generation = 0 if resumed is None else int(resumed.state["generation"])
         self.position = 0
         self.segment_start = 0.0
         self.in_train = False
@@ -106,21 +110,23 @@ class Checkpointer:
         """Store the state after ``record`` (skipped inside a GITT train)."""
         if self.in_train:
             return
-        out = self.recorder.out
-        new, final = out / f"{CHECKPOINT}.new", out / CHECKPOINT
-        writing(self.comm, _fresh_directory, new)
+        directory = self.recorder.out / CHECKPOINT
+        writing(self.comm, lambda: directory.mkdir(exist_ok=True))
+        generation = self.generation + 1
         error = None
         try:
-            np.savez(new / f"rank-{self.comm.rank:05d}.npz",
+            np.savez(directory / arrays_name(self.comm.rank, generation),
                      **{f"u{i}": a for i, a in enumerate(self.problem.state_arrays())})
         except OSError as exc:
-            error = exc
+            error = output_error(exc)
         raise_if_any(self.comm, error)
-        writing(self.comm, _publish, new, final, json.dumps(self._state(record), default=str))
+        state = json.dumps({**self._state(record), "generation": generation}, default=str)
+        writing(self.comm, _publish, directory, state, generation)
+        self.generation = generation
 
     def discard(self) -> None:
         """Remove the checkpoint once the protocol is done: a finished run does not resume (collective)."""
-        writing(self.comm, shutil.rmtree, self.recorder.out / CHECKPOINT, True)
+        writing(self.comm, _remove_flat, self.recorder.out / CHECKPOINT)
 
     def _state(self, record: StepRecord) -> dict[str, Any]:
         ended = any(e.terminal and e.scope == "step" for e in record.events)  # the next step starts now
@@ -137,14 +143,26 @@ class Checkpointer:
         }
 
 
-def _fresh_directory(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir()
+def arrays_name(rank: int, generation: int) -> str:
+    """File of one rank's arrays of one checkpoint generation."""
+    return f"rank-{rank:05d}-{generation:06d}.npz"
 
 
-def _publish(new: Path, final: Path, state: str) -> None:
-    (new / STATE_FILE).write_text(state)
-    replace_directory(new, final)
+def _publish(directory: Path, state: str, generation: int) -> None:
+    """Rank 0: make ``generation`` the checkpoint (``state.json`` replaced atomically), then delete
+    the arrays of the others."""
+    atomic_write_text(directory / STATE_FILE, state)
+    for old in directory.glob("rank-*.npz"):
+        if not old.name.endswith(f"-{generation:06d}.npz"):
+            old.unlink(missing_ok=True)
+
+
+def _remove_flat(directory: Path) -> None:
+    """Remove a directory of plain files (a checkpoint), if it is there."""
+    for entry in directory.glob("*"):
+        entry.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        directory.rmdir()
 
 
 @dataclass
@@ -173,7 +191,7 @@ class ResumePoint:
     def restore(self, problem: Any, recorder: Recorder, runner: ProtocolRunner, comm: MPI.Comm) -> None:
         """Put the checkpoint's unknowns into ``problem`` (accepted), its counters into ``runner`` and
         ``recorder``, and cut the result files back to it (collective)."""
-        with np.load(self.directory / f"rank-{comm.rank:05d}.npz") as arrays:
+        with np.load(self.directory / arrays_name(comm.rank, int(self.state["generation"]))) as arrays:
             problem.restore_state([arrays[f"u{i}"] for i in range(len(arrays.files))])
         state = self.state
         runner.time = self.time_s
