@@ -1,6 +1,7 @@
 """Checkpoints of a run, and ``ecmx run --resume``: continue an interrupted run from its last checkpoint.
 
-While a run writes its fields (every ``output.fields_every`` accepted steps) and at each snapshot,
+At a field output (every ``output.fields_every`` accepted steps; the first, then one at most every
+:data:`INTERVAL_S` seconds of wall time, so that checkpoints cost little) and at each snapshot,
 :class:`Checkpointer` writes ``<out>.partial/checkpoint/``:
 
 ```
@@ -46,6 +47,7 @@ import io
 import json
 import re
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,8 @@ from ecmx.solver.timeloop.runner import ProtocolRunner, StepRecord
 
 CHECKPOINT = "checkpoint"
 STATE_FILE = "state.json"
+INTERVAL_S = 10.0
+"""Wall time between checkpoints at field outputs, s (the first field output and snapshots always)."""
 RECORDER_STATE = ("field_bytes", "records", "last_fields_time", "snapshots", "discharge_C", "charge_C",
                   "max_balance_error", "max_newton", "voltage_range", "stress_row", "mechanics_quantities",
                   "stress_peaks")
@@ -88,6 +92,7 @@ class Checkpointer:
         self.offset = 0 if resumed is None else int(resumed.state["position"])
         self.cut_start = None if resumed is None else float(resumed.state["segment_start_s"])
         self.generation = 0 if resumed is None else int(resumed.state["generation"])
+        self.written: float | None = None  # time.monotonic() of the last checkpoint
         self.position = 0
         self.segment_start = 0.0
         self.in_train = False
@@ -99,8 +104,13 @@ class Checkpointer:
         self.in_train = segment.kind.startswith("gitt")
 
     def step_accepted(self, record: StepRecord) -> None:
-        if record.dt_s > 0.0 and self.recorder.last_fields_time == record.time_s:
+        if record.dt_s > 0.0 and self.recorder.last_fields_time == record.time_s and self._due():
             self.write(record)
+
+    def _due(self) -> bool:
+        """Whether the interval since the last checkpoint has passed (rank 0 decides for all)."""
+        due = self.written is None or time.monotonic() - self.written >= INTERVAL_S
+        return bool(self.comm.bcast(due, root=0)) if self.comm.size > 1 else due
 
     def snapshot(self, depth_of_discharge: float, record: StepRecord) -> None:
         if record.dt_s > 0.0:
@@ -122,7 +132,7 @@ class Checkpointer:
         raise_if_any(self.comm, error)
         state = json.dumps({**self._state(record), "generation": generation}, default=str)
         writing(self.comm, _publish, directory, state, generation)
-        self.generation = generation
+        self.generation, self.written = generation, time.monotonic()
 
     def discard(self) -> None:
         """Remove the checkpoint once the protocol is done: a finished run does not resume (collective)."""

@@ -21,6 +21,7 @@ from support.fakes import FakeCellProblem
 from ecmx.solver.collective import DeferredInterrupt
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.errors import CaseError
+from ecmx.solver.studies import resume
 from ecmx.solver.studies.resume import CHECKPOINT, resume_point
 from ecmx.solver.studies.run import ResumedDirectory, run_problem
 
@@ -90,9 +91,11 @@ def _resume_fake(case, out: Path):
     return run_problem(FakeCellProblem(case), case, directory, resumed=resume_point(directory, case, MPI.COMM_WORLD))
 
 
-@pytest.mark.parametrize("tries", [7, 25, 40])
+@pytest.mark.parametrize(("tries", "interval"), [(7, 0.0), (25, 0.0), (40, 0.0), (40, resume.INTERVAL_S)])
 def test_fake_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      tries: int) -> None:
+                                                      tries: int, interval: float) -> None:
+    """From a checkpoint at every field output (interval 0), or at the first one and the snapshots."""
+    monkeypatch.setattr(resume, "INTERVAL_S", interval)
     case = fake_case()
     reference = run_problem(FakeCellProblem(case), case, tmp_path / "ref").directory
     out = tmp_path / "res"
