@@ -1,7 +1,8 @@
 """Sweeps run as a scheduler's job array: one point per job, collected afterwards.
 
 ``ecmx sweep FILE --point K`` runs point K alone (0-based, the ``K`` of ``point-K_...``), as one
-job of a Slurm, PBS or LSF job array would (``--point $SLURM_ARRAY_TASK_ID``). ``ecmx sweep FILE
+job of a Slurm, PBS or LSF job array would (``--point $SLURM_ARRAY_TASK_ID``); under ``mpiexec -n
+N`` on the N ranks. ``ecmx sweep FILE
 --collect``, run once every job has finished, builds ``summary.csv`` and the figures from the point
 directories. The point directories are exactly those of a local sweep (:mod:`ecmx.solver.studies.sweep`),
 with the same completion and failure markers, so the collected ``summary.csv`` equals a local
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ecmx.postprocess.sweep_summary import write_summary
+from ecmx.solver.collective import on_root
 from ecmx.solver.config.studies import Sweep
 from ecmx.solver.errors import CaseError
 from ecmx.solver.studies.outdir import MARKER, DirectoryLock, check_writable_into, expand, locked_by
@@ -47,24 +49,39 @@ POINT_LOCKS = ".ecmx-points"
 def run_one_point(study: Sweep, index: int, *, force: bool = False, runner: Any = None) -> dict[str, Any]:
     """Run point ``index`` of the sweep into its point directory; returns its summary row.
 
-    A point that is already complete (same resolved case, files all there) is not run again unless
-    ``force``. Writes no ``summary.csv`` (see :func:`collect_sweep`).
+    Collective over ``MPI.COMM_WORLD``: under ``mpiexec -n N`` the point runs on the N ranks (rank 0
+    holds the point's lock). A point that is already complete (same resolved case, files all there)
+    is not run again unless ``force``. Writes no ``summary.csv`` (see :func:`collect_sweep`).
 
     Raises:
         CaseError: no such point, a bad sweep directory, a whole sweep running in it, or another job
             running this point; nothing is written.
     """
+    from mpi4py import MPI
+
     if not 0 <= index < len(study.points):
         raise CaseError(f"--point {index} is not a point of this sweep: expected 0 to {len(study.points) - 1}",
                         file=study.path, key="--point")
+    comm = MPI.COMM_WORLD
     directory = expand(study.directory)
     task = point_tasks(study, directory)[index]
-    _adopt_sweep_directory(directory, study.path)
-    with _point_lock(directory, task, study.path):
-        done = None if force else completed_row(task)
+    locks: list[DirectoryLock] = []
+    try:
+        done = on_root(comm, _claim_point, directory, task, study.path, force, locks)
         if done is not None:
             return {**done, "reason": "already complete (use --force to rerun)"}
-        return run_point(task, runner)
+        return run_point(task, runner, comm=comm)
+    finally:
+        _release(locks)
+
+
+def _claim_point(directory: Path, task: PointTask, file: Path, force: bool,
+                 locks: list[DirectoryLock]) -> dict[str, Any] | None:
+    """Rank 0: adopt the sweep directory, lock the point (appended to ``locks``); the point's row if
+    it is already complete (and not ``force``), else None."""
+    _adopt_sweep_directory(directory, file)
+    locks.append(DirectoryLock.create(directory / POINT_LOCKS / task.label, "sweep point", key="--point", file=file))
+    return None if force else completed_row(task)
 
 
 def _adopt_sweep_directory(directory: Path, file: Path) -> None:
@@ -80,10 +97,6 @@ def _adopt_sweep_directory(directory: Path, file: Path) -> None:
                         "as separate jobs or the whole sweep, not both", file=file, key="--point")
 
 
-def _point_lock(directory: Path, task: PointTask, file: Path) -> DirectoryLock:
-    return DirectoryLock.create(directory / POINT_LOCKS / task.label, "sweep point", key="--point", file=file)
-
-
 def collect_sweep(study: Sweep, plots: bool = True) -> SweepResult:
     """Build ``summary.csv`` (and the figures) from the point directories, running nothing.
 
@@ -94,6 +107,11 @@ def collect_sweep(study: Sweep, plots: bool = True) -> SweepResult:
     Raises:
         CaseError: a bad sweep directory, or one in use by a whole sweep or another collect.
     """
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.size > 1:
+        raise CaseError(f"ecmx sweep --collect started on {MPI.COMM_WORLD.size} MPI ranks: it only reads files; "
+                        "run it as one process", key="--collect")
     directory = expand(study.directory)
     tasks = point_tasks(study, directory)
     locks: list[DirectoryLock] = []

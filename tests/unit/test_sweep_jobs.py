@@ -109,3 +109,20 @@ def test_job_array_of_real_sphere_1d_points_collects_the_local_summary(case_dir,
         assert got.keys() == want.keys()
         for key, value in want.items():
             assert got[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+
+
+@pytest.mark.mpi
+def test_point_job_under_mpiexec_runs_its_point_on_all_ranks(case_dir):
+    from support.mpi import mpiexec
+
+    path = _sweep(case_dir, "mpi")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    script = POINT_SCRIPT.replace('print(row["status"])', 'from mpi4py import MPI\nprint(MPI.COMM_WORLD.rank, row["status"])')
+    proc = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", script, str(path), "1"], env=env, cwd=case_dir,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split("\n")[:-1]) == ["0 ok", "1 ok"]
+    study = load_sweep(path)
+    lines = (study.directory / "runner-calls.txt").read_text().split()
+    assert lines[0] == study.points[1].label and lines[2] == "2", "one call, on a communicator of two ranks"
+    assert [r["status"] for r in collect_sweep(study, plots=False).rows] == ["pending", "ok", "pending"]
