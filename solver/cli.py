@@ -8,10 +8,12 @@ traceback and without writing anything. A run that fails during the solve exits 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -340,6 +342,64 @@ def report(
         done = redraw(results)
         if _is_root():
             print(f"{done.kind} {done.directory}: redrew {', '.join(sorted(done.outputs))}")
+
+
+class FileKind(StrEnum):
+    """The input file formats ``ecmx schema`` describes."""
+
+    case = "case"
+    sweep = "sweep"
+    compare = "compare"
+
+
+@app.command()
+def schema(
+    key: Annotated[str | None, typer.Argument(help="A dot path, e.g. material.diffusivity (default: every key)",
+                                              show_default=False)] = None,
+    kind: Annotated[FileKind, typer.Option("--kind", help="Which file format")] = FileKind.case,
+    json_schema: Annotated[bool, typer.Option("--json", help="Print a JSON Schema for editors instead")] = False,
+) -> None:
+    """Describe the keys of a case, sweep or comparison file: meaning, unit, type, default, allowed values."""
+    from ecmx.solver.config.docgen import find_keys, key_text, tree_text
+    from ecmx.solver.config.editor_schema import editor_schema
+
+    with user_errors():
+        if json_schema:
+            text = json.dumps(editor_schema(kind.value), indent=2, ensure_ascii=False)
+        elif key is None:
+            text = tree_text(kind.value)
+        else:
+            text = "\n".join(key_text(k) for k in find_keys(key, kind.value))
+        if _is_root():
+            print(text)
+
+
+@app.command()
+def materials(
+    name: Annotated[str | None, typer.Argument(help="A library entry (default: list them all)", show_default=False)] = None,
+) -> None:
+    """List the material library (capacity in mAh/g, stoichiometry window, D_s), or show one entry with its sources."""
+    from ecmx.solver.config.catalogue import entry_text, listing
+
+    with user_errors():
+        text = listing() if name is None else entry_text(name)
+        if _is_root():
+            print(text)
+
+
+@app.command()
+def cases(
+    directory: Annotated[Path, typer.Argument(help="Where to copy the example case files")] = Path("cases"),
+) -> None:
+    """Copy the example case files into DIRECTORY (existing files are left as they are)."""
+    from ecmx.solver.studies.examples import copy_cases
+
+    with user_errors():
+        copied, kept = copy_cases(directory)
+        if _is_root():
+            print(f"copied {len(copied)} example file(s) into {directory}")
+            if kept:
+                print(f"left {len(kept)} existing file(s) as they were: {', '.join(p.name for p in kept)}")
 
 
 def main() -> None:

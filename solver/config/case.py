@@ -87,7 +87,7 @@ class Until(Schema):
     )
     time: Duration | None = Field(None, description="time limit of the step, s (the same as duration)")
     duration: Duration | None = Field(None, description="time limit of the step, s (the same as time)")
-    c_rate: CRate | None = Field(None, description="a hold ends when the current magnitude falls to this C-rate")
+    c_rate: CRate | None = Field(None, description="a hold ends when the current magnitude falls to this C-rate, multiples of 1C")
 
     @property
     def any(self) -> bool:
@@ -116,7 +116,7 @@ class Step(Schema):
     step: Literal["discharge", "charge", "hold", "rest", "gitt"] = Field(
         description="discharge or charge at a current, hold at a voltage, rest at zero current, gitt pulses"
     )
-    c_rate: CRate | None = Field(None, description="current as a C-rate (1C passes the usable capacity in one hour)")
+    c_rate: CRate | None = Field(None, description="current as a C-rate, multiples of 1C (1C passes the usable capacity in 1 h)")
     current_density: PositiveCurrentDensity | None = Field(
         None, description="current per particle surface area, A/m² (a magnitude)"
     )
@@ -124,7 +124,7 @@ class Step(Schema):
     voltage: Voltage | None = Field(None, description="voltage of a hold step, V against Na⁺/Na")
     duration: Duration | None = Field(None, description="length of the step, s (of each pulse for gitt)")
     rest_duration: Duration | None = Field(None, description="rest after each gitt pulse, s")
-    repeat: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="number of gitt pulses, 1 to 100000")
+    repeat: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="number of gitt pulses (count), 1 to 100000")
     direction: Literal["discharge", "charge"] = Field("discharge", description="direction of the gitt pulses")
     until: Until = Field(Until(), description="end conditions; the first one reached ends the step")
 
@@ -164,18 +164,18 @@ class Step(Schema):
 class Mechanics(Schema):
     """Diffusion-induced stress in the particles."""
 
-    enabled: bool = Field(True, description="solve for the stress from the material's chemical expansion")
+    enabled: bool = Field(True, description="solve for the diffusion-induced stress (true/false)")
     coupling: Literal["one-way", "two-way"] = Field(
         "one-way", description="one-way: stress from concentration; two-way: the hydrostatic stress also drives diffusion"
     )
-    degree: Literal[1, 2] = Field(2, description="polynomial degree of the displacement")
+    degree: Literal[1, 2] = Field(2, description="polynomial degree of the displacement elements (2: quadratic, recommended)")
     orientation: Literal["random"] | list[list[list[float]]] | None = Field(
         None,
         description="crystal frames for lattice expansion: 'random' (seeded), or one 3×3 rotation matrix per"
         " particle; none: the crystal frame is the mesh frame",
     )
     seed: Seed = Field(0, description="random seed of the 'random' orientations")
-    rollers: bool = Field(False, description="particle surfaces on the box walls slide without normal motion (3D)")
+    rollers: bool = Field(False, description="particles on the box walls slide without normal motion (3D; true/false)")
     linear_solver: Literal["direct", "iterative"] = Field(
         "direct", description="elasticity solve: direct (MUMPS Cholesky) or iterative"
     )
@@ -205,7 +205,7 @@ class SolverSettings(Schema):
     atol: Annotated[float, Field(gt=0)] = Field(
         1e-10, description="Newton absolute tolerance of the scaled residual, as a fraction of the 1C current"
     )
-    max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per step")
+    max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per time step, count")
     linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = Field(
         "auto",
         description="auto: fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py),"
@@ -219,7 +219,7 @@ class SolverSettings(Schema):
 class Probe(Schema):
     """A point (m) whose values are written every step: (x, y, z), (r, z) or (r) by geometry dimension."""
 
-    name: str = Field(description="the probe's name in probes.csv")
+    name: str = Field(description="the probe's name (the probe column of probes.csv)")
     point: Annotated[list[Length], Field(min_length=1, max_length=3)] = Field(
         description="(x, y, z), (r, z) or (r) by geometry dimension, m"
     )
@@ -237,7 +237,7 @@ class Output(Schema):
     directory: Path | None = Field(None, description="the results directory (default results/<name>)")
     snapshots: Snapshots = Field(Snapshots(), description="states at which the full fields are written")
     probes: list[Probe] = Field([], description="points whose values are written every step")
-    fields_every: Annotated[int, Field(ge=1)] = Field(1, description="write the field files every N accepted steps")
+    fields_every: Annotated[int, Field(ge=1)] = Field(1, description="write the ParaView time series every N accepted steps")
     max_field_bytes: Annotated[int, Field(ge=1)] = Field(
         20_000_000_000,
         description="output-volume guard, bytes: a run stops (status failed) once its field files (.vtu) exceed it",
@@ -268,7 +268,7 @@ class Case(Schema):
     ] = 298.15
     geometry: Geometry = Field(Geometry(), description="the cell geometry and its mesh, m")
     initial: Initial = Field(Initial(), description="the initial state of charge or stoichiometry")
-    protocol: Annotated[list[Step], Field(min_length=1)] = Field(description="the steps, run in order")
+    protocol: Annotated[list[Step], Field(min_length=1)] = Field(description="the protocol steps, run in order (at least one)")
     mechanics: Mechanics = Field(Mechanics(), description="diffusion-induced stress")
     solver: SolverSettings = Field(SolverSettings(), description="time stepping and solver settings")
     output: Output = Field(Output(), description="where and what to write")

@@ -66,7 +66,7 @@ class Table(Tabulated):
     """A dimensionless property tabulated against stoichiometry θ = c_s/c_s,max."""
 
     columns: ClassVar[tuple[str, ...]] = ("value",)
-    value: list[float] = Field(description="the property at each θ")
+    value: list[float] = Field(description="the property at each θ, in the unit of the property")
 
 
 class DiffusivityTable(Table):
@@ -138,6 +138,9 @@ class ChemicalExpansion(Schema):
     Insertion of Na expands the lattice when ``volume_change`` > 0 (tension positive).
     """
 
+    forms: ClassVar[tuple[str, ...]] = ("volume_change", "partial_molar_volume", "volume_change_table", "lattice")
+    """The keys that name a form; a ``base:`` override that names one replaces the base's form."""
+
     volume_change: float | None = Field(None, description="ΔV/V between the θ of 'over', dimensionless")
     over: tuple[Fraction, Fraction] | None = Field(None, description="[θ1, θ2], the stoichiometry range of volume_change")
     partial_molar_volume: MolarVolume | None = Field(None, description="partial molar volume Ω of Na, m³/mol")
@@ -146,8 +149,7 @@ class ChemicalExpansion(Schema):
 
     @model_validator(mode="after")
     def _one_form(self) -> ChemicalExpansion:
-        names = ("volume_change", "partial_molar_volume", "volume_change_table", "lattice")
-        forms = [f for f in names if getattr(self, f) is not None]
+        forms = [f for f in self.forms if getattr(self, f) is not None]
         if len(forms) != 1:
             raise ValueError(
                 "expected exactly one of volume_change (with over), partial_molar_volume, volume_change_table, lattice;"
@@ -168,7 +170,7 @@ class Material(Schema):
     """An intercalation cathode material. All values SI."""
 
     name: str = Field(description="the material's name (a library entry's file stem)")
-    formula: str = Field("", description="chemical formula, for reports")
+    formula: str = Field("", description="chemical formula (text, shown in reports)")
     description: str = Field("", description="free text, for reports")
     density: Annotated[Density, Field(gt=0)] = Field(description="mass density, kg/m³")
     molar_mass: Annotated[MolarMass, Field(gt=0)] = Field(description="molar mass of one formula unit, kg/mol")

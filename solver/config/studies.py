@@ -33,10 +33,10 @@ MAX_SWEEP_POINTS = 10_000
 class Spacing(Schema):
     """``{log_space: [a, b], num: n, unit: u}`` or ``{linear_space: [a, b], num: n, unit: u}``."""
 
-    log_space: tuple[float, float] | None = Field(None, description="[start, stop], both > 0, spaced evenly in log")
-    linear_space: tuple[float, float] | None = Field(None, description="[start, stop], spaced evenly")
+    log_space: tuple[float, float] | None = Field(None, description="[start, stop], both > 0, log-spaced, in 'unit'")
+    linear_space: tuple[float, float] | None = Field(None, description="[start, stop], evenly spaced, in 'unit'")
     num: Annotated[int, Field(ge=1, le=10000)] = Field(description="number of values, 1 to 10000")
-    unit: str | None = Field(None, description="unit of start and stop (none: SI)")
+    unit: str | None = Field(None, description="unit of start and stop, e.g. m^2/s (none: SI numbers)")
 
     @model_validator(mode="after")
     def _one(self) -> Spacing:
@@ -80,7 +80,7 @@ class Parameter(Schema):
     """One swept dotted case key and its values (a non-empty list of distinct values, or a spacing)."""
 
     parameter: str = Field(description="the dotted case key to vary (e.g. material.diffusivity)")
-    values: AxisValues = Field(description="its values: a list, or a spacing")
+    values: AxisValues = Field(description="its values: a list (numbers, strings with units, names), or a spacing")
 
     @model_validator(mode="after")
     def _distinct(self) -> Parameter:
@@ -99,7 +99,7 @@ class SweepSpec(Schema):
     values: AxisValues | None = Field(None, description="its values: a list, or a spacing")
     parameters: list[Parameter] | None = Field(None, description="the axes of a grid (every combination runs)")
     set: list[str] = Field([], description="dotted.key=value overrides applied to every point")
-    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="points run in parallel (default: by cores)")
+    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="points run in parallel, processes (default: cores)")
 
     @model_validator(mode="after")
     def _params(self) -> SweepSpec:
@@ -146,7 +146,7 @@ class CompareSpec(Schema):
     cases: Annotated[list[Path], Field(min_length=1)] = Field(description="case files (relative to this file)")
     at: Snapshots = Field(Snapshots(), description="states at which the fields are compared")
     set: list[str] = Field([], description="dotted.key=value overrides applied to every case")
-    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="cases run in parallel (default: by cores)")
+    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="cases run in parallel, processes (default: cores)")
 
 
 class CompareFile(Schema):
