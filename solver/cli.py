@@ -278,6 +278,9 @@ def sweep(
     with user_errors():
         if point is not None and collect:
             raise CaseError("--point runs one point and --collect gathers them all: give one of them", key="--point")
+        if mpi and (point is not None or collect):
+            raise CaseError("--mpi splits the ranks over the points of a whole sweep; under mpiexec, --point runs its "
+                            "one point on all the ranks: leave out --mpi", key="--mpi")
         study = _with_output(load_sweep(file, set_ or []), out)
         from ecmx.solver.studies import sweep_jobs
         from ecmx.solver.studies.sweep import run_sweep

@@ -114,6 +114,8 @@ def test_point_and_collect_together_are_refused(case_dir: Path, monkeypatch: pyt
                                                    "values": [1e-15]}})
     result = _invoke("sweep", "sweep.yaml", "--point", "0", "--collect")
     assert result.exit_code == 2 and "give one of them" in result.output
+    result = _invoke("sweep", "sweep.yaml", "--point", "0", "--mpi")
+    assert result.exit_code == 2 and "leave out --mpi" in _plain(result.output)
 
 
 def test_run_resume_refusals(case_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
