@@ -10,7 +10,9 @@ ParaView files — and then writes, into the comparison directory:
   ``figures/surface_von_mises.png``;
 - ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the concentration spread and the
   peak stresses, and their ratios to the last case (NVP / HE-V for ``nvp-vs-hev.yaml``);
-- ``report.md`` and ``report.html``.
+- ``report.md`` and ``report.html``;
+- ``comparison.json``: the comparison file, its depths of discharge and its cases in order, from
+  which ``ecmx report`` redraws all of the above (:mod:`ecmx.solver.studies.redraw`).
 
 Every case gets snapshots at the comparison's depths of discharge (added to its own).
 
@@ -141,7 +143,8 @@ def run_comparison(
         overwrite: replace existing case directories (ecmx's own) in the comparison directory.
         runner: what runs one case (default :func:`ecmx.solver.studies.run.run_case`); must be picklable
             (a module-level function) when the cases run in worker processes.
-        progress: show a progress bar per case (one process: the case's own; workers: one line per case).
+        progress: show a bar over the cases and one per case (read from the ``timeseries.csv`` each case
+            is writing; :class:`~ecmx.solver.studies.progress.CasesProgress`).
 
     Raises:
         CaseError: the comparison directory is not ecmx's or is in use, a case name does not name a
