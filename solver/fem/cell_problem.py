@@ -39,7 +39,7 @@ in 3D and MUMPS in 1D/2D.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -292,6 +292,17 @@ class CellProblem:
         """Restore the last accepted state into the unknowns."""
         for store, u in zip(self._accepted, self._unknowns, strict=True):
             u.x.array[:] = store
+
+    def state_arrays(self) -> list[np.ndarray]:
+        """This rank's arrays (ghosts included) of every unknown at the last accepted state, in block
+        order: what a checkpoint stores (:mod:`ecmx.solver.studies.resume`)."""
+        return [store.copy() for store in self._accepted]
+
+    def restore_state(self, arrays: Sequence[np.ndarray]) -> None:
+        """Make ``arrays`` (from :meth:`state_arrays`, same mesh and MPI ranks) the accepted state."""
+        for u, array in zip(self._unknowns, arrays, strict=True):
+            u.x.array[:] = array
+        self._store_accepted()
 
     # ------------------------------------------------------------------------------------------
     def quantities(self) -> dict[str, float]:
