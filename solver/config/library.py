@@ -99,9 +99,15 @@ def absolutize_table_paths(data: dict[str, Any], directory: Path) -> dict[str, A
     for k in TABLE_PATH_KEYS:
         v = out.get(k)
         if _is_table_path(k, v):
-            p = Path(v.strip()).expanduser()
-            out[k] = str(p if p.is_absolute() else (directory / p).resolve())
+            out[k] = _absolute(v, directory)
+        elif isinstance(v, dict) and _is_table_path(k, v.get("file")):
+            out[k] = v | {"file": _absolute(v["file"], directory)}
     return out
+
+
+def _absolute(path: str, directory: Path) -> str:
+    p = Path(path.strip()).expanduser()
+    return str(p if p.is_absolute() else (directory / p).resolve())
 
 
 def resolve_entry(spec: Any, file: Path | None, key: str, depth: int = 0) -> dict[str, Any]:

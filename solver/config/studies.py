@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -256,13 +257,21 @@ def _read_study(path: Path, key: str, model: type[SweepFile] | type[CompareFile]
         raise validation_error(exc, model, path) from None
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file, with every point validated as a full case."""
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
+    """Read and validate a sweep file, with every point validated as a full case.
+
+    ``overrides`` (``dotted.key=value``, the CLI's ``--set``) apply to every point after the file's
+    ``sweep.set`` list; the swept values still win for the swept keys."""
     path = Path(path).resolve()
-    return Sweep(path, _read_study(path, "sweep", SweepFile))  # type: ignore[arg-type]
+    spec: SweepFile = _read_study(path, "sweep", SweepFile)  # type: ignore[assignment]
+    spec.sweep.set = [*spec.sweep.set, *overrides]
+    return Sweep(path, spec)
 
 
-def load_comparison(path: str | Path) -> Comparison:
-    """Read and validate a comparison file, with every case validated."""
+def load_comparison(path: str | Path, overrides: Sequence[str] = ()) -> Comparison:
+    """Read and validate a comparison file, with every case validated; ``overrides`` (the CLI's
+    ``--set``) apply to every case after the file's ``compare.set`` list."""
     path = Path(path).resolve()
-    return Comparison(path, _read_study(path, "compare", CompareFile))  # type: ignore[arg-type]
+    spec: CompareFile = _read_study(path, "compare", CompareFile)  # type: ignore[assignment]
+    spec.compare.set = [*spec.compare.set, *overrides]
+    return Comparison(path, spec)

@@ -39,7 +39,7 @@ in 3D and MUMPS in 1D/2D.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -131,7 +131,8 @@ class CellProblem:
         solver = case.solver
         settings = NewtonSettings(solver.rtol, solver.atol * self._one_c_current_hat, solver.max_newton_iterations)
         self._newton = CoupledNewton(residuals, self._unknowns, self._split_names, self.domains.entity_maps, settings,
-                                     resolve_linear_solver(solver.linear_solver, pmesh.mesh.topology.dim))
+                                     resolve_linear_solver(solver.linear_solver, pmesh.mesh.topology.dim),
+                                     before_assembly=self.particle.update_tabulated)
         self._evaluators: dict[int, PointEvaluator] = {}
         self.set_initial_state()
 
@@ -148,6 +149,7 @@ class CellProblem:
         self.interface_flux = self._reaction.flux
         self.counter_flux = counter.flux
         self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self._dt)
+        self._reaction = self._reaction.with_open_circuit_voltage(self.particle.open_circuit_voltage)
         self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self._dt)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
         self._voltage = fem.Function(self.domains.real_space, name="cell_voltage")
@@ -184,7 +186,7 @@ class CellProblem:
             *self.electrolyte.residuals(tests[n_particle:-1], flux, sources),
             self._voltage_row(flux, tests[-1]),
         ]
-        eta = self._reaction.overpotential(theta_surface, phi_surface, voltage)
+        eta = self._reaction.overpotential(theta_surface, c_surface, phi_surface, voltage)
         quantity_forms = {
             "interface_current": d.form(gamma.integral(flux)),
             "overpotential_integral": d.form(gamma.integral(eta)),
@@ -222,7 +224,8 @@ class CellProblem:
         self.particle.set_initial_state(theta0)
         self.electrolyte.set_initial_state()
         ocv = float(self.case.material.ocv_at(theta0))
-        self._voltage.x.array[:] = self.electrolyte.rest_potential + ocv / self.scales.thermal_voltage
+        rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
+        self._voltage.x.array[:] = rest + ocv / self.scales.thermal_voltage
         self._store_accepted()
 
     def set_state(
@@ -290,13 +293,24 @@ class CellProblem:
         for store, u in zip(self._accepted, self._unknowns, strict=True):
             u.x.array[:] = store
 
+    def state_arrays(self) -> list[np.ndarray]:
+        """This rank's arrays (ghosts included) of every unknown at the last accepted state, in block
+        order: what a checkpoint stores (:mod:`ecmx.solver.studies.resume`)."""
+        return [store.copy() for store in self._accepted]
+
+    def restore_state(self, arrays: Sequence[np.ndarray]) -> None:
+        """Make ``arrays`` (from :meth:`state_arrays`, same mesh and MPI ranks) the accepted state."""
+        for u, array in zip(self._unknowns, arrays, strict=True):
+            u.x.array[:] = array
+        self._store_accepted()
+
     # ------------------------------------------------------------------------------------------
     def quantities(self) -> dict[str, float]:
         """Global quantities of the current (tried) state, SI; collective, identical on all ranks.
 
         Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
         Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
-        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) on Γ) and ``time_scale_s`` (R²/D_ref).
+        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) − (RT/F) ln(c/c_ref) on Γ) and ``time_scale_s`` (R²/D_ref).
         """
         sc, area = self.scales, self.domains.interface_area
         integral = {name: self.domains.integrate(form) for name, form in self._q_forms.items()}
@@ -328,7 +342,9 @@ class CellProblem:
 
     def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Evaluate the SI fields at points (n, gdim) or (n, 3) in mesh units; NaN outside a field's
-        domain. Collective; every rank gets the same arrays.
+        domain, except that a point within one cell of the particle mesh (e.g. exactly on the curved
+        surface, outside its facets) takes the particle fields at the nearest particle point.
+        Collective; every rank gets the same arrays.
 
         For ``sphere-1d`` a 3D point is evaluated at its distance from the centre; for
         ``axisymmetric-2d`` at (√(x²+y²), z).
@@ -347,5 +363,6 @@ class CellProblem:
     def _evaluator(self, mesh: dolfinx.mesh.Mesh) -> PointEvaluator:
         """The point evaluator of a (sub)mesh, built once (probes are evaluated every step)."""
         if id(mesh) not in self._evaluators:
-            self._evaluators[id(mesh)] = PointEvaluator(mesh)
+            # a probe on the particle surface may fall just outside its facets: nearest particle point
+            self._evaluators[id(mesh)] = PointEvaluator(mesh, snap=mesh is self.domains.particle_mesh)
         return self._evaluators[id(mesh)]

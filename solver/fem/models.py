@@ -66,6 +66,12 @@ class ParticleModel(Protocol):
     def surface_stoichiometry(self) -> Expr:
         """θ on the particle side of Γ (UFL)."""
 
+    def open_circuit_voltage(self, theta: Expr) -> Expr:
+        """U(θ) [V] of the particle's θ or its restriction to Γ (UFL)."""
+
+    def update_tabulated(self) -> None:
+        """Re-evaluate the coefficients computed outside UFL (tables) at the current state."""
+
     def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None) -> list[ufl.Form]:
         """Its residual rows, with the outward interface flux ĵ (and optional manufactured sources)."""
 

@@ -28,9 +28,13 @@ from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.models import Expr, PointFunction, global_range, interpolate_si
 from ecmx.solver.fem.reactions import constant
 from ecmx.solver.fem.scales import Scales
+from ecmx.solver.fem.table_fields import NodalTable, QuadratureTable, UflTable, interface_table
 from ecmx.solver.physics import particle as particle_law
 from ecmx.solver.physics.stress_diffusion import stress_assisted_flux_split
+from ecmx.solver.physics.tables import TableCurve
 from ecmx.solver.units import R_GAS
+
+Table = NodalTable | QuadratureTable | UflTable
 
 
 class FickianParticle:
@@ -52,8 +56,13 @@ class FickianParticle:
         self._theta_old = fem.Function(space)
         self._field = fem.Function(space, name="particle_concentration")
         self.unknowns = (self.theta,)
-        self._diffusivity = self._diffusivity_hat(case.material)
+        self._tables: list[Table] = []
+        self._diffusivity = self._diffusivity_hat(case.material, domains.dx_particle_flux)
+        ocv = case.material.open_circuit_voltage
+        self.open_circuit_voltage = self._table(interface_table(self.theta, TableCurve(ocv.stoichiometry, ocv.voltage)))
+        """U(θ) [V] of θ or its restriction to Γ (:func:`~ecmx.solver.fem.table_fields.interface_table`)."""
         two_way = case.mechanics.enabled and case.mechanics.coupling == "two-way"
+        self._diffusivity_bulk = self._diffusivity_hat(case.material, domains.dx_particle) if two_way else None
         self.harmonic_hydrostatic = fem.Function(space, name="harmonic_hydrostatic") if two_way else None
         gamma = domains.interface
         self._forms = {
@@ -61,15 +70,25 @@ class FickianParticle:
             "theta_surface": domains.form(gamma.integral(self.surface_stoichiometry())),
         }
 
-    def _diffusivity_hat(self, material: Any) -> Expr:
-        """D̂_s(θ) = D_s(θ)/D_ref: a Constant, or the log-linear table over a Constant D_ref."""
-        msh = self._domains.mesh
+    def _table(self, table: Table) -> Table:
+        """Register a field table for :meth:`update_tabulated`."""
+        self._tables.append(table)
+        return table
+
+    def _diffusivity_hat(self, material: Any, measure: ufl.Measure) -> Expr:
+        """D̂_s(θ) = D_s(θ)/D_ref for integrals with ``measure``: a Constant, or the log-linear table
+        sampled at the measure's quadrature points."""
         if isinstance(material.diffusivity, float | int):
-            return constant(msh, material.diffusivity / self._scales.diffusivity)
+            return constant(self._domains.mesh, material.diffusivity / self._scales.diffusivity)
         table = material.diffusivity
-        return particle_law.tabulated_diffusivity(self.theta, table.stoichiometry, table.value) / constant(
-            msh, self._scales.diffusivity
-        )
+        curve = TableCurve(table.stoichiometry, table.value, log=True)
+        degree = measure.metadata()["quadrature_degree"]
+        return self._table(QuadratureTable(self.theta, curve, degree, scale=self._scales.diffusivity)).expression
+
+    def update_tabulated(self) -> None:
+        """Re-evaluate the tables (U(θ), D_s(θ)) at the current θ; called before every assembly."""
+        for table in self._tables:
+            table.refresh()
 
     def surface_stoichiometry(self) -> Expr:
         """θ on the particle side of Γ."""
@@ -100,7 +119,7 @@ class FickianParticle:
         omega = two_way_partial_molar_volume(material)
         c_max = constant(msh, material.max_concentration)
         flux = stress_assisted_flux_split(
-            self._diffusivity, self.theta * c_max, constant(msh, omega), self.harmonic_hydrostatic, R_GAS,
+            self._diffusivity_bulk, self.theta * c_max, constant(msh, omega), self.harmonic_hydrostatic, R_GAS,
             constant(msh, self._case.temperature), constant(msh, material.youngs_modulus),
             constant(msh, material.poissons_ratio), grad=self._domains.grad)
         return flux / c_max
@@ -139,10 +158,12 @@ class FickianParticle:
     def set_initial_state(self, stoichiometry: float) -> None:
         """Uniform θ."""
         self.theta.x.array[:] = stoichiometry
+        self.update_tabulated()
 
     def set_state(self, particle_concentration: PointFunction | None) -> None:
         """θ ← c_s/c_s,max (None keeps θ)."""
         interpolate_si(self.theta, particle_concentration, self._scales.particle_concentration)
+        self.update_tabulated()
 
     def commit(self) -> None:
         """θ_old ← θ."""

@@ -10,7 +10,9 @@ ParaView files — and then writes, into the comparison directory:
   ``figures/surface_von_mises.png``;
 - ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the concentration spread and the
   peak stresses, and their ratios to the last case (NVP / HE-V for ``nvp-vs-hev.yaml``);
-- ``report.md`` and ``report.html``.
+- ``report.md`` and ``report.html``;
+- ``comparison.json``: the comparison file, its depths of discharge and its cases in order, from
+  which ``ecmx report`` redraws all of the above (:mod:`ecmx.solver.studies.redraw`).
 
 Every case gets snapshots at the comparison's depths of discharge (added to its own).
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import gc
+import json
 import logging
 import os
 import sys
@@ -53,8 +56,9 @@ from ecmx.solver.collective import on_root
 from ecmx.solver.config.case import Case, Snapshots
 from ecmx.solver.config.studies import Comparison
 from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
-from ecmx.solver.studies.progress import ProgressDisplay
+from ecmx.solver.studies.progress import CasesProgress
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.studies.workers import process_pool
 
@@ -63,7 +67,9 @@ log = logging.getLogger(__name__)
 Runner = Callable[..., Any]
 """``run_case``-like callable: ``runner(case, out_dir=..., overwrite=..., progress=..., comm=...)``."""
 
-OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html")
+RECORD_FILE = "comparison.json"
+"""What ``ecmx report`` needs to redraw the comparison: its file, states and cases in order."""
+OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html", RECORD_FILE)
 OUTPUT_DIRECTORIES = ("figures",)
 OUTPUTS = (*OUTPUT_DIRECTORIES, *OUTPUT_FILES)
 """What post-processing writes into the comparison directory (replaced on every comparison)."""
@@ -127,6 +133,7 @@ def run_comparison(
     workers: int | None = None,
     overwrite: bool = False,
     runner: Runner | None = None,
+    progress: bool = True,
 ) -> ComparisonResult:
     """Run the comparison's cases and write its figures, tables and report (see the module doc).
 
@@ -136,6 +143,8 @@ def run_comparison(
         overwrite: replace existing case directories (ecmx's own) in the comparison directory.
         runner: what runs one case (default :func:`ecmx.solver.studies.run.run_case`); must be picklable
             (a module-level function) when the cases run in worker processes.
+        progress: show a bar over the cases and one per case (read from the ``timeseries.csv`` each case
+            is writing; :class:`~ecmx.solver.studies.progress.CasesProgress`).
 
     Raises:
         CaseError: the comparison directory is not ecmx's or is in use, a case name does not name a
@@ -155,7 +164,7 @@ def run_comparison(
     try:
         case_dirs = on_root(comm, _open_comparison, study, directory, overwrite, locks)
         try:
-            outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm)
+            outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm, progress)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
                                     f"{directory}") from None
@@ -180,6 +189,7 @@ def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks:
     case_dirs = case_directories(study, directory)
     locks.append(open_study_directory(directory, "comparison", file=study.path))
     check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
+    record_comparison(study, directory)
     existing = [(d, path) for d, path in zip(case_dirs, study.case_paths, strict=True) if d.exists() or d.is_symlink()]
     if existing and not overwrite:
         raise CaseError(
@@ -193,12 +203,20 @@ def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks:
     return case_dirs
 
 
+def record_comparison(study: Comparison, directory: Path) -> None:
+    """Write ``comparison.json`` (atomically): the comparison file, its depths of discharge and its
+    cases in order, which ``ecmx report`` needs to redraw the outputs from the directory alone."""
+    record = {"file": str(study.path), "depth_of_discharge": list(study.spec.compare.at.depth_of_discharge),
+              "cases": [{"name": c.name, "file": str(p)} for c, p in zip(study.cases, study.case_paths, strict=True)]}
+    atomic_write_text(directory / RECORD_FILE, json.dumps(record, indent=1))
+
+
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
-               workers: int | None, comm: Any) -> list[CaseOutcome]:
+               workers: int | None, comm: Any, progress: bool = True) -> list[CaseOutcome]:
     """Run every case: one after the other on all ranks under MPI, else in local worker processes."""
     if comm.size == 1:
         count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
-        return _run_local(cases, case_dirs, overwrite, runner, max(1, min(count, len(cases))))
+        return _run_local(cases, case_dirs, overwrite, runner, max(1, min(count, len(cases))), progress)
     outcomes = []
     for case, out_dir in zip(cases, case_dirs, strict=True):
         outcomes.append(_run_one(case, out_dir, overwrite, runner, comm))
@@ -233,10 +251,10 @@ def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, 
 
 
 def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-               workers: int) -> list[CaseOutcome]:
+               workers: int, progress: bool = True) -> list[CaseOutcome]:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
     outcomes: dict[str, CaseOutcome] = {}
-    display = ProgressDisplay("compare", len(cases))
+    display = CasesProgress(cases, case_dirs, enabled=progress)
 
     def done(outcome: CaseOutcome) -> None:
         outcomes[outcome.name] = outcome

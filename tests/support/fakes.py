@@ -151,6 +151,14 @@ class FakeCellProblem:
     def reject(self) -> None:
         self.new = self.old
 
+    def state_arrays(self) -> list[np.ndarray]:
+        return [np.array([*self.old, self.t])]
+
+    def restore_state(self, arrays) -> None:
+        *state, self.t = (float(v) for v in arrays[0])
+        self.old = self.new = tuple(state)
+        self._update_fields()
+
     def _update_fields(self) -> None:
         ts, tc, current = self.new
         c = self._fields["particle_concentration"]

@@ -254,3 +254,40 @@ def test_base_override_switches_diffusivity_and_ocv_forms(case_dir):
                                           "open_circuit_voltage": {"stoichiometry": [0.3, 1.0], "voltage": [3.9, 2.4]}})
     assert back.material.diffusivity == 2e-15
     assert back.material.open_circuit_voltage.voltage == [3.9, 2.4]
+
+
+def test_na_metal_transfer_coefficients_must_sum_to_one(case_dir):
+    """The mass-action Na-metal law rests at the Nernst potential only for α_a + α_c = 1."""
+    err = _error(case_dir, "electrolyte.counter_electrode.anodic_transfer_coefficient=0.3")
+    assert err.file == case_dir / "case.yaml"
+    assert err.key == "electrolyte.counter_electrode"
+    assert "anodic_transfer_coefficient + cathodic_transfer_coefficient must equal 1" in str(err)
+    case = load_case(case_dir / "case.yaml", ["electrolyte.counter_electrode.anodic_transfer_coefficient=0.3",
+                                              "electrolyte.counter_electrode.cathodic_transfer_coefficient=0.7"])
+    assert case.electrolyte.counter_electrode.cathodic_transfer_coefficient == 0.7
+
+
+def test_ocv_csv_with_monotone_smoothing(case_dir):
+    """``{file: ..., smoothing: monotone}``: a noisy measured OCV becomes monotone (no spurious
+    extrema), stays within the noise of the curve, and a clean strictly monotone table is unchanged."""
+    import numpy as np
+
+    theta = np.linspace(0.3, 1.0, 400)
+    clean = 3.9 - 1.5 * (theta - 0.3) ** 1.5
+    noisy = clean + np.random.default_rng(1).normal(0.0, 0.004, theta.size)
+    assert np.any(np.diff(noisy) > 0)  # the raw points are not monotone
+    lines = "".join(f"{t:.17g},{v:.17g}\n" for t, v in zip(theta, noisy, strict=True))
+    (case_dir / "tables").mkdir()
+    (case_dir / "tables" / "ocv.csv").write_text("stoichiometry,voltage\n" + lines)
+    mat = yaml.safe_load((case_dir / "mat.yaml").read_text())
+    mat["open_circuit_voltage"] = {"file": "tables/ocv.csv", "smoothing": "monotone"}
+    write_yaml(case_dir / "mat.yaml", mat)
+    smoothed = np.array(load_case(case_dir / "case.yaml").material.open_circuit_voltage.voltage)
+    assert np.all(np.diff(smoothed) <= 0)
+    assert np.max(np.abs(smoothed - clean)) < 0.012  # 3 sigma of the noise
+    assert np.sqrt(np.mean((smoothed - clean) ** 2)) < 0.004  # closer to the curve than the points
+    mat["open_circuit_voltage"] = {"stoichiometry": theta.tolist(), "voltage": clean.tolist(), "smoothing": "monotone"}
+    write_yaml(case_dir / "mat.yaml", mat)
+    assert load_case(case_dir / "case.yaml").material.open_circuit_voltage.voltage == pytest.approx(clean, abs=1e-12)
+    err = _error(case_dir, "material.open_circuit_voltage.smoothing=spline")
+    assert err.key == "material.open_circuit_voltage.smoothing"
