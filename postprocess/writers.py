@@ -213,6 +213,12 @@ class FieldSeries:
         return self._files.append(time, self.grid.points, (self.grid.cell_type, self.grid.cells), point_data,
                                   cell_data, self.grid_values)
 
+    def keep_first(self, times: list[float]) -> None:
+        """Continue the files on disk after their first ``len(times)`` times (``times`` [s]: those
+        times; a resumed run). Rank 0 only: it alone touches the files."""
+        self.bytes_written = self._files.keep_first(len(times))
+        self.times = list(times)
+
     def sibling(self, path: Path) -> FieldSeries:
         """A new series at ``path`` with the same arrays, sharing this one's gathered mesh and
         interpolation expressions (a snapshot costs one write, no set-up). Not collective."""

@@ -108,6 +108,29 @@ class XdmfSeries:
         atomic_write_text(self.path, self._xml())
         return self._size - before
 
+    def keep_first(self, count: int) -> int:
+        """Continue the series on disk after its first ``count`` times (a resumed run): later times
+        leave the ``.xdmf``, the ``.bin`` is cut after the kept data. Returns the kept data bytes."""
+        grids = _uniform_grids(ET.parse(self.path).getroot())[:count] if count and self.path.is_file() else []
+        self._grids, self.times, self._mesh, self._size = [], [], None, 0
+        if not grids:
+            self.data_path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+            return 0
+        topology = grids[0].find("Topology")
+        self._mesh = (_CELL_TYPES[topology.get("TopologyType")], _item(topology.find("DataItem")),
+                      _item(grids[0].find("Geometry/DataItem")))
+        items = [_item(d) for g in grids for d in g.iter("DataItem") if d.get("Format") == "Binary"]
+        self._size = max(i.seek + int(np.prod(i.shape)) * np.dtype(i.dtype).itemsize for i in items)
+        for grid in grids:
+            grid.tail = None
+            self._grids.append("   " + ET.tostring(grid, encoding="unicode"))
+            self.times.append(float(grid.find("Time").get("Value")))
+        with open(self.data_path, "r+b") as data:
+            data.truncate(self._size)
+        atomic_write_text(self.path, self._xml())
+        return self._size
+
     def _put(self, data, array: np.ndarray) -> _Item:
         array = np.ascontiguousarray(array)
         item = _Item(self._size, array.shape, array.dtype.str)
@@ -199,6 +222,12 @@ def read_xdmf(path: Path, time: float | None = None) -> XdmfStep:
 
 def _uniform_grids(root: ET.Element) -> list[ET.Element]:
     return [g for g in root.iter("Grid") if g.get("GridType", "Uniform") == "Uniform"]
+
+
+def _item(element: ET.Element) -> _Item:
+    """The stored-array description of a binary data item."""
+    dtype = "<i4" if element.get("NumberType") == "Int" else "<f8"
+    return _Item(int(element.get("Seek", 0)), tuple(int(d) for d in element.get("Dimensions").split()), dtype)
 
 
 def _read_item(path: Path, item: ET.Element) -> np.ndarray:

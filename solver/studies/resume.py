@@ -45,7 +45,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -67,7 +66,7 @@ CHECKPOINT = "checkpoint"
 STATE_FILE = "state.json"
 INTERVAL_S = 10.0
 """Wall time between checkpoints at field outputs, s (the first field output and snapshots always)."""
-RECORDER_STATE = ("field_bytes", "records", "last_fields_time", "snapshots", "discharge_C", "charge_C",
+RECORDER_STATE = ("field_bytes", "records", "last_fields_time", "last_interval", "snapshots", "discharge_C", "charge_C",
                   "max_balance_error", "max_newton", "voltage_range", "stress_row", "mechanics_quantities",
                   "stress_peaks")
 """Recorder attributes that a checkpoint stores (summary.json tallies and output counters)."""
@@ -239,25 +238,10 @@ def _keep_rows(path: Path, rows: int) -> None:
     path.write_text(text.getvalue(), encoding="utf-8")
 
 
-_DATASET = re.compile(r'<DataSet timestep="([^"]+)"[^>]*file="([^"]+)"')
-
-
 def _keep_series(series: Any, times: list[float]) -> None:
-    """Keep the first ``len(times)`` files of a field series (its ``.pvd`` and ``.vtu``) and let the
+    """Keep the first ``len(times)`` times of a field series (``.xdmf`` and ``.bin``) and let the
     series continue from there."""
-    pvd = series.path
-    entries = _DATASET.findall(pvd.read_text()) if pvd.is_file() else []
-    keep = [name for _, name in entries[: len(times)]]
-    for _, name in entries[len(times):]:
-        (pvd.parent / name).unlink(missing_ok=True)
-    if pvd.is_file():
-        lines = [line for line in pvd.read_text().splitlines()
-                 if "<DataSet" not in line or any(f'file="{name}"' in line for name in keep)]
-        pvd.write_text("\n".join(lines) + "\n")
-    series.times = list(times)
-    files = series._files  # noqa: SLF001  (the on-disk series continues after its kept files)
-    files.times, files.files = list(times), keep
-    series.bytes_written = sum((pvd.parent / name).stat().st_size for name in keep)
+    series.keep_first(times)
 
 
 class ResumingRecorder(Recorder):

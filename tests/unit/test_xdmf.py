@@ -124,3 +124,17 @@ def test_a_sweep_point_whose_field_data_is_missing_is_not_complete(tmp_path: Pat
     assert missing_run_files(run) == []
     (run / "fields" / "particle.bin").unlink()
     assert missing_run_files(run) == ["fields/particle.xdmf: particle.bin"]
+
+
+def test_a_resumed_series_continues_after_its_kept_times(tmp_path: Path) -> None:
+    path = tmp_path / "particle.xdmf"
+    _write(path, [0.0, 1.0, 2.0])
+    again = XdmfSeries(path, UNITS)
+    mesh_bytes, arrays_bytes = 8 * 4 + 15 * 8, (5 + 15 + 2) * 8
+    assert again.keep_first(2) == mesh_bytes + 2 * arrays_bytes
+    assert xdmf_times(path) == [0.0, 1.0] and path.with_suffix(".bin").stat().st_size == mesh_bytes + 2 * arrays_bytes
+    again.append(7.0, POINTS, TETS, {"theta": np.full(5, 0.5)})
+    assert xdmf_times(path) == [0.0, 1.0, 7.0]
+    assert read_xdmf(path).point_data["theta"] == pytest.approx(np.full(5, 0.5))
+    assert read_xdmf(path, 1.0).cell_data["von_mises_Pa"] == pytest.approx([1e6, 2e6])  # kept data intact
+    assert XdmfSeries(path).keep_first(0) == 0 and not path.exists()
