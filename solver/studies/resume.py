@@ -1,6 +1,6 @@
 """Checkpoints of a run, and ``ecmx run --resume``: continue an interrupted run from its last checkpoint.
 
-At a field output (every ``output.fields_every`` accepted steps; the first, then one at most every
+At a field output (``output.fields_interval`` or ``fields_every``; the first, then one at most every
 :data:`INTERVAL_S` seconds of wall time, so that checkpoints cost little) and at each snapshot,
 :class:`Checkpointer` writes ``<out>.partial/checkpoint/``:
 
