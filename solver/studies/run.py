@@ -6,6 +6,7 @@ one-way mechanics, when enabled), runs the protocol with adaptive steps and writ
 ```
 <out>/case.yaml           the resolved case (SI)
 <out>/timeseries.csv      one row per accepted step (and the initial state), docs/case-format.md columns
+<out>/timeseries_times.csv rows at output.times, interpolated between accepted steps (when asked for)
 <out>/probes.csv          one row per probe per accepted step
 <out>/fields/particle.pvd     ParaView time series on the particle mesh (c_s, stresses)
 <out>/fields/electrolyte.pvd  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
@@ -69,6 +70,7 @@ from ecmx.solver.studies.outdir import (
 )
 from ecmx.solver.studies.progress import ProgressDisplay, RunProgress
 from ecmx.solver.studies.recorder import Recorder, check_probes
+from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.observers import ObserverChain
 from ecmx.solver.timeloop.protocol import build_protocol
 from ecmx.solver.timeloop.runner import ProtocolRunner
@@ -350,10 +352,11 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     steps = build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2)
     interrupts = DeferredInterrupt(comm)
     coupling = coupling_for(problem, recorder.mechanics) if recorder.mechanics is not None else None
+    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm)
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,
-                            max_steps=case.solver.max_steps, guard=interrupts.check)
+                            max_steps=case.solver.max_steps, guard=interrupts.check, integrator=integrator)
     display = ProgressDisplay("starting", 1.0, enabled=progress and comm.rank == 0)
     shown = RunProgress(runner, display)
     runner.observer = ObserverChain(coupling, recorder, shown)
