@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 from support.cases import ELECTROLYTE, MATERIAL
-from support.fakes import FakeCellProblem, FakeMechanics
+from support.fakes import F, FakeCellProblem, FakeMechanics
 
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
 from ecmx.solver.config.case import case_from_dict
@@ -434,3 +434,28 @@ def test_milestone_round_off_does_not_change_the_steps():
         assert controller.propose(remaining) == remaining
     controller = StepController(initial=60.0, maximum=60.0, minimum=1e-6)
     assert controller.propose(66.0) == 33.0  # genuinely longer: two halves, no sliver
+
+
+@pytest.mark.parametrize("times", [{"every": "50 s"}, ["5 s", "17.5 s", "600 s", "1 min"]])
+def test_output_times_rows_are_interpolated_between_steps(tmp_path, times):
+    """output.times: timeseries_times.csv has one row per requested time inside the run, with the
+    timeseries.csv columns; c_mean, linear in time under a constant current (Na conservation), is
+    reproduced by the dense output to round-off, and is constant through the rest."""
+    case = make_case([{"step": "discharge", "c_rate": 1, "duration": "10 min"}, {"step": "rest", "duration": "5 min"}],
+                     output={"fields_every": 1000, "snapshots": {"depth_of_discharge": []}, "times": times})
+    out = tmp_path / "res"
+    problem = FakeCellProblem(case)
+    run_problem(problem, case, out)
+    header, rows = read_csv(out / "timeseries_times.csv")
+    _, steps = read_csv(out / "timeseries.csv")
+    assert tuple(header) == TIMESERIES_COLUMNS
+    expected = [50.0 * k for k in range(19)] if isinstance(times, dict) else [5.0, 17.5, 60.0, 600.0]
+    assert [float(r["time_s"]) for r in rows] == pytest.approx(expected)
+    assert len(steps) > len(rows) or isinstance(times, list)
+    c0 = float(steps[0]["c_mean"])
+    rate = problem.capacity_C / 3600.0 / (F * problem.volume)  # mol/m³/s at 1C
+    for r in rows:
+        t = float(r["time_s"])
+        assert float(r["c_mean"]) == pytest.approx(c0 + rate * min(t, 600.0), rel=1e-12, abs=1e-9 * c0)
+        assert r["na_balance_error"] == ""
+    assert json.loads((out / "summary.json").read_text())["files"]["timeseries_times"] == "timeseries_times.csv"

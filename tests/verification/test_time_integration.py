@@ -109,6 +109,7 @@ def _transient_error(rtol: float) -> tuple[float, int]:
 FINE: dict = {}
 
 
+@pytest.mark.slow
 def test_error_falls_with_rtol_over_three_decades():
     """The time error (against a reference at rtol 1e-9) falls by at least 3x per decade of rtol and
     by at least 50x over the three decades 1e-4 .. 1e-7 (control of the error per step: the global
@@ -167,3 +168,26 @@ def test_defaults_rest_relaxation_follows_the_series(material, diffusivity, puls
         assert abs(numeric - expected) <= 0.02 * abs(expected), (material, record.time_s, numeric, expected)
         checked += 1
     assert checked >= 5
+
+
+CUTOFF_V = 3.25  # θ_s ≈ 0.84 on the test material's OCV, reached before the end of the window at 0.5C
+
+
+def _cutoff_dod(c_rate: float, solver: dict | None) -> tuple[float, ProtocolRunner, Trace]:
+    protocol = [{"step": "discharge", "c_rate": c_rate, "until": {"voltage": CUTOFF_V, "depth_of_discharge": 1.0}}]
+    _, trace, runner = run(sphere_case(protocol, solver=solver), elements=10)
+    return trace.records[-1].depth_of_discharge, runner, trace
+
+
+@pytest.mark.parametrize("c_rate", [0.5, pytest.param(5.0, marks=pytest.mark.slow), pytest.param(20.0, marks=pytest.mark.slow)])
+def test_defaults_capacity_at_voltage_cutoff(c_rate):
+    """The DOD at a 3.25 V cut-off at defaults is within 1e-3 of a reference at rtol 1e-8, the cut-off
+    is landed on within its tolerance (dense output, few rejected tries), and the Na balance of every
+    step (the scheme's discrete rate) closes to 1e-10 of the charge passed."""
+    dod, runner, trace = _cutoff_dod(c_rate, None)
+    reference, _, _ = _cutoff_dod(c_rate, {"rtol": 1e-8, "atol": 1e-10})
+    print(f"{c_rate}C: DOD {dod:.6f} vs {reference:.6f}, {runner.steps_accepted} steps, {runner.tries} tries")
+    assert abs(dod - reference) <= 1e-3
+    assert trace.records[-1].quantities["voltage_V"] == pytest.approx(CUTOFF_V, abs=1e-4)
+    assert runner.tries - runner.steps_accepted <= 10
+    assert max(abs(r.na_balance_error) for r in trace.records) <= 1e-10
