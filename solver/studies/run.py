@@ -56,7 +56,7 @@ from mpi4py import MPI
 from ecmx.postprocess.run_files import write_json
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.errors import CaseError, OutputError, SolveError
-from ecmx.solver.fem.coupling import coupling_for
+from ecmx.solver.fem.coupling import TwoWayCoupling, coupling_for
 from ecmx.solver.studies.outdir import (
     MARKER,
     DirectoryInUse,
@@ -74,6 +74,7 @@ from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.observers import ObserverChain
 from ecmx.solver.timeloop.protocol import build_protocol
 from ecmx.solver.timeloop.runner import ProtocolRunner
+from ecmx.solver.timeloop.staggered import StaggeredSteps
 from ecmx.solver.timeloop.stepping import StepController
 
 log = logging.getLogger(__name__)
@@ -344,6 +345,7 @@ def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Pat
 def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, progress: bool) -> None:
     """Open the result files and run the protocol (collective). Observers, in order: the
     chemo-mechanical coupling (when mechanics is on), the recorder, the progress display (rank 0).
+    Two-way coupling also iterates the stagger within every step (:class:`StaggeredSteps`).
 
     A Ctrl-C stops the run on every rank before the next try of a step; ``solver.max_steps`` caps
     the accepted steps.
@@ -353,6 +355,8 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     interrupts = DeferredInterrupt(comm)
     coupling = coupling_for(problem, recorder.mechanics) if recorder.mechanics is not None else None
     integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm)
+    if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
+        problem = StaggeredSteps(problem, coupling, case.solver.rtol, case.solver.atol)
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,
