@@ -182,29 +182,57 @@ class Mechanics(Schema):
 
 
 class TimeStep(Schema):
-    """Time-step control, s: each step within [min, max], all within (0, MAX_TIME]."""
+    """Time-step limits, s, within (0, MAX_TIME]. The error control (``solver.rtol``/``atol``) chooses
+    the steps; these only bound them."""
 
-    initial: Duration = Field(0.1, description="first time step, s")
-    max: Duration = Field(30.0, description="largest time step, s")
+    initial: Duration = Field(
+        0.01, description="first step after the start and after every restart (a protocol step or control change), s")
+    max: Duration | None = Field(
+        None, description="optional cap on the time step, s (default: none; the error control sets the step)")
     min: Duration = Field(1e-6, description="smallest time step, s; a failure at this size stops the run")
-    growth: Annotated[float, Field(gt=1)] = Field(1.5, description="factor (> 1) applied after an easy step")
-    cut: Annotated[float, Field(gt=0, lt=1)] = Field(0.5, description="factor in (0, 1) applied after a failed or hard step")
+    growth: Annotated[float, Field(gt=1)] = Field(
+        2.0, description="largest growth factor (> 1) of the step from one step to the next (BDF2 uses at most 2)")
+    cut: Annotated[float, Field(gt=0, lt=1)] = Field(0.5, description="factor in (0, 1) applied after a failed Newton solve")
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeStep:
-        if not self.min <= self.initial <= self.max:
+        if not self.min <= self.initial <= (self.max if self.max is not None else MAX_TIME):
             raise ValueError(f"expected min <= initial <= max, got {self.min}, {self.initial}, {self.max} s")
         return self
 
 
-class SolverSettings(Schema):
-    """Time stepping, Newton tolerances, the linear solver and the step-count guard."""
+class NewtonTolerances(Schema):
+    """Explicit Newton tolerances (by default they follow from ``solver.rtol``)."""
 
-    time_step: TimeStep = Field(TimeStep(), description="time-step control, s")
-    rtol: Annotated[float, Field(gt=0, lt=1)] = Field(1e-8, description="Newton relative tolerance, dimensionless")
+    rtol: Annotated[float, Field(gt=0, lt=1)] = Field(
+        1e-8, description="Newton relative tolerance of the residual, dimensionless")
     atol: Annotated[float, Field(gt=0)] = Field(
         1e-10, description="Newton absolute tolerance of the scaled residual, as a fraction of the 1C current"
     )
+    max_iterations: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="Newton iterations per step (default: solver.max_newton_iterations)"
+    )
+
+
+NEWTON_FRACTION = 1e-2
+"""The derived Newton tolerances are this fraction of ``solver.rtol`` (relative residual) and of
+``1e-2 rtol`` (absolute, in units of the 1C current): 1e-8 and 1e-10 at the default rtol 1e-6, so
+that the Na balance closes to 1e-10 of the charge passed and Newton's error stays far below the
+integration error."""
+
+
+class SolverSettings(Schema):
+    """Error control of the time integration (BDF2), time-step limits, Newton, the linear solver and
+    the step-count guard."""
+
+    time_step: TimeStep = Field(TimeStep(), description="time-step limits, s")
+    rtol: Annotated[float, Field(gt=0, lt=1)] = Field(
+        1e-6, description="relative tolerance of the local time-integration error of the solution, dimensionless"
+    )
+    atol: Annotated[float, Field(gt=0)] = Field(
+        1e-8, description="absolute tolerance of the local time-integration error of θ = c_s/c_s,max and c/c₀"
+    )
+    newton: NewtonTolerances | None = Field(None, description="explicit Newton tolerances (default: derived from rtol)")
     max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per time step, count")
     linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = Field(
         "auto",
@@ -214,6 +242,14 @@ class SolverSettings(Schema):
     max_steps: Annotated[int, Field(ge=1)] = Field(
         200_000, description="step-count guard: a run that needs more accepted time steps stops (status failed)"
     )
+
+    def newton_tolerances(self) -> NewtonTolerances:
+        """The Newton tolerances: ``newton`` when given, else a fraction NEWTON_FRACTION of rtol."""
+        if self.newton is not None:
+            return self.newton.model_copy(update={
+                "max_iterations": self.newton.max_iterations or self.max_newton_iterations})
+        return NewtonTolerances(rtol=NEWTON_FRACTION * self.rtol, atol=NEWTON_FRACTION * 1e-2 * self.rtol,
+                                max_iterations=self.max_newton_iterations)
 
 
 class Probe(Schema):
@@ -236,6 +272,19 @@ DEFAULT_FIELDS_INTERVAL = 60.0
 of a 1C discharge per frame, a smooth ParaView animation at a fraction of the cost of every step."""
 
 
+MAX_OUTPUT_TIMES = 1_000_000
+"""Most rows ``output.times`` may ask for."""
+
+
+OutputTimes = Annotated[list[Annotated[Time, Field(ge=0, le=MAX_TIME)]], Field(max_length=MAX_OUTPUT_TIMES)]
+
+
+class OutputInterval(Schema):
+    """Output rows every ``every`` seconds from the start of the run."""
+
+    every: Duration = Field(description="interval between output rows, s")
+
+
 class Output(Schema):
     """Where and what to write. A relative directory is relative to the working directory."""
 
@@ -250,6 +299,9 @@ class Output(Schema):
         description="write the field files at the first state at or after every multiple of this simulated "
         f"time, s (default {DEFAULT_FIELDS_INTERVAL:g} s when fields_every is not given either)",
     )
+    times: OutputTimes | OutputInterval | None = Field(
+        None, description="times (a list, s from the start) or an interval ({every: s}) at which timeseries_times.csv"
+        " gets a row interpolated from the integrator's accepted steps")
     max_field_bytes: Annotated[int, Field(ge=1)] = Field(
         20_000_000_000,
         description="output-volume guard, bytes: a run stops (status failed) once its field data (.bin files) exceed it",

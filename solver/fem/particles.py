@@ -1,8 +1,9 @@
 """Fickian Na diffusion in the active particles, one unknown θ = c_s/c_s,max (P1, particle submesh).
 
 Rows (nondimensional, :mod:`ecmx.solver.physics.particle`):
-    ∫ (θ − θ_old)/Δt v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA [− ∫ Ĵ_σ·∇v dV] = 0,
-with ĵ the outward interface flux (c_s,max R/t₀) and D̂_s = D_s/D_ref.
+    ∫ ∂θ/∂t v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA [− ∫ Ĵ_σ·∇v dV] = 0,
+with ĵ the outward interface flux (c_s,max R/t₀) and D̂_s = D_s/D_ref. ∂θ/∂t is the shared
+:class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2, set by the time loop).
 
 Two-way chemo-mechanics (``mechanics.coupling: two-way``) adds the stress-assisted flux Ĵ_σ with
 σ_h = φ − k_σ Δc_s: the local part implicit here, the harmonic part φ [Pa] copied into
@@ -29,6 +30,7 @@ from ecmx.solver.fem.models import Expr, PointFunction, global_range, interpolat
 from ecmx.solver.fem.reactions import constant
 from ecmx.solver.fem.scales import Scales
 from ecmx.solver.fem.table_fields import NodalTable, QuadratureTable, UflTable, interface_table
+from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.physics import particle as particle_law
 from ecmx.solver.physics.stress_diffusion import stress_assisted_flux_split
 from ecmx.solver.physics.tables import TableCurve
@@ -44,16 +46,17 @@ class FickianParticle:
         domains: the cell's domains and measures.
         case: the validated case (material, temperature, mechanics settings).
         scales: the nondimensionalisation.
-        dt: the Constant Δt/t₀ of the time step.
+        history: the shared time derivative (θ is registered with it).
     """
 
     split_names = ("particle",)
+    differential = (True,)  # θ has a storage term
 
-    def __init__(self, domains: CellDomains, case: Any, scales: Scales, dt: fem.Constant) -> None:
-        self._domains, self._case, self._scales, self._dt = domains, case, scales, dt
+    def __init__(self, domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> None:
+        self._domains, self._case, self._scales, self._history = domains, case, scales, history
         space = fem.functionspace(domains.particle_mesh, ("Lagrange", 1))
         self.theta = fem.Function(space, name="stoichiometry")
-        self._theta_old = fem.Function(space)
+        history.register(self.theta)
         self._field = fem.Function(space, name="particle_concentration")
         self.unknowns = (self.theta,)
         self._tables: list[Table] = []
@@ -68,6 +71,7 @@ class FickianParticle:
         self._forms = {
             "theta": domains.form(self.theta * domains.volume_element * domains.dx_particle),
             "theta_surface": domains.form(gamma.integral(self.surface_stoichiometry())),
+            "theta_rate": domains.form(history.rate(self.theta) * domains.volume_element * domains.dx_particle),
         }
 
     def _table(self, table: Table) -> Table:
@@ -99,7 +103,7 @@ class FickianParticle:
         (v,) = tests
         d, gamma = self._domains, self._domains.interface
         w_vol = d.volume_element
-        row = particle_law.storage(self.theta, self._theta_old, v, self._dt) * w_vol * d.dx_particle
+        row = self._history.rate(self.theta) * v * w_vol * d.dx_particle
         row += particle_law.diffusion(self.theta, v, self._diffusivity, d.grad) * w_vol * d.dx_particle_flux
         row += gamma.integral(flux * gamma.particle(v))
         if self.harmonic_hydrostatic is not None:
@@ -125,7 +129,9 @@ class FickianParticle:
         return flux / c_max
 
     def quantities(self) -> dict[str, float]:
-        """theta_mean, c_mean, c_min, c_max [mol/m³] and c_surface_mean (mean over Γ) [mol/m³]."""
+        """theta_mean, c_mean, c_min, c_max [mol/m³], c_surface_mean (mean over Γ) [mol/m³] and
+        na_rate_mol_per_s, the scheme's discrete rate of the Na content ∫ c_s,max ∂θ/∂t dV [mol/s] of
+        the tried step (computed from the level differences, free of the cancellation of Nₙ₊₁ − Nₙ)."""
         d, cmax = self._domains, self._scales.particle_concentration
         theta_mean = d.integrate(self._forms["theta"]) / d.particle_volume
         theta_min, theta_max = global_range(self.theta)
@@ -135,6 +141,8 @@ class FickianParticle:
             "c_min": theta_min * cmax,
             "c_max": theta_max * cmax,
             "c_surface_mean": d.integrate(self._forms["theta_surface"]) / d.interface_area * cmax,
+            "na_rate_mol_per_s": d.integrate(self._forms["theta_rate"]) * cmax * self._scales.length**3
+            / self._scales.time,
         }
 
     def fields(self) -> dict[str, fem.Function]:
@@ -164,7 +172,3 @@ class FickianParticle:
         """θ ← c_s/c_s,max (None keeps θ)."""
         interpolate_si(self.theta, particle_concentration, self._scales.particle_concentration)
         self.update_tabulated()
-
-    def commit(self) -> None:
-        """θ_old ← θ."""
-        self._theta_old.x.array[:] = self.theta.x.array

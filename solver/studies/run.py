@@ -6,6 +6,7 @@ one-way mechanics, when enabled), runs the protocol with adaptive steps and writ
 ```
 <out>/case.yaml           the resolved case (SI)
 <out>/timeseries.csv      one row per accepted step (and the initial state), docs/case-format.md columns
+<out>/timeseries_times.csv rows at output.times, interpolated between accepted steps (when asked for)
 <out>/probes.csv          one row per probe per accepted step
 <out>/fields/particle.xdmf     ParaView time series on the particle mesh (c_s, θ, stresses; data in .bin)
 <out>/fields/electrolyte.xdmf  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
@@ -56,7 +57,7 @@ from mpi4py import MPI
 from ecmx.postprocess.run_files import write_json
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.errors import CaseError, OutputError, SolveError
-from ecmx.solver.fem.coupling import coupling_for
+from ecmx.solver.fem.coupling import TwoWayCoupling, coupling_for
 from ecmx.solver.studies.outdir import (
     MARKER,
     DirectoryInUse,
@@ -71,9 +72,11 @@ from ecmx.solver.studies.outdir import (
 from ecmx.solver.studies.progress import ProgressDisplay, RunProgress
 from ecmx.solver.studies.recorder import Recorder, check_probes
 from ecmx.solver.studies.resume import Checkpointer, ResumePoint, ResumingRecorder, resume_point
+from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.observers import ObserverChain
 from ecmx.solver.timeloop.protocol import build_protocol
 from ecmx.solver.timeloop.runner import ProtocolRunner
+from ecmx.solver.timeloop.staggered import StaggeredSteps
 from ecmx.solver.timeloop.stepping import StepController
 
 log = logging.getLogger(__name__)
@@ -365,6 +368,7 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
                   resumed: ResumePoint | None = None) -> None:
     """Open the result files and run the protocol (collective). Observers, in order: the
     chemo-mechanical coupling (when mechanics is on), the recorder, the progress display (rank 0).
+    Two-way coupling also iterates the stagger within every step (:class:`StaggeredSteps`).
 
     A Ctrl-C stops the run on every rank before the next try of a step; ``solver.max_steps`` caps
     the accepted steps.
@@ -374,10 +378,13 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     steps = steps if resumed is None else resumed.remaining(steps)
     interrupts = DeferredInterrupt(comm)
     coupling = coupling_for(problem, recorder.mechanics) if recorder.mechanics is not None else None
+    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm)
+    if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
+        problem = StaggeredSteps(problem, coupling, case.solver.rtol, case.solver.atol)
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,
-                            max_steps=case.solver.max_steps, guard=interrupts.check)
+                            max_steps=case.solver.max_steps, guard=interrupts.check, integrator=integrator)
     display = ProgressDisplay("starting", 1.0, enabled=progress and comm.rank == 0)
     shown = RunProgress(runner, display, case.protocol)
     checkpoints = Checkpointer(problem, recorder, runner, comm, resumed)
