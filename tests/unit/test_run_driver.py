@@ -313,9 +313,9 @@ def test_fields_are_written_at_the_interval_by_default(tmp_path, output, every, 
     times = [float(r["time_s"]) for r in rows]
     written = xdmf_times(out / "fields" / "particle.xdmf")
     assert written == pytest.approx([times[k] for k in _expected_field_rows(times, every, interval)], rel=1e-9)
-    assert len(written) < len(times) / 2  # far fewer than one per step (steps here are ≤ 30 s)
-    if every is None:  # no two written states closer than the interval, but the last
-        assert min(np.diff(written[:-1])) >= interval - 30.0
+    assert len(written) < len(times) / 2  # far fewer than one per step
+    if every is None:  # no two written states closer than the interval less one step, but the last
+        assert min(np.diff(written[:-1])) >= interval - max(np.diff(times))
 
 
 def test_existing_directory_is_not_overwritten(tmp_path):
