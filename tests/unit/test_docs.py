@@ -123,7 +123,7 @@ def test_nothing_shipped_cites_an_unshipped_document():
 def test_schema_verb_prints_a_key_and_the_tree():
     one = run_cli("schema", "solver.time_step.max")
     assert one.returncode == 0, one.stderr
-    assert "largest time step" in one.stdout and "unit: s" in one.stdout and "default: 30" in one.stdout
+    assert "optional cap on the time step" in one.stdout and "unit: s" in one.stdout and "default: none" in one.stdout
     tree = run_cli("schema", "--kind", "sweep")
     assert tree.returncode == 0 and "log_space" in tree.stdout and "workers" in tree.stdout
     bad = run_cli("schema", "geometry.particle.raduis")
