@@ -141,7 +141,9 @@ def test_sphere_1d_run_resumes_to_the_uninterrupted_result(case_dir: Path, monke
     from ecmx.solver.config.case import load_case
     from ecmx.solver.studies.run import run_case
 
-    case = load_case(case_dir / "case.yaml", ["output.snapshots.depth_of_discharge=[0.3, 0.6]"])
+    monkeypatch.setattr(resume, "INTERVAL_S", 0.0)  # a checkpoint at every field output
+    case = load_case(case_dir / "case.yaml", ["output.snapshots.depth_of_discharge=[0.3, 0.6]",
+                                               "output.fields_every=4"])
     reference = run_case(case, out_dir=case_dir / "ref", progress=False, cache_dir=mesh_cache).directory
     accepted = json.loads((reference / "summary.json").read_text())["steps"]["accepted"]
     with monkeypatch.context() as patch:
