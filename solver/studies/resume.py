@@ -35,6 +35,8 @@ What cannot resume, and why (each refused with a CaseError that says so):
 - a run with no ``<out>.partial`` or no checkpoint in it (nothing was stored yet);
 - a run whose resolved case changed since (the checkpoint records its SHA-256), or resumed on a
   different number of MPI ranks (each rank stores its own part of the distributed arrays);
+- a checkpoint written by an ecmx that did not store the time integrator's state (it could not
+  continue the same steps);
 - a run that ended as ``failed`` (it was moved to ``<out>``: rerun it, e.g. with a larger
   ``solver.max_steps``).
 
@@ -320,6 +322,9 @@ def _read_checkpoint(partial: Path, case: Any, ranks: int) -> ResumePoint:
     if state.get("case_sha256") != case_sha256(case):
         raise CaseError(f"cannot resume {partial}: the case changed since it ran (the checkpoint is of another "
                         "resolved case); run it again without --resume", **where)
+    if not isinstance(state.get("loop"), dict):
+        raise CaseError(f"cannot resume {partial}: its checkpoint was written by an older ecmx without the time "
+                        "integrator's state; run it again without --resume", **where)
     if state.get("ranks") != ranks:
         raise CaseError(f"cannot resume {partial} on {ranks} MPI rank(s): it ran on {state.get('ranks')}, and each "
                         "rank stored its own part of the state", **where)

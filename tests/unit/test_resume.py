@@ -151,6 +151,12 @@ def test_resume_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             run_problem(FakeCellProblem(case), case, tmp_path / "early")
     with pytest.raises(CaseError, match="holds no checkpoint"):
         _resume_fake(case, tmp_path / "early")
+    state_file = tmp_path / "res.partial" / CHECKPOINT / "state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({k: v for k, v in state.items() if k != "loop"}))
+    with pytest.raises(CaseError, match="written by an older ecmx"):
+        _resume_fake(case, tmp_path / "res")
+    state_file.write_text(json.dumps(state))
     _resume_fake(case, tmp_path / "res")
     with pytest.raises(CaseError, match="only an interrupted run resumes"):
         _resume_fake(case, tmp_path / "res")
