@@ -319,7 +319,16 @@ class CellProblem:
         for u, array in zip(self._unknowns, arrays, strict=True):
             u.x.array[:] = array
         self._store_accepted()
-        self.history.reset()  # a resumed run restarts the integrator (backward Euler first)
+        self.history.reset()  # restore_checkpoint_state puts the history back
+
+    def checkpoint_state(self) -> list[np.ndarray]:
+        """This rank's arrays of the time history (uₙ, uₙ₋₁ of every unknown with a storage term):
+        with :meth:`state_arrays`, what a resumed run needs to continue BDF2 exactly."""
+        return self.history.checkpoint_state()
+
+    def restore_checkpoint_state(self, arrays: Sequence[np.ndarray]) -> None:
+        """Put the time history back from :meth:`checkpoint_state` (after :meth:`restore_state`)."""
+        self.history.restore_checkpoint_state(arrays)
 
     # ------------------------------------------------------------------------------------------
     def quantities(self) -> dict[str, float]:

@@ -16,6 +16,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
 # isort: split
 
+import numpy as np
 import ufl
 from dolfinx import fem
 
@@ -57,6 +58,19 @@ class TimeHistory:
         for u, previous, before in self._levels.values():
             before.x.array[:] = previous.x.array
             previous.x.array[:] = u.x.array
+
+    def checkpoint_state(self) -> list[np.ndarray]:
+        """Copies of this rank's arrays (ghosts included) of uₙ and uₙ₋₁ of every registered unknown,
+        in registration order: what a checkpoint stores to continue BDF2 exactly."""
+        return [level.x.array.copy() for _, previous, before in self._levels.values() for level in (previous, before)]
+
+    def restore_checkpoint_state(self, arrays: Sequence[np.ndarray]) -> None:
+        """Put uₙ and uₙ₋₁ back from :meth:`checkpoint_state` (same mesh and MPI ranks)."""
+        levels = [level for _, previous, before in self._levels.values() for level in (previous, before)]
+        if len(arrays) != len(levels):
+            raise ValueError(f"a time history of {len(levels)} levels cannot take {len(arrays)} arrays")
+        for level, array in zip(levels, arrays, strict=True):
+            level.x.array[:] = array
 
     def reset(self) -> None:
         """uₙ = uₙ₋₁ = the present values (initial state, a set state)."""

@@ -5,32 +5,38 @@ At a field output (``output.fields_interval`` or ``fields_every``; the first, th
 :class:`Checkpointer` writes ``<out>.partial/checkpoint/``:
 
 ```
-checkpoint/state.json               time, step-size controller, protocol position, step counts,
-                                    the recorder's tallies, how many rows and field files were
-                                    written, and the generation G of the arrays
-checkpoint/rank-NNNNN-GGGGGG.npz    this MPI rank's arrays of every unknown of the coupled problem
+checkpoint/state.json               time, protocol position, step counts, the time loop's state
+                                    (step-size controller, integrator level times, the segment's
+                                    accepted quantities), the recorder's tallies, how many rows and
+                                    field files were written, and the generation G of the arrays
+checkpoint/rank-NNNNN-GGGGGG.npz    this MPI rank's arrays: every unknown of the coupled problem
+                                    (u*), its time history uₙ, uₙ₋₁ (h*), the integrator's levels (i*)
 ```
 
 Collectively and atomically: every rank writes its arrays of the next generation beside the
 current ones, and only then rank 0 replaces ``state.json`` (atomically) and deletes the older
 generation, so ``state.json`` always names one whole state; the directory is removed when the
 protocol completes. What is stored is generic: the arrays of all
-unknowns (``problem.state_arrays()``, restored with ``problem.restore_state``) and the step size
-the controller would take next.
+unknowns (``problem.state_arrays()``, restored with ``problem.restore_state``), the problem's time
+history (``problem.checkpoint_state()``/``restore_checkpoint_state``) and the time loop's
+(``runner.checkpoint_state()``/``restore_checkpoint_state``: the step-size controller, the BDF2
+levels, the event-location levels).
 
 A run that was interrupted (Ctrl-C, a killed process, a full disk) leaves ``<out>.partial``;
 ``ecmx run CASE_FILE --resume`` (:func:`resume_point`) locks it, restores the unknowns and the
 counters, cuts ``timeseries.csv`` and ``probes.csv`` back to the checkpoint's rows, removes field
 and snapshot files written after it, and runs the rest of the protocol; ``timeseries.csv``
-continues the old one (no repeated rows) and the results equal an uninterrupted run's to the
-solver tolerance (the first step after the restart is a backward-Euler step: a restart is a
-discontinuity of the step history).
+continues the old one (no repeated rows) and the resumed run takes the same steps as an
+uninterrupted one (the interrupted segment goes on with BDF2 and the step the controller had
+chosen, no restart), so its results equal the uninterrupted run's to round-off.
 
 What cannot resume, and why (each refused with a CaseError that says so):
 
 - a run with no ``<out>.partial`` or no checkpoint in it (nothing was stored yet);
 - a run whose resolved case changed since (the checkpoint records its SHA-256), or resumed on a
   different number of MPI ranks (each rank stores its own part of the distributed arrays);
+- a checkpoint written by an ecmx that did not store the time integrator's state (it could not
+  continue the same steps);
 - a run that ended as ``failed`` (it was moved to ``<out>``: rerun it, e.g. with a larger
   ``solver.max_steps``).
 
@@ -123,13 +129,15 @@ class Checkpointer:
         writing(self.comm, lambda: directory.mkdir(exist_ok=True))
         generation = self.generation + 1
         error = None
+        loop, levels = self.runner.checkpoint_state()
+        arrays = {**_named("u", self.problem.state_arrays()), **_named("h", self.problem.checkpoint_state()),
+                  **_named("i", levels)}
         try:
-            np.savez(directory / arrays_name(self.comm.rank, generation),
-                     **{f"u{i}": a for i, a in enumerate(self.problem.state_arrays())})
+            np.savez(directory / arrays_name(self.comm.rank, generation), **arrays)
         except OSError as exc:
             error = output_error(exc)
         raise_if_any(self.comm, error)
-        state = json.dumps({**self._state(record), "generation": generation}, default=str)
+        state = json.dumps({**self._state(record), "loop": loop, "generation": generation}, default=str)
         writing(self.comm, _publish, directory, state, generation)
         self.generation, self.written = generation, time.monotonic()
 
@@ -143,13 +151,23 @@ class Checkpointer:
         return {
             "case_sha256": case_sha256(recorder.case), "ranks": self.comm.size, "time_s": record.time_s,
             "position": self.position + ended, "segment_start_s": record.time_s if ended else self.segment_start,
-            "controller": {"dt": runner.controller.dt, "failures": runner.controller.failures},
             "steps_accepted": runner.steps_accepted, "tries": runner.tries,
             "segment_log": runner.segment_log, "pending_snapshots": runner.pending_snapshots,
             "recorder": {name: getattr(recorder, name) for name in RECORDER_STATE},
             "series": {group: s.times for group, s in recorder.series.items()},
             "probe_rows": recorder.records * len(recorder.probe_names),
         }
+
+
+def _named(prefix: str, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` as npz entries ``<prefix>0``, ``<prefix>1``, ..."""
+    return {f"{prefix}{i}": a for i, a in enumerate(arrays)}
+
+
+def _unnamed(arrays: Any, prefix: str) -> list[np.ndarray]:
+    """The entries ``<prefix>0``, ``<prefix>1``, ... of an npz file, in order."""
+    count = sum(1 for name in arrays.files if name[:1] == prefix and name[1:].isdigit())
+    return [arrays[f"{prefix}{i}"] for i in range(count)]
 
 
 def arrays_name(rank: int, generation: int) -> str:
@@ -198,14 +216,16 @@ class ResumePoint:
         return [replace(step, segments=segments), *steps[position + 1:]]
 
     def restore(self, problem: Any, recorder: Recorder, runner: ProtocolRunner, comm: MPI.Comm) -> None:
-        """Put the checkpoint's unknowns into ``problem`` (accepted), its counters into ``runner`` and
-        ``recorder``, and cut the result files back to it (collective)."""
-        with np.load(self.directory / arrays_name(comm.rank, int(self.state["generation"]))) as arrays:
-            problem.restore_state([arrays[f"u{i}"] for i in range(len(arrays.files))])
+        """Put the checkpoint's unknowns and time history into ``problem`` (accepted), the time loop's
+        state and counters into ``runner``, the tallies into ``recorder``, and cut the result files
+        back to it (collective)."""
         state = self.state
+        with np.load(self.directory / arrays_name(comm.rank, int(state["generation"]))) as arrays:
+            problem.restore_state(_unnamed(arrays, "u"))
+            problem.restore_checkpoint_state(_unnamed(arrays, "h"))
+            levels = _unnamed(arrays, "i")
         runner.time = self.time_s
-        runner.controller.dt = float(state["controller"]["dt"])
-        runner.controller.failures = int(state["controller"]["failures"])
+        runner.restore_checkpoint_state(state["loop"], levels)
         runner.steps_accepted, runner.tries = int(state["steps_accepted"]), int(state["tries"])
         runner.pending_snapshots = [float(d) for d in state["pending_snapshots"]]
         for name in RECORDER_STATE:
@@ -302,6 +322,9 @@ def _read_checkpoint(partial: Path, case: Any, ranks: int) -> ResumePoint:
     if state.get("case_sha256") != case_sha256(case):
         raise CaseError(f"cannot resume {partial}: the case changed since it ran (the checkpoint is of another "
                         "resolved case); run it again without --resume", **where)
+    if not isinstance(state.get("loop"), dict):
+        raise CaseError(f"cannot resume {partial}: its checkpoint was written by an older ecmx without the time "
+                        "integrator's state; run it again without --resume", **where)
     if state.get("ranks") != ranks:
         raise CaseError(f"cannot resume {partial} on {ranks} MPI rank(s): it ran on {state.get('ranks')}, and each "
                         "rank stored its own part of the state", **where)

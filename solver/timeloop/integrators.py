@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from mpi4py import MPI
@@ -106,6 +107,21 @@ class BdfIntegrator:
         """Add an accepted level."""
         self.times = [float(time), *self.times][: self.max_order + 1]
         self.states = [state, *self.states][: self.max_order + 1]
+
+    def checkpoint_state(self) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """The accepted levels since the last restart: their times [s] (JSON; the order and whether
+        the next step has an estimate follow from their number) and this rank's state arrays, level
+        by level (newest first), block by block."""
+        blocks = len(self.states[0]) if self.states else 0
+        return {"times": list(self.times), "blocks": blocks}, [a.copy() for level in self.states for a in level]
+
+    def restore_checkpoint_state(self, state: dict[str, Any], arrays: Sequence[np.ndarray]) -> None:
+        """Put the levels of :meth:`checkpoint_state` back (same MPI ranks)."""
+        times, blocks = [float(t) for t in state["times"]], int(state["blocks"])
+        if len(arrays) != len(times) * blocks:
+            raise ValueError(f"{len(times)} levels of {blocks} blocks cannot take {len(arrays)} arrays")
+        self.times = times
+        self.states = [[np.asarray(a) for a in arrays[i * blocks:(i + 1) * blocks]] for i in range(len(times))]
 
     @property
     def order(self) -> int:

@@ -180,6 +180,8 @@ class ProtocolRunner:
         self._step_position = 0
         self._start_values: dict[int, float] = {}
         self.segment_log: list[dict[str, Any]] = []
+        self._events: list[Event] = []  # the events of the running segment
+        self._resume: dict[str, Any] | None = None  # restore_checkpoint_state, until run() uses it
 
     # -- derived quantities ------------------------------------------------------------------
     def state_of_charge(self, q: dict[str, float]) -> float:
@@ -244,9 +246,10 @@ class ProtocolRunner:
         Raises:
             SolveError: a step failed at the minimum time step, or an event could not be landed on.
         """
-        q = self.problem.quantities()
+        resume = self._resume
+        q = self.problem.quantities() if resume is None else dict(self._levels[-1][1])
         self.last = self.record(q, None, None, 0.0, 0, [])
-        self._na_before = q["na_total_mol"]
+        self._na_before = q["na_total_mol"] if resume is None else float(resume["na_before"])
         if self.observer:
             self.observer.step_accepted(self.last)
         for dod in list(self.pending_snapshots):
@@ -285,15 +288,20 @@ class ProtocolRunner:
         if self.observer:
             self.observer.segment_started(segment, self._step_position, len(self.steps))
         self.problem.set_control(segment.control.mode, segment.control.value)
-        self._restart()
+        resume, self._resume = self._resume, None
+        within = resume is not None and resume["within_segment"]
+        if not within:
+            self._restart()
         log.info("%s until %s", segment.label, " or ".join(e.describe() for e in segment.events))
         segment_start = self.time
-        events = self._segment_events(segment, step_start)
+        events = self._events = self._segment_events(segment, step_start)
+        if within:
+            self._restore_directions(events, resume["directions"])
         for e in events:
             if e.terminal and e.quantity not in JUMPING and e.distance(self._start_values[id(e)]) <= e.tolerance:
                 log.info("%s: %s already reached at its start", segment.label, e.describe())
                 return e
-        first = True
+        first = not within
         while True:
             reached = self._advance(segment, events, segment_start, step_start, first)
             first = False
@@ -313,6 +321,35 @@ class ProtocolRunner:
         self.controller.restart()
         self.integrator.restart(self.time, self.problem.state())
         self._levels = [(self.time, self.last.quantities)]
+
+    def checkpoint_state(self) -> tuple[dict[str, Any], list[Any]]:
+        """What the loop carries from one accepted step to the next, to continue exactly after a
+        restore: JSON (whether the segment goes on, the segment's accepted (time [s], quantities)
+        levels, the Na content [mol] before the last level, the decided directions and start values
+        of the voltage/C-rate events, the controller's and the integrator's state) and this rank's
+        arrays (the integrator's levels)."""
+        integrator, arrays = self.integrator.checkpoint_state()
+        return {"within_segment": not any(e.terminal for e in self.last.events),
+                "levels": [[t, q] for t, q in self._levels], "na_before": self._na_before,
+                "directions": [[e.direction, self._start_values.get(id(e))] for e in self._events
+                               if e.quantity in JUMPING],
+                "controller": self.controller.checkpoint_state(), "integrator": integrator}, arrays
+
+    def restore_checkpoint_state(self, state: dict[str, Any], arrays: Sequence[Any]) -> None:
+        """Put :meth:`checkpoint_state` back (``time`` set, the problem restored): :meth:`run` then
+        continues the interrupted segment without a restart (the first segment it runs is that
+        one), or restarts as the uninterrupted run would when the segment had ended."""
+        self.controller.restore_checkpoint_state(state["controller"])
+        self.integrator.restore_checkpoint_state(state["integrator"], arrays)
+        self._levels = [(float(t), dict(q)) for t, q in state["levels"]]
+        self._resume = state
+
+    def _restore_directions(self, events: list[Event], directions: list[list[Any]]) -> None:
+        """The voltage/C-rate events of a continued segment as decided before the interruption."""
+        for e, (direction, start) in zip([e for e in events if e.quantity in JUMPING], directions, strict=True):
+            e.direction = int(direction)
+            if start is not None:
+                self._start_values[id(e)] = float(start)
 
     def _segment_events(self, segment: Segment, step_start: float) -> list[Event]:
         """The segment's events (copies) and one non-terminal event per pending snapshot, with their

@@ -73,6 +73,15 @@ class StepController:
         """The next step is the first after a discontinuity: ``initial``."""
         self.dt = min(self.initial, self.maximum)
 
+    def checkpoint_state(self) -> dict[str, float | int]:
+        """What carries from one step to the next: the next step [s] and the failure/rejection counts."""
+        return {"dt": self.dt, "failures": self.failures, "rejections": self.rejections}
+
+    def restore_checkpoint_state(self, state: dict[str, float | int]) -> None:
+        """Put :meth:`checkpoint_state` back."""
+        self.dt, self.failures = float(state["dt"]), int(state["failures"])
+        self.rejections = int(state.get("rejections", 0))
+
     def propose(self, time_to_milestone: float | None = None) -> float:
         """The next step [s], clipped so that it does not pass the next milestone.
 

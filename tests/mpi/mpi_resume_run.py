@@ -31,7 +31,7 @@ def main(mode: str, out: str) -> int:
                            "geometry": {"kind": "sphere-1d", "particle": {"radius": "1 um"}},
                            "protocol": DISCHARGE, "mechanics": {"enabled": False},
                            "solver": {"time_step": {"initial": 1, "max": 30, "min": 0.01}},
-                           "output": {"probes": [{"name": "centre", "point": [0, 0, 0]}]}})
+                           "output": {"fields_every": 3, "probes": [{"name": "centre", "point": [0, 0, 0]}]}})
 
     def interrupt(step: int) -> None:
         if mode == "interrupt" and comm.rank == 1 and step == 10:

@@ -169,6 +169,13 @@ class FakeCellProblem:
         self.old = self.new = tuple(state)
         self._update_fields()
 
+    def checkpoint_state(self) -> list[np.ndarray]:
+        """The time history beyond the accepted state: the level before it (θ_shell, θ_core, I)."""
+        return [np.array(self.older)]
+
+    def restore_checkpoint_state(self, arrays) -> None:
+        self.older = tuple(float(v) for v in arrays[0])
+
     def _update_fields(self) -> None:
         ts, tc, current = self.new
         c = self._fields["particle_concentration"]

@@ -114,6 +114,27 @@ def test_fake_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatc
     assert_same_run(out, reference, rtol=1e-12)
 
 
+def test_fake_run_resumes_inside_a_rest_until_a_voltage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint inside a rest that ends at a voltage: that event's direction, decided by the
+    rest's first step, and the BDF2 levels carry over (the rest ends where the uninterrupted one does)."""
+    monkeypatch.setattr(resume, "INTERVAL_S", 0.0)
+    case = case_from_dict({**fake_case().to_dict(), "protocol": [
+        {"step": "discharge", "c_rate": 1, "until": {"voltage": "3.3 V"}},
+        {"step": "rest", "duration": "2 h", "until": {"voltage": "3.305 V"}}]})
+    reference = run_problem(FakeCellProblem(case), case, tmp_path / "ref").directory
+    rest = [r for r in rows(reference / "timeseries.csv") if r["step"] == "2"]
+    assert len(rest) > 12 and float(rest[-1]["time_s"]) - float(rest[0]["time_s"]) < 7000.0  # ended by the voltage
+    out = tmp_path / "res"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, int(json.loads((reference / "summary.json").read_text())["steps"]["tried"]) - 4)
+        with pytest.raises(KeyboardInterrupt):
+            run_problem(FakeCellProblem(case), case, out)
+    state = json.loads((tmp_path / "res.partial" / CHECKPOINT / "state.json").read_text())
+    assert state["loop"]["within_segment"] and state["time_s"] > float(rest[0]["time_s"])
+    _resume_fake(case, out)
+    assert_same_run(out, reference, rtol=1e-12)
+
+
 def test_resume_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     case = fake_case()
     with pytest.raises(CaseError, match="nothing to resume"):
@@ -130,6 +151,12 @@ def test_resume_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             run_problem(FakeCellProblem(case), case, tmp_path / "early")
     with pytest.raises(CaseError, match="holds no checkpoint"):
         _resume_fake(case, tmp_path / "early")
+    state_file = tmp_path / "res.partial" / CHECKPOINT / "state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({k: v for k, v in state.items() if k != "loop"}))
+    with pytest.raises(CaseError, match="written by an older ecmx"):
+        _resume_fake(case, tmp_path / "res")
+    state_file.write_text(json.dumps(state))
     _resume_fake(case, tmp_path / "res")
     with pytest.raises(CaseError, match="only an interrupted run resumes"):
         _resume_fake(case, tmp_path / "res")
@@ -141,7 +168,9 @@ def test_sphere_1d_run_resumes_to_the_uninterrupted_result(case_dir: Path, monke
     from ecmx.solver.config.case import load_case
     from ecmx.solver.studies.run import run_case
 
-    case = load_case(case_dir / "case.yaml", ["output.snapshots.depth_of_discharge=[0.3, 0.6]"])
+    monkeypatch.setattr(resume, "INTERVAL_S", 0.0)  # a checkpoint at every field output
+    case = load_case(case_dir / "case.yaml", ["output.snapshots.depth_of_discharge=[0.3, 0.6]",
+                                               "output.fields_every=4"])
     reference = run_case(case, out_dir=case_dir / "ref", progress=False, cache_dir=mesh_cache).directory
     accepted = json.loads((reference / "summary.json").read_text())["steps"]["accepted"]
     with monkeypatch.context() as patch:
