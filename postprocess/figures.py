@@ -171,7 +171,8 @@ def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path, scal
                 if b == 0 and i == 0:
                     ax.set_title(dod_label(dod))
                 if j == 0:
-                    ax.set_ylabel(f"{case_label(run)}\nR = {run.case.geometry.particle.radius / 1e-6:g} µm", fontsize=10)
+                    ax.text(-0.06, 0.5, f"{case_label(run)}\nR = {run.case.geometry.particle.radius / 1e-6:g} µm", fontsize=10,
+                            rotation=90, ha="right", va="center", transform=ax.transAxes)
             if scale == "own":
                 cax = fig.add_axes(box(bar_left, y + 0.1 * g["panel"], g["bar"], 0.8 * g["panel"]),
                                    label=f"scale:{name}:{run.name}")
@@ -188,10 +189,7 @@ def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path, scal
 
 def _draw_panel(ax, plane: pv.PolyData | None, name: str, cmap: str, clim: tuple[float, float], run: RunData) -> None:  # noqa: ANN001
     """One panel of the grid: the rendered slice, or 'no data'."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.set_axis_off()  # no ticks or spines (and much faster to draw)
     if plane is not None and name in plane.array_names:
         draw_plane(ax, plane, name, cmap, clim, run.snapshots[0].radius)
     else:

@@ -92,6 +92,8 @@ def _ratio(a: float, b: float) -> float:
 
 def _at(ts: dict[str, np.ndarray], column: str, dod: float) -> float:
     """``column`` of the discharge rows of a timeseries interpolated at ``dod``."""
+    if column not in ts:
+        return math.nan
     rows = ts["depth_of_discharge"]
     order = np.argsort(rows)
     return float(np.interp(dod, rows[order], ts[column][order]))
@@ -215,6 +217,10 @@ def _draw_column(axes: Sequence[Any], x: np.ndarray, chosen: Sequence[Point], nu
                    (den, [p.denominator.von_mises_MPa for p in chosen], "s", orange)]),
     ]
     for ax, lines in series:
+        drawn = np.array([v for _, values, _, _ in lines for v in values], dtype=float)
+        if not np.any(np.isfinite(drawn) & (drawn > 0)):
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            continue
         for label, values, style, colour in lines:
             ax.plot(x, values, style, label=label, color=colour, ms=5, lw=1.0 if "--" in style else 1.4)
             for k in shipped if "--" not in style else ():

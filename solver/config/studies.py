@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from ecmx.solver.config.case import Case, Snapshots, case_from_dict, load_case
 from ecmx.solver.config.messages import validation_error
@@ -204,11 +204,12 @@ class CompareSpec(Schema):
     sensitivity: SensitivitySpec | None = Field(
         None, description="the built-in sensitivity study (sphere-1d runs); absent: off")
 
-    @model_validator(mode="after")
-    def _distinct_couplings(self) -> CompareSpec:
-        if self.couplings is not None and (not self.couplings or len(set(self.couplings)) != len(self.couplings)):
-            raise ValueError("couplings: expected one or both of one-way, two-way, each once")
-        return self
+    @field_validator("couplings")
+    @classmethod
+    def _distinct_couplings(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or len(set(value)) != len(value)):
+            raise ValueError("expected one or both of one-way, two-way, each once")
+        return value
 
 
 class CompareFile(Schema):
