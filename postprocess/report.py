@@ -25,7 +25,7 @@ from typing import Any
 
 from ecmx.postprocess import figures as figs
 from ecmx.postprocess import sensitivity as sens
-from ecmx.postprocess import tables
+from ecmx.postprocess import tables, view3d
 from ecmx.postprocess.conclusion import conclusion
 from ecmx.postprocess.labels import display_name
 from ecmx.postprocess.reference import steady_sphere
@@ -546,6 +546,7 @@ def _draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path)
         "profiles": lambda p: figs.radial_profiles(runs, dods, p),
         "peaks": lambda p: figs.peaks_vs_dod(runs, dods, p),
         "surface": lambda p: figs.surface_von_mises(runs, p),
+        "view3d": lambda p: view3d.particle_views(runs, dods, p),
     }
     names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png"}
     for key, function in draw.items():

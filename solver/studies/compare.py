@@ -4,13 +4,21 @@
 into ``<comparison dir>/<case name>/`` — an ordinary run directory (``ecmx.solver.studies.run``) with its
 ParaView files — and then writes, into the comparison directory:
 
-- ``figures/grid.png``: mid-plane slices of c_s/c_s,max and von Mises stress, rows = cases,
-  columns = depths of discharge, one colour scale per quantity (``figures/slices/*.vtp``: the
-  slice data drawn); ``figures/voltage.png``, ``figures/profiles.png``, ``figures/peaks.png``,
-  ``figures/surface_von_mises.png``;
-- ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the concentration spread and the
-  peak stresses, and their ratios to the last case (NVP / HE-V for ``nvp-vs-hev.yaml``);
-- ``report.md`` and ``report.html``.
+- ``figures/``: mid-plane slice grids of c_s/c_s,max, its deviation, von Mises and the largest
+  principal stress on shared colour scales (``grid``) and with each case on its own
+  (``grid_own_scale``), the 3D particle view (3D runs), voltage, radial profiles, peaks, surface
+  probe and sensitivity plots, each PNG + PDF (``figures/slices/*.vtp``: the slice data drawn);
+- ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the voltage, redox couple,
+  concentration spreads (per cycled window, mol/m³, per c_s,max) and peak stresses, and their ratios
+  to the last case of the same coupling (NVP / HE-V for ``nvp-vs-hev.yaml``);
+- ``sensitivity/`` and ``sensitivity.csv``: the built-in sensitivity study
+  (:mod:`ecmx.solver.studies.sensitivity`, ``compare.sensitivity``);
+- ``comparison.json`` (what was run), ``report.md`` and a one-file ``report.html``, drawn from the
+  directory's files by :func:`ecmx.postprocess.report.draw_comparison`.
+
+``compare.couplings`` runs each case once per mechanics coupling (one-way and two-way side by side)
+and ``compare.current: same-specific-current`` runs every case at one current per mass
+(:mod:`ecmx.solver.studies.variants`).
 
 Every case gets snapshots at the comparison's depths of discharge (added to its own).
 
