@@ -42,7 +42,7 @@ def headline(rows: Sequence[Row], ratios: Sequence[Ratio], thresholds: tuple[flo
         num, den = mine[0].numerator, mine[0].denominator
         a = [r for r in rows if r.case == num]
         b = [r for r in rows if r.case == den]
-        la, lb = a[0].label or num, b[0].label or den
+        la, lb = display_name(a[0].material), display_name(b[0].material)
         holds = all(x.concentration_spread_window >= thresholds[0] for x in a) and all(
             y.concentration_spread_window <= thresholds[1] for y in b)
         out.append(
@@ -65,19 +65,19 @@ def claim_range(points: Sequence[Point], names: Sequence[str]) -> str:
     num, den = (display_name(n) for n in names)
     parts = []
     units = {"diffusivity": ("D_s of " + num, "{:.2g} m²/s"), "diffusivity_ratio": (f"D_s({den})/D_s({num})", "{:.3g}"),
-             "radius": ("the radius", "{:.3g} µm")}
+             "radius": ("radius", "{:.3g} µm")}
     for axis in AXES:
         x, chosen = _axis_points(points, axis)
         if not chosen:
             continue
         name, fmt = units[axis]
         intervals = claim_intervals(x, chosen)
-        studied = f"{fmt.format(x.min())}…{fmt.format(x.max())}"
+        studied = fmt.format(x.min()) if len(x) == 1 else f"{fmt.format(x.min())}…{fmt.format(x.max())}"
         if not intervals:
-            parts.append(f"for no {name} in {studied}")
+            parts.append(f"nowhere for {name} = {studied}")
         else:
-            listed = ", ".join(f"{fmt.format(lo)}…{fmt.format(hi)}" for lo, hi in intervals)
-            parts.append(f"for {name} in {listed} (studied {studied})")
+            listed = ", ".join(fmt.format(lo) if lo == hi else f"{fmt.format(lo)}…{fmt.format(hi)}" for lo, hi in intervals)
+            parts.append(f"for {name} = {listed} (studied {studied})")
     return "; ".join(parts)
 
 
@@ -127,7 +127,7 @@ def assumptions(runs: Sequence[RunData], rows: Sequence[Row], ratios: Sequence[R
     if len(radius):
         out.append(f"Particle radius R = {first.case.geometry.particle.radius / 1e-6:g} µm for {num} and "
                    f"{last.case.geometry.particle.radius / 1e-6:g} µm for {den}; at a fixed C-rate the flux grows with R, so "
-                   f"the long-time spread and stress grow with R² (studied {radius.min():.3g}…{radius.max():.3g} µm in the "
+                   f"the long-time spread and stress grow with R² (studied: {', '.join(f'{r:.3g}' for r in radius)} µm, "
                    "sensitivity figure).")
     return out
 

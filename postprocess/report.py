@@ -455,8 +455,8 @@ def _conclusion_section(doc: Document, summary: Summary) -> None:
                   "the concentration the material cycles, which does not depend on the assumed site count.")
     doc.bullets(summary.headline)
     if summary.claim_range:
-        doc.paragraph(f"Along the sensitivity axes (sphere-1d, DOD {100 * summary.depth_of_discharge:.0f} %, all else as "
-                      f"shipped) the claim holds {summary.claim_range}.")
+        doc.paragraph(f"Along the sensitivity axes (sphere-1d runs of the case files as written, one input changed at a "
+                      f"time, DOD {100 * summary.depth_of_discharge:.0f} %) the claim holds {summary.claim_range}.")
     if summary.assumptions:
         doc.paragraph("Which inputs are assumptions, and what the result is without them:")
         doc.bullets(summary.assumptions)

@@ -40,7 +40,7 @@ def cut_particle(run: RunData, snapshot: Snapshot) -> pv.PolyData:
             if quantity in data:
                 data[name] = np.asarray(data[quantity]) * factor
     half = grid.clip(normal=(0.0, -1.0, 0.0), origin=tuple(snapshot.centre), crinkle=False)
-    return half.extract_surface()
+    return half.extract_surface(algorithm="dataset_surface")
 
 
 def render(surface: pv.PolyData, name: str, cmap: str, clim: tuple[float, float]) -> np.ndarray:
