@@ -475,7 +475,8 @@ def _sensitivity_section(doc: Document, summary: Summary, figures: dict[str, str
     for p in summary.points:
         value = "–" if p.value is None else p.value if isinstance(p.value, str) else f"{float(p.value):.3g}"
         rows.append([p.axis, value, "yes" if p.shipped else "", *(_spread_cell(s) for s in (p.numerator, p.denominator)),
-                     *(f"{v:.3g}" for v in (p.numerator.von_mises_MPa, p.denominator.von_mises_MPa, p.stress_ratio)),
+                     *(f"{v:.3g}" if math.isfinite(v) else "–"
+                       for v in (p.numerator.von_mises_MPa, p.denominator.von_mises_MPa, p.stress_ratio)),
                      "yes" if p.claim_holds else "no"])
     doc.table(["axis", "value (SI)", "shipped", f"{num} spread (% of window)", f"{den} spread (% of window)",
                f"{num} peak von Mises (MPa)", f"{den} peak von Mises (MPa)", "von Mises ratio", "claim holds"], rows)

@@ -177,7 +177,8 @@ def sensitivity_figure(points: Sequence[Point], names: Sequence[str], dod: float
     dotted) and both peak von Mises stresses (closed-form sphere dashed); the shipped point starred,
     the range where the claim holds shaded. Writes PNG + PDF; returns the Figure."""
     num, den = (display_name(n) for n in names)
-    fig = new_figure(figsize=(13, 9.5), layout="constrained")
+    fig = new_figure(figsize=(13, 9.5))  # a fixed layout: constrained layout costs seconds here
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.07, top=0.92, wspace=0.22, hspace=0.22)
     axes = fig.subplots(3, len(AXES), squeeze=False)
     for j, axis in enumerate(AXES):
         x, chosen = _axis_points(points, axis)

@@ -43,6 +43,16 @@ def cut_particle(run: RunData, snapshot: Snapshot) -> pv.PolyData:
     return half.extract_surface(algorithm="dataset_surface")
 
 
+def _quiet_vtk() -> None:
+    """Silence VTK's 'bad X server connection' warning: rendering is off-screen on purpose."""
+    try:
+        from vtkmodules.vtkCommonCore import vtkLogger
+
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+    except ImportError:  # older VTK: the warning is harmless
+        pass
+
+
 def render(surface: pv.PolyData, name: str, cmap: str, clim: tuple[float, float]) -> np.ndarray:
     """One off-screen image (RGB) of ``surface`` coloured by ``name``, seen from the cut side."""
     plotter = pv.Plotter(off_screen=True, window_size=(PIXELS, PIXELS))
@@ -65,6 +75,7 @@ def particle_views(runs: Sequence[RunData], dods: Sequence[float], path: Path) -
     if not chosen:
         log.info("3D particle view skipped: no run on a 3D mesh")
         return None
+    _quiet_vtk()
     try:
         images, ranges = _render_all(chosen, dods)
     except Exception as exc:  # no GL context, no EGL/OSMesa: the view is optional
