@@ -134,11 +134,14 @@ def comparison_runs(study: Comparison) -> list[PlannedRun]:
     runs = []
     for coupling in compare.couplings or [None]:
         for case, path in zip(study.cases, study.case_paths, strict=True):
-            overrides = [] if coupling is None else [f"mechanics.coupling={coupling}"]
-            overrides.append(f"name={_coupling_name(case, coupling)}")
+            overrides = [] if coupling in (None, case.mechanics.coupling) else [f"mechanics.coupling={coupling}"]
             if compare.current == "same-specific-current":
                 overrides += specific_current_overrides(case, compare.specific_current)
-            run = variant(path, compare.set, overrides, f"comparison variant {overrides[-1]}")
+            if overrides:  # a variant: the case file again, with the comparison's and the variant's overrides
+                name = _coupling_name(case, coupling)
+                run = variant(path, compare.set, [*overrides, f"name={name}"], f"comparison variant {name}")
+            else:  # the case itself, as validated
+                run = case.model_copy(deep=True)
             wanted = sorted(set(run.output.snapshots.depth_of_discharge) | set(dods))
             run.output.snapshots = Snapshots(depth_of_discharge=wanted)
             group = run.mechanics.coupling if run.mechanics.enabled else "no mechanics"
