@@ -527,7 +527,7 @@ def read_manifest(directory: Path, out: Path | None = None) -> dict[str, Any]:
 def comparison_title(manifest: dict[str, Any], runs: Sequence[RunData]) -> str:
     """'NVP vs HE-V: Na concentration and stress during discharge' (+ the common current, if any)."""
     materials = [display_name(r.case.material.name) for r in runs]
-    title = " vs ".join(dict.fromkeys(materials)) or manifest.get("title", "comparison")
+    title = " vs ".join(dict.fromkeys(materials)) or "comparison"
     current = manifest.get("current", {})
     basis = (f" at a common {current['specific_current_mA_per_g']:g} mA/g" if current.get("basis") == "same-specific-current"
              else ", each material at its own C-rate")
@@ -573,19 +573,20 @@ def _summary(directory: Path, manifest: dict[str, Any], runs: Sequence[RunData],
     return Summary(headline, items, where, list(points), names, study.get("depth_of_discharge", math.nan))
 
 
-def draw_comparison(directory: Path, out: Path | None = None) -> Drawn:
+def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str, Any] | None = None) -> Drawn:
     """Figures, tables, ``sensitivity.csv`` and the report of the comparison in ``directory``, drawn
-    from its files only (``comparison.json`` and the run directories) into ``out`` (default: the
-    comparison directory itself)."""
+    from its files only (``comparison.json``, or ``manifest`` in its format, and the run directories)
+    into ``out`` (default: the comparison directory itself)."""
     directory = Path(directory)
     out = Path(out) if out is not None else directory
-    manifest = read_manifest(directory, out)
-    dods = manifest["depths_of_discharge"]
-    entries = [c for c in manifest["cases"] if not c.get("error") and (directory / c["directory"] / "case.yaml").is_file()]
-    runs = [load_run(directory / c["directory"]) for c in entries]
+    manifest = manifest if manifest is not None else read_manifest(directory, out)
+    dods = manifest.get("depth_of_discharge") or manifest["depths_of_discharge"]
+    entries = [c for c in manifest["cases"] if not c.get("error") and (_run_dir(directory, c) / "case.yaml").is_file()]
+    runs = [load_run(_run_dir(directory, c)) for c in entries]
     files = _draw_figures(runs, dods, out / "figures")
     rows = tables.snapshot_rows(runs, dods)
-    ratios = tables.ratios_by_group(rows, {c["name"]: c.get("group", "") for c in entries})
+    groups = {c["name"]: c.get("group") or _group(run) for c, run in zip(entries, runs, strict=True)}
+    ratios = tables.ratios_by_group(rows, groups)
     files.update(tables.write_tables(rows, ratios, out))
     summary = _summary(directory, manifest, runs, rows, ratios, files, out / "figures")
     failures = {c["name"]: c["error"] for c in manifest["cases"] if c.get("error")}
@@ -593,11 +594,30 @@ def draw_comparison(directory: Path, out: Path | None = None) -> Drawn:
     doc = build_report(
         comparison_title(manifest, runs), runs, dods, rows, ratios,
         {k: str(p.relative_to(out)) for k, p in files.items() if p.suffix == ".png"},
-        float(manifest.get("wall_time_s", math.nan)), Path(manifest["source"]), failures,
-        {c["name"]: Path(c["case_file"]) for c in entries}, summary,
+        float(manifest.get("wall_time_s", math.nan)), Path(str(manifest.get("file", directory))), failures,
+        {c["name"]: _shown(Path(str(c.get("file", "?")))) for c in entries}, summary,
     )
     files.update({f"report_{k}": p for k, p in write_report(doc, out).items()})
     return Drawn(runs, rows, ratios, files)
+
+
+def _run_dir(directory: Path, case: dict[str, Any]) -> Path:
+    """A recorded case's run directory: ``path`` where given (a redrawn single run), else
+    ``<directory>/<name>``."""
+    return Path(case["path"]) if case.get("path") else directory / case["name"]
+
+
+def _group(run: RunData) -> str:
+    """The ratio group of a run without a recorded one: its mechanics coupling."""
+    return run.case.mechanics.coupling if run.case.mechanics.enabled else "no mechanics"
+
+
+def _shown(path: Path) -> Path:
+    """A path relative to the working directory where it lies below it, else as it is."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except (ValueError, OSError):
+        return path
 
 
 def build_comparison_report(directory: Path) -> list[Path]:

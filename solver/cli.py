@@ -8,16 +8,19 @@ traceback and without writing anything. A run that fails during the solve exits 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape as _escape
+from typer.core import TyperCommand
 
 from ecmx.solver import __version__
 from ecmx.solver.errors import CaseError, SolveError
@@ -31,11 +34,41 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-CaseArg = Annotated[Path, typer.Argument(help="YAML case file", show_default=False)]
+
+class _Command(TyperCommand):
+    """A verb whose usage line names its argument plainly (``ecmx run [OPTIONS] CASE_FILE``), not in
+    braces."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+CaseArg = Annotated[Path, typer.Argument(help="Case file (YAML)", metavar="CASE_FILE", show_default=False)]
+InputArg = Annotated[Path, typer.Argument(help="Case, sweep or comparison file (YAML)", metavar="FILE",
+                                          show_default=False)]
+SweepArg = Annotated[Path, typer.Argument(help="Sweep file (YAML, top-level 'sweep:')", metavar="SWEEP_FILE",
+                                          show_default=False)]
+CompareArg = Annotated[Path, typer.Argument(help="Comparison file (YAML, top-level 'compare:')",
+                                            metavar="COMPARISON_FILE", show_default=False)]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a case key: dotted.key=value (repeatable)", show_default=False),
+    typer.Option("--set", metavar="KEY=VALUE", show_default=False,
+                 help="Override a case key: dotted.key=value (repeatable; on a sweep or comparison file it applies "
+                      "to every case, after the file's own 'set' list)"),
 ]
+OutOpt = Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="Results directory (default: the file's output.directory)")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (terminals, Jupyter)")]
+
+
+def _verbose(value: bool) -> None:
+    """``-v`` given after the verb: the same as before it."""
+    if value:
+        _configure_logging(logging.INFO)
+
+
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", callback=_verbose,
+                                          help="Log solver details (step cuts, events)")]
 
 
 def _is_root() -> bool:
@@ -127,30 +160,29 @@ def _check_mesh_files(cases: Iterable[Any]) -> None:
             checked.add(path)
 
 
-@app.command()
-def validate(file: CaseArg, set_: SetOpt = None) -> None:
+def _study_file(file: Path) -> str | None:
+    """``"sweep"`` or ``"compare"`` for a sweep or comparison file, None for a case file."""
+    from ecmx.solver.config.safe_yaml import read_yaml
+
+    data = read_yaml(file, what="input file")
+    return next((top for top in ("sweep", "compare") if top in data), None)
+
+
+@app.command(cls=_Command)
+def validate(file: InputArg, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Validate a case, sweep or comparison file (no mesh, no solve, nothing written)."""
     from ecmx.solver.config.case import load_case
-    from ecmx.solver.config.safe_yaml import read_yaml
     from ecmx.solver.config.studies import load_comparison, load_sweep
 
     with user_errors():
-        data = read_yaml(file, what="input file")
-        study = next((top for top in ("sweep", "compare") if top in data), None)
-        if study is not None and set_:
-            raise CaseError(
-                f"--set applies to case files; this is a {study} file: put overrides for every"
-                f" {'point' if study == 'sweep' else 'case'} in '{study}.set'",
-                file=file.resolve(),
-                key=f"{study}.set",
-            )
-        if "sweep" in data:
-            sweep = load_sweep(file)
+        study = _study_file(file)
+        if study == "sweep":
+            sweep = load_sweep(file, set_ or [])
             _check_mesh_files(p.case for p in sweep.points)
             axes = ", ".join(a.parameter for a in sweep.spec.sweep.axes())
             message = f"{file}: valid sweep, {len(sweep.points)} points over {axes}"
-        elif "compare" in data:
-            comparison = load_comparison(file)
+        elif study == "compare":
+            comparison = load_comparison(file, set_ or [])
             _check_mesh_files(comparison.cases)
             message = f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}"
         else:
@@ -165,11 +197,12 @@ def validate(file: CaseArg, set_: SetOpt = None) -> None:
             print(message)
 
 
-@app.command()
+@app.command(cls=_Command)
 def mesh(
     file: CaseArg,
     set_: SetOpt = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Mesh cache directory")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Build (or reuse from the cache) the case's mesh and print its size, quality, volume and area."""
     from ecmx.solver.config.case import load_case
@@ -189,67 +222,187 @@ def mesh(
             print(f"interface area:     {report['interface_area_m2']:.6e} m^2")
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     file: CaseArg,
     set_: SetOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Results directory (default: output.directory)")] = None,
+    out: OutOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (<out>.partial) from its "
+                                                          "last checkpoint")] = False,
+    progress: ProgressOpt = True,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run one case and write its results directory."""
     from ecmx.solver.config.case import load_case
 
     with user_errors():
+        if resume and overwrite:
+            raise CaseError("--resume continues an unfinished run and --overwrite replaces a finished one: give one "
+                            "of them", key="--resume")
         case = load_case(file, set_ or [])
         from ecmx.solver.studies.run import run_case
 
-        result = run_case(case, out_dir=out, overwrite=overwrite, progress=progress)
+        result = run_case(case, out_dir=out, overwrite=overwrite, progress=progress, resume=resume)
         if _is_root():
             print(f"results written to {result.directory}")
 
 
-@app.command()
+def _with_output(study: Any, out: Path | None) -> Any:
+    """``study`` writing to ``out`` (when given) instead of its file's ``output.directory``."""
+    if out is not None:
+        study.spec = study.spec.model_copy(update={"output": study.spec.output.model_copy(update={"directory": out})})
+    return study
+
+
+@app.command(cls=_Command)
 def sweep(
-    file: CaseArg,
+    file: SweepArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
     workers: Annotated[int | None, typer.Option(help="Parallel worker processes (default: sweep.workers or cores)")] = None,
-    force: Annotated[bool, typer.Option(help="Rerun points that already finished")] = False,
+    force: Annotated[bool, typer.Option("--force", "--overwrite", help="Rerun points that already finished")] = False,
     mpi: Annotated[bool, typer.Option("--mpi", help="Split the MPI ranks into groups that run points")] = False,
     ranks_per_point: Annotated[int, typer.Option(help="MPI ranks per point in --mpi mode")] = 1,
+    point: Annotated[int | None, typer.Option("--point", metavar="K", show_default=False,
+                                              help="Run only point K (0-based, as in point-K...; e.g. "
+                                                   "$SLURM_ARRAY_TASK_ID), for one job of a job array")] = None,
+    collect: Annotated[bool, typer.Option("--collect", help="Run nothing: build summary.csv and the figures from "
+                                                            "the point directories (after a job array)")] = False,
+    progress: ProgressOpt = True,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run a parameter sweep (resumable; failed points are recorded, the others finish; exit 1 if any failed)."""
     from ecmx.solver.config.studies import load_sweep
 
     with user_errors():
-        study = load_sweep(file)
+        if point is not None and collect:
+            raise CaseError("--point runs one point and --collect gathers them all: give one of them", key="--point")
+        if mpi and (point is not None or collect):
+            raise CaseError("--mpi splits the ranks over the points of a whole sweep; under mpiexec, --point runs its "
+                            "one point on all the ranks: leave out --mpi", key="--mpi")
+        study = _with_output(load_sweep(file, set_ or []), out)
+        from ecmx.solver.studies import sweep_jobs
         from ecmx.solver.studies.sweep import run_sweep
 
-        result = run_sweep(study, workers=workers, force=force, mpi=mpi, ranks_per_point=ranks_per_point)
+        if point is not None:
+            row = sweep_jobs.run_one_point(study, point, force=force)
+            if _is_root():
+                print(f"point {point} ({row['label']}): {row['status']}{_reason(row)}")
+            if row["status"] != "ok":
+                raise typer.Exit(1)
+            return
+        if collect:
+            result = sweep_jobs.collect_sweep(study)
+        else:
+            result = run_sweep(study, workers=workers, force=force, mpi=mpi, ranks_per_point=ranks_per_point,
+                               progress=progress)
         if _is_root():
             print(f"sweep summary written to {result.summary_path}")
             if result.failed:
-                console.print(f"[bold red]{len(result.failed)} of {len(result.points)} points failed[/] "
+                console.print(f"[bold red]{len(result.failed)} of {len(result.points)} points not ok[/] "
                               "(status and reason in the summary)")
         if result.failed:
             raise typer.Exit(1)
 
 
-@app.command()
+def _reason(row: dict[str, Any]) -> str:
+    return f" ({row['reason']})" if row.get("reason") else ""
+
+
+@app.command(cls=_Command)
 def compare(
-    file: CaseArg,
+    file: CompareArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
     workers: Annotated[int | None, typer.Option(help="Cases run in parallel (default: cores)")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison directory")] = False,
+    progress: ProgressOpt = True,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run the cases of a comparison and write figures, tables and a report."""
     from ecmx.solver.config.studies import load_comparison
 
     with user_errors():
-        study = load_comparison(file)
+        study = _with_output(load_comparison(file, set_ or []), out)
         from ecmx.solver.studies.compare import run_comparison
 
-        result = run_comparison(study, workers=workers, overwrite=overwrite)
+        result = run_comparison(study, workers=workers, overwrite=overwrite, progress=progress)
         if _is_root():
             print(f"comparison written to {result.directory}")
+
+
+@app.command(cls=_Command)
+def report(
+    results: Annotated[Path, typer.Argument(help="Results directory of a run, sweep or comparison",
+                                            metavar="RESULTS_DIR", show_default=False)],
+    verbose: VerboseOpt = False,
+) -> None:
+    """Redraw the figures, tables and report of a run, sweep or comparison from its files (no solve)."""
+    with user_errors():
+        from ecmx.solver.studies.redraw import redraw
+
+        done = redraw(results)
+        if _is_root():
+            print(f"{done.kind} {done.directory}: redrew {', '.join(sorted(done.outputs))}")
+
+
+class FileKind(StrEnum):
+    """The input file formats ``ecmx schema`` describes."""
+
+    case = "case"
+    sweep = "sweep"
+    compare = "compare"
+
+
+@app.command()
+def schema(
+    key: Annotated[str | None, typer.Argument(help="A dot path, e.g. material.diffusivity (default: every key)",
+                                              show_default=False)] = None,
+    kind: Annotated[FileKind, typer.Option("--kind", help="Which file format")] = FileKind.case,
+    json_schema: Annotated[bool, typer.Option("--json", help="Print a JSON Schema for editors instead")] = False,
+) -> None:
+    """Describe the keys of a case, sweep or comparison file: meaning, unit, type, default, allowed values."""
+    from ecmx.solver.config.docgen import find_keys, key_text, tree_text
+    from ecmx.solver.config.editor_schema import editor_schema
+
+    with user_errors():
+        if json_schema:
+            text = json.dumps(editor_schema(kind.value), indent=2, ensure_ascii=False)
+        elif key is None:
+            text = tree_text(kind.value)
+        else:
+            text = "\n".join(key_text(k) for k in find_keys(key, kind.value))
+        if _is_root():
+            print(text)
+
+
+@app.command()
+def materials(
+    name: Annotated[str | None, typer.Argument(help="A library entry (default: list them all)", show_default=False)] = None,
+) -> None:
+    """List the material library (capacity in mAh/g, stoichiometry window, D_s), or show one entry with its sources."""
+    from ecmx.solver.config.catalogue import entry_text, listing
+
+    with user_errors():
+        text = listing() if name is None else entry_text(name)
+        if _is_root():
+            print(text)
+
+
+@app.command()
+def cases(
+    directory: Annotated[Path, typer.Argument(help="Where to copy the example case files")] = Path("cases"),
+) -> None:
+    """Copy the example case files into DIRECTORY (existing files are left as they are)."""
+    from ecmx.solver.studies.examples import copy_cases
+
+    with user_errors():
+        copied, kept = copy_cases(directory)
+        if _is_root():
+            print(f"copied {len(copied)} example file(s) into {directory}")
+            if kept:
+                print(f"left {len(kept)} existing file(s) as they were: {', '.join(p.name for p in kept)}")
 
 
 def main() -> None:

@@ -179,9 +179,23 @@ def to_si(value: object, unit: str) -> float:
     return _finite(float(f"{magnitude:.15g}"), unit, value)  # drop conversion round-off: "5e-11 cm^2/s" -> 5e-15
 
 
+class ToSI:
+    """Converts a number or a quantity string to a float in SI unit ``unit`` (None passes through)."""
+
+    def __init__(self, unit: str):
+        self.unit = unit
+        """The SI unit, e.g. ``"m^2/s"`` (read by the schema documentation)."""
+
+    def __call__(self, value: object) -> object:
+        return to_si(value, self.unit) if value is not None else value
+
+
 def si(unit: str) -> BeforeValidator:
-    """A pydantic validator that converts an input to a float in SI unit ``unit``."""
-    return BeforeValidator(lambda v: to_si(v, unit) if v is not None else v)
+    """A pydantic validator that converts an input to a float in SI unit ``unit``.
+
+    In a JSON Schema the input is a number (SI) or a string with a unit.
+    """
+    return BeforeValidator(ToSI(unit), json_schema_input_type=float | str)
 
 
 Length = Annotated[float, si("m")]

@@ -7,8 +7,10 @@ Modules, one job each: :mod:`.schema` (the base section and shared field types),
 (material and electrolyte), :mod:`.geometry` (geometry, mesh sizes and the mesh-cost estimate),
 :mod:`.case` (protocol, mechanics, solver settings, output, :class:`Case` and loading),
 :mod:`.studies` (sweep and comparison files), :mod:`.library` (library entries and ``base:``),
-:mod:`.overrides` (``--set``), :mod:`.messages` (validation errors → one CaseError) and
-:mod:`.safe_yaml` (the bounded YAML reader).
+:mod:`.overrides` (``--set``), :mod:`.messages` (validation errors → one CaseError),
+:mod:`.safe_yaml` (the bounded YAML reader), :mod:`.docgen` (the key reference generated from the
+schema: ``ecmx schema``, ``docs/case-keys.md``), :mod:`.editor_schema` (JSON Schemas for editors)
+and :mod:`.catalogue` (the material library listing, ``ecmx materials``).
 """
 
 from ecmx.solver.config.case import Case, case_from_dict, load_case

@@ -87,7 +87,7 @@ class Until(Schema):
     )
     time: Duration | None = Field(None, description="time limit of the step, s (the same as duration)")
     duration: Duration | None = Field(None, description="time limit of the step, s (the same as time)")
-    c_rate: CRate | None = Field(None, description="a hold ends when the current magnitude falls to this C-rate")
+    c_rate: CRate | None = Field(None, description="a hold ends when the current magnitude falls to this C-rate, multiples of 1C")
 
     @property
     def any(self) -> bool:
@@ -116,7 +116,7 @@ class Step(Schema):
     step: Literal["discharge", "charge", "hold", "rest", "gitt"] = Field(
         description="discharge or charge at a current, hold at a voltage, rest at zero current, gitt pulses"
     )
-    c_rate: CRate | None = Field(None, description="current as a C-rate (1C passes the usable capacity in one hour)")
+    c_rate: CRate | None = Field(None, description="current as a C-rate, multiples of 1C (1C passes the usable capacity in 1 h)")
     current_density: PositiveCurrentDensity | None = Field(
         None, description="current per particle surface area, A/m² (a magnitude)"
     )
@@ -124,7 +124,7 @@ class Step(Schema):
     voltage: Voltage | None = Field(None, description="voltage of a hold step, V against Na⁺/Na")
     duration: Duration | None = Field(None, description="length of the step, s (of each pulse for gitt)")
     rest_duration: Duration | None = Field(None, description="rest after each gitt pulse, s")
-    repeat: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="number of gitt pulses, 1 to 100000")
+    repeat: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="number of gitt pulses (count), 1 to 100000")
     direction: Literal["discharge", "charge"] = Field("discharge", description="direction of the gitt pulses")
     until: Until = Field(Until(), description="end conditions; the first one reached ends the step")
 
@@ -164,48 +164,76 @@ class Step(Schema):
 class Mechanics(Schema):
     """Diffusion-induced stress in the particles."""
 
-    enabled: bool = Field(True, description="solve for the stress from the material's chemical expansion")
+    enabled: bool = Field(True, description="solve for the diffusion-induced stress (true/false)")
     coupling: Literal["one-way", "two-way"] = Field(
         "one-way", description="one-way: stress from concentration; two-way: the hydrostatic stress also drives diffusion"
     )
-    degree: Literal[1, 2] = Field(2, description="polynomial degree of the displacement")
+    degree: Literal[1, 2] = Field(2, description="polynomial degree of the displacement elements (2: quadratic, recommended)")
     orientation: Literal["random"] | list[list[list[float]]] | None = Field(
         None,
         description="crystal frames for lattice expansion: 'random' (seeded), or one 3×3 rotation matrix per"
         " particle; none: the crystal frame is the mesh frame",
     )
     seed: Seed = Field(0, description="random seed of the 'random' orientations")
-    rollers: bool = Field(False, description="particle surfaces on the box walls slide without normal motion (3D)")
+    rollers: bool = Field(False, description="particles on the box walls slide without normal motion (3D; true/false)")
     linear_solver: Literal["direct", "iterative"] = Field(
         "direct", description="elasticity solve: direct (MUMPS Cholesky) or iterative"
     )
 
 
 class TimeStep(Schema):
-    """Time-step control, s: each step within [min, max], all within (0, MAX_TIME]."""
+    """Time-step limits, s, within (0, MAX_TIME]. The error control (``solver.rtol``/``atol``) chooses
+    the steps; these only bound them."""
 
-    initial: Duration = Field(0.1, description="first time step, s")
-    max: Duration = Field(30.0, description="largest time step, s")
+    initial: Duration = Field(
+        0.01, description="first step after the start and after every restart (a protocol step or control change), s")
+    max: Duration | None = Field(
+        None, description="optional cap on the time step, s (default: none; the error control sets the step)")
     min: Duration = Field(1e-6, description="smallest time step, s; a failure at this size stops the run")
-    growth: Annotated[float, Field(gt=1)] = Field(1.5, description="factor (> 1) applied after an easy step")
-    cut: Annotated[float, Field(gt=0, lt=1)] = Field(0.5, description="factor in (0, 1) applied after a failed or hard step")
+    growth: Annotated[float, Field(gt=1)] = Field(
+        2.0, description="largest growth factor (> 1) of the step from one step to the next (BDF2 uses at most 2)")
+    cut: Annotated[float, Field(gt=0, lt=1)] = Field(0.5, description="factor in (0, 1) applied after a failed Newton solve")
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeStep:
-        if not self.min <= self.initial <= self.max:
+        if not self.min <= self.initial <= (self.max if self.max is not None else MAX_TIME):
             raise ValueError(f"expected min <= initial <= max, got {self.min}, {self.initial}, {self.max} s")
         return self
 
 
-class SolverSettings(Schema):
-    """Time stepping, Newton tolerances, the linear solver and the step-count guard."""
+class NewtonTolerances(Schema):
+    """Explicit Newton tolerances (by default they follow from ``solver.rtol``)."""
 
-    time_step: TimeStep = Field(TimeStep(), description="time-step control, s")
-    rtol: Annotated[float, Field(gt=0, lt=1)] = Field(1e-8, description="Newton relative tolerance, dimensionless")
+    rtol: Annotated[float, Field(gt=0, lt=1)] = Field(
+        1e-8, description="Newton relative tolerance of the residual, dimensionless")
     atol: Annotated[float, Field(gt=0)] = Field(
         1e-10, description="Newton absolute tolerance of the scaled residual, as a fraction of the 1C current"
     )
-    max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per step")
+    max_iterations: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="Newton iterations per step (default: solver.max_newton_iterations)"
+    )
+
+
+NEWTON_FRACTION = 1e-2
+"""The derived Newton tolerances are this fraction of ``solver.rtol`` (relative residual) and of
+``1e-2 rtol`` (absolute, in units of the 1C current): 1e-8 and 1e-10 at the default rtol 1e-6, so
+that the Na balance closes to 1e-10 of the charge passed and Newton's error stays far below the
+integration error."""
+
+
+class SolverSettings(Schema):
+    """Error control of the time integration (BDF2), time-step limits, Newton, the linear solver and
+    the step-count guard."""
+
+    time_step: TimeStep = Field(TimeStep(), description="time-step limits, s")
+    rtol: Annotated[float, Field(gt=0, lt=1)] = Field(
+        1e-6, description="relative tolerance of the local time-integration error of the solution, dimensionless"
+    )
+    atol: Annotated[float, Field(gt=0)] = Field(
+        1e-8, description="absolute tolerance of the local time-integration error of θ = c_s/c_s,max and c/c₀"
+    )
+    newton: NewtonTolerances | None = Field(None, description="explicit Newton tolerances (default: derived from rtol)")
+    max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per time step, count")
     linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = Field(
         "auto",
         description="auto: fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py),"
@@ -215,11 +243,19 @@ class SolverSettings(Schema):
         200_000, description="step-count guard: a run that needs more accepted time steps stops (status failed)"
     )
 
+    def newton_tolerances(self) -> NewtonTolerances:
+        """The Newton tolerances: ``newton`` when given, else a fraction NEWTON_FRACTION of rtol."""
+        if self.newton is not None:
+            return self.newton.model_copy(update={
+                "max_iterations": self.newton.max_iterations or self.max_newton_iterations})
+        return NewtonTolerances(rtol=NEWTON_FRACTION * self.rtol, atol=NEWTON_FRACTION * 1e-2 * self.rtol,
+                                max_iterations=self.max_newton_iterations)
+
 
 class Probe(Schema):
     """A point (m) whose values are written every step: (x, y, z), (r, z) or (r) by geometry dimension."""
 
-    name: str = Field(description="the probe's name in probes.csv")
+    name: str = Field(description="the probe's name (the probe column of probes.csv)")
     point: Annotated[list[Length], Field(min_length=1, max_length=3)] = Field(
         description="(x, y, z), (r, z) or (r) by geometry dimension, m"
     )
@@ -231,13 +267,29 @@ class Snapshots(Schema):
     depth_of_discharge: list[Fraction] = Field([0.1, 0.5, 0.9], description="depths of discharge, dimensionless")
 
 
+MAX_OUTPUT_TIMES = 1_000_000
+"""Most rows ``output.times`` may ask for."""
+
+
+OutputTimes = Annotated[list[Annotated[Time, Field(ge=0, le=MAX_TIME)]], Field(max_length=MAX_OUTPUT_TIMES)]
+
+
+class OutputInterval(Schema):
+    """Output rows every ``every`` seconds from the start of the run."""
+
+    every: Duration = Field(description="interval between output rows, s")
+
+
 class Output(Schema):
     """Where and what to write. A relative directory is relative to the working directory."""
 
     directory: Path | None = Field(None, description="the results directory (default results/<name>)")
     snapshots: Snapshots = Field(Snapshots(), description="states at which the full fields are written")
     probes: list[Probe] = Field([], description="points whose values are written every step")
-    fields_every: Annotated[int, Field(ge=1)] = Field(1, description="write the field files every N accepted steps")
+    fields_every: Annotated[int, Field(ge=1)] = Field(1, description="write the ParaView time series every N accepted steps")
+    times: OutputTimes | OutputInterval | None = Field(
+        None, description="times (a list, s from the start) or an interval ({every: s}) at which timeseries_times.csv"
+        " gets a row interpolated from the integrator's accepted steps")
     max_field_bytes: Annotated[int, Field(ge=1)] = Field(
         20_000_000_000,
         description="output-volume guard, bytes: a run stops (status failed) once its field files (.vtu) exceed it",
@@ -268,7 +320,7 @@ class Case(Schema):
     ] = 298.15
     geometry: Geometry = Field(Geometry(), description="the cell geometry and its mesh, m")
     initial: Initial = Field(Initial(), description="the initial state of charge or stoichiometry")
-    protocol: Annotated[list[Step], Field(min_length=1)] = Field(description="the steps, run in order")
+    protocol: Annotated[list[Step], Field(min_length=1)] = Field(description="the protocol steps, run in order (at least one)")
     mechanics: Mechanics = Field(Mechanics(), description="diffusion-induced stress")
     solver: SolverSettings = Field(SolverSettings(), description="time stepping and solver settings")
     output: Output = Field(Output(), description="where and what to write")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ecmx.solver.config.materials import ChemicalExpansion
 from ecmx.solver.config.safe_yaml import read_yaml
 from ecmx.solver.errors import CaseError
 from ecmx.solver.units import short_repr
@@ -57,11 +58,25 @@ def locate(name: str, relative_to: Path | None, file: Path | None, key: str) -> 
     )
 
 
+ONE_OF_BLOCKS: dict[str, tuple[str, ...]] = {"chemical_expansion": ChemicalExpansion.forms}
+"""Blocks of a material that take exactly one of several forms, with the keys naming each form.
+
+An override of such a block that names a form replaces the base's block whole (the override's form
+wins); one that names no form (e.g. only ``over``) merges into it. Blocks whose forms differ in type
+(diffusivity: a number or a table; open_circuit_voltage: a table or a CSV path) are replaced by
+:func:`deep_merge` already, as a mapping only merges into a mapping.
+"""
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, other values replace)."""
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, other values replace).
+
+    A one-of block (:data:`ONE_OF_BLOCKS`) whose override names one of its forms replaces the base's.
+    """
     merged = dict(base)
     for k, v in override.items():
-        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+        replaces = isinstance(v, dict) and any(form in v for form in ONE_OF_BLOCKS.get(k, ()))
+        if isinstance(v, dict) and isinstance(merged.get(k), dict) and not replaces:
             merged[k] = deep_merge(merged[k], v)
         else:
             merged[k] = v
@@ -84,9 +99,15 @@ def absolutize_table_paths(data: dict[str, Any], directory: Path) -> dict[str, A
     for k in TABLE_PATH_KEYS:
         v = out.get(k)
         if _is_table_path(k, v):
-            p = Path(v.strip()).expanduser()
-            out[k] = str(p if p.is_absolute() else (directory / p).resolve())
+            out[k] = _absolute(v, directory)
+        elif isinstance(v, dict) and _is_table_path(k, v.get("file")):
+            out[k] = v | {"file": _absolute(v["file"], directory)}
     return out
+
+
+def _absolute(path: str, directory: Path) -> str:
+    p = Path(path.strip()).expanduser()
+    return str(p if p.is_absolute() else (directory / p).resolve())
 
 
 def resolve_entry(spec: Any, file: Path | None, key: str, depth: int = 0) -> dict[str, Any]:

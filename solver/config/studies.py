@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,10 +34,10 @@ MAX_SWEEP_POINTS = 10_000
 class Spacing(Schema):
     """``{log_space: [a, b], num: n, unit: u}`` or ``{linear_space: [a, b], num: n, unit: u}``."""
 
-    log_space: tuple[float, float] | None = Field(None, description="[start, stop], both > 0, spaced evenly in log")
-    linear_space: tuple[float, float] | None = Field(None, description="[start, stop], spaced evenly")
+    log_space: tuple[float, float] | None = Field(None, description="[start, stop], both > 0, log-spaced, in 'unit'")
+    linear_space: tuple[float, float] | None = Field(None, description="[start, stop], evenly spaced, in 'unit'")
     num: Annotated[int, Field(ge=1, le=10000)] = Field(description="number of values, 1 to 10000")
-    unit: str | None = Field(None, description="unit of start and stop (none: SI)")
+    unit: str | None = Field(None, description="unit of start and stop, e.g. m^2/s (none: SI numbers)")
 
     @model_validator(mode="after")
     def _one(self) -> Spacing:
@@ -80,7 +81,7 @@ class Parameter(Schema):
     """One swept dotted case key and its values (a non-empty list of distinct values, or a spacing)."""
 
     parameter: str = Field(description="the dotted case key to vary (e.g. material.diffusivity)")
-    values: AxisValues = Field(description="its values: a list, or a spacing")
+    values: AxisValues = Field(description="its values: a list (numbers, strings with units, names), or a spacing")
 
     @model_validator(mode="after")
     def _distinct(self) -> Parameter:
@@ -99,7 +100,7 @@ class SweepSpec(Schema):
     values: AxisValues | None = Field(None, description="its values: a list, or a spacing")
     parameters: list[Parameter] | None = Field(None, description="the axes of a grid (every combination runs)")
     set: list[str] = Field([], description="dotted.key=value overrides applied to every point")
-    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="points run in parallel (default: by cores)")
+    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="points run in parallel, processes (default: cores)")
 
     @model_validator(mode="after")
     def _params(self) -> SweepSpec:
@@ -192,7 +193,7 @@ class CompareSpec(Schema):
     cases: Annotated[list[Path], Field(min_length=1)] = Field(description="case files (relative to this file)")
     at: Snapshots = Field(Snapshots(), description="states at which the fields are compared")
     set: list[str] = Field([], description="dotted.key=value overrides applied to every case")
-    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="cases run in parallel (default: by cores)")
+    workers: Annotated[int, Field(ge=1)] | None = Field(None, description="cases run in parallel, processes (default: cores)")
     couplings: list[Literal["one-way", "two-way"]] | None = Field(
         None, description="run every case with each of these mechanics couplings, side by side (default: as in the cases)")
     current: Literal["own-c-rate", "same-specific-current"] = Field(
@@ -320,13 +321,21 @@ def _read_study(path: Path, key: str, model: type[SweepFile] | type[CompareFile]
         raise validation_error(exc, model, path) from None
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file, with every point validated as a full case."""
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
+    """Read and validate a sweep file, with every point validated as a full case.
+
+    ``overrides`` (``dotted.key=value``, the CLI's ``--set``) apply to every point after the file's
+    ``sweep.set`` list; the swept values still win for the swept keys."""
     path = Path(path).resolve()
-    return Sweep(path, _read_study(path, "sweep", SweepFile))  # type: ignore[arg-type]
+    spec: SweepFile = _read_study(path, "sweep", SweepFile)  # type: ignore[assignment]
+    spec.sweep.set = [*spec.sweep.set, *overrides]
+    return Sweep(path, spec)
 
 
-def load_comparison(path: str | Path) -> Comparison:
-    """Read and validate a comparison file, with every case validated."""
+def load_comparison(path: str | Path, overrides: Sequence[str] = ()) -> Comparison:
+    """Read and validate a comparison file, with every case validated; ``overrides`` (the CLI's
+    ``--set``) apply to every case after the file's ``compare.set`` list."""
     path = Path(path).resolve()
-    return Comparison(path, _read_study(path, "compare", CompareFile))  # type: ignore[arg-type]
+    spec: CompareFile = _read_study(path, "compare", CompareFile)  # type: ignore[assignment]
+    spec.compare.set = [*spec.compare.set, *overrides]
+    return Comparison(path, spec)

@@ -39,7 +39,7 @@ in 3D and MUMPS in 1D/2D.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,9 +61,15 @@ from ecmx.solver.fem.particles import FickianParticle
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant
 from ecmx.solver.fem.scales import Scales, cell_scales
+from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.units import F
 
 __all__ = ["CellProblem", "Scales", "Sources", "StepOutcome"]
+
+
+def _owned(u: fem.Function) -> int:
+    """The number of owned values of ``u`` on this rank."""
+    return u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
 
 
 @dataclass(frozen=True)
@@ -91,10 +97,10 @@ class Sources:
 
 
 def _electrolyte_model(domains: CellDomains, pmesh: Any, case: Any, scales: Scales, counter: CounterReaction,
-                       dt: fem.Constant) -> ElectrolyteModel:
+                       history: TimeHistory) -> ElectrolyteModel:
     """The resolved electrolyte where the mesh has one, the uniform one otherwise (``sphere-1d``)."""
     if domains.electrolyte is not None:
-        return ResolvedElectrolyte(domains, case.electrolyte, scales, counter, dt)
+        return ResolvedElectrolyte(domains, case.electrolyte, scales, counter, history)
     return UniformElectrolyte(domains, pmesh.counter_electrode_area, scales, counter)
 
 
@@ -128,17 +134,18 @@ class CellProblem:
         self._init_models()
         self._init_capacity()
         residuals, self._q_forms = self._init_forms(sources)
-        solver = case.solver
-        settings = NewtonSettings(solver.rtol, solver.atol * self._one_c_current_hat, solver.max_newton_iterations)
+        newton = case.solver.newton_tolerances()
+        settings = NewtonSettings(newton.rtol, newton.atol * self._one_c_current_hat, newton.max_iterations)
         self._newton = CoupledNewton(residuals, self._unknowns, self._split_names, self.domains.entity_maps, settings,
-                                     resolve_linear_solver(solver.linear_solver, pmesh.mesh.topology.dim))
+                                     resolve_linear_solver(case.solver.linear_solver, pmesh.mesh.topology.dim),
+                                     before_assembly=self.particle.update_tabulated)
         self._evaluators: dict[int, PointEvaluator] = {}
         self.set_initial_state()
 
     def _init_models(self) -> None:
-        """The particle and electrolyte models, the cell voltage and the control constants."""
+        """The particle and electrolyte models, the cell voltage, the time history and the control constants."""
         msh, sc = self.domains.mesh, self.scales
-        self._dt = constant(msh, 1.0)  # Δt/t₀
+        self.history = TimeHistory(msh)
         self._current_mode = constant(msh, 1.0)  # 1: current control, 0: voltage control
         self._current_hat = constant(msh, 0.0)
         self._voltage_hat_set = constant(msh, 0.0)
@@ -147,12 +154,14 @@ class CellProblem:
         counter = CounterReaction.of_case(msh, self.case, sc)
         self.interface_flux = self._reaction.flux
         self.counter_flux = counter.flux
-        self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self._dt)
-        self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self._dt)
+        self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self.history)
+        self._reaction = self._reaction.with_open_circuit_voltage(self.particle.open_circuit_voltage)
+        self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self.history)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
         self._voltage = fem.Function(self.domains.real_space, name="cell_voltage")
         self._unknowns = [*self.particle.unknowns, *self.electrolyte.unknowns, self._voltage]
         self._split_names = [*self.particle.split_names, *self.electrolyte.split_names, "voltage"]
+        self.differential = (*self.particle.differential, *self.electrolyte.differential, False)
         self._accepted = [u.x.array.copy() for u in self._unknowns]
 
     def _init_capacity(self) -> None:
@@ -184,7 +193,7 @@ class CellProblem:
             *self.electrolyte.residuals(tests[n_particle:-1], flux, sources),
             self._voltage_row(flux, tests[-1]),
         ]
-        eta = self._reaction.overpotential(theta_surface, phi_surface, voltage)
+        eta = self._reaction.overpotential(theta_surface, c_surface, phi_surface, voltage)
         quantity_forms = {
             "interface_current": d.form(gamma.integral(flux)),
             "overpotential_integral": d.form(gamma.integral(eta)),
@@ -222,8 +231,10 @@ class CellProblem:
         self.particle.set_initial_state(theta0)
         self.electrolyte.set_initial_state()
         ocv = float(self.case.material.ocv_at(theta0))
-        self._voltage.x.array[:] = self.electrolyte.rest_potential + ocv / self.scales.thermal_voltage
+        rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
+        self._voltage.x.array[:] = rest + ocv / self.scales.thermal_voltage
         self._store_accepted()
+        self.history.reset()
 
     def set_state(
         self,
@@ -239,12 +250,11 @@ class CellProblem:
         self.particle.set_state(particle_concentration)
         self.electrolyte.set_state(electrolyte_concentration, electrolyte_potential)
         self._store_accepted()
+        self.history.reset()
 
     def _store_accepted(self) -> None:
         for store, u in zip(self._accepted, self._unknowns, strict=True):
             store[:] = u.x.array
-        self.particle.commit()
-        self.electrolyte.commit()
 
     def set_control(self, mode: Literal["current", "voltage"], value: float) -> None:
         """Current control (I_app [A], > 0 charge) or voltage control (V [V]); no rebuild."""
@@ -270,25 +280,46 @@ class CellProblem:
                    for u in self._unknowns)
 
     # ------------------------------------------------------------------------------------------
-    def try_step(self, dt: float) -> StepOutcome:
-        """One backward-Euler step of length dt [s] from the last accepted state (not committed).
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None) -> StepOutcome:
+        """One step of length dt [s] from the last accepted state (not committed).
 
+        ``weights`` (a₀, a₁, a₂) [1/s] make ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁ (BDF2 from
+        :func:`ecmx.solver.timeloop.integrators.bdf_weights`); None is backward Euler, (1, −1, 0)/dt.
         With an iterative linear solver, a step whose Krylov solve fails is retried once with MUMPS.
         """
-        self._dt.value = dt / self.scales.time
+        if weights is None:
+            weights = (1.0 / dt, -1.0 / dt, 0.0)
+        self.history.set_weights([w * self.scales.time for w in weights])
         return self._newton.solve(self.reject, self._bounds_violation)
+
+    def state(self) -> list[np.ndarray]:
+        """Copies of the owned values of each unknown block (nondimensional; order of ``differential``)."""
+        return [u.x.array[:_owned(u)].copy() for u in self._unknowns]
 
     def _bounds_violation(self) -> str:
         return self.particle.bounds_violation() or self.electrolyte.bounds_violation()
 
     def accept(self) -> None:
-        """The tried state becomes the last accepted state."""
+        """The tried state becomes the last accepted state (and the newest level of the history)."""
         self._store_accepted()
+        self.history.commit()
 
     def reject(self) -> None:
         """Restore the last accepted state into the unknowns."""
         for store, u in zip(self._accepted, self._unknowns, strict=True):
             u.x.array[:] = store
+
+    def state_arrays(self) -> list[np.ndarray]:
+        """This rank's arrays (ghosts included) of every unknown at the last accepted state, in block
+        order: what a checkpoint stores (:mod:`ecmx.solver.studies.resume`)."""
+        return [store.copy() for store in self._accepted]
+
+    def restore_state(self, arrays: Sequence[np.ndarray]) -> None:
+        """Make ``arrays`` (from :meth:`state_arrays`, same mesh and MPI ranks) the accepted state."""
+        for u, array in zip(self._unknowns, arrays, strict=True):
+            u.x.array[:] = array
+        self._store_accepted()
+        self.history.reset()  # a resumed run restarts the integrator (backward Euler first)
 
     # ------------------------------------------------------------------------------------------
     def quantities(self) -> dict[str, float]:
@@ -296,7 +327,8 @@ class CellProblem:
 
         Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
         Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
-        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) on Γ) and ``time_scale_s`` (R²/D_ref).
+        on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) − (RT/F) ln(c/c_ref) on Γ), ``time_scale_s`` (R²/D_ref) and
+        ``na_rate_mol_per_s`` (the scheme's rate of the Na content over the tried step, for the balance).
         """
         sc, area = self.scales, self.domains.interface_area
         integral = {name: self.domains.integrate(form) for name, form in self._q_forms.items()}
@@ -310,6 +342,7 @@ class CellProblem:
             "electrolyte_c_min": electrolyte.c_min,
             "electrolyte_c_max": electrolyte.c_max,
             "na_total_mol": particle["c_mean"] * self.particle_volume_m3 + electrolyte.salt_mol,
+            "na_rate_mol_per_s": particle["na_rate_mol_per_s"] + electrolyte.salt_rate_mol_per_s,
             "counter_electrode_current_A": electrolyte.counter_current_A,
         }
         # the set current under current control (exactly 0 at rest), the resulting one under voltage
@@ -328,7 +361,9 @@ class CellProblem:
 
     def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Evaluate the SI fields at points (n, gdim) or (n, 3) in mesh units; NaN outside a field's
-        domain. Collective; every rank gets the same arrays.
+        domain, except that a point within one cell of the particle mesh (e.g. exactly on the curved
+        surface, outside its facets) takes the particle fields at the nearest particle point.
+        Collective; every rank gets the same arrays.
 
         For ``sphere-1d`` a 3D point is evaluated at its distance from the centre; for
         ``axisymmetric-2d`` at (√(x²+y²), z).
@@ -347,5 +382,6 @@ class CellProblem:
     def _evaluator(self, mesh: dolfinx.mesh.Mesh) -> PointEvaluator:
         """The point evaluator of a (sub)mesh, built once (probes are evaluated every step)."""
         if id(mesh) not in self._evaluators:
-            self._evaluators[id(mesh)] = PointEvaluator(mesh)
+            # a probe on the particle surface may fall just outside its facets: nearest particle point
+            self._evaluators[id(mesh)] = PointEvaluator(mesh, snap=mesh is self.domains.particle_mesh)
         return self._evaluators[id(mesh)]

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from ecmx.solver.errors import CaseError
-from ecmx.solver.physics.chemical_strain import ChemicalStrain, LatticeExpansion, LinearExpansion, VolumeChangeTable
+from ecmx.solver.physics.chemical_strain import (
+    ChemicalStrain,
+    FiniteIsotropicStrain,
+    LatticeExpansion,
+    LinearExpansion,
+    VolumeChangeTable,
+)
 
 
 def chemical_strain_of(material: Any) -> ChemicalStrain:
@@ -22,13 +28,22 @@ def chemical_strain_of(material: Any) -> ChemicalStrain:
 
     ``partial_molar_volume`` Ω and ``volume_change`` over (θ1, θ2), Ω = (ΔV/V)/(c_s,max (θ2 − θ1)),
     give a :class:`LinearExpansion`; ``volume_change_table`` a :class:`VolumeChangeTable`;
-    ``lattice`` a :class:`LatticeExpansion`.
+    ``lattice`` a :class:`LatticeExpansion`; ``strain: finite`` wraps an isotropic law in a
+    :class:`FiniteIsotropicStrain`.
     """
     c_max = float(material.max_concentration)
     expansion = material.chemical_expansion
     if expansion.lattice is not None:
         t = expansion.lattice
         return LatticeExpansion(c_max, stoichiometry=_floats(t.stoichiometry), a=_floats(t.a), c=_floats(t.c))
+    isotropic = _isotropic_law(c_max, expansion)
+    if getattr(expansion, "strain", "linear") == "finite":
+        return FiniteIsotropicStrain(c_max, volumetric=isotropic)
+    return isotropic
+
+
+def _isotropic_law(c_max: float, expansion: Any) -> LinearExpansion | VolumeChangeTable:
+    """The linear law of an isotropic chemical-expansion form."""
     if expansion.volume_change_table is not None:
         t = expansion.volume_change_table
         return VolumeChangeTable(c_max, stoichiometry=_floats(t.stoichiometry), volume_change=_floats(t.value))

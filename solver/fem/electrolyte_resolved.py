@@ -24,6 +24,7 @@ from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.models import ElectrolyteQuantities, Expr, PointFunction, global_range, interpolate_si
 from ecmx.solver.fem.reactions import CounterReaction, constant
 from ecmx.solver.fem.scales import Scales
+from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.physics import electrolyte as electrolyte_law
 
 
@@ -36,18 +37,19 @@ class ResolvedElectrolyte:
         electrolyte: the validated electrolyte of the case.
         scales: the nondimensionalisation.
         counter: the Na-metal reaction.
-        dt: the Constant Δt/t₀ of the time step.
+        history: the shared time derivative (ĉ is registered with it; φ̂_e has no storage term).
     """
 
     split_names = ("salt", "potential")
+    differential = (True, False)  # ĉ has a storage term, φ̂_e is algebraic
 
     def __init__(self, domains: CellDomains, electrolyte: Any, scales: Scales, counter: CounterReaction,
-                 dt: fem.Constant) -> None:
-        self._domains, self._scales, self._counter, self._dt = domains, scales, counter, dt
+                 history: TimeHistory) -> None:
+        self._domains, self._scales, self._counter, self._history = domains, scales, counter, history
         self._domain = domains.electrolyte
         space = fem.functionspace(self._domain.mesh, ("Lagrange", 1))
         self.c = fem.Function(space, name="salt")
-        self._c_old = fem.Function(space)
+        history.register(self.c)
         self.phi = fem.Function(space, name="potential")
         self.unknowns = (self.c, self.phi)
         self.rest_potential = counter.rest_potential
@@ -60,6 +62,7 @@ class ResolvedElectrolyte:
                         "electrolyte_potential": fem.Function(space, name="electrolyte_potential")}
         self._forms = {
             "salt": domains.form(self.c * domains.volume_element * self._domain.dx),
+            "salt_rate": domains.form(history.rate(self.c) * domains.volume_element * self._domain.dx),
             "counter_current": domains.form(self._counter_flux() * domains.area_element * self._domain.ds_na_metal),
         }
 
@@ -76,7 +79,7 @@ class ResolvedElectrolyte:
         w_c, w_phi = tests
         d, e, gamma = self._domains, self._domain, self._domains.interface
         c, phi, k, w_vol = self.c, self.phi, self._row_scale, d.volume_element
-        salt = k * electrolyte_law.storage(c, self._c_old, w_c, self._dt) * w_vol * e.dx
+        salt = k * self._history.rate(c) * w_c * w_vol * e.dx
         salt += k * electrolyte_law.anion_flux(c, phi, w_c, self._d_minus, d.grad) * w_vol * e.dx_flux
         charge_flux = electrolyte_law.charge_residual(c, phi, w_phi, self._d_plus, self._d_minus, d.grad)
         charge = k * charge_flux * w_vol * e.dx_flux
@@ -110,6 +113,8 @@ class ResolvedElectrolyte:
             c_min=c_lo * sc.electrolyte_concentration,
             c_max=c_hi * sc.electrolyte_concentration,
             salt_mol=d.integrate(self._forms["salt"]) * sc.electrolyte_concentration * sc.length**3,
+            salt_rate_mol_per_s=d.integrate(self._forms["salt_rate"]) * sc.electrolyte_concentration * sc.length**3
+            / sc.time,
             counter_current_A=d.integrate(self._forms["counter_current"]) * sc.current,
         )
 
@@ -139,7 +144,3 @@ class ResolvedElectrolyte:
         """ĉ ← c/c₀ and φ̂_e ← φ_e F/RT (None keeps a field)."""
         interpolate_si(self.c, concentration, self._scales.electrolyte_concentration)
         interpolate_si(self.phi, potential, self._scales.thermal_voltage)
-
-    def commit(self) -> None:
-        """ĉ_old ← ĉ."""
-        self._c_old.x.array[:] = self.c.x.array

@@ -36,6 +36,7 @@ class UniformElectrolyte:
     """
 
     split_names = ("potential",)
+    differential = (False,)  # φ̂_e is algebraic
 
     def __init__(self, domains: CellDomains, counter_electrode_area: float, scales: Scales,
                  counter: CounterReaction) -> None:
@@ -84,6 +85,3 @@ class UniformElectrolyte:
 
     def set_state(self, concentration: PointFunction | None, potential: PointFunction | None) -> None:
         """Nothing to interpolate: c = c₀ and φ_e is a single unknown."""
-
-    def commit(self) -> None:
-        """Nothing to keep: no storage term."""

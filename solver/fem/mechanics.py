@@ -268,7 +268,7 @@ class MechanicsProblem:
         displacement = fem.Function(fem.functionspace(msh, ("Lagrange", 1, (self.coordinates.mesh_dimension,))),
                                     name="displacement")
         self.fields: dict[str, fem.Function] = {"displacement": displacement, **self._recovery.fields}
-        self._probes = PointEvaluator(msh)
+        self._probes = PointEvaluator(msh, snap=True)  # particles only: surface probes take the nearest point
         self._c_p1: fem.Function | None = None
         omega = self.chemical_strain.partial_molar_volume
         if omega is not None:

@@ -5,7 +5,9 @@ model (siblings behind each interface: :class:`~ecmx.solver.fem.particles.Fickia
 
 A model owns its unknowns (nondimensional, each with a name for the field split), writes its residual
 rows given its test functions and the interface flux ĵ (the outward Na flux of the particles in units
-of c_s,max R/t₀), and reports its quantities, SI output fields and bounds. The cell problem owns the
+of c_s,max R/t₀), and reports its quantities, SI output fields and bounds. A model with a storage
+term registers its unknown with the shared :class:`~ecmx.solver.fem.time_history.TimeHistory` given
+to its constructor and writes ``history.rate(u)`` for ∂u/∂t, so every model runs under every scheme. The cell problem owns the
 cell voltage, its row and the Newton solve. All methods are collective.
 """
 
@@ -48,12 +50,14 @@ def interpolate_si(u: fem.Function, f: PointFunction | None, scale: float) -> No
 @dataclass(frozen=True)
 class ElectrolyteQuantities:
     """Global electrolyte quantities (SI): salt concentration range [mol/m³], the Na⁺ it holds
-    [mol] and the counter-electrode (Na-metal) current [A], anodic positive."""
+    [mol], the counter-electrode (Na-metal) current [A], anodic positive, and the scheme's discrete
+    rate of the Na⁺ it holds [mol/s] of the tried step."""
 
     c_min: float
     c_max: float
     salt_mol: float
     counter_current_A: float
+    salt_rate_mol_per_s: float = 0.0
 
 
 class ParticleModel(Protocol):
@@ -61,16 +65,23 @@ class ParticleModel(Protocol):
 
     unknowns: tuple[fem.Function, ...]
     split_names: tuple[str, ...]
+    differential: tuple[bool, ...]  # per unknown: has a storage term (False: algebraic)
     harmonic_hydrostatic: fem.Function | None  # two-way stress input [Pa], or None
 
     def surface_stoichiometry(self) -> Expr:
         """θ on the particle side of Γ (UFL)."""
 
+    def open_circuit_voltage(self, theta: Expr) -> Expr:
+        """U(θ) [V] of the particle's θ or its restriction to Γ (UFL)."""
+
+    def update_tabulated(self) -> None:
+        """Re-evaluate the coefficients computed outside UFL (tables) at the current state."""
+
     def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None) -> list[ufl.Form]:
         """Its residual rows, with the outward interface flux ĵ (and optional manufactured sources)."""
 
     def quantities(self) -> dict[str, float]:
-        """theta_mean, c_mean, c_min, c_max, c_surface_mean (SI)."""
+        """theta_mean, c_mean, c_min, c_max, c_surface_mean, na_rate_mol_per_s (SI)."""
 
     def fields(self) -> dict[str, fem.Function]:
         """SI output fields (refreshed on every call)."""
@@ -84,15 +95,13 @@ class ParticleModel(Protocol):
     def set_state(self, particle_concentration: PointFunction | None) -> None:
         """Interpolate an SI field (None keeps the present one)."""
 
-    def commit(self) -> None:
-        """The present state becomes the previous time level."""
-
 
 class ElectrolyteModel(Protocol):
     """Salt and potential in the electrolyte, with the Na-metal counter electrode."""
 
     unknowns: tuple[fem.Function, ...]
     split_names: tuple[str, ...]
+    differential: tuple[bool, ...]  # per unknown: has a storage term (False: algebraic)
     rest_potential: float  # φ̂_e at zero counter-electrode current for c = c₀
 
     def interface_state(self) -> tuple[Expr | float, Expr]:
@@ -115,6 +124,3 @@ class ElectrolyteModel(Protocol):
 
     def set_state(self, concentration: PointFunction | None, potential: PointFunction | None) -> None:
         """Interpolate SI fields where the model has them (None keeps the present one)."""
-
-    def commit(self) -> None:
-        """The present state becomes the previous time level."""

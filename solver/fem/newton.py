@@ -130,10 +130,15 @@ class CoupledNewton:
         entity_maps: the submesh entity maps of the forms.
         settings: tolerances.
         linear_solver: ``mumps``, ``ilu`` or ``fieldsplit``.
+        before_assembly: called with the unknowns set to each Newton iterate, before its residual is
+            assembled (SNES assembles the Jacobian at the iterate of the last residual): updates the
+            coefficients computed outside UFL (:mod:`ecmx.solver.fem.table_fields`).
     """
 
     def __init__(self, residuals: Sequence[ufl.Form], unknowns: Sequence[fem.Function], split_names: Sequence[str],
-                 entity_maps: Sequence[Any], settings: NewtonSettings, linear_solver: str) -> None:
+                 entity_maps: Sequence[Any], settings: NewtonSettings, linear_solver: str,
+                 before_assembly: Callable[[], None] | None = None) -> None:
+        self._before_assembly = before_assembly
         self._residuals, self._unknowns = list(residuals), list(unknowns)
         self._split_names, self._entity_maps = list(split_names), list(entity_maps)
         self._settings, self.linear_solver = settings, linear_solver
@@ -185,6 +190,8 @@ class CoupledNewton:
             petsc_options=newton_options(settings.rtol, settings.atol, settings.max_iterations, linear_solver),
             entity_maps=self._entity_maps,
         )
+        if self._before_assembly is not None:
+            _call_before_residual(problem, self._unknowns, self._before_assembly)
         if linear_solver == "mumps":
             _configure_mumps(problem)
         elif linear_solver == "fieldsplit":
@@ -214,6 +221,21 @@ class CoupledNewton:
             sub.setFromOptions()
         for k in sub_options:
             opts.delValue(k)
+
+
+def _call_before_residual(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],
+                          hook: Callable[[], None]) -> None:
+    """Wrap the SNES residual so that ``hook`` runs with the unknowns at the iterate x first."""
+    snes = problem.solver
+    b, (residual, args, kwargs) = snes.getFunction()
+
+    def wrapped(snes_: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec, *a: Any, **k: Any) -> None:
+        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        dolfinx.fem.petsc.assign(x, unknowns)
+        hook()
+        residual(snes_, x, f, *a, **k)
+
+    snes.setFunction(wrapped, b, args=args, kargs=kwargs)
 
 
 def _configure_mumps(problem: dolfinx.fem.petsc.NonlinearProblem) -> None:

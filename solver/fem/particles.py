@@ -1,8 +1,9 @@
 """Fickian Na diffusion in the active particles, one unknown θ = c_s/c_s,max (P1, particle submesh).
 
 Rows (nondimensional, :mod:`ecmx.solver.physics.particle`):
-    ∫ (θ − θ_old)/Δt v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA [− ∫ Ĵ_σ·∇v dV] = 0,
-with ĵ the outward interface flux (c_s,max R/t₀) and D̂_s = D_s/D_ref.
+    ∫ ∂θ/∂t v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA [− ∫ Ĵ_σ·∇v dV] = 0,
+with ĵ the outward interface flux (c_s,max R/t₀) and D̂_s = D_s/D_ref. ∂θ/∂t is the shared
+:class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2, set by the time loop).
 
 Two-way chemo-mechanics (``mechanics.coupling: two-way``) adds the stress-assisted flux Ĵ_σ with
 σ_h = φ − k_σ Δc_s: the local part implicit here, the harmonic part φ [Pa] copied into
@@ -28,9 +29,14 @@ from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.models import Expr, PointFunction, global_range, interpolate_si
 from ecmx.solver.fem.reactions import constant
 from ecmx.solver.fem.scales import Scales
+from ecmx.solver.fem.table_fields import NodalTable, QuadratureTable, UflTable, interface_table
+from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.physics import particle as particle_law
 from ecmx.solver.physics.stress_diffusion import stress_assisted_flux_split
+from ecmx.solver.physics.tables import TableCurve
 from ecmx.solver.units import R_GAS
+
+Table = NodalTable | QuadratureTable | UflTable
 
 
 class FickianParticle:
@@ -40,36 +46,53 @@ class FickianParticle:
         domains: the cell's domains and measures.
         case: the validated case (material, temperature, mechanics settings).
         scales: the nondimensionalisation.
-        dt: the Constant Δt/t₀ of the time step.
+        history: the shared time derivative (θ is registered with it).
     """
 
     split_names = ("particle",)
+    differential = (True,)  # θ has a storage term
 
-    def __init__(self, domains: CellDomains, case: Any, scales: Scales, dt: fem.Constant) -> None:
-        self._domains, self._case, self._scales, self._dt = domains, case, scales, dt
+    def __init__(self, domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> None:
+        self._domains, self._case, self._scales, self._history = domains, case, scales, history
         space = fem.functionspace(domains.particle_mesh, ("Lagrange", 1))
         self.theta = fem.Function(space, name="stoichiometry")
-        self._theta_old = fem.Function(space)
+        history.register(self.theta)
         self._field = fem.Function(space, name="particle_concentration")
         self.unknowns = (self.theta,)
-        self._diffusivity = self._diffusivity_hat(case.material)
+        self._tables: list[Table] = []
+        self._diffusivity = self._diffusivity_hat(case.material, domains.dx_particle_flux)
+        ocv = case.material.open_circuit_voltage
+        self.open_circuit_voltage = self._table(interface_table(self.theta, TableCurve(ocv.stoichiometry, ocv.voltage)))
+        """U(θ) [V] of θ or its restriction to Γ (:func:`~ecmx.solver.fem.table_fields.interface_table`)."""
         two_way = case.mechanics.enabled and case.mechanics.coupling == "two-way"
+        self._diffusivity_bulk = self._diffusivity_hat(case.material, domains.dx_particle) if two_way else None
         self.harmonic_hydrostatic = fem.Function(space, name="harmonic_hydrostatic") if two_way else None
         gamma = domains.interface
         self._forms = {
             "theta": domains.form(self.theta * domains.volume_element * domains.dx_particle),
             "theta_surface": domains.form(gamma.integral(self.surface_stoichiometry())),
+            "theta_rate": domains.form(history.rate(self.theta) * domains.volume_element * domains.dx_particle),
         }
 
-    def _diffusivity_hat(self, material: Any) -> Expr:
-        """D̂_s(θ) = D_s(θ)/D_ref: a Constant, or the log-linear table over a Constant D_ref."""
-        msh = self._domains.mesh
+    def _table(self, table: Table) -> Table:
+        """Register a field table for :meth:`update_tabulated`."""
+        self._tables.append(table)
+        return table
+
+    def _diffusivity_hat(self, material: Any, measure: ufl.Measure) -> Expr:
+        """D̂_s(θ) = D_s(θ)/D_ref for integrals with ``measure``: a Constant, or the log-linear table
+        sampled at the measure's quadrature points."""
         if isinstance(material.diffusivity, float | int):
-            return constant(msh, material.diffusivity / self._scales.diffusivity)
+            return constant(self._domains.mesh, material.diffusivity / self._scales.diffusivity)
         table = material.diffusivity
-        return particle_law.tabulated_diffusivity(self.theta, table.stoichiometry, table.value) / constant(
-            msh, self._scales.diffusivity
-        )
+        curve = TableCurve(table.stoichiometry, table.value, log=True)
+        degree = measure.metadata()["quadrature_degree"]
+        return self._table(QuadratureTable(self.theta, curve, degree, scale=self._scales.diffusivity)).expression
+
+    def update_tabulated(self) -> None:
+        """Re-evaluate the tables (U(θ), D_s(θ)) at the current θ; called before every assembly."""
+        for table in self._tables:
+            table.refresh()
 
     def surface_stoichiometry(self) -> Expr:
         """θ on the particle side of Γ."""
@@ -80,7 +103,7 @@ class FickianParticle:
         (v,) = tests
         d, gamma = self._domains, self._domains.interface
         w_vol = d.volume_element
-        row = particle_law.storage(self.theta, self._theta_old, v, self._dt) * w_vol * d.dx_particle
+        row = self._history.rate(self.theta) * v * w_vol * d.dx_particle
         row += particle_law.diffusion(self.theta, v, self._diffusivity, d.grad) * w_vol * d.dx_particle_flux
         row += gamma.integral(flux * gamma.particle(v))
         if self.harmonic_hydrostatic is not None:
@@ -100,13 +123,15 @@ class FickianParticle:
         omega = two_way_partial_molar_volume(material)
         c_max = constant(msh, material.max_concentration)
         flux = stress_assisted_flux_split(
-            self._diffusivity, self.theta * c_max, constant(msh, omega), self.harmonic_hydrostatic, R_GAS,
+            self._diffusivity_bulk, self.theta * c_max, constant(msh, omega), self.harmonic_hydrostatic, R_GAS,
             constant(msh, self._case.temperature), constant(msh, material.youngs_modulus),
             constant(msh, material.poissons_ratio), grad=self._domains.grad)
         return flux / c_max
 
     def quantities(self) -> dict[str, float]:
-        """theta_mean, c_mean, c_min, c_max [mol/m³] and c_surface_mean (mean over Γ) [mol/m³]."""
+        """theta_mean, c_mean, c_min, c_max [mol/m³], c_surface_mean (mean over Γ) [mol/m³] and
+        na_rate_mol_per_s, the scheme's discrete rate of the Na content ∫ c_s,max ∂θ/∂t dV [mol/s] of
+        the tried step (computed from the level differences, free of the cancellation of Nₙ₊₁ − Nₙ)."""
         d, cmax = self._domains, self._scales.particle_concentration
         theta_mean = d.integrate(self._forms["theta"]) / d.particle_volume
         theta_min, theta_max = global_range(self.theta)
@@ -116,6 +141,8 @@ class FickianParticle:
             "c_min": theta_min * cmax,
             "c_max": theta_max * cmax,
             "c_surface_mean": d.integrate(self._forms["theta_surface"]) / d.interface_area * cmax,
+            "na_rate_mol_per_s": d.integrate(self._forms["theta_rate"]) * cmax * self._scales.length**3
+            / self._scales.time,
         }
 
     def fields(self) -> dict[str, fem.Function]:
@@ -139,11 +166,9 @@ class FickianParticle:
     def set_initial_state(self, stoichiometry: float) -> None:
         """Uniform θ."""
         self.theta.x.array[:] = stoichiometry
+        self.update_tabulated()
 
     def set_state(self, particle_concentration: PointFunction | None) -> None:
         """θ ← c_s/c_s,max (None keeps θ)."""
         interpolate_si(self.theta, particle_concentration, self._scales.particle_concentration)
-
-    def commit(self) -> None:
-        """θ_old ← θ."""
-        self._theta_old.x.array[:] = self.theta.x.array
+        self.update_tabulated()

@@ -10,7 +10,10 @@ geometry kind and table shape).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -36,18 +39,19 @@ def constant(mesh: dolfinx.mesh.Mesh, value: float) -> fem.Constant:
 @dataclass(frozen=True)
 class InsertionReaction:
     """Butler–Volmer insertion at Γ: ĵ(θ, ĉ, φ̂_e, V̂) = i_loc/i*, the outward Na flux of the particle
-    in units of c_s,max R/t₀, with η̂ = V̂ − φ̂_e − U(θ)/(RT/F)."""
+    in units of c_s,max R/t₀, with η̂ = V̂ − φ̂_e − U(θ)/(RT/F) − ln(c/c_ref) (Nernst term)."""
 
     law: kinetics.ButlerVolmer
-    ocv_stoichiometry: tuple[float, ...]
-    ocv_voltage: tuple[float, ...]
+    open_circuit_voltage: Callable[[Expr], Expr]  # U(θ) [V] of a surface θ expression
     thermal_voltage: Expr
     concentration_ratio: Expr  # c₀/c_ref
     current_density_scale: Expr  # i* [A/m²]
+    rest_nernst_potential: float  # ln(c₀/c_ref): the Nernst term at the uniform rest salt concentration
 
     @classmethod
     def of_case(cls, mesh: dolfinx.mesh.Mesh, case: Any, scales: Scales) -> InsertionReaction:
-        """The reaction of the case's material, its numbers as Constants on ``mesh``."""
+        """The reaction of the case's material, its numbers as Constants on ``mesh``; U(θ) is the exact
+        UFL table (any θ expression; see :meth:`with_open_circuit_voltage` for tables of any length)."""
         material = case.material
         law = kinetics.ButlerVolmer(
             exchange_current=material.exchange_current_density,
@@ -55,23 +59,31 @@ class InsertionReaction:
             alpha_c=material.cathodic_transfer_coefficient,
         )
         table = material.open_circuit_voltage
+        c_rel = scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
         return cls(
             law=law.with_coefficients(lambda value: constant(mesh, value)),
-            ocv_stoichiometry=tuple(table.stoichiometry),
-            ocv_voltage=tuple(table.voltage),
+            open_circuit_voltage=partial(kinetics.open_circuit_voltage, stoichiometry=tuple(table.stoichiometry),
+                                         voltage=tuple(table.voltage)),
             thermal_voltage=constant(mesh, scales.thermal_voltage),
-            concentration_ratio=constant(mesh, scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION),
+            concentration_ratio=constant(mesh, c_rel),
             current_density_scale=constant(mesh, scales.current_density),
+            rest_nernst_potential=math.log(c_rel),
         )
 
-    def overpotential(self, theta: Expr, phi: Expr, voltage: Expr) -> Expr:
-        """η̂ = V̂ − φ̂_e − U(θ)/(RT/F) (nondimensional)."""
-        ocv = kinetics.open_circuit_voltage(theta, self.ocv_stoichiometry, self.ocv_voltage)
-        return voltage - phi - ocv / self.thermal_voltage
+    def with_open_circuit_voltage(self, ocv: Callable[[Expr], Expr]) -> InsertionReaction:
+        """The same reaction with U(θ) [V] evaluated by ``ocv`` (e.g. a
+        :class:`~ecmx.solver.fem.table_fields.NodalTable` of the particle's θ)."""
+        return replace(self, open_circuit_voltage=ocv)
 
-    def flux(self, theta: Expr, c: Expr, phi: Expr, voltage: Expr) -> Expr:
+    def overpotential(self, theta: Expr, c: Expr | float, phi: Expr, voltage: Expr) -> Expr:
+        """η̂ = V̂ − φ̂_e − U(θ)/(RT/F) − ln(c/c_ref) (nondimensional) for ĉ = c/c₀."""
+        ocv = self.open_circuit_voltage(theta)
+        nernst = kinetics.nernst_potential(self.concentration_ratio * c)
+        return voltage - phi - ocv / self.thermal_voltage - nernst
+
+    def flux(self, theta: Expr, c: Expr | float, phi: Expr, voltage: Expr) -> Expr:
         """ĵ = i_loc/i* for surface θ, ĉ = c/c₀, φ̂_e and V̂ (UFL)."""
-        eta = self.overpotential(theta, phi, voltage)
+        eta = self.overpotential(theta, c, phi, voltage)
         return self.law.current_density(theta, self.concentration_ratio * c, eta) / self.current_density_scale
 
 

@@ -3,10 +3,14 @@
 Currents in A/m², anodic positive (Na leaves the solid as Na⁺). Overpotentials are
 nondimensional, η̂ = Fη/RT.
 
-Particle (:class:`ButlerVolmer`): i_loc = i₀ [exp(α_a η̂) − exp(−α_c η̂)], η = φ_s − φ_e − U(θ),
-    i₀ = i₀,ref (c/c_ref)^α_a ((1−θ)/(1−θ_ref))^α_a (θ/θ_ref)^α_c, θ_ref = 0.5, c_ref = 1000 mol/m³.
+Particle (:class:`ButlerVolmer`): i_loc = i₀ [exp(α_a η̂) − exp(−α_c η̂)],
+    η = φ_s − φ_e − U(θ) − (RT/F) ln(c/c_ref)  (the Nernst term of the Na⁺ activity, see
+    :func:`nernst_potential`), i₀ = i₀,ref (c/c_ref)^α_a ((1−θ)/(1−θ_ref))^α_a (θ/θ_ref)^α_c,
+    θ_ref = 0.5, c_ref = 1000 mol/m³.
 Na metal (:class:`NaMetalButlerVolmer`): i_a = i₀,a [exp(α_a η̂_a) − (c/c_ref) exp(−α_c η̂_a)],
-    η_a = −φ_e (φ_a = 0).
+    η_a = −φ_e (φ_a = 0); consistent only for α_a + α_c = 1 (enforced when the case is read), when it
+    rests at φ̂_e = −ln(c/c_ref), the same Nernst potential as the particle's: at rest the cell
+    voltage is U(θ) whatever the salt concentration.
 
 The laws are small frozen objects built once from validated numbers; their fields are keyword-only,
 so an exchange current cannot be swapped with a transfer coefficient. A field holds a number or a
@@ -78,6 +82,15 @@ class NaMetalButlerVolmer(_Law):
     def rest_potential(self, c_rel: float) -> float:
         """φ̂_e at which i_a = 0 for a uniform salt concentration c_rel = c/c_ref (needs numbers)."""
         return -math.log(c_rel) / (self.alpha_a + self.alpha_c)
+
+
+def nernst_potential(c_rel: ufl.core.expr.Expr | float) -> ufl.core.expr.Expr:
+    """ln(c/c_ref): the Na⁺-activity term of the particle's equilibrium potential, in units of RT/F.
+
+    φ_e is the electrostatic potential of the Nernst–Planck electrolyte, so the particle equilibrates
+    at φ_s − φ_e = U(θ) + (RT/F) ln(c/c_ref); c is floored to keep the logarithm real at rejected trial
+    states."""
+    return ufl.ln(ufl.max_value(c_rel, _FLOOR))
 
 
 def open_circuit_voltage(

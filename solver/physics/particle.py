@@ -11,18 +11,9 @@ with D̂_s = D_s/D_ref and ĵ = i_loc R/(F D_ref c_s,max) the nondimensional out
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import ufl
-
-from ecmx.solver.physics.tables import log_piecewise_linear
-
-
-def tabulated_diffusivity(
-    theta: ufl.core.expr.Expr, stoichiometry: Sequence[float], values: Sequence[float]
-) -> ufl.core.expr.Expr:
-    """D_s(θ) in m²/s from a table (interpolation linear in log D_s, constant beyond the ends)."""
-    return log_piecewise_linear(theta, stoichiometry, values)
 
 
 def storage(

@@ -13,7 +13,9 @@ ParaView files — and then writes, into the comparison directory:
   to the last case of the same coupling (NVP / HE-V for ``nvp-vs-hev.yaml``);
 - ``sensitivity/`` and ``sensitivity.csv``: the built-in sensitivity study
   (:mod:`ecmx.solver.studies.sensitivity`, ``compare.sensitivity``);
-- ``comparison.json`` (what was run), ``report.md`` and a one-file ``report.html``, drawn from the
+- ``comparison.json`` (what was run: the comparison file, its depths of discharge, its cases in
+  order with their groups, the sensitivity points), from which ``ecmx report`` redraws everything
+  (:mod:`ecmx.solver.studies.redraw`); ``report.md`` and a one-file ``report.html``, drawn from the
   directory's files by :func:`ecmx.postprocess.report.draw_comparison`.
 
 ``compare.couplings`` runs each case once per mechanics coupling (one-way and two-way side by side)
@@ -62,8 +64,9 @@ from ecmx.solver.collective import on_root
 from ecmx.solver.config.case import Case, Snapshots
 from ecmx.solver.config.studies import Comparison
 from ecmx.solver.errors import CaseError, SolveError
+from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
-from ecmx.solver.studies.progress import ProgressDisplay
+from ecmx.solver.studies.progress import CasesProgress
 from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
 from ecmx.solver.studies.sensitivity import sensitivity_plan
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
@@ -75,7 +78,9 @@ log = logging.getLogger(__name__)
 Runner = Callable[..., Any]
 """``run_case``-like callable: ``runner(case, out_dir=..., overwrite=..., progress=..., comm=...)``."""
 
-OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html", "comparison.json", "sensitivity.csv")
+RECORD_FILE = "comparison.json"
+"""What ``ecmx report`` needs to redraw the comparison: its file, states, cases and sensitivity points."""
+OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html", RECORD_FILE, "sensitivity.csv")
 OUTPUT_DIRECTORIES = ("figures",)
 OUTPUTS = (*OUTPUT_DIRECTORIES, *OUTPUT_FILES)
 """What post-processing writes into the comparison directory (replaced on every comparison)."""
@@ -178,6 +183,7 @@ def run_comparison(
     workers: int | None = None,
     overwrite: bool = False,
     runner: Runner | None = None,
+    progress: bool = True,
 ) -> ComparisonResult:
     """Run the comparison's cases and write its figures, tables and report (see the module doc).
 
@@ -187,6 +193,8 @@ def run_comparison(
         overwrite: replace existing case directories (ecmx's own) in the comparison directory.
         runner: what runs one case (default :func:`ecmx.solver.studies.run.run_case`); must be picklable
             (a module-level function) when the cases run in worker processes.
+        progress: show a bar over the cases and one per case (read from the ``timeseries.csv`` each case
+            is writing; :class:`~ecmx.solver.studies.progress.CasesProgress`).
 
     Raises:
         CaseError: the comparison directory is not ecmx's or is in use, a case name does not name a
@@ -208,7 +216,7 @@ def run_comparison(
     try:
         case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks)
         try:
-            outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm)
+            outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm, progress)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
                                     f"{directory}") from None
@@ -236,6 +244,7 @@ def _open_comparison(study: Comparison, planned: Sequence[PlannedRun], directory
     check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
     if any("role" in run.info for run in planned):
         _sensitivity_directory(directory, study.path)
+    record_comparison(study, directory, planned)
     existing = [(d, run.file) for d, run in zip(case_dirs, planned, strict=True) if d.exists() or d.is_symlink()]
     if existing and not overwrite:
         raise CaseError(
@@ -258,34 +267,44 @@ def _sensitivity_directory(directory: Path, file: Path) -> None:
     path.mkdir(exist_ok=True)
 
 
-def _manifest(study: Comparison, planned: Sequence[PlannedRun], outcomes: Sequence[CaseOutcome],
-              sensitivity: dict[str, Any]) -> dict[str, Any]:
-    """What ``comparison.json`` records: enough to redraw the figures, tables and report from the
-    comparison directory alone (:func:`ecmx.postprocess.report.build_comparison_report`)."""
+def _manifest(study: Comparison, planned: Sequence[PlannedRun], outcomes: Sequence[CaseOutcome] = (),
+              sensitivity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``comparison.json`` records: the comparison file, its depths of discharge and its runs in
+    order (name, case file, group, and once run their wall time and error), the current basis and the
+    sensitivity points; enough to redraw everything from the directory alone (``ecmx report``,
+    :func:`ecmx.postprocess.report.build_comparison_report`)."""
     compare = study.spec.compare
     by_name = {o.name: o for o in outcomes}
-    cases = [
-        {"name": run.name, "directory": run.name, "case_file": str(_shown(run.file)), **run.info,
-         "wall_time_s": by_name[run.name].wall_time_s, "error": by_name[run.name].error}
-        for run in planned if "role" not in run.info
-    ]
-    errors = {run.name: by_name[run.name].error for run in planned if "role" in run.info and by_name[run.name].error}
+    done = {name: {"wall_time_s": o.wall_time_s, "error": o.error} for name, o in by_name.items()}
+    cases = [{"name": run.name, "file": str(run.file), **run.info, **done.get(run.name, {})}
+             for run in planned if "role" not in run.info]
+    errors = {run.name: by_name[run.name].error for run in planned
+              if "role" in run.info and run.name in by_name and by_name[run.name].error}
     return {
-        "title": study.path.stem,
-        "source": study.path.name,
-        "depths_of_discharge": list(compare.at.depth_of_discharge),
+        "file": str(study.path),
+        "depth_of_discharge": list(compare.at.depth_of_discharge),
         "current": {"basis": compare.current, "specific_current_mA_per_g": compare.specific_current},
         "cases": cases,
         "sensitivity": {**sensitivity, "errors": errors} if sensitivity else {},
     }
 
 
+def record_comparison(study: Comparison, directory: Path, planned: Sequence[PlannedRun] | None = None) -> None:
+    """Write ``comparison.json`` (atomically) before the runs start (:func:`_manifest`, no outcomes
+    yet), so that ``ecmx report`` can redraw even an interrupted comparison; the post-processing
+    rewrites it with the outcomes."""
+    planned = comparison_runs(study) if planned is None else planned
+    sensitivity = {} if all("role" not in run.info for run in planned) else sensitivity_plan(study)[1]
+    atomic_write_text(directory / RECORD_FILE, json.dumps(_manifest(study, planned, (), sensitivity), indent=1,
+                                                         default=str))
+
+
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
-               workers: int | None, comm: Any) -> list[CaseOutcome]:
+               workers: int | None, comm: Any, progress: bool = True) -> list[CaseOutcome]:
     """Run every case: one after the other on all ranks under MPI, else in local worker processes."""
     if comm.size == 1:
         count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
-        return _run_local(cases, case_dirs, overwrite, runner, max(1, min(count, len(cases))))
+        return _run_local(cases, case_dirs, overwrite, runner, max(1, min(count, len(cases))), progress)
     outcomes = []
     for case, out_dir in zip(cases, case_dirs, strict=True):
         outcomes.append(_run_one(case, out_dir, overwrite, runner, comm))
@@ -320,10 +339,10 @@ def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, 
 
 
 def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-               workers: int) -> list[CaseOutcome]:
+               workers: int, progress: bool = True) -> list[CaseOutcome]:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
     outcomes: dict[str, CaseOutcome] = {}
-    display = ProgressDisplay("compare", len(cases))
+    display = CasesProgress(cases, case_dirs, enabled=progress)
 
     def done(outcome: CaseOutcome) -> None:
         outcomes[outcome.name] = outcome
@@ -379,16 +398,34 @@ def _post_process(study: Comparison, result: ComparisonResult, started: float) -
                          f"the case results are in {result.directory}") from None
 
 
+def _recorded(study: Any, result: ComparisonResult) -> dict[str, Any]:
+    """The manifest of a redraw (``ecmx report``): the directory's ``comparison.json`` with the
+    outcomes found now, or one made from the cases and outcomes (an older comparison, a single run)."""
+    path = result.directory / RECORD_FILE
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    if not isinstance(manifest, dict) or "cases" not in manifest:
+        manifest = {"file": str(study.path), "depth_of_discharge": list(study.spec.compare.at.depth_of_discharge),
+                    "cases": [{"name": c.name, "file": str(p)} for c, p in zip(study.cases, study.case_paths, strict=True)]}
+    by_name = {o.name: o for o in result.outcomes}
+    for case in manifest["cases"]:
+        if case["name"] in by_name:
+            outcome = by_name[case["name"]]
+            case.update(wall_time_s=outcome.wall_time_s, error=outcome.error, path=str(outcome.directory))
+    return manifest
+
+
 def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float) -> None:
     """``comparison.json``, then the figures, tables and report (:mod:`ecmx.postprocess.report`, from
     the comparison directory's files) into ``out``; ``result.files`` maps each to its path there."""
     from ecmx.postprocess import report, tables
 
-    result.manifest["wall_time_s"] = time.perf_counter() - started
-    (out / "comparison.json").write_text(json.dumps(result.manifest, indent=1, default=str) + "\n")
-    drawn = report.draw_comparison(result.directory, out)
+    manifest = result.manifest or _recorded(study, result)
+    manifest["wall_time_s"] = time.perf_counter() - started
+    if result.manifest:  # a comparison that ran (a redraw keeps the record as it is)
+        (out / RECORD_FILE).write_text(json.dumps(manifest, indent=1, default=str) + "\n")
+    drawn = report.draw_comparison(result.directory, out, manifest)
     result.runs, result.rows, result.ratios = drawn.runs, drawn.rows, drawn.ratios
-    result.files = {"manifest": out / "comparison.json", **drawn.files}
+    result.files = {**({"manifest": out / RECORD_FILE} if result.manifest else {}), **drawn.files}
     print(tables.rows_markdown(result.rows))
     if result.ratios:
         print(tables.ratios_markdown(result.ratios))

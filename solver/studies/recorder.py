@@ -5,6 +5,7 @@ It writes, into the run's (partial) results directory:
 ```
 case.yaml                 the resolved case (SI)
 timeseries.csv            one row per accepted step (and the initial state), docs/case-format.md columns
+timeseries_times.csv      rows at output.times, interpolated between accepted steps (when asked for)
 probes.csv                one row per probe per accepted step
 fields/particle.pvd       ParaView time series on the particle mesh (c_s, stresses)
 fields/electrolyte.pvd    ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
@@ -36,8 +37,10 @@ from mpi4py import MPI
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, writing
 from ecmx.postprocess.writers import FieldSeries, write_fields_once
 from ecmx.solver import __version__
+from ecmx.solver.config.case import MAX_OUTPUT_TIMES
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.physics.coordinates import by_name
+from ecmx.solver.studies.output_times import TimesOutput
 from ecmx.solver.timeloop.protocol import Segment
 from ecmx.solver.timeloop.runner import ProtocolRunner, StepRecord
 from ecmx.solver.units import F
@@ -54,6 +57,9 @@ PROBE_STRESSES = ("von_mises", "hydrostatic", "radial_stress", "tangential_stres
 # Mechanics quantities whose extreme over the run summary.json reports (results.<name>), Pa
 STRESS_PEAKS = {"von_mises_max": "peak_von_mises_Pa", "max_principal_max": "peak_max_principal_Pa",
                 "hydrostatic_max": "peak_hydrostatic_Pa", "hydrostatic_min": "min_hydrostatic_Pa"}
+
+
+TIMES_FILE = "timeseries_times.csv"  # rows at output.times (ecmx.solver.studies.output_times)
 
 
 def snapshot_name(depth_of_discharge: float) -> str:
@@ -100,6 +106,8 @@ class Recorder:
         self.runner: ProtocolRunner | None = None
         self.timeseries: CsvWriter | None = None
         self.probes: CsvWriter | None = None
+        self.times_csv: CsvWriter | None = None  # timeseries_times.csv, when output.times is set
+        self.times_output = TimesOutput(case.output.times, MAX_OUTPUT_TIMES)
         self.probe_names = [p.name for p in case.output.probes]
         self.probe_points = probe_points(case, pmesh)
         self.mechanics_probe_points = _mesh_coordinates(self.probe_points, pmesh)
@@ -138,17 +146,25 @@ class Recorder:
         writing(self.comm, (self.out / "fields").mkdir)
         self.timeseries = CsvWriter(self.out / "timeseries.csv", TIMESERIES_COLUMNS, self.comm)
         self.probes = CsvWriter(self.out / "probes.csv", PROBE_COLUMNS, self.comm)
+        if self.case.output.times is not None:
+            self.times_csv = CsvWriter(self.out / TIMES_FILE, TIMESERIES_COLUMNS, self.comm)
 
     # -- observer interface ---------------------------------------------------------------------
     def segment_started(self, segment: Segment, position: int, count: int) -> None:
-        """Nothing is written when a segment starts (``summary.json`` lists the segments)."""
+        """Nothing is written when a segment starts (``summary.json`` lists the segments); the
+        interpolation of ``output.times`` restarts."""
+        self.times_output.restart()
 
     def step_accepted(self, record: StepRecord) -> None:
         """Write the step's timeseries and probe rows, and its fields at the ``fields_every`` stride."""
         self.problem.fields  # noqa: B018  (CellProblem refreshes its SI fields on access)
         if self.mechanics is not None:  # solved for this step by the coupling (fem.coupling), observed first
             self._read_stresses()
-        self.timeseries.write(self._timeseries_row(record))
+        row = self._timeseries_row(record)
+        self.timeseries.write(row)
+        due = self.times_output.rows(row)
+        if due and self.times_csv is not None:
+            self.times_csv.write_rows(due)
         self._write_probes(record)
         if self.records % self.fields_every == 0:
             self._write_fields(record.time_s)
@@ -248,7 +264,7 @@ class Recorder:
             if final_fields and self.last is not None and self.last_fields_time != self.last.time_s:
                 self._write_fields(self.last.time_s)
         finally:
-            for writer in (*self.series.values(), self.timeseries, self.probes):
+            for writer in (*self.series.values(), self.timeseries, self.probes, self.times_csv):
                 if writer is not None:
                     writer.close()
 
@@ -281,6 +297,7 @@ class Recorder:
             "missed_snapshots": [snapshot_name(d) for d in runner.pending_snapshots] if runner else [],
             "files": {
                 "timeseries": "timeseries.csv", "probes": "probes.csv",
+                **({"timeseries_times": TIMES_FILE} if self.times_csv is not None else {}),
                 "fields": {group: f"fields/{group}.pvd" for group in self.series},
             },
             "command": " ".join(sys.argv),

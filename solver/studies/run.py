@@ -6,12 +6,14 @@ one-way mechanics, when enabled), runs the protocol with adaptive steps and writ
 ```
 <out>/case.yaml           the resolved case (SI)
 <out>/timeseries.csv      one row per accepted step (and the initial state), docs/case-format.md columns
+<out>/timeseries_times.csv rows at output.times, interpolated between accepted steps (when asked for)
 <out>/probes.csv          one row per probe per accepted step
 <out>/fields/particle.pvd     ParaView time series on the particle mesh (c_s, stresses)
 <out>/fields/electrolyte.pvd  ... on the electrolyte mesh (c, φ_e; not for sphere-1d)
 <out>/snapshots/dod_0.10/particle.pvd, electrolyte.pvd   one file set per snapshot depth of discharge
 <out>/summary.json        status, key results, versions, wall time, mesh and DOF counts
 <out>/.ecmx-owner         ecmx's ownership marker and lock (see ecmx.solver.studies.outdir)
+<out>.partial/checkpoint/ while it runs: the state to resume from (ecmx.solver.studies.resume; removed at the end)
 ```
 
 The results directory (:class:`ResultsDirectory`): everything is checked before the mesh is
@@ -55,7 +57,7 @@ from mpi4py import MPI
 from ecmx.postprocess.run_files import write_json
 from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.errors import CaseError, OutputError, SolveError
-from ecmx.solver.fem.coupling import coupling_for
+from ecmx.solver.fem.coupling import TwoWayCoupling, coupling_for
 from ecmx.solver.studies.outdir import (
     MARKER,
     DirectoryInUse,
@@ -69,9 +71,12 @@ from ecmx.solver.studies.outdir import (
 )
 from ecmx.solver.studies.progress import ProgressDisplay, RunProgress
 from ecmx.solver.studies.recorder import Recorder, check_probes
+from ecmx.solver.studies.resume import Checkpointer, ResumePoint, ResumingRecorder, resume_point
+from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.observers import ObserverChain
 from ecmx.solver.timeloop.protocol import build_protocol
 from ecmx.solver.timeloop.runner import ProtocolRunner
+from ecmx.solver.timeloop.staggered import StaggeredSteps
 from ecmx.solver.timeloop.stepping import StepController
 
 log = logging.getLogger(__name__)
@@ -223,6 +228,21 @@ class ResultsDirectory:
             self._lock = None
 
 
+class ResumedDirectory(ResultsDirectory):
+    """``<out>`` of a resumed run (:mod:`ecmx.solver.studies.resume`): the unfinished ``<out>.partial`` is
+    locked and continued, not replaced."""
+
+    def _check(self) -> None:
+        partial = self.path.with_name(self.path.name + ".partial")
+        if not is_owned(partial):
+            ended = f"; {self.path} holds a run that ended (only an interrupted run resumes)" if self.path.exists() else ""
+            raise CaseError(f"nothing to resume: no unfinished run in {partial}{ended}", **self._where)
+        super()._check()
+
+    def _create(self) -> None:
+        self._lock = DirectoryLock.acquire(self.partial, "run", **self._where)
+
+
 def _empty_directory(path: Path) -> bool:
     """True for a real, empty directory (replacing it loses nothing)."""
     return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
@@ -246,24 +266,25 @@ def _check_parent(path: Path, where: dict[str, Any]) -> None:
         raise CaseError(f"cannot create {path}: {parent} is not writable", **where)
 
 
-def results_directory(case: Any, out_dir: str | Path | None, comm: MPI.Comm, overwrite: bool) -> ResultsDirectory:
+def results_directory(case: Any, out_dir: str | Path | None, comm: MPI.Comm, overwrite: bool,
+                      kind: type[ResultsDirectory] = ResultsDirectory) -> ResultsDirectory:
     """The checked results directory of a run: ``out_dir``, else ``output.directory``, else
     ``results/<name>`` (``name`` must be a plain name, so that the directory lies inside ``results``).
     Collective; writes nothing."""
     source = case.source_path
     if out_dir is not None:
-        return ResultsDirectory(out_dir, comm, overwrite, case_file=source, key=None)
+        return kind(out_dir, comm, overwrite, case_file=source, key=None)
     if case.output.directory is not None:
-        return ResultsDirectory(case.output.directory, comm, overwrite, case_file=source, file=source)
+        return kind(case.output.directory, comm, overwrite, case_file=source, file=source)
     parent, name = Path("results"), case.name
     if "\0" in name or expand(parent / name).parent != expand(parent):
         raise CaseError(f"{name!r} cannot name a results directory inside {parent}/: expected a plain name (no path "
                         "separators, not '.' or '..'), or set output.directory", file=source, key="name")
-    return ResultsDirectory(parent / name, comm, overwrite, case_file=source, file=source, key="name")
+    return kind(parent / name, comm, overwrite, case_file=source, file=source, key="name")
 
 
 def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True,
-             overwrite: bool = False, cache_dir: Path | None = None) -> RunResult:
+             overwrite: bool = False, cache_dir: Path | None = None, resume: bool = False) -> RunResult:
     """Run one case and write its results directory (collective over ``comm``).
 
     Args:
@@ -274,6 +295,8 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
         progress: show a progress bar (rank 0, only on a terminal).
         overwrite: replace an existing results directory (only one that ecmx wrote).
         cache_dir: mesh cache directory (default: the meshes module's own).
+        resume: continue the interrupted run in ``<out>.partial`` from its last checkpoint
+            (:mod:`ecmx.solver.studies.resume`; CaseError, before the mesh is built, when it cannot).
 
     Returns:
         The :class:`RunResult` of a completed run.
@@ -288,7 +311,8 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
         KeyboardInterrupt: interrupted; what was written is in ``<out>.partial``.
     """
     started = time.perf_counter()
-    directory = results_directory(case, out_dir, comm, overwrite)
+    directory = results_directory(case, out_dir, comm, overwrite, ResumedDirectory if resume else ResultsDirectory)
+    resumed = resume_point(directory, case, comm) if resume else None
     from ecmx.meshes import load_mesh
     from ecmx.solver.fem.cell_problem import CellProblem
     from ecmx.solver.fem.mechanics_case import mechanics_for_case
@@ -298,12 +322,12 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
     problem.set_initial_state()
     mechanics = mechanics_for_case(problem, pmesh, case) if case.mechanics.enabled else None
     return run_problem(problem, case, directory, comm=comm, mechanics=mechanics, pmesh=pmesh, progress=progress,
-                       started=started)
+                       started=started, resumed=resumed)
 
 
 def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Path, *,
                 comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = False, mechanics: Any = None, pmesh: Any = None,
-                progress: bool = False, started: float | None = None) -> RunResult:
+                progress: bool = False, started: float | None = None, resumed: ResumePoint | None = None) -> RunResult:
     """Run the case's protocol on a built problem (at its initial state) and write the results.
 
     Collective. ``mechanics`` (optional) is solved one-way after every accepted step. Probes are
@@ -314,10 +338,11 @@ def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Pat
         directory = ResultsDirectory(directory, comm, overwrite, case_file=case.source_path)
     check_probes(problem, case, pmesh)
     out = directory.create()
-    recorder = Recorder(problem, case, out, comm, mechanics=mechanics, pmesh=pmesh)
+    recorder = (Recorder if resumed is None else ResumingRecorder)(problem, case, out, comm, mechanics=mechanics,
+                                                                   pmesh=pmesh)
     error: BaseException | None = None
     try:
-        _run_protocol(problem, case, recorder, comm, progress)
+        _run_protocol(problem, case, recorder, comm, progress, resumed)
     except (Exception, KeyboardInterrupt) as exc:
         error = exc
     error = _close(recorder, error)
@@ -339,30 +364,40 @@ def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Pat
     return RunResult(path, "completed", summary)
 
 
-def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, progress: bool) -> None:
+def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, progress: bool,
+                  resumed: ResumePoint | None = None) -> None:
     """Open the result files and run the protocol (collective). Observers, in order: the
     chemo-mechanical coupling (when mechanics is on), the recorder, the progress display (rank 0).
+    Two-way coupling also iterates the stagger within every step (:class:`StaggeredSteps`).
 
     A Ctrl-C stops the run on every rank before the next try of a step; ``solver.max_steps`` caps
     the accepted steps.
     """
     recorder.start()
     steps = build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2)
+    steps = steps if resumed is None else resumed.remaining(steps)
     interrupts = DeferredInterrupt(comm)
     coupling = coupling_for(problem, recorder.mechanics) if recorder.mechanics is not None else None
+    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm)
+    if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
+        problem = StaggeredSteps(problem, coupling, case.solver.rtol, case.solver.atol)
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,
-                            max_steps=case.solver.max_steps, guard=interrupts.check)
+                            max_steps=case.solver.max_steps, guard=interrupts.check, integrator=integrator)
     display = ProgressDisplay("starting", 1.0, enabled=progress and comm.rank == 0)
-    shown = RunProgress(runner, display)
-    runner.observer = ObserverChain(coupling, recorder, shown)
+    shown = RunProgress(runner, display, case.protocol)
+    checkpoints = Checkpointer(problem, recorder, runner, comm, resumed)
+    if resumed is not None:
+        resumed.restore(problem, recorder, runner, comm)
+    runner.observer = ObserverChain(coupling, recorder, checkpoints, shown)
     recorder.runner = runner
     with interrupts, display:
         try:
             runner.run()
         finally:
             shown.finished()
+    checkpoints.discard()
 
 
 def _close(recorder: Recorder, error: BaseException | None) -> BaseException | None:

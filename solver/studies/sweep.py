@@ -467,7 +467,7 @@ def run_sweep(
         done = _open_sweep(study, tasks, directory, force, locks)
         result = _run_local(study, tasks, directory, done, workers, runner, progress)
         if plots:
-            _plot(result)
+            draw_figures(result)
     finally:
         _release(locks)
     return result
@@ -527,7 +527,7 @@ def _stopped(summary_path: Path, rows: list[dict[str, Any]]) -> KeyboardInterrup
     )
 
 
-def _plot(result: SweepResult) -> None:
+def draw_figures(result: SweepResult) -> None:
     """Draw the sweep figures aside and put them in place as ``<sweep dir>/figures``."""
     from ecmx.postprocess.sweep_plots import plot_sweep
 
@@ -643,7 +643,7 @@ def _run_mpi(
         if stopped:
             raise on_root(world, _stopped, result.summary_path, result.rows)
         if plots:
-            on_root(world, _plot, result)
+            on_root(world, draw_figures, result)
     finally:
         _release(locks)
     return result

@@ -12,10 +12,11 @@ Events (the first one reached ends the step):
 
 Landing on events (:mod:`ecmx.solver.timeloop.runner`): time events, and SOC/DOD events under
 current control, are linear in time, so the step that reaches them is computed exactly. Voltage and
-C-rate events (and SOC/DOD under voltage control) are found by rejecting a step that overshoots and
-retrying with a step from a safeguarded secant (Illinois) on the event's distance, until the value
-lies within the event tolerance (0.1 mV for voltage, 1e-3 relative for C-rate). Snapshot depths of
-discharge are non-terminal events landed on in the same way.
+C-rate events (and SOC/DOD under voltage control) are located on the integrator's dense output after
+a step that overshoots: the step is re-solved to land on the crossing of the interpolant, and
+narrowed by a safeguarded secant (Illinois) only if that misses the event tolerance (0.1 mV for
+voltage, 1e-3 relative for C-rate). Snapshot depths of discharge are non-terminal events landed on
+in the same way.
 """
 
 from __future__ import annotations

@@ -1,12 +1,20 @@
-"""The time loop: protocol steps run with adaptive time steps, landing on events and snapshot states.
+"""The time loop: protocol steps run with error-controlled time steps, landing on events and snapshot states.
 
 :class:`ProtocolRunner` holds each segment's control (:mod:`ecmx.solver.timeloop.protocol`) until
-one of its terminal events, taking steps proposed by the
-:class:`~ecmx.solver.timeloop.stepping.StepController`. Events linear in time (time; SOC/DOD under
-current control) give the step that reaches them exactly (the *horizon*). Other events (voltage,
-C-rate, SOC/DOD under voltage control) are landed on by bracketing: a try that passes an event is
-rejected and retried with a safeguarded secant step (Illinois) on the event's distance, until a try
-reaches the event within its tolerance. Snapshot depths of discharge are non-terminal events.
+one of its terminal events, integrating with variable-step BDF2
+(:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator`): a try whose local-error estimate exceeds
+the tolerance is rejected and retried with the step of the
+:class:`~ecmx.solver.timeloop.stepping.StepController`. Every segment start (a protocol step, a
+control change, a GITT pulse edge) restarts the integrator: backward Euler with the step
+``time_step.initial``, then growth by the error estimate.
+
+Events linear in time (time; SOC/DOD under current control) give the step that reaches them exactly
+(the *horizon*). Other events (voltage, C-rate, SOC/DOD under voltage control) are located by dense
+output: a try that passes one is rejected, the crossing is found on the interpolant of the event's
+quantity through the accepted levels of the segment and the try (quadratic, or linear after a
+restart), and the step is re-solved from the last accepted state to land on it. Should that land
+outside the event's tolerance, a safeguarded secant (Illinois) on the tries narrows it further.
+Snapshot depths of discharge are non-terminal events.
 
 An observer (the mechanics coupling, the recorder and the progress display, chained by
 :class:`~ecmx.solver.timeloop.observers.ObserverChain`) is told of every segment start, accepted
@@ -21,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ecmx.solver.errors import SolveError
+from ecmx.solver.timeloop.integrators import BdfIntegrator, crossing
 from ecmx.solver.timeloop.protocol import JUMPING, STATE_TOLERANCE, Control, Event, ProtocolStep, Segment
 from ecmx.solver.timeloop.stepping import StepController
 from ecmx.solver.units import F
@@ -33,8 +42,11 @@ MAX_TRIES_PER_STEP = 80
 class SteppableProblem(Protocol):
     """The part of :class:`~ecmx.solver.fem.cell_problem.CellProblem` the time loop drives."""
 
+    differential: tuple[bool, ...]
+
     def set_control(self, mode: str, value: float) -> None: ...
-    def try_step(self, dt: float) -> Any: ...
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None) -> Any: ...
+    def state(self) -> list[Any]: ...
     def accept(self) -> None: ...
     def reject(self) -> None: ...
     def quantities(self) -> dict[str, float]: ...
@@ -57,6 +69,8 @@ class StepRecord:
     newton_iterations: int
     dt_s: float
     events: list[Event] = field(default_factory=list)
+    order: int = 0
+    error_norm: float = 0.0
 
 
 class Observer(Protocol):
@@ -69,10 +83,33 @@ class Observer(Protocol):
 
 @dataclass
 class _Sample:
-    """A converged try: its step [s] and each event's signed distance (by ``id`` of the event)."""
+    """A converged try: its step [s], each event's signed distance (by ``id`` of the event) and its
+    quantities (None for the last accepted state)."""
 
     dt: float
     distances: dict[int, float]
+    quantities: dict[str, float] | None = None
+
+
+@dataclass
+class _Try:
+    """A converged try of ``dt`` [s] within the error tolerance: its outcome, the scheme's weights
+    and its local-error norm."""
+
+    dt: float
+    outcome: Any
+    weights: tuple[float, float, float]
+    error: float
+
+
+def default_integrator(problem: SteppableProblem) -> BdfIntegrator:
+    """BDF2 at the default tolerances of ``solver.rtol``/``atol`` over the problem's blocks."""
+    from mpi4py import MPI
+
+    from ecmx.solver.config.case import SolverSettings
+
+    settings = SolverSettings()
+    return BdfIntegrator(settings.rtol, settings.atol, problem.differential, getattr(problem, "comm", MPI.COMM_WORLD))
 
 
 @dataclass
@@ -114,15 +151,20 @@ class ProtocolRunner:
             SolveError (``solver.max_steps``); None for no limit.
         guard: called before every try of a step, on every rank; it stops the run by raising
             (e.g. a Ctrl-C that the MPI ranks agreed on).
+        integrator: the time integrator (default: BDF2 at the default tolerances).
     """
 
     def __init__(self, problem: SteppableProblem, steps: Sequence[ProtocolStep], controller: StepController, *,
                  capacity_C: float, stoichiometry_window: tuple[float, float],
                  snapshot_dods: Sequence[float] = (), observer: Observer | None = None,
-                 max_steps: int | None = None, guard: Callable[[], None] | None = None):
+                 max_steps: int | None = None, guard: Callable[[], None] | None = None,
+                 integrator: BdfIntegrator | None = None):
         self.problem = problem
         self.steps = list(steps)
         self.controller = controller
+        self.integrator = integrator or default_integrator(problem)
+        self._levels: list[tuple[float, dict[str, float]]] = []  # accepted (time, quantities) of the segment
+        self._na_before = 0.0  # Na content [mol] of the level before the last accepted one
         self.capacity_C = float(capacity_C)
         self.theta_lo, self.theta_hi = (float(v) for v in stoichiometry_window)
         self.pending_snapshots = sorted(float(d) for d in snapshot_dods)
@@ -171,19 +213,26 @@ class ProtocolRunner:
                 if e.direction != 0 and not (skip_jumping and e.quantity in JUMPING)}
 
     def record(self, q: dict[str, float], segment: Segment | None, q_old: dict[str, float] | None,
-               dt: float, newton_iterations: int, events: list[Event]) -> StepRecord:
+               dt: float, newton_iterations: int, events: list[Event],
+               weights: tuple[float, float, float] | None = None) -> StepRecord:
         """The record of the current state.
 
-        The Na balance error compares the change of the Na content over the step with the Na that
-        entered at the counter electrode, −I dt/F (backward Euler: I of the new state), normalised by
-        |I dt/F|, or by the Na content when no current flows.
+        The Na balance error compares the discrete change of the Na content over the step,
+        dt (a₀ Nₙ₊₁ + a₁ Nₙ + a₂ Nₙ₋₁) with the scheme's weights (Nₙ₊₁ − Nₙ for backward Euler; the
+        problem's ``na_rate_mol_per_s`` × dt where it reports it, computed without the cancellation of
+        the large Nₙ), with the Na that entered at the counter electrode, −I dt/F (I of the new
+        state), normalised by |I dt/F|, or by the Na content when no current flows.
         """
         soc = self.state_of_charge(q)
         error = 0.0
         if q_old is not None and dt > 0.0:
+            a0, a1, a2 = weights if weights is not None else (1.0 / dt, -1.0 / dt, 0.0)
             passed = -q["current_A"] * dt / F
             scale = abs(passed) if passed != 0.0 else abs(q_old["na_total_mol"])
-            change = q["na_total_mol"] - q_old["na_total_mol"]
+            if "na_rate_mol_per_s" in q:
+                change = dt * q["na_rate_mol_per_s"]
+            else:
+                change = dt * (a0 * q["na_total_mol"] + a1 * q_old["na_total_mol"] + a2 * self._na_before)
             error = (change - passed) / max(scale, 1e-300)
         return StepRecord(self.time, segment.step_index if segment else 0, segment, dict(q), soc, 1.0 - soc,
                           error, newton_iterations, dt, list(events))
@@ -197,6 +246,7 @@ class ProtocolRunner:
         """
         q = self.problem.quantities()
         self.last = self.record(q, None, None, 0.0, 0, [])
+        self._na_before = q["na_total_mol"]
         if self.observer:
             self.observer.step_accepted(self.last)
         for dod in list(self.pending_snapshots):
@@ -235,6 +285,7 @@ class ProtocolRunner:
         if self.observer:
             self.observer.segment_started(segment, self._step_position, len(self.steps))
         self.problem.set_control(segment.control.mode, segment.control.value)
+        self._restart()
         log.info("%s until %s", segment.label, " or ".join(e.describe() for e in segment.events))
         segment_start = self.time
         events = self._segment_events(segment, step_start)
@@ -256,6 +307,12 @@ class ProtocolRunner:
                 log.info("%s: ended at t = %.6g s by %s", segment.label, self.time, terminal[0].describe())
                 return terminal[0]
             self._update_progress(events, segment_start, step_start)
+
+    def _restart(self) -> None:
+        """A discontinuity: the integrator starts again with backward Euler and the initial step."""
+        self.controller.restart()
+        self.integrator.restart(self.time, self.problem.state())
+        self._levels = [(self.time, self.last.quantities)]
 
     def _segment_events(self, segment: Segment, step_start: float) -> list[Event]:
         """The segment's events (copies) and one non-terminal event per pending snapshot, with their
@@ -290,29 +347,40 @@ class ProtocolRunner:
                  first: bool) -> list[Event]:
         """Take one accepted step; returns the events it reached (within their tolerances).
 
-        A failed solve cuts the step; a try that passes an event narrows the bracket (jumping
+        A failed solve cuts the step, a local error above the tolerance shrinks it; a try that passes
+        an event is rejected and the step re-solved to land on the event's crossing (jumping
         quantities have no meaningful value before a segment's first step).
         """
         self._check_step_limit(segment)
         q_old = self.last.quantities
         clock = (self.time - segment_start, self.time - step_start)
         dt = self.controller.propose(self._horizon(events, segment.control, q_old, *clock))
-        bracket = _Bracket(_Sample(0.0, self._distances(events, q_old, *clock, skip_jumping=first)))
+        start = _Sample(0.0, self._distances(events, q_old, *clock, skip_jumping=first))
+        bracket = _Bracket(start)
         for _ in range(MAX_TRIES_PER_STEP):
             if self.guard is not None:
                 self.guard()
             self.tries += 1
-            outcome = self.problem.try_step(dt)
+            weights = self.integrator.weights(dt)
+            outcome = self.problem.try_step(dt, weights)
             if not outcome.converged:
                 self.problem.reject()
                 log.debug("step of %.4g s failed (%s); cutting", dt, outcome.reason)
                 dt = bracket.lo.dt + self.controller.failed(dt - bracket.lo.dt, outcome.reason)
                 continue
-            reached = self._judge(segment, events, clock, dt, outcome, q_old, bracket, first)
+            error = self.integrator.error(dt, self.problem.state())
+            if error > 1.0:
+                self.problem.reject()
+                log.debug("step of %.4g s: local error %.3g of the tolerance; shrinking", dt, error)
+                dt = self.controller.rejected(dt, error, self.integrator.order)
+                bracket = _Bracket(start)
+                continue
+            step = _Try(dt, outcome, weights, error)
+            reached = self._judge(segment, events, clock, step, q_old, bracket, first)
             if reached is not None:
                 return reached
             self.problem.reject()
-            dt = max(self._landing_step(events, bracket.lo, bracket.hi), bracket.lo.dt + self.controller.minimum)
+            dt = max(self._landing_step(events, bracket), bracket.lo.dt + self.controller.minimum)
         raise SolveError(f"{segment.label}: could not land on an event in {MAX_TRIES_PER_STEP} tries")
 
     def _check_step_limit(self, segment: Segment) -> None:
@@ -334,7 +402,7 @@ class ProtocolRunner:
                 horizon = to_go
         return horizon
 
-    def _judge(self, segment: Segment, events: list[Event], clock: tuple[float, float], dt: float, outcome: Any,
+    def _judge(self, segment: Segment, events: list[Event], clock: tuple[float, float], step: _Try,
                q_old: dict[str, float], bracket: _Bracket, first: bool) -> list[Event] | None:
         """Accept a converged try of ``dt`` and return the events it reached, or narrow the bracket
         and return None (the try is to be rejected).
@@ -342,7 +410,7 @@ class ProtocolRunner:
         A try is accepted when it passes no event and reaches one (or nothing has been passed yet),
         or when it passes an event within the minimum step of ``lo`` (the value jumps).
         """
-        q = self.problem.quantities()
+        q, dt = self.problem.quantities(), step.dt
         t_segment, t_step = clock[0] + dt, clock[1] + dt
         if first:
             self._resolve_directions(events, q, t_segment, t_step)
@@ -351,34 +419,49 @@ class ProtocolRunner:
         if not passed:
             reached = [e for e in events if e.direction != 0 and d[id(e)] <= e.tolerance]
             if reached or bracket.hi is None:
-                self._accept(segment, q, q_old, dt, outcome, reached)
+                self._accept(segment, q, q_old, step, reached)
                 return reached
-            bracket.narrow(_Sample(dt, d), moved=-1)
+            bracket.narrow(_Sample(dt, d, q), moved=-1)
             return None
         if dt - bracket.lo.dt <= self.controller.minimum * (1.0 + 1e-9):
             log.warning("%s: %s passed within the minimum step %.3g s (the value jumps); taking it as "
                         "reached", segment.label, passed[0].describe(), self.controller.minimum)
-            self._accept(segment, q, q_old, dt, outcome, passed)
+            self._accept(segment, q, q_old, step, passed)
             return passed
-        bracket.narrow(_Sample(dt, d), moved=+1)
+        bracket.narrow(_Sample(dt, d, q), moved=+1)
         return None
 
-    @staticmethod
-    def _landing_step(events: list[Event], lo: _Sample, hi: _Sample) -> float:
-        """Next try inside (lo, hi): the earliest secant estimate of a passed event, safeguarded."""
+    def _landing_step(self, events: list[Event], bracket: _Bracket) -> float:
+        """Next try inside (lo, hi): the earliest crossing of a passed event, on the dense output when
+        this is the first try that passed it, else by a safeguarded secant."""
+        lo, hi = bracket.lo, bracket.hi
         width = hi.dt - lo.dt
         candidates = []
         for e in events:
             g_hi = hi.distances.get(id(e))
             if g_hi is None or g_hi >= -e.tolerance:
                 continue
+            located = self._dense_crossing(e, hi) if bracket.moved_last == +1 and lo.dt == 0.0 else None
             g_lo = lo.distances.get(id(e))
-            if g_lo is None or g_lo <= 0.0:
+            if located is not None:
+                candidates.append(located)
+            elif g_lo is None or g_lo <= 0.0:
                 candidates.append(lo.dt + 0.5 * width)
             else:
                 candidates.append(lo.dt + width * g_lo / (g_lo - g_hi))
         dt = min(candidates) if candidates else lo.dt + 0.5 * width
         return min(max(dt, lo.dt + 0.01 * width), hi.dt - 0.01 * width)
+
+    def _dense_crossing(self, event: Event, hi: _Sample) -> float | None:
+        """The step [s] to where the interpolant of the event's quantity through the segment's last
+        accepted levels and the try ``hi`` reaches the target (None when it cannot be located)."""
+        levels = (self._levels[1:] if event.quantity in JUMPING else self._levels)[-2:]
+        if not levels or hi.quantities is None or event.quantity == "time":
+            return None
+        times = [self.time + hi.dt, *(t for t, _ in reversed(levels))]
+        values = [self._value(event, q, 0.0, 0.0) for q in (hi.quantities, *(q for _, q in reversed(levels)))]
+        t = crossing(times, values, event.target)
+        return None if t is None else t - self.time
 
     def _resolve_directions(self, events: list[Event], q: dict[str, float], t_seg: float, t_step: float) -> None:
         """Give undecided (direction 0) voltage/C-rate events the side of the first step's value."""
@@ -388,12 +471,17 @@ class ProtocolRunner:
                 e.direction = 1 if e.target >= value else -1
                 self._start_values[id(e)] = value
 
-    def _accept(self, segment: Segment, q: dict[str, float], q_old: dict[str, float], dt: float,
-                outcome: Any, reached: list[Event]) -> None:
+    def _accept(self, segment: Segment, q: dict[str, float], q_old: dict[str, float], step: _Try,
+                reached: list[Event]) -> None:
+        order = self.integrator.order
         self.problem.accept()
-        self.controller.accepted(dt, outcome.newton_iterations)
-        self.time += dt
+        self.controller.accepted(step.dt, step.error, order)
+        self.time += step.dt
+        self.integrator.accepted(self.time, self.problem.state())
         self.steps_accepted += 1
-        self.last = self.record(q, segment, q_old, dt, outcome.newton_iterations, reached)
+        self.last = self.record(q, segment, q_old, step.dt, step.outcome.newton_iterations, reached, step.weights)
+        self.last.order, self.last.error_norm = order, step.error
+        self._na_before = q_old["na_total_mol"]
+        self._levels = [*self._levels[-2:], (self.time, dict(q))]
         if self.observer:
             self.observer.step_accepted(self.last)

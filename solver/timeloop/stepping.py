@@ -1,45 +1,47 @@
-"""Adaptive time-step controller.
+"""The time-step controller of the error-controlled integrator.
 
-The controller follows FESTIM's ``Stepsize``: the step grows by ``growth`` after a step that Newton
-solved easily (at most ``easy_iterations`` iterations), shrinks by ``cut`` after a hard one (more than
-``hard_iterations``), and is cut and retried after a failed one. A failure at the minimum step is a
-:class:`~ecmx.solver.errors.SolveError`. Milestones (protocol events, snapshot states, output times)
-only *clip* a proposed step so that it lands exactly on them; they do not change the step the
-controller would take next, so a short landing step is not followed by a slow climb back.
+After a step of order k whose local-error norm is e (<= 1 passes,
+:meth:`ecmx.solver.timeloop.integrators.BdfIntegrator.error`) the next step is
+dt · min(growth, max(MIN_FACTOR, SAFETY e^{−1/(k+1)})): the standard controller, with the growth
+limited to ``growth`` (and to MAX_BDF2_RATIO, the stability limit of variable-step BDF2 being
+1 + √2). A rejected step (e > 1) is retried with the same formula; a failed Newton solve is cut by
+``cut``. A failure at the minimum step is a :class:`~ecmx.solver.errors.SolveError`. After a
+restart (a protocol step, a control change) the first step is ``initial``.
 
-All times in seconds.
+Milestones (protocol events, snapshot states, output times) *clip* a proposed step so that it lands
+exactly on them. All times in seconds.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ecmx.solver.errors import SolveError
 
 ROUNDOFF = 1e-9  # relative tolerance on step/milestone comparisons
+SAFETY = 0.9
+MIN_FACTOR = 0.2  # the largest cut after a rejected step
+MAX_BDF2_RATIO = 2.0  # largest dtₙ₊₁/dtₙ (variable-step BDF2 is zero-stable below 1 + √2)
 
 
 @dataclass
 class StepController:
-    """Step size with growth on easy Newton convergence, cut-back on failure and a minimum.
+    """Step size from the local-error estimate, with limits.
 
     Attributes:
-        initial: first step [s].
-        maximum: largest step [s].
+        initial: first step after every restart [s].
+        maximum: largest step [s] (inf: no cap).
         minimum: smallest step [s]; a failure at this size stops the run.
-        growth: factor (> 1) applied after an easy step.
-        cut: factor (0 < cut < 1) applied after a failed or hard step.
-        easy_iterations: Newton iterations at or below which a step counts as easy.
-        hard_iterations: Newton iterations above which the next step is cut.
+        growth: largest growth factor (> 1) from one step to the next.
+        cut: factor (0 < cut < 1) applied after a failed Newton solve.
     """
 
     initial: float
     maximum: float
     minimum: float
-    growth: float = 1.5
+    growth: float = 2.0
     cut: float = 0.5
-    easy_iterations: int = 4
-    hard_iterations: int = 10
 
     def __post_init__(self) -> None:
         if not (0 < self.minimum <= self.initial <= self.maximum):
@@ -47,32 +49,36 @@ class StepController:
                 f"time steps must satisfy 0 < min <= initial <= max, got min={self.minimum}, "
                 f"initial={self.initial}, max={self.maximum}"
             )
-        if self.growth < 1.0:
-            raise ValueError(f"time step growth must be >= 1, got {self.growth}")
+        if self.growth <= 1.0:
+            raise ValueError(f"time step growth must be > 1, got {self.growth}")
         if not (0.0 < self.cut < 1.0):
             raise ValueError(f"time step cut must lie in (0, 1), got {self.cut}")
         self.dt = self.initial
         self.failures = 0
+        self.rejections = 0
 
     @classmethod
     def from_settings(cls, time_step: object) -> StepController:
         """Build from the case's ``solver.time_step`` settings (attributes initial, max, min, growth, cut)."""
+        maximum = time_step.max
         return cls(
             initial=float(time_step.initial),
-            maximum=float(time_step.max),
+            maximum=math.inf if maximum is None else float(maximum),
             minimum=float(time_step.min),
             growth=float(time_step.growth),
             cut=float(time_step.cut),
         )
+
+    def restart(self) -> None:
+        """The next step is the first after a discontinuity: ``initial``."""
+        self.dt = min(self.initial, self.maximum)
 
     def propose(self, time_to_milestone: float | None = None) -> float:
         """The next step [s], clipped so that it does not pass the next milestone.
 
         A remaining distance only slightly larger than the step (less than a fifth of a step more)
         is taken whole, or in two equal halves where that would exceed the maximum step, so that no
-        sliver step is left before the milestone. Comparisons allow a relative round-off of
-        ``ROUNDOFF``: milestone times computed from integrals differ in the last digits between
-        MPI partitions, and must not change the sequence of steps.
+        sliver step is left before the milestone.
         """
         dt = self.dt
         if time_to_milestone is not None:
@@ -85,21 +91,32 @@ class StepController:
                 dt = time_to_milestone if whole else 0.5 * time_to_milestone
         return dt
 
-    def accepted(self, dt: float, newton_iterations: int) -> None:
-        """Update the step after an accepted step of size ``dt`` taken with ``newton_iterations``.
+    def factor(self, error: float, order: int) -> float:
+        """The step ratio after an error norm ``error`` of a step of ``order``."""
+        if error <= 0.0:
+            return min(self.growth, MAX_BDF2_RATIO)
+        return min(self.growth, MAX_BDF2_RATIO, max(MIN_FACTOR, SAFETY * error ** (-1.0 / (order + 1))))
 
-        A step clipped to a milestone grows from the controller's own step, not from the clipped one.
+    def accepted(self, dt: float, error: float, order: int) -> None:
+        """The next step after an accepted step of ``dt`` with error norm ``error``."""
+        self.dt = min(max(dt * self.factor(error, order), self.minimum), self.maximum)
+
+    def rejected(self, dt: float, error: float, order: int) -> float:
+        """The step to retry with after a step of ``dt`` whose error norm ``error`` exceeded 1.
+
+        Raises:
+            SolveError: ``dt`` already was the minimum step.
         """
-        base = max(self.dt, dt)
-        if newton_iterations <= self.easy_iterations:
-            self.dt = min(base * self.growth, self.maximum)
-        elif newton_iterations > self.hard_iterations:
-            self.dt = max(self.dt * self.cut, self.minimum)
-        else:
-            self.dt = min(base, self.maximum)
+        self.rejections += 1
+        if dt <= self.minimum * (1.0 + 1e-12):
+            raise SolveError(
+                f"the local time-integration error stays above the tolerance (norm {error:.3g}) even at the "
+                f"minimum time step {self.minimum:g} s; raise solver.rtol/atol or lower solver.time_step.min")
+        self.dt = max(dt * min(self.factor(error, order), SAFETY), self.minimum)
+        return self.dt
 
     def failed(self, dt: float, reason: str) -> float:
-        """Cut the step after a failed try of size ``dt``; returns the step to retry with.
+        """Cut the step after a failed Newton solve of size ``dt``; returns the step to retry with.
 
         Raises:
             SolveError: ``dt`` already was the minimum step.

@@ -41,9 +41,9 @@ class Hooked(FakeCellProblem):
         super().__init__(case, comm, **kwargs)
         self.hook, self.pause, self.accepted = hook, pause, 0
 
-    def try_step(self, dt):
+    def try_step(self, dt, weights=None):
         time.sleep(self.pause)
-        return super().try_step(dt)
+        return super().try_step(dt, weights)
 
     def accept(self):
         super().accept()

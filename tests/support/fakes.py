@@ -2,7 +2,8 @@
 
 :class:`FakeCellProblem` implements the ``CellProblem`` interface of the team brief with a
 two-compartment particle (a surface shell and a core exchanging Na at a finite rate) behind
-Butler–Volmer kinetics, integrated with backward Euler:
+Butler–Volmer kinetics, integrated with the scheme weights the time loop passes (backward Euler or
+BDF2, ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁):
 
   f_s Q dθ_s/dt = −I − k Q (θ_s − θ_c),  (1 − f_s) Q dθ_c/dt = k Q (θ_s − θ_c),  Q = F c_max V [C],
   V = U(θ_s) + (2RT/F) asinh(I / (2 A i₀)),  U(θ) = 3.4 − 0.3 (θ − ½) + 0.02 ln((1 − θ)/θ).
@@ -67,6 +68,7 @@ class FakeCellProblem:
         self.tries: list[float] = []
         self.mode, self.value = "current", 0.0
         self.harmonic_hydrostatic = None  # one-way mechanics only
+        self.differential = (True,)  # one block: the two compartments
         self.num_dofs = 2 + 1  # the two compartments and the voltage
 
         self.particle_mesh = dolfinx.mesh.create_interval(comm, 8, [0.0, self.radius / 1e-6])
@@ -83,6 +85,7 @@ class FakeCellProblem:
     def set_initial_state(self) -> None:
         self.t = 0.0
         self.old = (self.theta0, self.theta0, 0.0)  # theta_shell, theta_core, current
+        self.older = self.old
         self.new = self.old
         self._update_fields()
 
@@ -90,13 +93,14 @@ class FakeCellProblem:
         assert mode in ("current", "voltage")
         self.mode, self.value = mode, float(value)
 
-    def _solve_current(self, current: float, dt: float) -> tuple[float, float]:
-        """Backward Euler of the two compartments under a given current."""
-        ts0, tc0, _ = self.old
-        a = self.k * dt
-        # fs (ts - ts0) = -I dt/q - a (ts - tc);  (1-fs)(tc - tc0) = a (ts - tc)
-        m = np.array([[self.fs + a, -a], [-a, 1.0 - self.fs + a]])
-        rhs = np.array([self.fs * ts0 - current * dt / self.q, (1.0 - self.fs) * tc0])
+    def _solve_current(self, current: float, weights: tuple[float, float, float]) -> tuple[float, float]:
+        """One step of the two compartments under a given current with the scheme's weights [1/s]."""
+        (ts0, tc0, _), (ts1, tc1, _) = self.old, self.older
+        a0, a1, a2 = weights
+        k = self.k
+        # fs (a0 ts + a1 ts0 + a2 ts1) = -I/q - k (ts - tc);  (1-fs)(a0 tc + a1 tc0 + a2 tc1) = k (ts - tc)
+        m = np.array([[self.fs * a0 + k, -k], [-k, (1.0 - self.fs) * a0 + k]])
+        rhs = np.array([-self.fs * (a1 * ts0 + a2 * ts1) - current / self.q, -(1.0 - self.fs) * (a1 * tc0 + a2 * tc1)])
         ts, tc = np.linalg.solve(m, rhs)
         return float(ts), float(tc)
 
@@ -106,7 +110,8 @@ class FakeCellProblem:
     def _voltage(self, ts: float, current: float) -> float:
         return ocv(ts) + self._overpotential(current)
 
-    def try_step(self, dt: float) -> StepOutcome:
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None) -> StepOutcome:
+        weights = weights or (1.0 / dt, -1.0 / dt, 0.0)
         self.tries.append(dt)
         end = self.t + dt
         if self.fail_above_dt is not None and dt > self.fail_above_dt:
@@ -122,34 +127,47 @@ class FakeCellProblem:
         else:
             current, iterations = self.old[2], 0
             for iterations in range(1, 50):  # noqa: B007 (the count is reported after the loop)
-                g = self._hold_residual(current, dt)
+                g = self._hold_residual(current, weights)
                 h = 1e-9 * max(abs(current), self.capacity_C / 3600.0)
-                dg = (self._hold_residual(current + h, dt) - g) / h
+                dg = (self._hold_residual(current + h, weights) - g) / h
                 step = g / dg
                 current -= step
                 if abs(step) < 1e-12 * self.capacity_C / 3600.0:
                     break
             else:
                 return StepOutcome(False, iterations, "hold Newton did not converge")
-        ts, tc = self._solve_current(current, dt)
+        ts, tc = self._solve_current(current, weights)
         if not (0.0 < ts < 1.0 and 0.0 < tc < 1.0):
             return StepOutcome(False, iterations, "stoichiometry left (0, 1)")
         self.new = (ts, tc, current)
         self._pending_dt = dt
         return StepOutcome(True, iterations)
 
-    def _hold_residual(self, current: float, dt: float) -> float:
-        ts, _ = self._solve_current(current, dt)
+    def _hold_residual(self, current: float, weights: tuple[float, float, float]) -> float:
+        ts, _ = self._solve_current(current, weights)
         ts = min(max(ts, 1e-12), 1 - 1e-12)
         return self._voltage(ts, current) - self.value
 
+    def state(self) -> list[np.ndarray]:
+        """The owned values of the one block (θ_shell, θ_core)."""
+        return [np.array(self.new[:2])]
+
     def accept(self) -> None:
+        self.older = self.old
         self.old = self.new
         self.t += self._pending_dt
         self._update_fields()
 
     def reject(self) -> None:
         self.new = self.old
+
+    def state_arrays(self) -> list[np.ndarray]:
+        return [np.array([*self.old, self.t])]
+
+    def restore_state(self, arrays) -> None:
+        *state, self.t = (float(v) for v in arrays[0])
+        self.old = self.new = tuple(state)
+        self._update_fields()
 
     def _update_fields(self) -> None:
         ts, tc, current = self.new

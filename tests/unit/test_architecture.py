@@ -29,15 +29,22 @@ ALLOWED = {
     "timeloop": {"leaf", "config", "physics", "fem", "timeloop"},
     "studies": {"leaf", "config", "physics", "meshes", "fem", "timeloop", "postprocess", "studies"},
     "cli": {"leaf", "config", "physics", "meshes", "fem", "timeloop", "postprocess", "studies", "cli"},
+    "api": {"leaf", "config", "physics", "meshes", "fem", "timeloop", "postprocess", "studies", "api"},
 }
 """For each layer, the layers its modules may import."""
+
+
+TOP = ROOT / "solver" / "_ecmx"
+"""The top-level ``ecmx`` package (pyproject maps ``ecmx`` to ``solver/_ecmx``): the Python API, layer "api"."""
 
 
 def modules() -> dict[str, Path]:
     """Every ecmx module name with its source file."""
     found = {}
-    for package, directory in PACKAGES.items():
+    for package, directory in {**PACKAGES, "ecmx": TOP}.items():
         for path in directory.rglob("*.py"):
+            if package != "ecmx" and TOP in path.parents:
+                continue
             parts = path.relative_to(directory).with_suffix("").parts
             name = ".".join((package, *parts))
             found[name.removesuffix(".__init__")] = path
@@ -48,6 +55,8 @@ def layer(module: str) -> str:
     """The layer of an ecmx module name."""
     if module in LEAVES:
         return "leaf"
+    if not module.startswith(tuple(PACKAGES)):
+        return "api"
     if module.startswith(("ecmx.meshes", "ecmx.postprocess")):
         return module.split(".")[1]
     sub = module.split(".")[2]

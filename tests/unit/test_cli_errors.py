@@ -71,12 +71,12 @@ def test_validate_refuses_a_device_without_reading_it(case_dir):
     assert "Traceback" not in result.stderr
 
 
-def test_validate_refuses_set_on_a_sweep(case_dir):
+def test_validate_applies_set_to_every_point_of_a_sweep(case_dir):
     write_yaml(case_dir / "sweep.yaml", {"sweep": {"base": "case.yaml", "parameter": "material.diffusivity", "values": [1e-15]}})
-    result = run_cli("validate", "sweep.yaml", "--set", "temperature=300", cwd=case_dir)
-    assert result.returncode == 2
-    assert str(case_dir / "sweep.yaml") in result.stderr and "--set applies to case files" in result.stderr
-    assert "'sweep.set'" in result.stderr
+    assert run_cli("validate", "sweep.yaml", "--set", "temperature=300 K", cwd=case_dir).returncode == 0
+    result = run_cli("validate", "sweep.yaml", "--set", "temperature=-3 K", cwd=case_dir)
+    assert result.returncode == 2 and result.stderr.count("error:") == 1
+    assert str(case_dir / "sweep.yaml") in result.stderr.replace("\n", "") and "temperature" in result.stderr
 
 
 def test_validate_good_case(case_dir):

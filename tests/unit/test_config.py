@@ -212,3 +212,82 @@ def test_every_field_has_a_description(model):
     missing = [f"{section.__name__}.{name}" for section in _sections(model)
                for name, field in section.model_fields.items() if not field.description]
     assert not missing, missing
+
+
+def _case_with_material(case_dir: Path, material: dict) -> Case:
+    return case_from_dict(dict(CASE, material=material), case_dir / "case.yaml")
+
+
+def test_base_override_replaces_a_chemical_expansion_form(case_dir):
+    """The override's form wins: NVP's volume_change (with over) gives way to partial_molar_volume."""
+    case = _case_with_material(case_dir, {"base": "nvp", "chemical_expansion": {"partial_molar_volume": 3e-6}})
+    expansion = case.material.chemical_expansion
+    assert expansion.partial_molar_volume == 3e-6 and expansion.volume_change is None and expansion.over is None
+    assert case.material.partial_molar_volume == 3e-6
+    assert case.material.youngs_modulus == 8e10  # the rest of NVP is kept
+    by_set = load_case(case_dir / "case.yaml", ["material=nvp", "material.chemical_expansion.partial_molar_volume=3e-6"])
+    assert by_set.material.chemical_expansion == expansion
+
+
+def test_base_override_of_a_lattice_material_by_volume_change(case_dir):
+    case = _case_with_material(case_dir, {"base": "heo", "chemical_expansion": {"volume_change": 0.02, "over": [0.3, 0.9]}})
+    assert case.material.chemical_expansion.lattice is None
+    assert case.material.chemical_expansion.volume_change == 0.02
+
+
+def test_base_override_within_one_form_merges(case_dir):
+    """An override that names no form (only 'over') keeps the base's form and changes that key."""
+    case = _case_with_material(case_dir, {"base": "mat.yaml", "chemical_expansion": {"over": [0.4, 1.0]}})
+    assert case.material.chemical_expansion.volume_change == 0.0826
+    assert case.material.chemical_expansion.over == (0.4, 1.0)
+
+
+def test_base_override_switches_diffusivity_and_ocv_forms(case_dir):
+    (case_dir / "ocv.csv").write_text("stoichiometry,voltage\n0.2,3.9\n0.5,3.4\n0.8,2.4\n")
+    table = {"stoichiometry": [0.2, 0.8], "value": [1e-14, 1e-16]}
+    case = _case_with_material(case_dir, {"base": "nvp", "diffusivity": table, "open_circuit_voltage": "ocv.csv"})
+    assert case.material.diffusivity_at(0.5) == pytest.approx(1e-15, rel=1e-9)
+    assert case.material.open_circuit_voltage.voltage == [3.9, 3.4, 2.4]
+    mat = yaml.safe_load((case_dir / "mat.yaml").read_text())
+    write_yaml(case_dir / "csv-mat.yaml", dict(mat, open_circuit_voltage="ocv.csv", diffusivity=table))
+    back = _case_with_material(case_dir, {"base": "csv-mat.yaml", "diffusivity": 2e-15,
+                                          "open_circuit_voltage": {"stoichiometry": [0.3, 1.0], "voltage": [3.9, 2.4]}})
+    assert back.material.diffusivity == 2e-15
+    assert back.material.open_circuit_voltage.voltage == [3.9, 2.4]
+
+
+def test_na_metal_transfer_coefficients_must_sum_to_one(case_dir):
+    """The mass-action Na-metal law rests at the Nernst potential only for α_a + α_c = 1."""
+    err = _error(case_dir, "electrolyte.counter_electrode.anodic_transfer_coefficient=0.3")
+    assert err.file == case_dir / "case.yaml"
+    assert err.key == "electrolyte.counter_electrode"
+    assert "anodic_transfer_coefficient + cathodic_transfer_coefficient must equal 1" in str(err)
+    case = load_case(case_dir / "case.yaml", ["electrolyte.counter_electrode.anodic_transfer_coefficient=0.3",
+                                              "electrolyte.counter_electrode.cathodic_transfer_coefficient=0.7"])
+    assert case.electrolyte.counter_electrode.cathodic_transfer_coefficient == 0.7
+
+
+def test_ocv_csv_with_monotone_smoothing(case_dir):
+    """``{file: ..., smoothing: monotone}``: a noisy measured OCV becomes monotone (no spurious
+    extrema), stays within the noise of the curve, and a clean strictly monotone table is unchanged."""
+    import numpy as np
+
+    theta = np.linspace(0.3, 1.0, 400)
+    clean = 3.9 - 1.5 * (theta - 0.3) ** 1.5
+    noisy = clean + np.random.default_rng(1).normal(0.0, 0.004, theta.size)
+    assert np.any(np.diff(noisy) > 0)  # the raw points are not monotone
+    lines = "".join(f"{t:.17g},{v:.17g}\n" for t, v in zip(theta, noisy, strict=True))
+    (case_dir / "tables").mkdir()
+    (case_dir / "tables" / "ocv.csv").write_text("stoichiometry,voltage\n" + lines)
+    mat = yaml.safe_load((case_dir / "mat.yaml").read_text())
+    mat["open_circuit_voltage"] = {"file": "tables/ocv.csv", "smoothing": "monotone"}
+    write_yaml(case_dir / "mat.yaml", mat)
+    smoothed = np.array(load_case(case_dir / "case.yaml").material.open_circuit_voltage.voltage)
+    assert np.all(np.diff(smoothed) <= 0)
+    assert np.max(np.abs(smoothed - clean)) < 0.012  # 3 sigma of the noise
+    assert np.sqrt(np.mean((smoothed - clean) ** 2)) < 0.004  # closer to the curve than the points
+    mat["open_circuit_voltage"] = {"stoichiometry": theta.tolist(), "voltage": clean.tolist(), "smoothing": "monotone"}
+    write_yaml(case_dir / "mat.yaml", mat)
+    assert load_case(case_dir / "case.yaml").material.open_circuit_voltage.voltage == pytest.approx(clean, abs=1e-12)
+    err = _error(case_dir, "material.open_circuit_voltage.smoothing=spline")
+    assert err.key == "material.open_circuit_voltage.smoothing"

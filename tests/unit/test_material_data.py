@@ -202,6 +202,9 @@ def test_isotropic_expansion_partial_molar_volume(name, omega):
     assert (t1, t2) == pytest.approx(window(mat))
     partial_molar_volume = expansion["volume_change"] / ((t2 - t1) * si(mat["max_concentration"], "mol/m^3"))
     assert partial_molar_volume == pytest.approx(omega, rel=0.01)
+    # isotropic and linear is our assumption, not the paper's: the source says so
+    source = " ".join(mat["sources"]["chemical_expansion"].split())
+    assert "Assumption, not from the paper: isotropic and linear" in source
 
 
 @pytest.mark.parametrize(("name", "max_volume_change"), [("nfm", 0.142), ("heo", 0.054)])

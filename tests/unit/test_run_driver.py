@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 from support.cases import ELECTROLYTE, MATERIAL
-from support.fakes import FakeCellProblem, FakeMechanics
+from support.fakes import F, FakeCellProblem, FakeMechanics
 
 from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
 from ecmx.solver.config.case import case_from_dict
@@ -65,28 +65,38 @@ def run(case, problem=None, snapshots=(), **fake):
 
 # -- step controller -------------------------------------------------------------------------------
 
-def test_controller_grows_cuts_and_stops_at_minimum():
-    c = StepController(initial=1.0, maximum=4.0, minimum=0.25, growth=2.0, cut=0.5)
-    c.accepted(1.0, 2)
-    assert c.dt == 2.0
-    c.accepted(2.0, 2)
-    c.accepted(4.0, 2)
+def test_controller_follows_the_error_estimate_and_stops_at_minimum():
+    """dt·min(growth, max(0.2, 0.9 e^(-1/(k+1)))): growth capped at 2 (BDF2 stability) and at the
+    maximum, rejection below the tried step, Newton failures cut by ``cut``, the minimum is a stop."""
+    c = StepController(initial=1.0, maximum=4.0, minimum=0.25, growth=3.0, cut=0.5)
+    c.accepted(1.0, 1e-6, 2)
+    assert c.dt == 2.0  # tiny error: the BDF2 ratio limit, not growth = 3
+    c.accepted(2.0, 1e-6, 2)
+    c.accepted(4.0, 1e-6, 2)
     assert c.dt == 4.0  # capped at the maximum
-    c.accepted(4.0, 15)
-    assert c.dt == 2.0  # hard step: cut
+    c.accepted(2.0, 1.0, 2)
+    assert c.dt == pytest.approx(2.0 * 0.9)  # at the tolerance: the safety factor
+    c.accepted(2.0, 0.5, 1)
+    assert c.dt == pytest.approx(2.0 * 0.9 * 0.5 ** -0.5)  # order 1: e^(-1/2)
+    assert c.rejected(2.0, 8.0, 2) == pytest.approx(2.0 * 0.9 / 2.0)
+    assert c.rejected(2.0, 1e9, 2) == pytest.approx(0.4)  # at most a cut to 0.2
+    c.restart()
+    assert c.dt == 1.0
     assert c.failed(2.0, "x") == 1.0
     assert c.failed(0.5, "x") == 0.25
     with pytest.raises(SolveError, match="minimum time step"):
         c.failed(0.25, "diverged")
+    with pytest.raises(SolveError, match="local time-integration error"):
+        c.rejected(0.25, 2.0, 2)
 
 
-def test_controller_milestone_clips_without_shrinking_the_next_step():
+def test_controller_milestone_clips_and_the_next_step_keeps_the_bdf2_ratio():
     c = StepController(initial=10.0, maximum=100.0, minimum=1e-3, growth=1.5, cut=0.5)
     assert c.propose(3.0) == 3.0
     assert c.propose(11.0) == 11.0  # within 20 %: take the milestone whole
     assert c.propose(50.0) == 10.0
-    c.accepted(3.0, 2)  # a short landing step grows from the controller's own step
-    assert c.dt == 15.0
+    c.accepted(3.0, 1e-9, 2)  # a short landing step: the next one at most `growth` times it
+    assert c.dt == 4.5
 
 
 # -- protocol events -------------------------------------------------------------------------------
@@ -424,3 +434,28 @@ def test_milestone_round_off_does_not_change_the_steps():
         assert controller.propose(remaining) == remaining
     controller = StepController(initial=60.0, maximum=60.0, minimum=1e-6)
     assert controller.propose(66.0) == 33.0  # genuinely longer: two halves, no sliver
+
+
+@pytest.mark.parametrize("times", [{"every": "50 s"}, ["5 s", "17.5 s", "600 s", "1 min"]])
+def test_output_times_rows_are_interpolated_between_steps(tmp_path, times):
+    """output.times: timeseries_times.csv has one row per requested time inside the run, with the
+    timeseries.csv columns; c_mean, linear in time under a constant current (Na conservation), is
+    reproduced by the dense output to round-off, and is constant through the rest."""
+    case = make_case([{"step": "discharge", "c_rate": 1, "duration": "10 min"}, {"step": "rest", "duration": "5 min"}],
+                     output={"fields_every": 1000, "snapshots": {"depth_of_discharge": []}, "times": times})
+    out = tmp_path / "res"
+    problem = FakeCellProblem(case)
+    run_problem(problem, case, out)
+    header, rows = read_csv(out / "timeseries_times.csv")
+    _, steps = read_csv(out / "timeseries.csv")
+    assert tuple(header) == TIMESERIES_COLUMNS
+    expected = [50.0 * k for k in range(19)] if isinstance(times, dict) else [5.0, 17.5, 60.0, 600.0]
+    assert [float(r["time_s"]) for r in rows] == pytest.approx(expected)
+    assert len(steps) > len(rows) or isinstance(times, list)
+    c0 = float(steps[0]["c_mean"])
+    rate = problem.capacity_C / 3600.0 / (F * problem.volume)  # mol/m³/s at 1C
+    for r in rows:
+        t = float(r["time_s"])
+        assert float(r["c_mean"]) == pytest.approx(c0 + rate * min(t, 600.0), rel=1e-12, abs=1e-9 * c0)
+        assert r["na_balance_error"] == ""
+    assert json.loads((out / "summary.json").read_text())["files"]["timeseries_times"] == "timeseries_times.csv"

@@ -17,7 +17,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from ecmx.solver.physics import kinetics
-from ecmx.solver.physics.tables import log_piecewise_linear, piecewise_linear
+from ecmx.solver.physics.tables import piecewise_linear
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +52,6 @@ def test_slope_at_a_knot_is_the_right_hand_slope(line):
     assert slope[np.isclose(nodes, 0.5)] == pytest.approx(6.0)  # right of the knot: (4 − 1)/0.5
     assert slope[np.isclose(nodes, 0.25)] == pytest.approx(2.0)
     assert slope[nodes > 1.0] == pytest.approx(0.0)
-
-
-def test_log_interpolation_of_diffusivity(line):
-    V, x = line
-    xs, ds = [0.0, 0.5, 1.0], [1e-16, 1e-14, 1e-15]
-    got = evaluate(V, log_piecewise_linear(x, xs, ds))
-    expected = np.exp(np.interp(x.x.array, xs, np.log(ds)))
-    assert got == pytest.approx(expected, rel=1e-12)
-    with pytest.raises(ValueError):
-        log_piecewise_linear(x, xs, [1.0, 0.0, 1.0])
 
 
 def test_table_rejects_bad_abscissae(line):

@@ -27,3 +27,18 @@ def test_point_evaluator_scalar_and_vector():
     np.testing.assert_allclose(out["s"][:3], 1.0 + 2.0 * inside[:, 0] - inside[:, 1], rtol=1e-12)
     np.testing.assert_allclose(out["v"][:3], np.column_stack([inside[:, 0], 3.0 * inside[:, 1]]), rtol=1e-12)
     assert np.isnan(out["s"][3]) and np.all(np.isnan(out["v"][3]))
+
+
+def test_point_evaluator_snaps_points_within_a_cell_of_the_mesh():
+    """snap=True: a point outside the mesh but within one cell diameter takes the value at the nearest
+    point of the mesh; farther points stay NaN; points inside are unchanged."""
+    msh = dolfinx.mesh.create_unit_square(MPI.COMM_WORLD, 4, 4)
+    scalar = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+    scalar.interpolate(lambda x: 1.0 + 2.0 * x[0] - x[1])
+    points = np.array([[0.25, 0.5], [1.1, 0.4], [-0.05, -0.1], [2.0, 0.5]])
+    plain = PointEvaluator(msh).evaluate({"s": scalar}, points)["s"]
+    assert np.all(np.isnan(plain[1:]))
+    snapped = PointEvaluator(msh, snap=True).evaluate({"s": scalar}, points)["s"]
+    nearest = np.array([[0.25, 0.5], [1.0, 0.4], [0.0, 0.0]])
+    np.testing.assert_allclose(snapped[:3], 1.0 + 2.0 * nearest[:, 0] - nearest[:, 1], rtol=1e-12)
+    assert np.isnan(snapped[3])

@@ -115,13 +115,23 @@ def test_convergence_order_in_dt():
     assert 0.85 < p[-1] < 1.3
 
 
-def test_small_current_butler_volmer():
-    """η = RT/(F i₀) i at the particle and at the Na metal, within 1 %."""
+@pytest.mark.parametrize("salt", [500.0, 1000.0, 2000.0])
+def test_small_current_butler_volmer(salt):
+    """η = RT/(F i₀) i at the particle and at the Na metal, within 1 %, at 0.5, 1 and 2 M.
+
+    Reference (docs/model.md §3, c_rel = c₀/c_ref, RT/F units, α_a = α_c = 1/2):
+    - particle: i₀ = i₀,ref c_rel^½ ((1−θ_s)/½)^½ (θ_s/½)^½ and η = i_loc/i₀ to first order, where η now
+      carries the Nernst term: η = V − φ_e − U(θ_s) − ln c_rel;
+    - Na metal: i_a = i₀,a [e^{α_a η̂_a} − c_rel e^{−α_c η̂_a}] vanishes at η̂_a = ln c_rel (α_a + α_c = 1);
+      with η̂_a = ln c_rel + δ it is i₀,a c_rel^{α_a} (e^{α_a δ} − e^{−α_c δ}) ≈ i₀,a c_rel^½ δ, so
+      −φ_e = η_a = ln c_rel + i_a/(i₀,a c_rel^½);
+    - hence V = U(θ_s) + η + φ_e + ln c_rel exactly, the voltage of a cell at rest being U(θ_s).
+    """
     i0, i0_metal = 0.2, 10.0
     case = make_case(
         "sphere-1d",
         material={"diffusivity": 1e-12, "exchange_current_density": i0},
-        electrolyte={"counter_electrode": {"exchange_current_density": i0_metal}},
+        electrolyte={"concentration": salt, "counter_electrode": {"exchange_current_density": i0_metal}},
         theta0=0.5,
     )
     problem = CellProblem(sphere_1d_mesh(elements=20), case)
@@ -131,15 +141,18 @@ def test_small_current_butler_volmer():
     assert outcome.converged, outcome.reason
     q = problem.quantities()
     vt = R_GAS * case.temperature / F
+    c_rel = salt / 1000.0
     theta_s = q["c_surface_mean"] / case.material.max_concentration
     i_loc = current / problem.particle_area_m2
-    # i₀ at the surface state (θ_s ≈ 0.5 gives i₀,ref to within (θ_s − 0.5)²)
-    i0_s = i0 * math.sqrt((1 - theta_s) / 0.5 * theta_s / 0.5)
+    # i₀ at the surface state (θ_s ≈ 0.5 gives i₀,ref c_rel^½ to within (θ_s − 0.5)²)
+    i0_s = i0 * math.sqrt(c_rel) * math.sqrt((1 - theta_s) / 0.5 * theta_s / 0.5)
     assert q["overpotential_V"] == pytest.approx(vt * i_loc / i0_s, rel=1e-2)
     assert q["overpotential_V"] < 0  # discharge: cathodic
     i_metal = -current / problem.pmesh.counter_electrode_area
-    assert -q["electrolyte_potential_V"] == pytest.approx(vt * i_metal / i0_metal, rel=1e-2)
-    expected_v = float(case.material.ocv_at(theta_s)) + q["overpotential_V"] + q["electrolyte_potential_V"]
+    eta_metal = vt * (math.log(c_rel) + i_metal / (i0_metal * math.sqrt(c_rel)))
+    assert -q["electrolyte_potential_V"] == pytest.approx(eta_metal, rel=1e-2, abs=1e-2 * vt * i_metal / i0_metal)
+    nernst = vt * math.log(c_rel)
+    expected_v = float(case.material.ocv_at(theta_s)) + q["overpotential_V"] + q["electrolyte_potential_V"] + nernst
     assert q["voltage_V"] == pytest.approx(expected_v, abs=1e-10)
 
 

@@ -1,0 +1,52 @@
+"""The scheme-independent part of the BDF integrator (ecmx.solver.timeloop.integrators)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from ecmx.solver.timeloop.integrators import BdfIntegrator, bdf_weights, crossing, dense_output, error_constant
+
+
+def test_bdf_weights_and_milne_constants():
+    assert bdf_weights([1.0, 0.0]) == pytest.approx((1.0, -1.0, 0.0))  # backward Euler
+    assert bdf_weights([1.0, 0.0, -1.0]) == pytest.approx((1.5, -2.0, 0.5))  # BDF2, equal steps
+    omega, dt = 2.0, 1.0  # variable step: a0 = (1+2ω)/((1+ω)dt), a1 = −(1+ω)/dt, a2 = ω²/((1+ω)dt)
+    assert bdf_weights([1.0, 0.0, -0.5]) == pytest.approx(
+        ((1 + 2 * omega) / (1 + omega) / dt, -(1 + omega) / dt, omega**2 / (1 + omega) / dt))
+    assert error_constant(1.0, [0.0, -1.0], 1) == pytest.approx(1 / 3)
+    assert error_constant(1.0, [0.0, -1.0, -2.0], 2) == pytest.approx(2 / 11)
+
+
+def test_bdf2_weights_differentiate_quadratics_exactly():
+    times = [2.3, 1.6, 0.4]
+    a = bdf_weights(times)
+    for poly in (np.poly1d([1.0]), np.poly1d([3.0, -1.0]), np.poly1d([0.7, 2.0, -5.0])):
+        assert sum(w * poly(t) for w, t in zip(a, times, strict=True)) == pytest.approx(poly.deriv()(times[0]), abs=1e-12)
+
+
+def test_error_estimate_is_exact_for_a_cubic_and_the_order_ramps_after_a_restart():
+    """For u = t³ the BDF2 local error and the Milne estimate agree (both ∝ u''')."""
+    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD)
+    u = lambda t: np.array([t**3])  # noqa: E731
+    integrator.restart(0.0, [u(0.0), np.zeros(1)])
+    assert integrator.order == 1 and not integrator.estimated
+    integrator.accepted(0.5, [u(0.5), np.zeros(1)])
+    assert integrator.order == 1 and integrator.estimated
+    integrator.accepted(1.0, [u(1.0), np.zeros(1)])
+    assert integrator.order == 2
+    dt = 0.5
+    a0, a1, a2 = integrator.weights(dt)
+    # the BDF2 solution of u' = f(t) = 3t² from exact past levels: a0 u_c + a1 u(1) + a2 u(0.5) = f(1.5)
+    u_c = (3 * 1.5**2 - a1 * 1.0 - a2 * 0.125) / a0
+    estimate = integrator.error(dt, [np.array([u_c]), np.array([1e9])])  # the algebraic block is ignored
+    assert estimate == pytest.approx(abs(u_c - 1.5**3), rel=1e-9)
+
+
+def test_dense_output_crossing():
+    times, values = [2.0, 1.0, 0.0], [4.0, 1.0, 0.0]  # t²
+    assert dense_output(times, values, 1.5) == pytest.approx(2.25)
+    assert crossing(times, values, 2.0) == pytest.approx(np.sqrt(2.0), rel=1e-12)
+    assert crossing(times[:2], values[:2], 2.5) == pytest.approx(1.5)  # linear after a restart
+    assert crossing(times, values, 5.0) is None
