@@ -1,13 +1,18 @@
 """Comparison figures: the slice grid (pyvista, off-screen) and line plots (matplotlib).
 
-- :func:`figure_grid`: rows = cases, columns = depths of discharge; a block of mid-plane slices
-  of c_s/c_s,max and a block of von Mises stress, each with one colour scale shared by all its
-  panels (the Fig. 5 of the EES paper). The slice data behind every panel are saved as ``.vtp``
-  files next to the PNG, so the picture can be checked against the field files.
+- :func:`figure_grid`: rows = cases, columns = depths of discharge; blocks of mid-plane slices of
+  c_s/c_s,max, of its deviation from the particle mean, of von Mises stress and of the largest
+  principal (tensile, crack-driving) stress, each with one colour scale shared by all its panels
+  (the Fig. 5 of the EES paper) or, with ``scale="own"``, one colour scale per case (row), so that a
+  material with small values is not drawn in one colour beside a large one. The slice data behind
+  every panel are saved as ``.vtp`` files next to the PNG, so the picture can be checked against
+  the field files.
 - :func:`voltage_capacity`, :func:`radial_profiles`, :func:`peaks_vs_dod`,
   :func:`surface_von_mises`: the plots of COMSOL's diffusion-induced-stress tutorial.
 
-Stresses are drawn in MPa, tension positive; lengths in µm.
+Stresses are drawn in MPa, tension positive; lengths in µm. Every function returns its
+:class:`matplotlib.figure.Figure` and writes a PNG with a PDF beside it; none uses pyplot or
+changes the matplotlib backend (:mod:`ecmx.postprocess.plotting`).
 """
 
 from __future__ import annotations
@@ -15,37 +20,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pyvista as pv
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pyvista as pv  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-
-from ecmx.postprocess.rundata import RunData, Snapshot  # noqa: E402
-from ecmx.postprocess.slices import mid_plane_slice, radial_profile  # noqa: E402
+from ecmx.postprocess.labels import run_label
+from ecmx.postprocess.plotting import colour_cycle, colour_scale, new_figure, save
+from ecmx.postprocess.rundata import RunData, Snapshot
+from ecmx.postprocess.slices import mid_plane_slice, radial_profile
 
 MPA = 1e-6
-PANEL_PIXELS = 360
 BLOCKS = (
     # (array drawn, colour-bar label, colour map)
     ("c_ratio", r"$c_s/c_{s,\max}$", "viridis"),
     ("c_deviation", r"$(c_s-\bar c_s)/c_{s,\max}$", "RdBu_r"),
     ("von_mises_MPa", "von Mises stress (MPa)", "inferno"),
+    ("max_principal_MPa", "largest principal stress (MPa)\n(tensile, crack-driving)", "magma"),
 )
 """The blocks of the grid. The deviation from the particle's mean concentration shows the
 heterogeneity that a colour scale spanning the whole discharge (first block) cannot."""
-
-
-def _quiet_vtk() -> None:
-    """Silence VTK's 'no X server' warning: rendering is off-screen on purpose."""
-    try:
-        from vtkmodules.vtkCommonCore import vtkLogger
-
-        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
-    except ImportError:  # older VTK: the warning is harmless
-        pass
 
 
 def dod_label(dod: float) -> str:
@@ -53,13 +46,15 @@ def dod_label(dod: float) -> str:
 
 
 def case_label(run: RunData) -> str:
-    return run.case.material.name.upper() if run.case.material.name else run.name
+    """The material as the papers write it (``HE-V``), with ``two-way`` for a two-way coupled run."""
+    return run_label(run.case)
 
 
 def slice_of(run: RunData, snapshot: Snapshot) -> pv.PolyData:
     """Mid-plane slice with the drawn arrays: ``c_ratio`` = c_s/c_s,max, ``c_deviation`` =
-    (c_s − c̄_s)/c_s,max with c̄_s the particle's volume average, and ``von_mises_MPa``."""
-    plane = mid_plane_slice(snapshot, ["concentration", "von_mises"])
+    (c_s − c̄_s)/c_s,max with c̄_s the particle's volume average, ``von_mises_MPa`` and
+    ``max_principal_MPa`` (largest principal stress, tension positive)."""
+    plane = mid_plane_slice(snapshot, ["concentration", "von_mises", "max_principal"])
     if "concentration" in plane.array_names:
         data = plane.point_data if "concentration" in plane.point_data else plane.cell_data
         c = np.asarray(data["concentration"])
@@ -71,6 +66,9 @@ def slice_of(run: RunData, snapshot: Snapshot) -> pv.PolyData:
     if "von_mises" in plane.array_names:
         data = plane.point_data if "von_mises" in plane.point_data else plane.cell_data
         data["von_mises_MPa"] = np.asarray(data["von_mises"]) * MPA
+    if "max_principal" in plane.array_names:
+        data = plane.point_data if "max_principal" in plane.point_data else plane.cell_data
+        data["max_principal_MPa"] = np.asarray(data["max_principal"]) * MPA
     return plane
 
 
@@ -84,81 +82,118 @@ def _array_range(planes: Sequence[pv.PolyData], name: str) -> tuple[float, float
     return lo, hi
 
 
-def render_panel(plane: pv.PolyData, name: str, cmap: str, clim: tuple[float, float], radius: float) -> np.ndarray:
-    """One slice drawn off-screen, looking along −y with z up, framed on the particle; RGB image."""
-    plotter = pv.Plotter(off_screen=True, window_size=(PANEL_PIXELS, PANEL_PIXELS))
-    plotter.set_background("white")
-    preference = "point" if name in plane.point_data else "cell"
-    plotter.add_mesh(plane, scalars=name, preference=preference, cmap=cmap, clim=clim, show_scalar_bar=False, lighting=False)
-    plotter.view_xz()
-    plotter.enable_parallel_projection()
-    plotter.camera.parallel_scale = 1.08 * radius
-    image = plotter.screenshot(return_img=True)
-    plotter.close()
-    return image
+def plane_triangles(plane: pv.PolyData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, z, triangles, cell index of each triangle) of a y = 0 slice: its polygons split into
+    triangles (a fan per polygon), for drawing with matplotlib."""
+    faces = np.asarray(plane.faces)
+    tris, owner, k, cell = [], [], 0, 0
+    while k < len(faces):
+        n = int(faces[k])
+        ids = faces[k + 1:k + 1 + n]
+        tris += [(ids[0], ids[m], ids[m + 1]) for m in range(1, n - 1)]
+        owner += [cell] * (n - 2)
+        k, cell = k + n + 1, cell + 1
+    points = np.asarray(plane.points)
+    return points[:, 0], points[:, 2], np.asarray(tris, dtype=np.int64).reshape(-1, 3), np.asarray(owner, dtype=np.int64)
 
 
-def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> dict[str, tuple[float, float]]:
-    """Write the slice grid PNG to ``path`` and the slice data to ``path.parent/slices/``.
+def draw_plane(ax, plane: pv.PolyData, name: str, cmap: str, clim: tuple[float, float], radius: float) -> None:  # noqa: ANN001
+    """One slice drawn into ``ax`` as vector triangles (nodal data interpolated, per-cell data flat),
+    looking along −y with z up, framed on the particle (µm)."""
+    x, z, tris, owner = plane_triangles(plane)
+    if name in plane.point_data:
+        ax.tripcolor(x, z, tris, np.asarray(plane.point_data[name], dtype=float), shading="gouraud", cmap=cmap,
+                     vmin=clim[0], vmax=clim[1], rasterized=False)
+    else:
+        ax.tripcolor(x, z, tris, facecolors=np.asarray(plane.cell_data[name], dtype=float)[owner], cmap=cmap,
+                     vmin=clim[0], vmax=clim[1], edgecolors="none")
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.08 * radius, 1.08 * radius)
+    ax.set_ylim(-1.08 * radius, 1.08 * radius)
 
-    Returns the shared colour range of each drawn quantity.
-    """
-    _quiet_vtk()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    slice_dir = path.parent / "slices"
-    slice_dir.mkdir(exist_ok=True)
+
+def _slices(runs: Sequence[RunData], dods: Sequence[float], slice_dir: Path) -> dict[tuple[int, int], pv.PolyData]:
+    """The mid-plane slice of every (run, DOD) that exists, each saved to ``slice_dir``."""
+    slice_dir.mkdir(parents=True, exist_ok=True)
     planes: dict[tuple[int, int], pv.PolyData] = {}
     for i, run in enumerate(runs):
         for j, dod in enumerate(dods):
             snap = run.snapshot_at(dod)
-            if snap is None:
-                continue
-            plane = slice_of(run, snap)
-            plane.save(slice_dir / slice_file_name(run, dod))
-            planes[(i, j)] = plane
-    ranges = {name: _array_range(list(planes.values()), name) for name, _, _ in BLOCKS}
+            if snap is not None:
+                planes[(i, j)] = slice_of(run, snap)
+                planes[(i, j)].save(slice_dir / slice_file_name(run, dod))
+    return planes
+
+
+def colour_ranges(planes: Sequence[pv.PolyData]) -> dict[str, tuple[float, float]]:
+    """The colour range of each block over ``planes``: von Mises from 0, the deviation symmetric."""
+    ranges = {name: _array_range(list(planes), name) for name, _, _ in BLOCKS}
     ranges["von_mises_MPa"] = (0.0, ranges["von_mises_MPa"][1])
     bound = max(abs(v) for v in ranges["c_deviation"])
     ranges["c_deviation"] = (-bound, bound)
+    return ranges
 
+
+GRID_INCHES = {"panel": 2.0, "gap": 0.06, "block_gap": 0.25, "left": 0.9, "top": 0.7, "bottom": 0.1, "bar": 0.15,
+               "right": 1.3}
+"""Layout of the grid in inches: square panels, row labels left, colour bars right."""
+
+
+def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path, scale: str = "shared") -> Figure:
+    """Write the slice grid PNG (and PDF) to ``path`` and the slice data to ``path.parent/slices/``.
+
+    ``scale="shared"``: one colour scale per block for all panels; ``"own"``: one per case (row).
+    Each colour bar's axes is labelled ``scale:<array>`` (shared) or ``scale:<array>:<case>`` (own)
+    and spans its colour range. Returns the Figure.
+    """
+    planes = _slices(runs, dods, path.parent / "slices")
+    shared = colour_ranges(list(planes.values()))
+    g = GRID_INCHES
     nrows, ncols = len(BLOCKS) * len(runs), len(dods)
-    # explicit layout in inches: square panels, row labels left, one colour bar per block right
-    panel, gap, block_gap, left, top, bottom, bar, right = 2.0, 0.06, 0.25, 0.9, 0.7, 0.1, 0.15, 1.0
-    width = left + ncols * panel + (ncols - 1) * gap + 0.2 + bar + right
-    height = top + nrows * panel + (nrows - len(BLOCKS)) * gap + (len(BLOCKS) - 1) * block_gap + bottom
-    fig = plt.figure(figsize=(width, height))
+    width = g["left"] + ncols * g["panel"] + (ncols - 1) * g["gap"] + 0.2 + g["bar"] + g["right"]
+    height = (g["top"] + nrows * g["panel"] + (nrows - len(BLOCKS)) * g["gap"] + (len(BLOCKS) - 1) * g["block_gap"]
+              + g["bottom"])
+    fig = new_figure(figsize=(width, height))
 
     def box(x0: float, y_top: float, w: float, h: float) -> list[float]:
         return [x0 / width, (height - y_top - h) / height, w / width, h / height]
 
+    block_height = len(runs) * g["panel"] + (len(runs) - 1) * g["gap"]
+    bar_left = g["left"] + ncols * g["panel"] + (ncols - 1) * g["gap"] + 0.2
     for b, (name, label, cmap) in enumerate(BLOCKS):
-        block_top = top + b * (len(runs) * panel + (len(runs) - 1) * gap + block_gap)
+        block_top = g["top"] + b * (block_height + g["block_gap"])
         for i, run in enumerate(runs):
-            y = block_top + i * (panel + gap)
+            own = colour_ranges([planes[k] for k in planes if k[0] == i]) if scale == "own" else shared
+            y = block_top + i * (g["panel"] + g["gap"])
             for j, dod in enumerate(dods):
-                ax = fig.add_axes(box(left + j * (panel + gap), y, panel, panel))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for spine in ax.spines.values():
-                    spine.set_visible(False)
-                plane = planes.get((i, j))
-                if plane is not None and name in plane.array_names:
-                    ax.imshow(render_panel(plane, name, cmap, ranges[name], run.snapshots[0].radius))
-                else:
-                    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+                ax = fig.add_axes(box(g["left"] + j * (g["panel"] + g["gap"]), y, g["panel"], g["panel"]))
+                _draw_panel(ax, planes.get((i, j)), name, cmap, own[name], run)
                 if b == 0 and i == 0:
                     ax.set_title(dod_label(dod))
                 if j == 0:
-                    radius_um = run.case.geometry.particle.radius / 1e-6
-                    ax.set_ylabel(f"{case_label(run)}\nR = {radius_um:g} µm", fontsize=10)
-        block_height = len(runs) * panel + (len(runs) - 1) * gap
-        bar_left = left + ncols * panel + (ncols - 1) * gap + 0.2
-        cax = fig.add_axes(box(bar_left, block_top + 0.1 * panel, bar, block_height - 0.2 * panel))
-        fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(*ranges[name]), cmap=cmap), cax=cax, label=label)
-    fig.suptitle("Mid-plane (y = 0) slices; the Na-metal face is above (+z)", fontsize=10, y=1 - 0.15 / height)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return ranges
+                    ax.text(-0.06, 0.5, f"{case_label(run)}\nR = {run.case.geometry.particle.radius / 1e-6:g} µm", fontsize=10,
+                            rotation=90, ha="right", va="center", transform=ax.transAxes)
+            if scale == "own":
+                cax = fig.add_axes(box(bar_left, y + 0.1 * g["panel"], g["bar"], 0.8 * g["panel"]),
+                                   label=f"scale:{name}:{run.name}")
+                fig.colorbar(colour_scale(*own[name], cmap), cax=cax, label=label if i == 0 else None)
+        if scale != "own":
+            cax = fig.add_axes(box(bar_left, block_top + 0.1 * g["panel"], g["bar"], block_height - 0.2 * g["panel"]),
+                               label=f"scale:{name}")
+            fig.colorbar(colour_scale(*shared[name], cmap), cax=cax, label=label)
+    what = "one colour scale per block, shared by all panels" if scale != "own" else "each case (row) on its own colour scale"
+    fig.suptitle(f"Mid-plane (y = 0) slices, {what}; the Na-metal face is above (+z)", fontsize=10, y=1 - 0.15 / height)
+    save(fig, path, dpi=110)
+    return fig
+
+
+def _draw_panel(ax, plane: pv.PolyData | None, name: str, cmap: str, clim: tuple[float, float], run: RunData) -> None:  # noqa: ANN001
+    """One panel of the grid: the rendered slice, or 'no data'."""
+    ax.set_axis_off()  # no ticks or spines (and much faster to draw)
+    if plane is not None and name in plane.array_names:
+        draw_plane(ax, plane, name, cmap, clim, run.snapshots[0].radius)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
 
 
 def slice_file_name(run: RunData, dod: float) -> str:
@@ -170,9 +205,10 @@ def _capacity(run: RunData) -> np.ndarray:
     return run.timeseries["depth_of_discharge"] * run.case.material.capacity_mAh_per_g
 
 
-def voltage_capacity(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
+def voltage_capacity(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure:
     """Cell voltage against delivered capacity, with the snapshot states marked."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4), layout="tight")
+    ax = fig.add_subplot()
     for run in runs:
         cap, volt = _capacity(run), run.timeseries["voltage_V"]
         (line,) = ax.plot(cap, volt, label=case_label(run))
@@ -180,29 +216,38 @@ def voltage_capacity(runs: Sequence[RunData], dods: Sequence[float], path: Path)
             k = np.argmin(np.abs(run.timeseries["depth_of_discharge"] - dod))
             ax.plot(cap[k], volt[k], "o", color=line.get_color(), ms=4)
     ax.set_xlabel("capacity delivered (mAh/g)")
-    ax.set_ylabel("cell voltage vs Na/Na$^+$ (V)")
+    ax.set_ylabel("cell voltage vs Na$^+$/Na (V)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
+    return fig
 
 
 PROFILE_ROWS = (
-    ("concentration", r"$(c_s-\bar c_s)/c_{s,\max}$"),
+    ("concentration", r"$(c_s-\bar c_s)$ / cycled window"),
     ("radial_stress", r"$\sigma_r$ (MPa)"),
     ("tangential_stress", r"$\sigma_\theta$ (MPa)"),
     ("von_mises", r"$\sigma_{vM}$ (MPa)"),
 )
 
 
-def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
-    """c_s − c̄_s (over c_s,max), σ_r, σ_θ and von Mises against r/R at each DOD (mean over rays,
-    band = spread between rays). The concentration is shown relative to the particle mean so that
-    materials at different stoichiometries share an axis."""
-    fig, axes = plt.subplots(len(PROFILE_ROWS), len(dods), figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)),
-                             squeeze=False, sharex=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+def _profile_scale(run: RunData, snap: Snapshot, quantity: str) -> tuple[float, float]:
+    """(offset, factor) of a drawn profile: c_s relative to the particle mean per cycled window
+    c_s,max(θ_hi − θ_lo); stresses in MPa."""
+    if quantity != "concentration":
+        return 0.0, MPA
+    mean = snap.mean_concentration
+    offset = mean if np.isfinite(mean) else float(snap.values("concentration").mean())
+    return offset, 1.0 / run.case.material.usable_concentration
+
+
+def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure:
+    """c_s − c̄_s (per cycled window), σ_r, σ_θ and von Mises against r/R, one column per DOD (mean
+    over rays, band = spread between rays). The concentration is shown relative to the particle mean
+    so that materials at different stoichiometries share an axis."""
+    fig = new_figure(figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)), layout="tight")
+    axes = fig.subplots(len(PROFILE_ROWS), len(dods), squeeze=False, sharex=True)
+    colours = colour_cycle()
     for j, dod in enumerate(dods):
         for i, (quantity, label) in enumerate(PROFILE_ROWS):
             ax = axes[i, j]
@@ -211,11 +256,7 @@ def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) 
                 if snap is None or not snap.has(quantity):
                     continue
                 prof = radial_profile(snap, quantity)
-                offset, scale = 0.0, MPA
-                if quantity == "concentration":
-                    mean = snap.mean_concentration
-                    offset = mean if np.isfinite(mean) else float(snap.values("concentration").mean())
-                    scale = 1.0 / run.c_max
+                offset, scale = _profile_scale(run, snap, quantity)
                 colour = colours[k % len(colours)]
                 ax.plot(prof["x"], (prof["mean"] - offset) * scale, color=colour, label=case_label(run))
                 if not np.array_equal(prof["min"], prof["max"]):
@@ -229,21 +270,25 @@ def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) 
             if i == len(PROFILE_ROWS) - 1:
                 ax.set_xlabel("r/R")
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
+    return fig
 
 
-def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> None:
-    """Peak von Mises stress and concentration spread (c_max − c_min)/c_s,max against DOD."""
-    fig, (ax_vm, ax_c) = plt.subplots(1, 2, figsize=(10, 3.8))
+PEAKS_SUBTITLE = ("Lines: the peak over the particle after every time step of the discharge (from timeseries.csv); "
+                  "dots: the same peak read from the snapshot field files at the compared depths of discharge")
+
+
+def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure:
+    """Peak von Mises stress and concentration spread (c_max − c_min) per cycled window against DOD."""
+    fig = new_figure(figsize=(10, 4.1), layout="tight")
+    ax_vm, ax_c = fig.subplots(1, 2)
     for run in runs:
         ts = run.timeseries
         discharging = (ts["current_A"] < 0) | (ts["time_s"] == 0)  # rests and charges would fold the curve
         dod = ts["depth_of_discharge"][discharging]
+        window = run.case.material.usable_concentration
         (line,) = ax_vm.plot(dod * 100, ts["von_mises_max"][discharging] * MPA, label=case_label(run))
-        spread = (ts["c_max"] - ts["c_min"])[discharging] / run.c_max
-        ax_c.plot(dod * 100, spread, color=line.get_color(), label=case_label(run))
+        ax_c.plot(dod * 100, (ts["c_max"] - ts["c_min"])[discharging] / window, color=line.get_color(), label=case_label(run))
         for d in dods:
             snap = run.snapshot_at(d)
             if snap is None:
@@ -251,22 +296,22 @@ def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> 
             if snap.has("von_mises"):
                 ax_vm.plot(100 * d, snap.values("von_mises").max() * MPA, "o", color=line.get_color(), ms=4)
             c = snap.values("concentration")
-            ax_c.plot(100 * d, (c.max() - c.min()) / run.c_max, "o", color=line.get_color(), ms=4)
+            ax_c.plot(100 * d, (c.max() - c.min()) / window, "o", color=line.get_color(), ms=4)
     ax_vm.set_ylabel("peak von Mises stress (MPa)")
-    ax_c.set_ylabel(r"$(c_{\max}-c_{\min})/c_{s,\max}$")
+    ax_c.set_ylabel(r"$(c_{\max}-c_{\min})$ / cycled window $c_{s,\max}(\theta_{hi}-\theta_{lo})$")
     for ax in (ax_vm, ax_c):
         ax.set_xlabel("depth of discharge (%)")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("lines: every discharge step (timeseries.csv, DG-node peaks); dots: snapshot field files (nodal)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.suptitle(PEAKS_SUBTITLE, fontsize=8.5)
+    save(fig, path)
+    return fig
 
 
-def surface_von_mises(runs: Sequence[RunData], path: Path, probe: str = "surface") -> bool:
-    """Von Mises stress at the surface probe against time; False (no file) if no run has that probe."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+def surface_von_mises(runs: Sequence[RunData], path: Path, probe: str = "surface") -> Figure | None:
+    """Von Mises stress at the surface probe against time; None (no file) if no run has that probe."""
+    fig = new_figure(figsize=(6, 4), layout="tight")
+    ax = fig.add_subplot()
     drawn = False
     for run in runs:
         series = run.probe_series(probe)
@@ -274,12 +319,11 @@ def surface_von_mises(runs: Sequence[RunData], path: Path, probe: str = "surface
             continue
         ax.plot(series["time_s"] / 60.0, series["von_mises"] * MPA, label=case_label(run))
         drawn = True
-    if drawn:
-        ax.set_xlabel("time (min)")
-        ax.set_ylabel(f"von Mises stress at probe '{probe}' (MPa)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return drawn
+    if not drawn:
+        return None
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel(f"von Mises stress at probe '{probe}' (MPa)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save(fig, path)
+    return fig

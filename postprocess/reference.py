@@ -32,6 +32,15 @@ def applied_flux(case: Any) -> float | None:
     return None
 
 
+def applied_specific_current(case: Any) -> float | None:
+    """The current per mass of active material [A/kg = mA/g] of :func:`applied_flux`: I/m =
+    N₀F·4πR²/(ρ·4πR³/3) = 3N₀F/(ρR); None if no step prescribes a current."""
+    flux = applied_flux(case)
+    if flux is None:
+        return None
+    return 3.0 * flux * F / (case.material.density * case.geometry.particle.radius)
+
+
 def steady_sphere(case: Any) -> SteadySphere | None:
     """The long-time constant-flux sphere of a validated case (SI), or None where the closed form does
     not apply: no current step, D_s tabulated, or an expansion that is not isotropic and linear."""

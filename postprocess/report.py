@@ -1,22 +1,35 @@
 """The comparison report: ``report.md`` and ``report.html`` from one small document model.
 
-The report ties the figures and the table to what was run: every case's parameters with their
-sources (the material's and electrolyte's ``sources``), the geometry, mesh and protocol, the
-software versions and the wall time of each run. Paths in the report are relative to the
-comparison directory, so the directory can be moved or archived as a whole.
+The report ties the figures and the table to what was run: a conclusion in words generated from
+the numbers (:mod:`ecmx.postprocess.conclusion`), the one-way/two-way ratios, the sensitivity
+study, every case's parameters with their sources (the material's and electrolyte's ``sources``),
+the geometry, mesh and protocol, the methods, the software versions and the wall time of each run.
+``report.md`` links the figures by paths relative to the comparison directory; ``report.html`` is
+one file with every image inline (a data URI), so it can be mailed or archived alone.
+
+:func:`build_comparison_report` redraws all of it from a comparison directory's files alone
+(``comparison.json``, the run directories); it imports no solver code.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import html
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecmx.postprocess import figures as figs
+from ecmx.postprocess import sensitivity as sens
+from ecmx.postprocess import tables, view3d
+from ecmx.postprocess.conclusion import conclusion
+from ecmx.postprocess.labels import display_name
 from ecmx.postprocess.reference import steady_sphere
-from ecmx.postprocess.rundata import RunData
+from ecmx.postprocess.rundata import RunData, load_run
 from ecmx.postprocess.tables import Ratio, Row, ratios_markdown, rows_markdown
 from ecmx.solver.config.case import Case
 
@@ -74,7 +87,8 @@ class Document:
                 out += ["```", value, "```", ""]
         return "\n".join(out)
 
-    def html(self) -> str:
+    def html(self, base: Path | None = None) -> str:
+        """One HTML file; images (paths relative to ``base``) inline as data URIs."""
         e = html.escape
         out = [
             "<!DOCTYPE html>",
@@ -100,12 +114,19 @@ class Document:
                 out += ["<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows]
                 out.append("</table>")
             elif kind == "image":
-                out.append(f'<figure><img src="{e(value[0])}" alt="{e(value[1])}">'
+                out.append(f'<figure><img src="{_data_uri(value[0], base)}" alt="{e(value[1])}">'
                            f'<figcaption>{e(value[1])}</figcaption></figure>')
             elif kind == "pre":
                 out.append(f"<pre>{e(value)}</pre>")
         out.append("</body></html>")
         return "\n".join(out) + "\n"
+
+
+def _data_uri(path: str, base: Path | None) -> str:
+    """``data:image/png;base64,...`` of the image at ``base / path`` (SVG as image/svg+xml)."""
+    file = Path(path) if base is None else Path(base) / path
+    kind = "image/svg+xml" if file.suffix == ".svg" else "image/png"
+    return f"data:{kind};base64," + base64.b64encode(file.read_bytes()).decode("ascii")
 
 
 def _md_cell(text: str) -> str:
@@ -259,9 +280,11 @@ def build_report(
     source: Path | None,
     failures: dict[str, str] | None = None,
     case_files: dict[str, Path] | None = None,
+    summary: Summary | None = None,
 ) -> Document:
-    """Assemble the report; ``figures`` maps figure keys to paths relative to the report and
-    ``case_files`` case names to the case files they came from."""
+    """Assemble the report; ``figures`` maps figure keys to paths relative to the report,
+    ``case_files`` case names to the case files they came from, and ``summary`` holds the
+    conclusion and the sensitivity points (absent: no conclusion section)."""
     doc = Document(title)
     names = ", ".join(r.name for r in runs)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -273,50 +296,63 @@ def build_report(
         doc.heading("Failed runs")
         doc.bullets([f"{name}: {reason}" for name, reason in failures.items()])
 
+    if summary is not None:
+        _conclusion_section(doc, summary)
     if ratio_items:
         _result_section(doc, runs, ratio_items)
+    if summary is not None and summary.points:
+        _sensitivity_section(doc, summary, figures)
     _figures_section(doc, figures)
     _table_section(doc, rows)
     _paraview_section(doc)
+    _methods_section(doc, runs)
     _cases_section(doc, runs, case_files or {})
     _runs_section(doc, runs, wall_time_s)
     return doc
 
 
 def _result_section(doc: Document, runs: Sequence[RunData], ratio_items: Sequence[Ratio]) -> None:
-    """The ratios of each case to the last one, and the analytic sphere for comparison."""
-    doc.heading("Result")
+    """The ratios of each case to the last one of its group (one-way, two-way side by side), and the
+    analytic sphere for comparison."""
+    doc.heading("Result: one-way and two-way coupling side by side")
     verdicts = []
-    for numerator in dict.fromkeys(r.numerator for r in ratio_items):
-        mine = [r for r in ratio_items if r.numerator == numerator]
-        spread = [r.values["concentration_spread"] for r in mine]
+    for label in dict.fromkeys(r.label or f"{r.numerator} / {r.denominator}" for r in ratio_items):
+        mine = [r for r in ratio_items if (r.label or f"{r.numerator} / {r.denominator}") == label]
+        spread = [r.values["concentration_spread_window"] for r in mine]
         stress = [r.values["von_mises_max_MPa"] for r in mine]
-        denominator = mine[0].denominator
+        group = f" ({mine[0].group} coupling)" if mine[0].group else ""
         verdicts.append(
-            f"{numerator} / {denominator}: concentration spread ratio "
+            f"{label}{group}: concentration spread ratio (per cycled window) "
             f"{', '.join(f'{v:.3g}' for v in spread)} and peak von Mises ratio {', '.join(f'{v:.3g}' for v in stress)} "
             f"at DOD {', '.join(f'{100 * r.depth_of_discharge:.0f} %' for r in mine)}."
         )
     doc.bullets(verdicts)
     doc.markdown_table(ratios_markdown(ratio_items))
-    reference = analytic_reference(runs)
+    reference = analytic_reference([r for r in runs if not r.case.mechanics.enabled or r.case.mechanics.coupling == "one-way"])
     if reference:
         doc.paragraph(reference)
 
 
+FIGURE_CAPTIONS = {
+    "grid": "Mid-plane slices (y = 0, through the particle centre; the Na-metal face is above) of c_s/c_s,max, its "
+    "deviation from the particle mean, von Mises stress and the largest principal (tensile, crack-driving) stress; "
+    "one colour scale per quantity shared by all panels.",
+    "grid_own": "The same slices with each case (row) on its own colour scale, so that a material with small "
+    "variations is not drawn in one colour beside a large one.",
+    "view3d": "3D view of the particle (the half y < 0 cut away) at each snapshot: c_s/c_s,max and von Mises stress "
+    "on its surface and on the cut, each case on its own colour scale.",
+    "voltage": "Cell voltage against delivered capacity; dots mark the snapshot states.",
+    "profiles": "Radial profiles at each depth of discharge (concentration relative to the particle mean, per cycled "
+    "window): mean over rays from the centre (shaded: spread between rays).",
+    "peaks": "Peak von Mises stress and concentration spread (per cycled window) against depth of discharge.",
+    "surface": "Von Mises stress at the surface probe against time (relaxation after the current stops).",
+}
+
+
 def _figures_section(doc: Document, figures: dict[str, str]) -> None:
-    """The figures that were drawn, with their captions."""
+    """The figures that were drawn, with their captions (the sensitivity figure has its own section)."""
     doc.heading("Figures")
-    captions = {
-        "grid": "Mid-plane slices (y = 0, through the particle centre; the Na-metal face is above) of c_s/c_s,max "
-        "and von Mises stress; one colour scale per quantity for all panels.",
-        "voltage": "Cell voltage against delivered capacity; dots mark the snapshot states.",
-        "profiles": "Radial profiles at each snapshot (concentration relative to the particle mean): mean over rays from "
-        "the centre (shaded: spread between rays).",
-        "peaks": "Peak von Mises stress and concentration spread against depth of discharge.",
-        "surface": "Von Mises stress at the surface probe against time (relaxation after the current stops).",
-    }
-    for key, caption in captions.items():
+    for key, caption in FIGURE_CAPTIONS.items():
         if key in figures:
             doc.image(figures[key], caption)
 
@@ -396,5 +432,195 @@ def write_report(doc: Document, directory: Path) -> dict[str, Path]:
     """Write ``report.md`` and ``report.html`` into ``directory``."""
     paths = {"markdown": directory / "report.md", "html": directory / "report.html"}
     paths["markdown"].write_text(doc.markdown())
-    paths["html"].write_text(doc.html())
+    paths["html"].write_text(doc.html(base=directory))
     return paths
+
+
+@dataclass
+class Summary:
+    """The conclusion of a comparison (:func:`ecmx.postprocess.conclusion.conclusion`) and its
+    sensitivity points (:mod:`ecmx.postprocess.sensitivity`)."""
+
+    headline: list[str]
+    assumptions: list[str]
+    claim_range: str
+    points: list[sens.Point] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    depth_of_discharge: float = math.nan
+
+
+def _conclusion_section(doc: Document, summary: Summary) -> None:
+    doc.heading("Conclusion")
+    doc.paragraph("All spreads are c_max − c_min over the particle; 'per cycled window' divides by c_s,max(θ_hi − θ_lo), "
+                  "the concentration the material cycles, which does not depend on the assumed site count.")
+    doc.bullets(summary.headline)
+    if summary.claim_range:
+        doc.paragraph(f"Along the sensitivity axes (sphere-1d runs of the case files as written, one input changed at a "
+                      f"time, DOD {100 * summary.depth_of_discharge:.0f} %) the claim holds {summary.claim_range}.")
+    if summary.assumptions:
+        doc.paragraph("Which inputs are assumptions, and what the result is without them:")
+        doc.bullets(summary.assumptions)
+
+
+def _sensitivity_section(doc: Document, summary: Summary, figures: dict[str, str]) -> None:
+    num, den = (display_name(n) for n in summary.names)
+    doc.heading("Sensitivity")
+    doc.paragraph(f"Sphere-1d runs of both cases cut to their discharge, read at DOD {100 * summary.depth_of_discharge:.0f} %; "
+                  "one input changed at a time (CSV: `sensitivity.csv`; runs: `sensitivity/`).")
+    if "sensitivity" in figures:
+        doc.image(figures["sensitivity"], "Headline ratios, both spreads per cycled window and both peak von Mises stresses "
+                  "against each input; star: the shipped point; shaded: where the claim holds; dashed: the closed-form "
+                  "long-time sphere.")
+    rows = []
+    for p in summary.points:
+        value = "–" if p.value is None else p.value if isinstance(p.value, str) else f"{float(p.value):.3g}"
+        rows.append([p.axis, value, "yes" if p.shipped else "", *(_spread_cell(s) for s in (p.numerator, p.denominator)),
+                     *(f"{v:.3g}" if math.isfinite(v) else "–"
+                       for v in (p.numerator.von_mises_MPa, p.denominator.von_mises_MPa, p.stress_ratio)),
+                     "yes" if p.claim_holds else "no"])
+    doc.table(["axis", "value (SI)", "shipped", f"{num} spread (% of window)", f"{den} spread (% of window)",
+               f"{num} peak von Mises (MPa)", f"{den} peak von Mises (MPa)", "von Mises ratio", "claim holds"], rows)
+
+
+def _spread_cell(state: sens.State) -> str:
+    """A spread in % of the window, or where the run stopped short of the study's DOD."""
+    if math.isfinite(state.spread_window):
+        return f"{100 * state.spread_window:.3g}"
+    return f"stopped at DOD {100 * state.reached_dod:.0f} %" if math.isfinite(state.reached_dod) else "failed"
+
+
+def _methods_section(doc: Document, runs: Sequence[RunData]) -> None:
+    doc.heading("Methods and sources")
+    doc.bullets([
+        "Model: single-particle electro-chemo-mechanics, the equations, assumptions and verification in the shipped "
+        "`docs/model.md`; every case key in `docs/case-format.md`.",
+        "Each case: Fickian solid diffusion with Butler–Volmer kinetics at the particle surface, a dilute binary "
+        "Nernst–Planck electrolyte (3D runs) and a Na-metal counter electrode; quasi-static linear elasticity of a "
+        "traction-free particle with isotropic chemical strain, coupled one-way (stress from concentration) or two-way "
+        "(stress-assisted diffusion) as stated per run; finite elements (DOLFINx).",
+        "Source of the comparison: Zhang et al., Energy Environ. Sci. 18 (2025) 7278, doi:10.1039/d5ee00877h (Fig. 5, "
+        "COMSOL, one-way coupling). Every material and electrolyte value below carries its own source.",
+        "The sensitivity study and the like-for-like current run the same cases on the spherically symmetric (sphere-1d) "
+        "mesh; the closed-form long-time sphere is N₀R/(2D) for the spread and σ*/15, σ* = ΩEN₀R/((1−ν)D), for the "
+        "surface von Mises stress.",
+    ])
+
+
+@dataclass
+class Drawn:
+    """What :func:`draw_comparison` drew: the runs read, the table rows, the ratios and the files."""
+
+    runs: list[RunData]
+    rows: list[Row]
+    ratios: list[Ratio]
+    files: dict[str, Path]
+
+
+def read_manifest(directory: Path, out: Path | None = None) -> dict[str, Any]:
+    """``comparison.json`` of a comparison directory (from ``out`` when it holds a newer one)."""
+    for folder in (out, directory):
+        if folder is not None and (Path(folder) / "comparison.json").is_file():
+            return json.loads((Path(folder) / "comparison.json").read_text())
+    raise FileNotFoundError(f"{directory} has no comparison.json: not a comparison directory (or written by an older ecmx)")
+
+
+def comparison_title(manifest: dict[str, Any], runs: Sequence[RunData]) -> str:
+    """'NVP vs HE-V: Na concentration and stress during discharge' (+ the common current, if any)."""
+    materials = [display_name(r.case.material.name) for r in runs]
+    title = " vs ".join(dict.fromkeys(materials)) or "comparison"
+    current = manifest.get("current", {})
+    basis = (f" at a common {current['specific_current_mA_per_g']:g} mA/g" if current.get("basis") == "same-specific-current"
+             else ", each material at its own C-rate")
+    return f"{title}: Na concentration and stress during discharge{basis}"
+
+
+def _draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path) -> dict[str, Path]:
+    """The comparison's figures into ``fig_dir``: key → PNG path (a PDF lies beside each)."""
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    if not runs:
+        return files
+    draw = {
+        "grid": lambda p: figs.figure_grid(runs, dods, p),
+        "grid_own": lambda p: figs.figure_grid(runs, dods, p, scale="own"),
+        "voltage": lambda p: figs.voltage_capacity(runs, dods, p),
+        "profiles": lambda p: figs.radial_profiles(runs, dods, p),
+        "peaks": lambda p: figs.peaks_vs_dod(runs, dods, p),
+        "surface": lambda p: figs.surface_von_mises(runs, p),
+        "view3d": lambda p: view3d.particle_views(runs, dods, p),
+    }
+    names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png"}
+    for key, function in draw.items():
+        path = fig_dir / names.get(key, f"{key}.png")
+        if function(path) is not None:
+            files[key] = path
+    return files
+
+
+def _summary(directory: Path, manifest: dict[str, Any], runs: Sequence[RunData], rows: Sequence[Row],
+             ratios: Sequence[Ratio], files: dict[str, Path], fig_dir: Path) -> Summary:
+    """The conclusion and the sensitivity points; draws ``sensitivity.png`` and writes ``sensitivity.csv``."""
+    study = manifest.get("sensitivity") or {}
+    points = sens.read_points(directory, study) if study.get("points") else []
+    thresholds = (study.get("heterogeneous", 0.15), study.get("uniform", 0.02))
+    names = list(study.get("cases", [r.case.material.name for r in runs[:1] + runs[-1:]]))
+    if points:
+        names = [next((r.case.material.name for r in runs if r.name == n), n) for n in names]
+        sens.sensitivity_figure(points, names, study["depth_of_discharge"], fig_dir / "sensitivity.png")
+        files["sensitivity"] = fig_dir / "sensitivity.png"
+        files["sensitivity_csv"] = sens.write_csv(points, fig_dir.parent / "sensitivity.csv")
+    headline, items, where = conclusion(runs, rows, ratios, points, thresholds)
+    return Summary(headline, items, where, list(points), names, study.get("depth_of_discharge", math.nan))
+
+
+def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str, Any] | None = None) -> Drawn:
+    """Figures, tables, ``sensitivity.csv`` and the report of the comparison in ``directory``, drawn
+    from its files only (``comparison.json``, or ``manifest`` in its format, and the run directories)
+    into ``out`` (default: the comparison directory itself)."""
+    directory = Path(directory)
+    out = Path(out) if out is not None else directory
+    manifest = manifest if manifest is not None else read_manifest(directory, out)
+    dods = manifest.get("depth_of_discharge") or manifest["depths_of_discharge"]
+    entries = [c for c in manifest["cases"] if not c.get("error") and (_run_dir(directory, c) / "case.yaml").is_file()]
+    runs = [load_run(_run_dir(directory, c)) for c in entries]
+    files = _draw_figures(runs, dods, out / "figures")
+    rows = tables.snapshot_rows(runs, dods)
+    groups = {c["name"]: c.get("group") or _group(run) for c, run in zip(entries, runs, strict=True)}
+    ratios = tables.ratios_by_group(rows, groups)
+    files.update(tables.write_tables(rows, ratios, out))
+    summary = _summary(directory, manifest, runs, rows, ratios, files, out / "figures")
+    failures = {c["name"]: c["error"] for c in manifest["cases"] if c.get("error")}
+    failures.update({f"sensitivity run {k}": v for k, v in (manifest.get("sensitivity") or {}).get("errors", {}).items()})
+    doc = build_report(
+        comparison_title(manifest, runs), runs, dods, rows, ratios,
+        {k: str(p.relative_to(out)) for k, p in files.items() if p.suffix == ".png"},
+        float(manifest.get("wall_time_s", math.nan)), Path(str(manifest.get("file", directory))), failures,
+        {c["name"]: _shown(Path(str(c.get("file", "?")))) for c in entries}, summary,
+    )
+    files.update({f"report_{k}": p for k, p in write_report(doc, out).items()})
+    return Drawn(runs, rows, ratios, files)
+
+
+def _run_dir(directory: Path, case: dict[str, Any]) -> Path:
+    """A recorded case's run directory: ``path`` where given (a redrawn single run), else
+    ``<directory>/<name>``."""
+    return Path(case["path"]) if case.get("path") else directory / case["name"]
+
+
+def _group(run: RunData) -> str:
+    """The ratio group of a run without a recorded one: its mechanics coupling."""
+    return run.case.mechanics.coupling if run.case.mechanics.enabled else "no mechanics"
+
+
+def _shown(path: Path) -> Path:
+    """A path relative to the working directory where it lies below it, else as it is."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except (ValueError, OSError):
+        return path
+
+
+def build_comparison_report(directory: Path) -> list[Path]:
+    """Redraw the figures, tables and report of the comparison in ``directory`` from its files
+    (no solver runs; seconds). Returns the paths written."""
+    return sorted(set(draw_comparison(directory).files.values()))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecmx.postprocess.labels import redox_couple, run_label
+from ecmx.postprocess.reference import applied_specific_current
 from ecmx.postprocess.rundata import RunData, Snapshot
 from ecmx.postprocess.slices import concentration_spread, peak
 
@@ -35,6 +37,13 @@ class Row:
     max_principal_max_MPa: float
     hydrostatic_max_MPa: float
     hydrostatic_min_MPa: float
+    coupling: str = "one-way"
+    current_mA_per_g: float = float("nan")
+    stoichiometry_mean: float = float("nan")
+    redox_couple: str = "–"
+    concentration_spread_window: float = float("nan")
+    concentration_spread_mol_m3: float = float("nan")
+    label: str = ""
 
 
 COLUMN_TITLES = {
@@ -43,18 +52,49 @@ COLUMN_TITLES = {
     "depth_of_discharge": "DOD",
     "capacity_mAh_per_g": "capacity (mAh/g)",
     "voltage_V": "voltage (V)",
-    "concentration_spread": "(c_max − c_min)/c_s,max",
+    "concentration_spread": "(c_max − c_min)/c_s,max (per site count)",
     "von_mises_max_MPa": "peak von Mises (MPa)",
     "max_principal_max_MPa": "peak tensile principal (MPa)",
     "hydrostatic_max_MPa": "peak hydrostatic, tension (MPa)",
     "hydrostatic_min_MPa": "peak hydrostatic, compression (MPa)",
+    "coupling": "mechanics coupling",
+    "current_mA_per_g": "current (mA/g)",
+    "stoichiometry_mean": "mean θ",
+    "redox_couple": "redox couple (at mean θ)",
+    "concentration_spread_window": "(c_max − c_min) / cycled window",
+    "concentration_spread_mol_m3": "c_max − c_min (mol/m³)",
+    "label": "label",
 }
+MARKDOWN_COLUMNS = ("label", "depth_of_discharge", "current_mA_per_g", "voltage_V", "redox_couple",
+                    "concentration_spread_window", "concentration_spread_mol_m3", "concentration_spread",
+                    "von_mises_max_MPa", "max_principal_max_MPa", "hydrostatic_max_MPa", "hydrostatic_min_MPa")
+"""The columns of the Markdown table (the CSV has all of :data:`COLUMN_TITLES`)."""
 
-RATIO_COLUMNS = ("concentration_spread", "von_mises_max_MPa", "max_principal_max_MPa", "hydrostatic_max_MPa")
+RATIO_COLUMNS = ("concentration_spread", "von_mises_max_MPa", "max_principal_max_MPa", "hydrostatic_max_MPa",
+                 "concentration_spread_window", "concentration_spread_mol_m3")
 
 
 def _nan_if_missing(snapshot: Snapshot, quantity: str, kind: str) -> float:
     return peak(snapshot, quantity, kind) * MPA if snapshot.has(quantity) else float("nan")
+
+
+def _row_extras(run: RunData, snap: Snapshot, mean_c: float) -> dict[str, object]:
+    """The columns that describe the state: coupling, current, mean θ, redox couple, spreads in
+    units of the cycled window and in mol/m³."""
+    material = run.case.material
+    c = snap.values("concentration")
+    spread = float(c.max() - c.min())
+    theta = mean_c / run.c_max
+    current = applied_specific_current(run.case)
+    return {
+        "coupling": run.case.mechanics.coupling if run.case.mechanics.enabled else "off",
+        "current_mA_per_g": float("nan") if current is None else current,
+        "stoichiometry_mean": theta,
+        "redox_couple": redox_couple(material.name, theta),
+        "concentration_spread_window": spread / material.usable_concentration,
+        "concentration_spread_mol_m3": spread,
+        "label": run_label(run.case),
+    }
 
 
 def snapshot_rows(runs: Sequence[RunData], dods: Sequence[float]) -> list[Row]:
@@ -67,6 +107,7 @@ def snapshot_rows(runs: Sequence[RunData], dods: Sequence[float]) -> list[Row]:
             if snap is None:
                 continue
             k = int(np.argmin(np.abs(ts["depth_of_discharge"] - snap.depth_of_discharge)))
+            mean_c = snap.mean_concentration if np.isfinite(snap.mean_concentration) else float(ts["c_mean"][k])
             rows.append(
                 Row(
                     case=run.name,
@@ -79,6 +120,7 @@ def snapshot_rows(runs: Sequence[RunData], dods: Sequence[float]) -> list[Row]:
                     max_principal_max_MPa=_nan_if_missing(snap, "max_principal", "max"),
                     hydrostatic_max_MPa=_nan_if_missing(snap, "hydrostatic", "max"),
                     hydrostatic_min_MPa=_nan_if_missing(snap, "hydrostatic", "min"),
+                    **_row_extras(run, snap, mean_c),  # type: ignore[arg-type]
                 )
             )
     return rows
@@ -92,6 +134,8 @@ class Ratio:
     denominator: str
     depth_of_discharge: float
     values: dict[str, float]
+    group: str = ""
+    label: str = ""
 
 
 def ratios(rows: Sequence[Row], reference: str) -> list[Ratio]:
@@ -112,6 +156,22 @@ def ratios(rows: Sequence[Row], reference: str) -> list[Ratio]:
     return out
 
 
+def ratios_by_group(rows: Sequence[Row], groups: dict[str, str]) -> list[Ratio]:
+    """Within each group (case name → group, e.g. the mechanics coupling), each case divided by the
+    group's last case, DOD by DOD; the groups in the order they first appear."""
+    out: list[Ratio] = []
+    for group in dict.fromkeys(groups.values()):
+        members = [r for r in rows if groups.get(r.case) == group]
+        if len({r.case for r in members}) < 2:
+            continue
+        labels = {r.case: r.label or r.case for r in members}
+        for item in ratios(members, members[-1].case):
+            item.group = group
+            item.label = f"{labels[item.numerator]} / {labels[item.denominator]}"
+            out.append(item)
+    return out
+
+
 def _format(value: object, column: str) -> str:
     if isinstance(value, str):
         return value
@@ -120,8 +180,10 @@ def _format(value: object, column: str) -> str:
         return "–"
     if column == "depth_of_discharge":
         return f"{100 * v:.0f} %"
-    if column == "concentration_spread":
+    if column in ("concentration_spread", "concentration_spread_window", "stoichiometry_mean"):
         return f"{v:.4f}"
+    if column == "concentration_spread_mol_m3":
+        return f"{v:.0f}"
     if column == "voltage_V":
         return f"{v:.3f}"
     return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
@@ -134,7 +196,7 @@ def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str
 
 
 def rows_markdown(rows: Sequence[Row]) -> str:
-    columns = list(COLUMN_TITLES)
+    columns = list(MARKDOWN_COLUMNS)
     body = [[_format(getattr(r, c), c) for c in columns] for r in rows]
     return markdown_table([COLUMN_TITLES[c] for c in columns], body)
 
@@ -144,14 +206,20 @@ RATIO_TITLES = {
     "von_mises_max_MPa": "peak von Mises",
     "max_principal_max_MPa": "peak tensile principal",
     "hydrostatic_max_MPa": "peak hydrostatic (tension)",
+    "concentration_spread_window": "spread (per cycled window)",
+    "concentration_spread_mol_m3": "spread (mol/m³)",
 }
+RATIO_ORDER = ("concentration_spread_window", "concentration_spread_mol_m3", "concentration_spread", "von_mises_max_MPa",
+               "max_principal_max_MPa", "hydrostatic_max_MPa")
+"""The ratio columns in the order the Markdown table shows them."""
 
 
 def ratios_markdown(items: Sequence[Ratio]) -> str:
-    headers = ["ratio", "DOD"] + [RATIO_TITLES[c] for c in RATIO_COLUMNS]
+    titles = {**RATIO_TITLES, "concentration_spread": "spread (per c_s,max)"}
+    headers = ["ratio", "DOD"] + [titles[c] for c in RATIO_ORDER]
     body = [
-        [f"{r.numerator} / {r.denominator}", _format(r.depth_of_discharge, "depth_of_discharge")]
-        + [f"{r.values[c]:.3g}" if np.isfinite(r.values[c]) else "–" for c in RATIO_COLUMNS]
+        [r.label or f"{r.numerator} / {r.denominator}", _format(r.depth_of_discharge, "depth_of_discharge")]
+        + [f"{r.values[c]:.3g}" if np.isfinite(r.values[c]) else "–" for c in RATIO_ORDER]
         for r in items
     ]
     return markdown_table(headers, body)
@@ -168,10 +236,13 @@ def write_tables(rows: Sequence[Row], items: Sequence[Ratio], directory: Path) -
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in asdict(r).items()})
     with open(paths["ratios"], "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["numerator", "denominator", "depth_of_discharge", *RATIO_COLUMNS])
+        writer.writerow(["numerator", "denominator", "depth_of_discharge", *RATIO_COLUMNS, "group"])
         for r in items:
-            writer.writerow([r.numerator, r.denominator, repr(r.depth_of_discharge), *(repr(r.values[c]) for c in RATIO_COLUMNS)])
-    text = "## Per case and depth of discharge\n\n" + rows_markdown(rows)
+            writer.writerow([r.numerator, r.denominator, repr(r.depth_of_discharge), *(repr(r.values[c]) for c in RATIO_COLUMNS),
+                             r.group])
+    text = ("## Per case and depth of discharge\n\nSpreads c_max − c_min over the particle: per cycled window "
+            "c_s,max(θ_hi − θ_lo), in mol/m³, and per c_s,max (depends on the assumed site count). Stresses in "
+            "MPa, tension positive.\n\n" + rows_markdown(rows))
     if items:
         text += "\n## Ratios\n\n" + ratios_markdown(items)
     paths["markdown"].write_text(text)

@@ -14,10 +14,10 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from ecmx.solver.config.case import Case, Snapshots, case_from_dict, load_case
 from ecmx.solver.config.messages import validation_error
@@ -25,6 +25,7 @@ from ecmx.solver.config.safe_yaml import read_yaml
 from ecmx.solver.config.schema import Schema
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_YAML_BYTES, check_regular_file
+from ecmx.solver.units import Diffusivity, Length, si
 
 MAX_SWEEP_POINTS = 10_000
 """Most points of a sweep (the product of its axes' lengths)."""
@@ -140,6 +141,52 @@ class SweepFile(Schema):
     output: StudyOutput = Field(StudyOutput(), description="where it writes (default results/sweep-<file stem>)")
 
 
+MAX_SENSITIVITY_VALUES = 12
+"""Most values of one sensitivity axis (each value is one or two sphere-1d runs)."""
+
+_AXIS = Field(min_length=1, max_length=MAX_SENSITIVITY_VALUES)
+
+SpecificCurrent = Annotated[float, si("A/kg"), Field(gt=0, le=1e5)]
+"""A current per mass of active material, A/kg (= mA/g)."""
+
+
+def _distinct_positive(values: list[float]) -> list[float]:
+    if len(set(values)) != len(values):
+        raise ValueError("expected distinct values")
+    return sorted(values)
+
+
+class SensitivitySpec(Schema):
+    """The built-in sensitivity study of a two-material comparison (fast sphere-1d runs).
+
+    The first case of the comparison is the numerator (NVP), the last one the reference (HE-V).
+    Each axis changes one input from the shipped cases, all else as shipped; the cases' protocol
+    is cut to their first (discharge) step, ending at ``depth_of_discharge``.
+    """
+
+    enabled: bool = Field(True, description="run the sensitivity study (false: off)")
+    depth_of_discharge: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5, description="the depth of discharge (fraction) at which spreads and peak stresses are taken")
+    diffusivity: Annotated[list[Annotated[Diffusivity, Field(gt=0)]], _AXIS] = Field(
+        [1e-17, 1e-16, 1e-15, 1e-14],
+        description="D_s of the first case, m²/s; the last case's D_s keeps its shipped ratio to it")
+    diffusivity_ratio: Annotated[list[Annotated[float, Field(gt=0, le=1e6)]], _AXIS] = Field(
+        [1.0, 10.0, 100.0], description="D_s of the last case over D_s of the first case (first case as shipped)")
+    radius: Annotated[list[Annotated[Length, Field(gt=0, le=1e-3)]], _AXIS] = Field(
+        [0.25e-6, 0.5e-6, 1e-6, 2e-6], description="particle radius of both cases, m")
+    heterogeneous: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.15, description="the first case counts as visibly heterogeneous at a spread of at least this fraction of its "
+        "cycled window")
+    uniform: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.02, description="the last case counts as uniform at a spread of at most this fraction of its cycled window")
+
+    @model_validator(mode="after")
+    def _sorted(self) -> SensitivitySpec:
+        for name in ("diffusivity", "diffusivity_ratio", "radius"):
+            setattr(self, name, _distinct_positive(getattr(self, name)))
+        return self
+
+
 class CompareSpec(Schema):
     """The cases of a comparison and the states at which they are compared."""
 
@@ -147,6 +194,23 @@ class CompareSpec(Schema):
     at: Snapshots = Field(Snapshots(), description="states at which the fields are compared")
     set: list[str] = Field([], description="dotted.key=value overrides applied to every case")
     workers: Annotated[int, Field(ge=1)] | None = Field(None, description="cases run in parallel, processes (default: cores)")
+    couplings: list[Literal["one-way", "two-way"]] | None = Field(
+        None, description="run every case with each of these mechanics couplings, side by side (default: as in the cases)")
+    current: Literal["own-c-rate", "same-specific-current"] = Field(
+        "own-c-rate", description="own-c-rate: each case's protocol as written; same-specific-current: every "
+        "current-controlled step at specific_current (mA/g of active material)")
+    specific_current: SpecificCurrent = Field(
+        100.0, description="current per mass of active material for same-specific-current (and the sensitivity's "
+        "like-for-like point), A/kg = mA/g")
+    sensitivity: SensitivitySpec | None = Field(
+        None, description="the built-in sensitivity study (sphere-1d runs); absent: off")
+
+    @field_validator("couplings")
+    @classmethod
+    def _distinct_couplings(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or len(set(value)) != len(value)):
+            raise ValueError("expected one or both of one-way, two-way, each once")
+        return value
 
 
 class CompareFile(Schema):

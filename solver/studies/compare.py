@@ -4,15 +4,23 @@
 into ``<comparison dir>/<case name>/`` — an ordinary run directory (``ecmx.solver.studies.run``) with its
 ParaView files — and then writes, into the comparison directory:
 
-- ``figures/grid.png``: mid-plane slices of c_s/c_s,max and von Mises stress, rows = cases,
-  columns = depths of discharge, one colour scale per quantity (``figures/slices/*.vtp``: the
-  slice data drawn); ``figures/voltage.png``, ``figures/profiles.png``, ``figures/peaks.png``,
-  ``figures/surface_von_mises.png``;
-- ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the concentration spread and the
-  peak stresses, and their ratios to the last case (NVP / HE-V for ``nvp-vs-hev.yaml``);
-- ``report.md`` and ``report.html``;
-- ``comparison.json``: the comparison file, its depths of discharge and its cases in order, from
-  which ``ecmx report`` redraws all of the above (:mod:`ecmx.solver.studies.redraw`).
+- ``figures/``: mid-plane slice grids of c_s/c_s,max, its deviation, von Mises and the largest
+  principal stress on shared colour scales (``grid``) and with each case on its own
+  (``grid_own_scale``), the 3D particle view (3D runs), voltage, radial profiles, peaks, surface
+  probe and sensitivity plots, each PNG + PDF (``figures/slices/*.vtp``: the slice data drawn);
+- ``table.csv``, ``table.md``, ``ratios.csv``: per case and DOD the voltage, redox couple,
+  concentration spreads (per cycled window, mol/m³, per c_s,max) and peak stresses, and their ratios
+  to the last case of the same coupling (NVP / HE-V for ``nvp-vs-hev.yaml``);
+- ``sensitivity/`` and ``sensitivity.csv``: the built-in sensitivity study
+  (:mod:`ecmx.solver.studies.sensitivity`, ``compare.sensitivity``);
+- ``comparison.json`` (what was run: the comparison file, its depths of discharge, its cases in
+  order with their groups, the sensitivity points), from which ``ecmx report`` redraws everything
+  (:mod:`ecmx.solver.studies.redraw`); ``report.md`` and a one-file ``report.html``, drawn from the
+  directory's files by :func:`ecmx.postprocess.report.draw_comparison`.
+
+``compare.couplings`` runs each case once per mechanics coupling (one-way and two-way side by side)
+and ``compare.current: same-specific-current`` runs every case at one current per mass
+(:mod:`ecmx.solver.studies.variants`).
 
 Every case gets snapshots at the comparison's depths of discharge (added to its own).
 
@@ -59,7 +67,10 @@ from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
 from ecmx.solver.studies.progress import CasesProgress
+from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
+from ecmx.solver.studies.sensitivity import sensitivity_plan
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
+from ecmx.solver.studies.variants import PlannedRun, specific_current_overrides, variant
 from ecmx.solver.studies.workers import process_pool
 
 log = logging.getLogger(__name__)
@@ -68,11 +79,13 @@ Runner = Callable[..., Any]
 """``run_case``-like callable: ``runner(case, out_dir=..., overwrite=..., progress=..., comm=...)``."""
 
 RECORD_FILE = "comparison.json"
-"""What ``ecmx report`` needs to redraw the comparison: its file, states and cases in order."""
-OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html", RECORD_FILE)
+"""What ``ecmx report`` needs to redraw the comparison: its file, states, cases and sensitivity points."""
+OUTPUT_FILES = ("table.csv", "table.md", "ratios.csv", "report.md", "report.html", RECORD_FILE, "sensitivity.csv")
 OUTPUT_DIRECTORIES = ("figures",)
 OUTPUTS = (*OUTPUT_DIRECTORIES, *OUTPUT_FILES)
 """What post-processing writes into the comparison directory (replaced on every comparison)."""
+RESERVED = (*OUTPUTS, SENSITIVITY_DIRECTORY)
+"""Names a case may not take (each case writes ``<comparison dir>/<name>/``)."""
 
 
 @dataclass
@@ -96,6 +109,7 @@ class ComparisonResult:
     rows: list[Any] = field(default_factory=list)
     ratios: list[Any] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> dict[str, str]:
@@ -103,29 +117,65 @@ class ComparisonResult:
 
 
 def comparison_cases(study: Comparison) -> list[Case]:
-    """The comparison's cases, each with snapshots at the comparison's depths of discharge too (their
-    names differ: :class:`~ecmx.solver.config.studies.Comparison` checks it)."""
-    dods = study.spec.compare.at.depth_of_discharge
-    cases = []
-    for case in study.cases:
-        case = case.model_copy(deep=True)
-        wanted = sorted(set(case.output.snapshots.depth_of_discharge) | set(dods))
-        case.output.snapshots = Snapshots(depth_of_discharge=wanted)
-        cases.append(case)
-    return cases
+    """The comparison's cases (each coupling variant of ``compare.couplings``, at the current basis
+    of ``compare.current``), each with snapshots at the comparison's depths of discharge too."""
+    return [run.case for run in comparison_runs(study)]
 
 
-def case_directories(study: Comparison, directory: Path) -> list[Path]:
-    """``<directory>/<case name>`` for each case, each checked to lie directly inside ``directory``.
+def _coupling_name(case: Case, coupling: str | None) -> str:
+    """A variant keeps the case's name for the case's own coupling, else gets ``-<coupling>``."""
+    return case.name if coupling in (None, case.mechanics.coupling) else f"{case.name}-{coupling}"
+
+
+def comparison_runs(study: Comparison) -> list[PlannedRun]:
+    """The comparison's own runs (sensitivity runs aside), validated, in order: for each coupling of
+    ``compare.couplings`` (default: the cases' own), every case.
+
+    Raises:
+        CaseError: a variant does not validate, or two runs would share a name.
+    """
+    compare = study.spec.compare
+    dods = compare.at.depth_of_discharge
+    runs = []
+    for coupling in compare.couplings or [None]:
+        for case, path in zip(study.cases, study.case_paths, strict=True):
+            overrides = [] if coupling in (None, case.mechanics.coupling) else [f"mechanics.coupling={coupling}"]
+            if compare.current == "same-specific-current":
+                overrides += specific_current_overrides(case, compare.specific_current)
+            if overrides:  # a variant: the case file again, with the comparison's and the variant's overrides
+                name = _coupling_name(case, coupling)
+                run = variant(path, compare.set, [*overrides, f"name={name}"], f"comparison variant {name}")
+            else:  # the case itself, as validated
+                run = case.model_copy(deep=True)
+            wanted = sorted(set(run.output.snapshots.depth_of_discharge) | set(dods))
+            run.output.snapshots = Snapshots(depth_of_discharge=wanted)
+            group = run.mechanics.coupling if run.mechanics.enabled else "no mechanics"
+            runs.append(PlannedRun(run, path, {"group": group, "base": case.name}))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise CaseError(f"two runs of the comparison would share a name ({', '.join(names)}): rename a case",
+                        file=study.path, key="compare.couplings")
+    return runs
+
+
+def planned_directories(study: Comparison, runs: Sequence[PlannedRun], directory: Path) -> list[Path]:
+    """``<directory>/<name>`` for each comparison run and ``<directory>/sensitivity/<name>`` for each
+    sensitivity run, each checked to lie directly inside its parent.
 
     Raises:
         CaseError: naming the case file and its ``name``, for a name that would write elsewhere
             (``..``, an absolute path, a separator, a link) or over an output of the comparison.
     """
-    return [
-        child_directory(directory, case.name, file=path, key="name", reserved=OUTPUTS)
-        for case, path in zip(study.cases, study.case_paths, strict=True)
-    ]
+    dirs = []
+    for run in runs:
+        parent = directory / SENSITIVITY_DIRECTORY if "role" in run.info else directory
+        dirs.append(child_directory(parent, run.name, file=run.file, key="name", reserved=RESERVED))
+    return dirs
+
+
+def case_directories(study: Comparison, directory: Path) -> list[Path]:
+    """The directories of :func:`comparison_runs` (see :func:`planned_directories`)."""
+    return planned_directories(study, comparison_runs(study), directory)
 
 
 def run_comparison(
@@ -159,16 +209,18 @@ def run_comparison(
     started = time.perf_counter()
     comm = MPI.COMM_WORLD
     directory = expand(study.directory)
-    cases = comparison_cases(study)
+    extra, manifest = sensitivity_plan(study)
+    planned = [*comparison_runs(study), *extra]
+    cases = [run.case for run in planned]
     locks: list[DirectoryLock] = []
     try:
-        case_dirs = on_root(comm, _open_comparison, study, directory, overwrite, locks)
+        case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks)
         try:
             outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm, progress)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
                                     f"{directory}") from None
-        result = ComparisonResult(directory, outcomes, 0.0)
+        result = ComparisonResult(directory, outcomes, 0.0, manifest=_manifest(study, planned, outcomes, manifest))
         on_root(comm, _post_process, study, result, started)
     finally:
         for lock in locks:
@@ -180,17 +232,20 @@ def run_comparison(
     return result
 
 
-def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks: list[DirectoryLock]) -> list[Path]:
+def _open_comparison(study: Comparison, planned: Sequence[PlannedRun], directory: Path, overwrite: bool,
+                     locks: list[DirectoryLock]) -> list[Path]:
     """Rank 0: check the case directories, create or adopt and lock the comparison directory (the
     lock is appended to ``locks``) and check what it holds; returns the case directories.
 
     An existing case directory needs ``overwrite`` and must be an ecmx run directory (or empty).
     """
-    case_dirs = case_directories(study, directory)
+    case_dirs = planned_directories(study, planned, directory)
     locks.append(open_study_directory(directory, "comparison", file=study.path))
     check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
-    record_comparison(study, directory)
-    existing = [(d, path) for d, path in zip(case_dirs, study.case_paths, strict=True) if d.exists() or d.is_symlink()]
+    if any("role" in run.info for run in planned):
+        _sensitivity_directory(directory, study.path)
+    record_comparison(study, directory, planned)
+    existing = [(d, run.file) for d, run in zip(case_dirs, planned, strict=True) if d.exists() or d.is_symlink()]
     if existing and not overwrite:
         raise CaseError(
             f"comparison directory {directory} already holds results of {', '.join(d.name for d, _ in existing)}; "
@@ -203,12 +258,45 @@ def _open_comparison(study: Comparison, directory: Path, overwrite: bool, locks:
     return case_dirs
 
 
-def record_comparison(study: Comparison, directory: Path) -> None:
-    """Write ``comparison.json`` (atomically): the comparison file, its depths of discharge and its
-    cases in order, which ``ecmx report`` needs to redraw the outputs from the directory alone."""
-    record = {"file": str(study.path), "depth_of_discharge": list(study.spec.compare.at.depth_of_discharge),
-              "cases": [{"name": c.name, "file": str(p)} for c, p in zip(study.cases, study.case_paths, strict=True)]}
-    atomic_write_text(directory / RECORD_FILE, json.dumps(record, indent=1))
+def _sensitivity_directory(directory: Path, file: Path) -> None:
+    """Create ``<directory>/sensitivity`` (inside the locked comparison directory, so ecmx's); a file or
+    link of that name is refused."""
+    path = directory / SENSITIVITY_DIRECTORY
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise CaseError(f"{path} exists and is not a directory (or is a symbolic link)", file=file, key="compare.sensitivity")
+    path.mkdir(exist_ok=True)
+
+
+def _manifest(study: Comparison, planned: Sequence[PlannedRun], outcomes: Sequence[CaseOutcome] = (),
+              sensitivity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``comparison.json`` records: the comparison file, its depths of discharge and its runs in
+    order (name, case file, group, and once run their wall time and error), the current basis and the
+    sensitivity points; enough to redraw everything from the directory alone (``ecmx report``,
+    :func:`ecmx.postprocess.report.build_comparison_report`)."""
+    compare = study.spec.compare
+    by_name = {o.name: o for o in outcomes}
+    done = {name: {"wall_time_s": o.wall_time_s, "error": o.error} for name, o in by_name.items()}
+    cases = [{"name": run.name, "file": str(run.file), **run.info, **done.get(run.name, {})}
+             for run in planned if "role" not in run.info]
+    errors = {run.name: by_name[run.name].error for run in planned
+              if "role" in run.info and run.name in by_name and by_name[run.name].error}
+    return {
+        "file": str(study.path),
+        "depth_of_discharge": list(compare.at.depth_of_discharge),
+        "current": {"basis": compare.current, "specific_current_mA_per_g": compare.specific_current},
+        "cases": cases,
+        "sensitivity": {**sensitivity, "errors": errors} if sensitivity else {},
+    }
+
+
+def record_comparison(study: Comparison, directory: Path, planned: Sequence[PlannedRun] | None = None) -> None:
+    """Write ``comparison.json`` (atomically) before the runs start (:func:`_manifest`, no outcomes
+    yet), so that ``ecmx report`` can redraw even an interrupted comparison; the post-processing
+    rewrites it with the outcomes."""
+    planned = comparison_runs(study) if planned is None else planned
+    sensitivity = {} if all("role" not in run.info for run in planned) else sensitivity_plan(study)[1]
+    atomic_write_text(directory / RECORD_FILE, json.dumps(_manifest(study, planned, (), sensitivity), indent=1,
+                                                         default=str))
 
 
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
@@ -310,47 +398,35 @@ def _post_process(study: Comparison, result: ComparisonResult, started: float) -
                          f"the case results are in {result.directory}") from None
 
 
-def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float) -> None:
-    """Figures, tables and report into ``out``; ``result.files`` maps each to its path there."""
-    from ecmx.postprocess import figures, report, tables
-    from ecmx.postprocess.rundata import load_run
+def _recorded(study: Any, result: ComparisonResult) -> dict[str, Any]:
+    """The manifest of a redraw (``ecmx report``): the directory's ``comparison.json`` with the
+    outcomes found now, or one made from the cases and outcomes (an older comparison, a single run)."""
+    path = result.directory / RECORD_FILE
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    if not isinstance(manifest, dict) or "cases" not in manifest:
+        manifest = {"file": str(study.path), "depth_of_discharge": list(study.spec.compare.at.depth_of_discharge),
+                    "cases": [{"name": c.name, "file": str(p)} for c, p in zip(study.cases, study.case_paths, strict=True)]}
+    by_name = {o.name: o for o in result.outcomes}
+    for case in manifest["cases"]:
+        if case["name"] in by_name:
+            outcome = by_name[case["name"]]
+            case.update(wall_time_s=outcome.wall_time_s, error=outcome.error, path=str(outcome.directory))
+    return manifest
 
-    dods = study.spec.compare.at.depth_of_discharge
-    runs = [load_run(o.directory) for o in result.outcomes if o.error is None]
-    result.runs = runs
-    fig_dir = out / "figures"
-    fig_dir.mkdir()
-    files: dict[str, Path] = {}
-    if runs:
-        figures.figure_grid(runs, dods, fig_dir / "grid.png")
-        files["grid"] = fig_dir / "grid.png"
-        figures.voltage_capacity(runs, dods, fig_dir / "voltage.png")
-        files["voltage"] = fig_dir / "voltage.png"
-        figures.radial_profiles(runs, dods, fig_dir / "profiles.png")
-        files["profiles"] = fig_dir / "profiles.png"
-        figures.peaks_vs_dod(runs, dods, fig_dir / "peaks.png")
-        files["peaks"] = fig_dir / "peaks.png"
-        if figures.surface_von_mises(runs, fig_dir / "surface_von_mises.png"):
-            files["surface"] = fig_dir / "surface_von_mises.png"
-    result.rows = tables.snapshot_rows(runs, dods)
-    result.ratios = tables.ratios(result.rows, runs[-1].name) if len(runs) > 1 else []
-    files.update(tables.write_tables(result.rows, result.ratios, out))
-    wall = time.perf_counter() - started
-    doc = report.build_report(
-        f"ecmx comparison: {study.path.stem}",
-        runs,
-        dods,
-        result.rows,
-        result.ratios,
-        {k: str(p.relative_to(out)) for k, p in files.items() if p.suffix == ".png"},
-        wall,
-        study.path,
-        result.failures,
-        {case.name: _shown(path) for case, path in zip(study.cases, study.case_paths, strict=True)},
-    )
-    files.update({f"report_{k}": p for k, p in report.write_report(doc, out).items()})
-    result.files = files
+
+def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float) -> None:
+    """``comparison.json``, then the figures, tables and report (:mod:`ecmx.postprocess.report`, from
+    the comparison directory's files) into ``out``; ``result.files`` maps each to its path there."""
+    from ecmx.postprocess import report, tables
+
+    manifest = result.manifest or _recorded(study, result)
+    manifest["wall_time_s"] = time.perf_counter() - started
+    if result.manifest:  # a comparison that ran (a redraw keeps the record as it is)
+        (out / RECORD_FILE).write_text(json.dumps(manifest, indent=1, default=str) + "\n")
+    drawn = report.draw_comparison(result.directory, out, manifest)
+    result.runs, result.rows, result.ratios = drawn.runs, drawn.rows, drawn.ratios
+    result.files = {**({"manifest": out / RECORD_FILE} if result.manifest else {}), **drawn.files}
     print(tables.rows_markdown(result.rows))
     if result.ratios:
         print(tables.ratios_markdown(result.ratios))
-    print(f"wall time {wall:.1f} s", file=sys.stderr)
+    print(f"wall time {time.perf_counter() - started:.1f} s", file=sys.stderr)

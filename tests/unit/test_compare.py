@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 import yaml
+from matplotlib.figure import Figure
 from support.fake_runs import amplitude, comparison_files, fake_case, fake_runner, stresses, write_fake_run, write_pvd
 
 from ecmx.postprocess import figures, tables
@@ -126,7 +127,9 @@ def test_revolved_sphere_keeps_cell_data_per_annulus(tmp_path: Path) -> None:
 def test_figure_grid_shares_colour_scales_and_saves_slice_data(tmp_path: Path) -> None:
     runs = [_fake(tmp_path, m, "particle-in-electrolyte") for m in ("nvp", "hev")]
     png = tmp_path / "fig" / "grid.png"
-    ranges = figures.figure_grid(runs, DODS, png)
+    fig = figures.figure_grid(runs, DODS, png)
+    assert isinstance(fig, Figure) and png.with_suffix(".pdf").stat().st_size > 10_000
+    ranges = _colour_bars(fig)
     image = matplotlib.image.imread(png)
     assert image.shape[0] > 800 and image.shape[1] > 600
     assert image[..., :3].std() > 0.05  # not blank
@@ -137,7 +140,14 @@ def test_figure_grid_shares_colour_scales_and_saves_slice_data(tmp_path: Path) -
     assert ranges["c_ratio"] == pytest.approx((all_c.min(), all_c.max()))
     assert ranges["von_mises_MPa"] == pytest.approx((0.0, all_vm.max()))
     lo, hi = ranges["c_deviation"]
-    assert lo == -hi and hi > 0
+    assert lo == pytest.approx(-hi) and hi > 0
+    all_p = np.concatenate([s["max_principal_MPa"] for s in saved.values()])
+    assert ranges["max_principal_MPa"] == pytest.approx((all_p.min(), all_p.max()))
+    # each material on its own scale: the HE-V row spans HE-V's values only
+    own = _colour_bars(figures.figure_grid(runs, DODS, tmp_path / "fig" / "own.png", scale="own"))
+    hev_vm = np.concatenate([s["von_mises_MPa"] for name, s in saved.items() if name.startswith(runs[1].name)])
+    assert own[f"von_mises_MPa:{runs[1].name}"] == pytest.approx((0.0, hev_vm.max()))
+    assert hev_vm.max() < 0.2 * all_vm.max()
     # the saved slice is the slice of the field file
     run, snap = runs[0], runs[0].snapshot_at(0.5)
     again = mid_plane_slice(snap, ["concentration"])
@@ -146,15 +156,20 @@ def test_figure_grid_shares_colour_scales_and_saves_slice_data(tmp_path: Path) -
     assert np.allclose(stored["c_ratio"], again["concentration"] / run.c_max)
 
 
+def _colour_bars(fig: Figure) -> dict[str, tuple[float, float]]:
+    """The colour range of every colour bar of a grid figure, by its axes label without 'scale:'."""
+    return {ax.get_label()[6:]: ax.get_ylim() for ax in fig.axes if ax.get_label().startswith("scale:")}
+
+
 def test_line_plots_are_written(tmp_path: Path) -> None:
     runs = [_fake(tmp_path, m, "sphere-1d") for m in ("nvp", "hev")]
-    figures.voltage_capacity(runs, DODS, tmp_path / "v.png")
-    figures.radial_profiles(runs, DODS, tmp_path / "p.png")
-    figures.peaks_vs_dod(runs, DODS, tmp_path / "k.png")
-    assert figures.surface_von_mises(runs, tmp_path / "s.png")
+    drawn = [figures.voltage_capacity(runs, DODS, tmp_path / "v.png"), figures.radial_profiles(runs, DODS, tmp_path / "p.png"),
+             figures.peaks_vs_dod(runs, DODS, tmp_path / "k.png"), figures.surface_von_mises(runs, tmp_path / "s.png")]
+    assert all(isinstance(fig, Figure) for fig in drawn)
     assert not figures.surface_von_mises(runs, tmp_path / "none.png", probe="nowhere")
     for name in ("v.png", "p.png", "k.png", "s.png"):
         assert matplotlib.image.imread(tmp_path / name)[..., :3].std() > 0.02
+        assert (tmp_path / name).with_suffix(".pdf").read_bytes().startswith(b"%PDF")
     assert not (tmp_path / "none.png").exists()
 
 

@@ -1,0 +1,43 @@
+"""Matplotlib without pyplot: figures are :class:`matplotlib.figure.Figure` objects drawn on their
+own canvas, so importing or calling the figure modules never touches the caller's backend or
+pyplot's figure list, and every figure function can return its Figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+VECTOR_FORMAT = ".pdf"
+"""The vector copy written beside every PNG."""
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """A Figure that belongs to no pyplot state (``Figure(**kwargs)``)."""
+    return Figure(**kwargs)
+
+
+def colour_scale(lo: float, hi: float, cmap: str) -> ScalarMappable:
+    """A mappable for a colour bar over [lo, hi] in colour map ``cmap``."""
+    return ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
+
+
+def save(fig: Figure, path: Path, dpi: int = 120) -> list[Path]:
+    """Write ``fig`` as PNG at ``path`` and as a vector file beside it (same stem); returns both paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vector = path.with_suffix(VECTOR_FORMAT)
+    fig.savefig(path, dpi=dpi)
+    fig.savefig(vector)
+    return [path, vector]
+
+
+def colour_cycle() -> list[str]:
+    """The default line colours (matplotlib's rcParams cycle)."""
+    import matplotlib
+
+    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]

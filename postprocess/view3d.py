@@ -1,0 +1,116 @@
+"""A COMSOL-like 3D view of the particle at each snapshot: the particle with its front half
+(y < 0, facing the viewer) cut away, coloured by c_s/c_s,max and by von Mises stress on its
+surface and on the cut, drawn off-screen with pyvista (no display needed; VTK's EGL/OSMesa
+off-screen rendering). Rows: case × quantity, each row on its own colour scale; columns: depths of
+discharge. Only runs on a 3D mesh are drawn; where off-screen rendering is not available the view
+is skipped with one log line saying why, and the rest of the report is unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+from matplotlib.figure import Figure
+
+from ecmx.postprocess.labels import run_label
+from ecmx.postprocess.plotting import colour_scale, new_figure, save
+from ecmx.postprocess.rundata import RunData, Snapshot
+
+log = logging.getLogger(__name__)
+
+MPA = 1e-6
+PIXELS = 420
+QUANTITIES = (
+    # (canonical quantity, drawn array, colour-bar label, colour map)
+    ("concentration", "c_ratio", r"$c_s/c_{s,\max}$", "viridis"),
+    ("von_mises", "von_mises_MPa", "von Mises (MPa)", "inferno"),
+)
+
+
+def cut_particle(run: RunData, snapshot: Snapshot) -> pv.PolyData:
+    """The particle's surface with its y < 0 half removed (so the cut at y = 0 shows the inside), with
+    ``c_ratio`` = c_s/c_s,max and ``von_mises_MPa`` as point or cell arrays (µm)."""
+    grid = snapshot.scalar_grid(["concentration", "von_mises"])
+    for quantity, name, factor in (("concentration", "c_ratio", 1.0 / run.c_max), ("von_mises", "von_mises_MPa", MPA)):
+        for data in (grid.point_data, grid.cell_data):
+            if quantity in data:
+                data[name] = np.asarray(data[quantity]) * factor
+    half = grid.clip(normal=(0.0, -1.0, 0.0), origin=tuple(snapshot.centre), crinkle=False)
+    return half.extract_surface(algorithm="dataset_surface")
+
+
+def _quiet_vtk() -> None:
+    """Silence VTK's 'bad X server connection' warning: rendering is off-screen on purpose."""
+    try:
+        from vtkmodules.vtkCommonCore import vtkLogger
+
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+    except ImportError:  # older VTK: the warning is harmless
+        pass
+
+
+def render(surface: pv.PolyData, name: str, cmap: str, clim: tuple[float, float]) -> np.ndarray:
+    """One off-screen image (RGB) of ``surface`` coloured by ``name``, seen from the cut side."""
+    plotter = pv.Plotter(off_screen=True, window_size=(PIXELS, PIXELS))
+    try:
+        plotter.set_background("white")
+        preference = "point" if name in surface.point_data else "cell"
+        plotter.add_mesh(surface, scalars=name, preference=preference, cmap=cmap, clim=clim, show_scalar_bar=False,
+                         smooth_shading=True)
+        plotter.camera_position = [(1.2, -3.2, 1.6), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)]
+        plotter.reset_camera()
+        return plotter.screenshot(return_img=True)
+    finally:
+        plotter.close()
+
+
+def particle_views(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure | None:
+    """Write the 3D view PNG (+ PDF) of the 3D runs to ``path``; None (nothing written) when no run
+    is 3D or off-screen rendering fails (logged)."""
+    chosen = [run for run in runs if run.snapshots and run.snapshots[0].coordinate_system == "cartesian"]
+    if not chosen:
+        log.info("3D particle view skipped: no run on a 3D mesh")
+        return None
+    _quiet_vtk()
+    try:
+        images, ranges = _render_all(chosen, dods)
+    except Exception as exc:  # no GL context, no EGL/OSMesa: the view is optional
+        log.warning("3D particle view skipped: off-screen rendering is not available here (%s: %s)",
+                    type(exc).__name__, exc)
+        return None
+    rows = len(chosen) * len(QUANTITIES)
+    fig = new_figure(figsize=(2.3 * len(dods) + 1.6, 2.3 * rows + 0.6))
+    for (i, j), image in images.items():
+        ax = fig.add_subplot(rows, len(dods), i * len(dods) + j + 1)
+        ax.imshow(image)
+        ax.set_axis_off()
+        if i == 0:
+            ax.set_title(f"DOD {100 * dods[j]:.0f} %", fontsize=10)
+        if j == len(dods) - 1:
+            run, (_, _, label, cmap) = chosen[i // len(QUANTITIES)], QUANTITIES[i % len(QUANTITIES)]
+            fig.colorbar(colour_scale(*ranges[i], cmap), ax=ax, fraction=0.06, label=f"{run_label(run.case)}\n{label}")
+    fig.suptitle("Particle with the front half (y < 0) cut away; the Na-metal face is above (+z)", fontsize=9)
+    save(fig, path, dpi=110)
+    return fig
+
+
+def _render_all(runs: Sequence[RunData], dods: Sequence[float]) -> tuple[dict[tuple[int, int], np.ndarray],
+                                                                        dict[int, tuple[float, float]]]:
+    """Images keyed by (row, column) and the colour range of each row (case × quantity)."""
+    images, ranges = {}, {}
+    for k, run in enumerate(runs):
+        surfaces = {j: cut_particle(run, snap) for j, d in enumerate(dods) if (snap := run.snapshot_at(d)) is not None}
+        for q, (_, name, _, cmap) in enumerate(QUANTITIES):
+            row = k * len(QUANTITIES) + q
+            values = [np.asarray(s[name]) for s in surfaces.values() if name in s.array_names]
+            if not values:
+                continue
+            lo, hi = float(min(v.min() for v in values)), float(max(v.max() for v in values))
+            ranges[row] = (lo, hi if hi > lo else lo + 1e-12)
+            for j, surface in surfaces.items():
+                images[(row, j)] = render(surface, name, cmap, ranges[row])
+    return images, ranges
