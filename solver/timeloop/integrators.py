@@ -20,6 +20,9 @@ The models see the scheme only through the weights (a₀, a₁, a₂) [1/s] of
   predictor through the level before the jump says nothing, and, being functions of θ and ĉ
   (an index-1 DAE), their error follows that of the differential blocks (measured: the capacity at a
   voltage cut-off is within 1e-3 DOD of a fine reference, tests/verification/test_time_integration.py);
+  the surface nodes of θ leave the norm while their values over the step's stencil straddle a knot
+  of the piecewise-linear U(θ) (:func:`across_knot`: there BDF2 is locally first order, once per
+  knot);
 - dense output: the quadratic (or linear) interpolant of any scalar through the accepted levels.
 
 Times in seconds; states are the owned values of each unknown block (nondimensional).
