@@ -296,6 +296,20 @@ class CellProblem:
         """Copies of the owned values of each unknown block (nondimensional; order of ``differential``)."""
         return [u.x.array[:_owned(u)].copy() for u in self._unknowns]
 
+    @property
+    def kinks(self) -> tuple[tuple[np.ndarray, np.ndarray] | None, ...]:
+        """Per block (order of ``differential``): for θ, the knots of the piecewise-linear U(θ) table
+        and the mask of the owned θ nodes on the interface, where U acts; None for the other blocks
+        (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator` ``kinks``). Collective."""
+        theta = self.particle.unknowns[0]
+        gamma = self.domains.interface
+        v = ufl.TestFunction(theta.function_space)
+        weights = fem.assemble_vector(self.domains.form(gamma.integral(gamma.particle(v))))
+        weights.scatter_reverse(dolfinx.la.InsertMode.add)
+        on_surface = weights.array[:_owned(theta)] != 0.0
+        knots = np.asarray(self.case.material.open_circuit_voltage.stoichiometry, dtype=float)
+        return ((knots, on_surface), *(None for _ in self.differential[1:]))
+
     def _bounds_violation(self) -> str:
         return self.particle.bounds_violation() or self.electrolyte.bounds_violation()
 

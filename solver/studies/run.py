@@ -378,7 +378,8 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     steps = steps if resumed is None else resumed.remaining(steps)
     interrupts = DeferredInterrupt(comm)
     coupling = coupling_for(problem, recorder.mechanics) if recorder.mechanics is not None else None
-    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm)
+    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm,
+                               kinks=getattr(problem, "kinks", None))
     if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
         problem = StaggeredSteps(problem, coupling, case.solver.rtol, case.solver.atol)
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),

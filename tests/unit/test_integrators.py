@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from ecmx.solver.timeloop.integrators import BdfIntegrator, bdf_weights, crossing, dense_output, error_constant
+from ecmx.solver.timeloop.integrators import (
+    BdfIntegrator,
+    across_knot,
+    bdf_weights,
+    crossing,
+    dense_output,
+    error_constant,
+)
 
 
 def test_bdf_weights_and_milne_constants():
@@ -50,3 +57,42 @@ def test_dense_output_crossing():
     assert crossing(times, values, 2.0) == pytest.approx(np.sqrt(2.0), rel=1e-12)
     assert crossing(times[:2], values[:2], 2.5) == pytest.approx(1.5)  # linear after a restart
     assert crossing(times, values, 5.0) is None
+
+
+def _integrator_with_history(knots, values, surface=None):
+    """BDF2 (atol 1, rtol 0) with levels at t = 0, 0.5, 1 of the node values ``values(t)``; ``knots``
+    of the one block (None: none) acting at the nodes ``surface``."""
+    per_block = None if knots is None else [(np.asarray(knots, dtype=float), surface)]
+    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD, kinks=per_block)
+    integrator.restart(0.0, [values(0.0)])
+    integrator.accepted(0.5, [values(0.5)])
+    integrator.accepted(1.0, [values(1.0)])
+    return integrator
+
+
+def test_nodes_near_a_crossed_knot_leave_the_error_norm_and_the_others_still_control_it():
+    """Node 0 (the surface) crosses the knot 0.5 with a jump of u'' (a table kink): its O(Δt²)
+    estimate leaves the norm; node 1 (inside) keeps its smooth O(Δt³) estimate; without knots node 0
+    rules."""
+    def values(t):
+        return np.array([0.45 + 0.05 * t + 20.0 * max(t - 1.0, 0.0) ** 2, 0.1 * t**3])
+
+    new = [values(1.5)]
+    plain = _integrator_with_history(None, values).error(0.5, new)
+    kinked = _integrator_with_history([0.5], values, surface=np.array([True, False])).error(0.5, new)
+    smooth_only = _integrator_with_history(None, lambda t: values(t)[1:]).error(0.5, [values(1.5)[1:]])
+    assert plain > 10 * smooth_only > 0.0
+    assert kinked == pytest.approx(smooth_only, rel=1e-12)
+
+
+def test_a_block_that_only_touches_a_knot_crosses_nothing():
+    """θ starting on a knot (the window's edge) and moving away from it stays in the norm."""
+    def values(t):
+        return np.array([0.25 + 0.01 * t**3, 0.25 + 0.02 * t**3])
+
+    new = [values(1.5)]
+    assert _integrator_with_history([0.25], values, surface=np.array([True, True])).error(0.5, new) == pytest.approx(
+        _integrator_with_history(None, values).error(0.5, new), rel=1e-12)
+    levels = [values(t) for t in (1.5, 1.0, 0.5, 0.0)]
+    assert not across_knot(levels, np.array([0.25]), np.array([True, True]), MPI.COMM_WORLD).any()
+    assert across_knot(levels, np.array([0.26]), np.array([True, True]), MPI.COMM_WORLD).all()
