@@ -20,10 +20,12 @@ write-then-rename with the user's umask). This is a leaf module: it imports noth
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ecmx.solver.errors import CaseError
 
@@ -201,3 +203,13 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, durable: bool = False) 
 def atomic_write_text(path: str | Path, text: str, *, durable: bool = False) -> None:
     """:func:`atomic_write_bytes` of ``text`` as UTF-8 (newlines written as given)."""
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """A JSON object that ecmx wrote (a marker, summary or record); None when the file is missing,
+    unreadable, not JSON or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

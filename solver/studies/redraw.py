@@ -25,7 +25,6 @@ comparison writes there; outputs are drawn aside and moved into place one by one
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 from ecmx.solver.config.case import Case
 from ecmx.solver.config.studies import CompareFile
 from ecmx.solver.errors import CaseError
+from ecmx.solver.files import read_json_object
 from ecmx.solver.studies import compare, sweep
 from ecmx.solver.studies.outdir import MARKER, DirectoryLock, expand, is_owned
 from ecmx.solver.studies.study_dir import check_outputs, child_directory
@@ -134,7 +134,7 @@ def draw_comparison(study: RecordedComparison, outcomes: list[compare.CaseOutcom
 
 def _outcome(name: str, run_dir: Path) -> compare.CaseOutcome:
     """A case's outcome from its run directory: completed, or an error saying why not."""
-    summary = _read_json(run_dir / "summary.json")
+    summary = read_json_object(run_dir / "summary.json")
     error = None
     if summary is None:
         error = f"no readable summary.json in {run_dir}"
@@ -146,7 +146,7 @@ def _outcome(name: str, run_dir: Path) -> compare.CaseOutcome:
 
 def _recorded_comparison(directory: Path) -> tuple[RecordedComparison, list[compare.CaseOutcome]]:
     """The comparison from ``comparison.json`` (or, for an older comparison, its ``table.csv``)."""
-    record = _read_json(directory / compare.RECORD_FILE)
+    record = read_json_object(directory / compare.RECORD_FILE)
     if record is None:
         record = _record_from_table(directory)
     try:
@@ -193,10 +193,3 @@ def _case_of(run_dir: Path) -> Case:
 
     return load_case(run_dir / "case.yaml")
 
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -71,7 +71,7 @@ from ecmx.solver.collective import DeferredInterrupt, on_root
 from ecmx.solver.config.case import Case
 from ecmx.solver.config.studies import Sweep, SweepPoint
 from ecmx.solver.errors import CaseError, SolveError
-from ecmx.solver.files import atomic_write_text
+from ecmx.solver.files import atomic_write_text, read_json_object
 from ecmx.solver.studies.outdir import DirectoryLock, expand
 from ecmx.solver.studies.progress import ProgressDisplay
 from ecmx.solver.studies.study_dir import (
@@ -185,7 +185,7 @@ def _results_from_run(directory: Path, case: Case) -> dict[str, Any]:
     The delivered capacity is the discharge capacity, or the charge capacity of a run that only
     charges; the concentration spread is c_max − c_min of the particle at each snapshot.
     """
-    summary = _read_json(directory / RUN_SUMMARY_FILE)
+    summary = read_json_object(directory / RUN_SUMMARY_FILE)
     if summary is None:
         return {}
     results = summary.get("results") or {}
@@ -210,7 +210,7 @@ def _spreads(snapshots: Any) -> dict[float, float]:
 
 def _run_status(directory: Path) -> tuple[str | None, str | None]:
     """``status`` and ``reason`` of the run's summary.json (None, None when it is missing)."""
-    summary = _read_json(directory / RUN_SUMMARY_FILE) or {}
+    summary = read_json_object(directory / RUN_SUMMARY_FILE) or {}
     return summary.get("status"), summary.get("reason")
 
 
@@ -218,14 +218,6 @@ def case_hash(case: Case) -> str:
     """SHA-256 of the resolved case (as plain data): a finished point is reused only for the same case."""
     return hashlib.sha256(json.dumps(case.to_dict(), sort_keys=True).encode()).hexdigest()
 
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``; None when it is missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -247,7 +239,7 @@ def missing_run_files(directory: Path) -> list[str]:
     ``.xdmf`` or, from older runs, ``.pvd`` files), each with the data files that it names.
     """
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]
-    summary = _read_json(directory / RUN_SUMMARY_FILE)
+    summary = read_json_object(directory / RUN_SUMMARY_FILE)
     if summary is None:
         return missing if RUN_SUMMARY_FILE in missing else [*missing, f"a readable {RUN_SUMMARY_FILE}"]
     if summary.get("status") != "completed":
@@ -303,7 +295,7 @@ def _incomplete_reason(directory: Path) -> str | None:
 def completed_row(task: PointTask) -> dict[str, Any] | None:
     """The recorded row of a finished point, or None if it has to run: no completion marker, another
     case, or a run directory that lost files since (a marker is trusted only with its files)."""
-    marker = _read_json(task.directory / COMPLETE_MARKER)
+    marker = read_json_object(task.directory / COMPLETE_MARKER)
     if marker is None or marker.get("case_sha256") != task.case_hash:
         return None
     row = marker.get("row")

@@ -27,6 +27,7 @@ from ecmx.postprocess.sweep_summary import write_summary
 from ecmx.solver.collective import on_root
 from ecmx.solver.config.studies import Sweep
 from ecmx.solver.errors import CaseError
+from ecmx.solver.files import read_json_object
 from ecmx.solver.studies.outdir import MARKER, DirectoryLock, check_writable_into, expand, locked_by
 from ecmx.solver.studies.sweep import (
     FAILED_MARKER,
@@ -34,7 +35,6 @@ from ecmx.solver.studies.sweep import (
     PointTask,
     SweepResult,
     _open_sweep,
-    _read_json,
     _release,
     completed_row,
     draw_figures,
@@ -131,7 +131,7 @@ def _collected_row(directory: Path, task: PointTask) -> dict[str, Any]:
     row = completed_row(task)
     if row is not None:
         return row
-    failed = _read_json(task.directory / FAILED_MARKER)
+    failed = read_json_object(task.directory / FAILED_MARKER)
     if failed is not None and failed.get("case_sha256") == task.case_hash and isinstance(failed.get("row"), dict):
         return {**task.base_row, **failed["row"], "directory": str(task.directory)}
     holder = locked_by(directory / POINT_LOCKS / task.label)
