@@ -19,12 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ecmx.postprocess.sweep_summary import SPREAD_PREFIX, read_summary, spread_depth, swept_columns  # noqa: E402
+from ecmx.postprocess.plotting import new_figure, save
+from ecmx.postprocess.sweep_summary import SPREAD_PREFIX, read_summary, spread_depth, swept_columns
 
 LABELS = {
     "diffusivity_m2_s": "particle diffusivity $D_s$ (m²/s)",
@@ -73,15 +69,14 @@ def _finish(fig: Any, ax: Any, x_key: str, ylabel: str, path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=150)[0]
 
 
 def plot_peak_von_mises(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Peak von Mises against the x key, log-log, with σ*/15 per group (dashed)."""
     x_key = _x_key(rows)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = new_figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
     for i, (name, group) in enumerate(_groups(rows, x_key).items()):
         colour = f"C{i}"
         ok = _ok(group, "peak_von_mises_Pa")
@@ -101,7 +96,8 @@ def plot_concentration_spread(rows: Sequence[dict[str, Any]], path: Path) -> Pat
     x_key = _x_key(rows)
     spread_columns = sorted({c for r in rows for c in r if c.startswith(SPREAD_PREFIX)})
     markers = "osd^v<>"
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = new_figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
     for i, (name, group) in enumerate(_groups(rows, x_key).items()):
         for j, column in enumerate(spread_columns):
             ok = _ok(group, column)
@@ -117,7 +113,8 @@ def plot_concentration_spread(rows: Sequence[dict[str, Any]], path: Path) -> Pat
 def plot_capacity(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Delivered capacity against the x key (log x)."""
     x_key = _x_key(rows)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = new_figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
     for i, (name, group) in enumerate(_groups(rows, x_key).items()):
         ok = _ok(group, "delivered_capacity_mAh_per_g")
         ax.plot([r[x_key] for r in ok], [r["delivered_capacity_mAh_per_g"] for r in ok], "o-", color=f"C{i}",

@@ -113,7 +113,7 @@ def test_figure_modules_leave_the_backend_alone(tmp_path: Path) -> None:
     code = (
         "import sys, matplotlib\n"
         "matplotlib.use('pdf')\n"
-        "from ecmx.postprocess import figures, report, sensitivity, plotting\n"
+        "from ecmx.postprocess import figures, report, sensitivity, plotting, sweep_plots\n"
         "fig = plotting.new_figure(); fig.add_subplot().plot([0, 1]); plotting.save(fig, __import__('pathlib').Path(sys.argv[1]))\n"
         "assert matplotlib.get_backend() == 'pdf', matplotlib.get_backend()\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
