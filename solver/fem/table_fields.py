@@ -165,7 +165,10 @@ class NodalChemicalStrain:
 
     The form sees the nodal interpolant of β(θ_j) (exact at the nodes; for a P1 c_s and a table,
     within the interpolation error of β over a cell), and its code is the same for every table
-    length. The mechanics is linear in u at a given c_s, so no derivative is needed.
+    length. The mechanics is linear in u at a given c_s, so no derivative is needed. Cells that hold
+    a corner of the table see its chord: against the exact UFL law, 0.4 % of the peak stress on a
+    40-cell sphere-1d and 4 % (1.2 %) on an axisymmetric mesh of size 0.1 R (0.05 R) when θ spans
+    0.1…0.9 across a particle and a 21-knot table; it vanishes with the mesh size.
 
     Args: as :class:`UflChemicalStrain`.
     """

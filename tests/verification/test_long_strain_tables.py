@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import pytest
-from test_mechanics import C0, C_MAX, OMEGA, concentration, interval, nvp_material, prescribe
+from test_mechanics import C0, C_MAX, OMEGA, concentration, half_disk, interval, nvp_material, prescribe
 
 from ecmx.solver.fem.mechanics import MechanicsProblem
 from ecmx.solver.fem.table_fields import NodalChemicalStrain, UflChemicalStrain
@@ -96,3 +96,30 @@ def test_long_linear_table_is_the_partial_molar_volume_law():
         problem.solve()
     np.testing.assert_allclose(long.fields["von_mises"].x.array * (1 + f_ref), law.fields["von_mises"].x.array,
                                rtol=0, atol=1e-9 * np.abs(law.fields["von_mises"].x.array).max())
+
+
+def test_long_anisotropic_lattice_table_on_axisymmetric_particle():
+    """The oriented path (β_a ≠ β_c, c-axis along the symmetry axis): a 1001-knot anisotropic lattice
+    table converges to the stresses of the 21-knot one of the same (exactly tabulated) curves as the
+    mesh is refined; the difference is the nodal interpolant of β in cells that hold table corners
+    (measured 18 %, 4.1 %, 1.2 % of the peak at mesh sizes 0.25, 0.1, 0.05 R: second order)."""
+
+    def problem(msh, knots: int) -> MechanicsProblem:
+        t = np.linspace(0.0, 1.0, knots)
+        lattice = {"stoichiometry": t.tolist(), "a": (10.0 * (1.0 - 0.3 * volume_change(t))).tolist(),
+                   "c": (30.0 * (1.0 + volume_change(t))).tolist()}
+        c = concentration(msh)
+        c.interpolate(lambda x: C_MAX * (0.1 + 0.8 * (x[0] ** 2 + x[1] ** 2)))
+        p = MechanicsProblem(msh, "axisymmetric", nvp_material(lattice=lattice), c, C0, degree=2)
+        p.solve()
+        return p
+
+    differences = []
+    for size in (0.1, 0.05):
+        msh = half_disk(size)
+        long, short = problem(msh, 1001), problem(msh, 21)
+        assert isinstance(long._strain_field, NodalChemicalStrain)
+        assert not long.chemical_strain.isotropic
+        differences.append(max_difference(long, short))
+    assert differences[1] < 2e-2, differences
+    assert differences[1] < differences[0] / 2.5, differences
