@@ -9,6 +9,9 @@ Discretisation and solver
 - u in vector Lagrange P1 or P2 (default P2), in mesh units (µm), so ε = sym ∇u is dimensionless;
   the system is scaled by E (λ/E, μ/E), which makes its entries O(1). The stiffness matrix is
   assembled once; each :meth:`MechanicsProblem.solve` assembles only the load.
+- ε_ch: the exact UFL law for closed forms and tables of at most 40 knots; longer tables are
+  evaluated in numpy at the nodes of c_s before every solve (:mod:`ecmx.solver.fem.table_fields`),
+  so a 1000-knot lattice or ΔV/V table compiles and runs as a short one does.
 - One code path for every coordinate system (:mod:`ecmx.solver.physics.coordinates`): cartesian
   (3D), axisymmetric (2D, hoop strain u_r/r; u_r = 0 on the axis) and spherical (1D, hoop strains
   u_r/r; u_r = 0 at the centre), integrals with the measure weight (1, 2πr, 4πr²).
@@ -60,6 +63,7 @@ from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
 from ecmx.solver.fem.stress_recovery import SCALAR_FIELDS, StressRecovery
+from ecmx.solver.fem.table_fields import chemical_strain_field
 from ecmx.solver.physics import elasticity
 from ecmx.solver.physics.coordinates import AXISYMMETRIC, SPHERICAL, CoordinateSystem, by_name
 from ecmx.solver.physics.stress_diffusion import local_hydrostatic_coefficient
@@ -214,8 +218,9 @@ class MechanicsProblem:
         self._weight = w = system.measure_weight(x)
         lam, mu = elasticity.lame_parameters(1.0, self.poissons_ratio)
         c_max = self.chemical_strain.max_concentration
-        self._eps_ch = self.chemical_strain.tensor(
-            self.concentration / c_max, self.reference_concentration / c_max, self._rotation)
+        self._strain_field = chemical_strain_field(
+            self.chemical_strain, self.concentration, self.reference_concentration / c_max, self._rotation)
+        self._eps_ch = self._strain_field.tensor
         u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
         zero = ufl.zero(3, 3)
         a = ufl.inner(elasticity.stress(elasticity.strain(u, x, system), zero, lam, mu), elasticity.strain(v, x, system))
@@ -332,6 +337,7 @@ class MechanicsProblem:
         Raises:
             RuntimeError: the linear solve failed.
         """
+        self._strain_field.refresh()
         b = self._b
         with b.localForm() as loc:
             loc.set(0.0)

@@ -60,6 +60,11 @@ class ChemicalStrain:
         """Ω [m³/mol] when the strain is isotropic and linear in c_s (tr ε_ch = Ω Δc_s), else None."""
         return None
 
+    @property
+    def knots(self) -> int:
+        """Number of knots of the law's table (0 for a closed-form law)."""
+        return 0
+
     def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
         raise NotImplementedError
 
@@ -79,7 +84,11 @@ class ChemicalStrain:
         lies along the last axis of the frame (z; for axisymmetric the symmetry axis). Other laws:
         β I (``rotation`` ignored).
         """
-        ba, bc = self.axial_strains(theta, theta_ref)
+        return self.tensor_of(*self.axial_strains(theta, theta_ref), rotation)
+
+    def tensor_of(self, ba: Expr, bc: Expr, rotation: Expr | None = None) -> Expr:
+        """ε_ch (3×3) of given principal strains (β_a, β_c) (UFL; e.g. fields sampled from the
+        numpy twin :meth:`axial_strains_at`), oriented as in :meth:`tensor`."""
         if not self.oriented:
             return ba * ufl.Identity(3)
         local = ufl.as_matrix([[ba, 0, 0], [0, ba, 0], [0, 0, bc]])
@@ -108,6 +117,10 @@ class VolumeChangeTable(ChemicalStrain):
     stoichiometry: tuple[float, ...] = ()
     volume_change: tuple[float, ...] = ()
 
+    @property
+    def knots(self) -> int:
+        return len(self.stoichiometry)
+
     def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
         xs, ys = np.asarray(self.stoichiometry, dtype=float), np.asarray(self.volume_change, dtype=float)
         f_ref = float(np.interp(theta_ref, xs, ys))
@@ -124,6 +137,10 @@ class LatticeExpansion(ChemicalStrain):
     c: tuple[float, ...] = ()
 
     oriented = True
+
+    @property
+    def knots(self) -> int:
+        return len(self.stoichiometry)
 
     @property
     def isotropic(self) -> bool:
@@ -144,6 +161,10 @@ class FiniteIsotropicStrain(ChemicalStrain):
     :class:`VolumeChangeTable`): the exact length change of its volume change."""
 
     volumetric: LinearExpansion | VolumeChangeTable | None = None
+
+    @property
+    def knots(self) -> int:
+        return 0 if self.volumetric is None else self.volumetric.knots
 
     def _axial(self, theta: Any, theta_ref: float, interp: Interpolant) -> tuple[Any, Any]:
         if self.volumetric is None:
