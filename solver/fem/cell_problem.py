@@ -384,7 +384,7 @@ class CellProblem:
 
     def probe(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Evaluate the SI fields at points (n, gdim) or (n, 3) in mesh units; NaN outside a field's
-        domain, except that a point within one cell of the particle mesh (e.g. exactly on the curved
+        domain, except that a point within a quarter cell of the particle mesh (e.g. exactly on the curved
         surface, outside its facets) takes the particle fields at the nearest particle point.
         Collective; every rank gets the same arrays.
 

@@ -6,10 +6,12 @@ are kept); :meth:`PointEvaluator.evaluate` evaluates every function given on tha
 takes the value of the first owned cell found on the lowest-ranked process that owns one; NaN where
 no rank does. Every rank gets the same arrays.
 
-With ``snap=True`` (particle meshes), a point that lies in no cell but within one cell diameter
-of the mesh takes the value at the nearest point of the mesh: the faceted surface of a meshed
-sphere lies inside the true sphere, so a probe placed exactly on the particle surface (r = R)
-falls just outside it between the vertices.
+With ``snap=True`` (particle meshes), a point that lies in no cell but within ``SNAP_FRACTION`` of
+the nearest cell's diameter of the mesh takes the value at the nearest point of the mesh: the
+faceted surface of a meshed sphere lies inside the true sphere (by the sagitta h²/(8R), a small
+fraction of h for any mesh that resolves the particle), so a probe placed exactly on the particle
+surface (r = R) falls just outside it between the vertices. A point farther away (e.g. in the
+electrolyte half a cell off the particle) is not the particle's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import dolfinx
 import numpy as np
 from dolfinx import fem
 
+SNAP_FRACTION = 0.25
+"""Largest distance of a snapped point from the mesh, as a fraction of the nearest cell's diameter."""
+
 
 class PointEvaluator:
     """Evaluates functions on one mesh at points in mesh coordinates.
@@ -31,8 +36,8 @@ class PointEvaluator:
     Args:
         mesh: the mesh the functions live on (a submesh for submesh functions).
         padding: bounding-box padding in mesh units (catches points on a cell boundary).
-        snap: points in no cell but within one cell diameter of the mesh take the value at the
-            nearest point of the nearest cell (else NaN).
+        snap: points in no cell but within ``SNAP_FRACTION`` of a cell diameter of the mesh take the
+            value at the nearest point of the nearest cell (else NaN).
     """
 
     def __init__(self, mesh: dolfinx.mesh.Mesh, padding: float = 1e-10, snap: bool = False) -> None:
@@ -114,7 +119,7 @@ class PointEvaluator:
         return out
 
     def _snapped(self, functions: Mapping[str, fem.Function], pts: np.ndarray) -> dict[str, np.ndarray]:
-        """Values at the nearest point of the mesh for points within one cell diameter of it
+        """Values at the nearest point of the mesh for points within SNAP_FRACTION of a cell diameter of it
         (the nearest owned cell on each rank; the closest over the ranks wins). Collective."""
         msh, tdim = self.mesh, self.mesh.topology.dim
         n_owned = msh.topology.index_map(tdim).size_local
@@ -127,7 +132,7 @@ class PointEvaluator:
         if n_owned:
             near = dolfinx.geometry.compute_closest_entity(self._owned_tree, self._midpoints, msh, pts)
             distance = np.sqrt(dolfinx.geometry.squared_distance(msh, tdim, near, pts))
-            distance[distance > msh.h(tdim, near)] = np.inf
+            distance[distance > SNAP_FRACTION * msh.h(tdim, near)] = np.inf
         close = np.flatnonzero(np.isfinite(distance))
         nearest = pts.copy()
         geometry = msh.geometry

@@ -67,7 +67,7 @@ def test_failing_point_is_recorded_and_the_others_finish(tmp_path):
     path = _sweep(tmp_path, [1e-14, 1e-19, 3e-14])
     proc = subprocess.run([str(VENV_BIN / "ecmx"), "sweep", str(path), "--workers", "2"],
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 1 and "1 of 3 points failed" in proc.stderr, proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "1 of 3 points not ok" in proc.stderr, proc.stdout + proc.stderr
     study = load_sweep(path)
     rows = read_summary(study.directory / "summary.csv")
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
