@@ -110,6 +110,10 @@ class StepController:
         """The next step after an accepted step of ``dt`` with error norm ``error``."""
         self.dt = min(max(dt * self.factor(error, order), self.minimum), self.maximum)
 
+    def _at_minimum(self, dt: float) -> bool:
+        """Whether ``dt`` is the minimum step (to round-off): no smaller step to retry with."""
+        return dt <= self.minimum * (1.0 + 1e-12)
+
     def rejected(self, dt: float, error: float, order: int) -> float:
         """The step to retry with after a step of ``dt`` whose error norm ``error`` exceeded 1.
 
@@ -117,7 +121,7 @@ class StepController:
             SolveError: ``dt`` already was the minimum step.
         """
         self.rejections += 1
-        if dt <= self.minimum * (1.0 + 1e-12):
+        if self._at_minimum(dt):
             raise SolveError(
                 f"the local time-integration error stays above the tolerance (norm {error:.3g}) even at the "
                 f"minimum time step {self.minimum:g} s; raise solver.rtol/atol or lower solver.time_step.min")
@@ -131,7 +135,7 @@ class StepController:
             SolveError: ``dt`` already was the minimum step.
         """
         self.failures += 1
-        if dt <= self.minimum * (1.0 + 1e-12):
+        if self._at_minimum(dt):
             raise SolveError(
                 f"the solver did not converge even at the minimum time step {self.minimum:g} s "
                 f"({reason}); try a smaller solver.time_step.min, a finer mesh or a lower current"
