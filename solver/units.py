@@ -210,3 +210,4 @@ Density = Annotated[float, si("kg/m^3")]
 MolarMass = Annotated[float, si("kg/mol")]
 MolarVolume = Annotated[float, si("m^3/mol")]
 Pressure = Annotated[float, si("Pa")]
+Capacitance = Annotated[float, si("F/m^2")]  # per unit area

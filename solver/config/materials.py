@@ -23,6 +23,7 @@ from ecmx.solver.config.smoothing import monotone_smooth
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_CSV_BYTES, read_text_file
 from ecmx.solver.units import (
+    Capacitance,
     Concentration,
     CurrentDensity,
     Density,
@@ -210,6 +211,9 @@ class Material(Schema):
     )
     anodic_transfer_coefficient: TransferCoefficient = Field(0.5, description="α_a, dimensionless")
     cathodic_transfer_coefficient: TransferCoefficient = Field(0.5, description="α_c, dimensionless")
+    double_layer_capacitance: Annotated[Capacitance, Field(ge=0)] | None = Field(
+        None, description="C_dl, F/m², of the particle/electrolyte interface (e.g. '20 uF/cm^2'); none: no double layer"
+    )
     youngs_modulus: Annotated[Pressure, Field(gt=0)] = Field(description="Young's modulus E, Pa")
     poissons_ratio: Annotated[float, Field(gt=-1, lt=0.5)] = Field(description="Poisson's ratio ν, dimensionless")
     chemical_expansion: ChemicalExpansion = Field(description="the intercalation strain (one of its forms)")

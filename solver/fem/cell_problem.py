@@ -53,6 +53,7 @@ import ufl
 from dolfinx import fem
 
 from ecmx.solver.fem.domains import CellDomains
+from ecmx.solver.fem.double_layer import DoubleLayer
 from ecmx.solver.fem.electrolyte_resolved import ResolvedElectrolyte
 from ecmx.solver.fem.electrolyte_uniform import UniformElectrolyte
 from ecmx.solver.fem.models import ElectrolyteModel, ParticleModel, PointFunction
@@ -159,9 +160,11 @@ class CellProblem:
         self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self.history)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
         self._voltage = fem.Function(self.domains.real_space, name="cell_voltage")
+        self.double_layer = DoubleLayer.of_case(msh, self.case, sc, self.history, self._voltage, self.electrolyte.phi)
         self._unknowns = [*self.particle.unknowns, *self.electrolyte.unknowns, self._voltage]
         self._split_names = [*self.particle.split_names, *self.electrolyte.split_names, "voltage"]
-        self.differential = (*self.particle.differential, *self.electrolyte.differential, False)
+        # with a double layer V̂ has a storage term (the capacitor): its RC transient enters the error norm
+        self.differential = (*self.particle.differential, *self.electrolyte.differential, self.double_layer is not None)
         self._accepted = [u.x.array.copy() for u in self._unknowns]
 
     def _init_capacity(self) -> None:
@@ -188,10 +191,11 @@ class CellProblem:
         theta_surface = self.particle.surface_stoichiometry()
         voltage = gamma.particle(self._voltage)
         flux = self._reaction.flux(theta_surface, c_surface, phi_surface, voltage)  # c_s,max R/t₀ per area
+        capacitive = self.double_layer.flux(gamma) if self.double_layer is not None else None
         residuals = [
             *self.particle.residuals(tests[:n_particle], flux, sources),
-            *self.electrolyte.residuals(tests[n_particle:-1], flux, sources),
-            self._voltage_row(flux, tests[-1]),
+            *self.electrolyte.residuals(tests[n_particle:-1], flux, sources, capacitive=capacitive),
+            self._voltage_row(flux if capacitive is None else flux + capacitive, tests[-1]),
         ]
         eta = self._reaction.overpotential(theta_surface, c_surface, phi_surface, voltage)
         quantity_forms = {
@@ -199,10 +203,13 @@ class CellProblem:
             "overpotential_integral": d.form(gamma.integral(eta)),
             "potential_surface_integral": d.form(gamma.integral(phi_surface)),
         }
+        if capacitive is not None:
+            quantity_forms["double_layer_current"] = d.form(gamma.integral(capacitive))
         return residuals, quantity_forms
 
     def _voltage_row(self, flux: ufl.core.expr.Expr, q: ufl.Argument) -> ufl.Form:
-        """m (ĵ − Î_app/Â_Γ) + (1 − m)(V̂ − V̂_set)/Â_Γ on Γ; m = 1: current control, 0: voltage control."""
+        """m (ĵ − Î_app/Â_Γ) + (1 − m)(V̂ − V̂_set)/Â_Γ on Γ; m = 1: current control, 0: voltage control
+        (ĵ: the whole interface current density, faradaic + capacitive)."""
         gamma, mode = self.domains.interface, self._current_mode
         area = constant(self.domains.mesh, self.domains.interface_area)
         voltage = gamma.particle(self._voltage)
@@ -351,7 +358,9 @@ class CellProblem:
         Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
         Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
         on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) − (RT/F) ln(c/c_ref) on Γ), ``time_scale_s`` (R²/D_ref) and
-        ``na_rate_mol_per_s`` (the scheme's rate of the Na content over the tried step, for the balance).
+        ``na_rate_mol_per_s`` (the scheme's rate of the Na content over the tried step, for the balance);
+        with a double layer also ``double_layer_current_A`` (I_dl, anodic positive; ``interface_current_A``
+        is the faradaic part).
         """
         sc, area = self.scales, self.domains.interface_area
         integral = {name: self.domains.integrate(form) for name, form in self._q_forms.items()}
@@ -371,7 +380,9 @@ class CellProblem:
         # the set current under current control (exactly 0 at rest), the resulting one under voltage
         # control; the Na that entered the cell is counter_electrode_current_A dt/F
         mode, value = self._control
-        q["current_A"] = value if mode == "current" else interface_current
+        if "double_layer_current" in integral:  # the capacitive current I_dl [A], anodic positive
+            q["double_layer_current_A"] = integral["double_layer_current"] * sc.current
+        q["current_A"] = value if mode == "current" else interface_current + q.get("double_layer_current_A", 0.0)
         q["time_scale_s"] = sc.time
         return q
 

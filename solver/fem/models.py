@@ -103,12 +103,15 @@ class ElectrolyteModel(Protocol):
     split_names: tuple[str, ...]
     differential: tuple[bool, ...]  # per unknown: has a storage term (False: algebraic)
     rest_potential: float  # φ̂_e at zero counter-electrode current for c = c₀
+    phi: fem.Function  # φ̂_e (a double layer registers it with the time history)
 
     def interface_state(self) -> tuple[Expr | float, Expr]:
         """(ĉ, φ̂_e) that the particle surface sees on Γ (UFL)."""
 
-    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None) -> list[ufl.Form]:
-        """Its residual rows, with the particles' outward interface flux ĵ."""
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None,
+                  capacitive: Expr | None = None) -> list[ufl.Form]:
+        """Its residual rows, with the particles' outward interface flux ĵ and the double layer's
+        capacitive current density ĵ_dl (None: no double layer; :mod:`ecmx.solver.fem.double_layer`)."""
 
     def quantities(self) -> ElectrolyteQuantities:
         """Global quantities (SI)."""
