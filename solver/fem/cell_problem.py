@@ -299,6 +299,12 @@ class CellProblem:
         self.history.set_weights([w * self.scales.time for w in weights])
         return self._newton.solve(self.reject, self._bounds_violation)
 
+    @property
+    def compiled_forms(self) -> tuple[Sequence[fem.Form], Sequence[Sequence[fem.Form]]]:
+        """The compiled residual rows and their Jacobian blocks, in block order (the forms the time loop
+        solves; :mod:`ecmx.solver.fem.impedance` linearises them)."""
+        return self._newton.forms
+
     def state(self) -> list[np.ndarray]:
         """Copies of the owned values of each unknown block (nondimensional; order of ``differential``)."""
         return [u.x.array[:_owned(u)].copy() for u in self._unknowns]
