@@ -10,10 +10,10 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import math
 
 import pytest
+from support.problem_helpers import make_case, sphere_1d_mesh
 
 from ecmx.solver.fem.cell_problem import CellProblem
 from ecmx.solver.units import R_GAS, F
-from support.problem_helpers import make_case, sphere_1d_mesh
 
 I0 = 1.0  # A/m², at θ = 0.5
 C_DL = 1.0  # F/m²: τ = R_ct C_dl ≈ 26 ms, far below the diffusion time R²/D = 100 s
