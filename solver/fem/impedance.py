@@ -98,8 +98,7 @@ class Linearisation:
         system = nest.convert("aij")
         rhs, x = system.createVecs()
         n = self._size
-        with rhs.localForm() as local:
-            local.set(0.0)
+        rhs.zeroEntries()
         rhs.array[:n] = self.source.array_r[:n]
         ksp = _mumps(system)
         ksp.solve(rhs, x)
