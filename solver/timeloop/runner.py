@@ -264,9 +264,10 @@ class ProtocolRunner:
     def _run_step(self, step: ProtocolStep) -> None:
         """Run a step's segments in turn, ``repeat`` times or until an event of scope ``"step"``."""
         step_start = self.time
+        segments = step.segments_at(self.last.quantities["voltage_V"])
         cycle = 0
-        while step.repeat is None or cycle < step.repeat:
-            for segment in step.segments:
+        while segments and (step.repeat is None or cycle < step.repeat):
+            for segment in segments:
                 segment_start = self.time
                 ended_by = self._run_segment(segment, step_start)
                 self.segment_log.append({
@@ -399,6 +400,8 @@ class ProtocolRunner:
                 self.guard()
             self.tries += 1
             weights = self.integrator.weights(dt)
+            if segment.control.rate != 0.0:  # a voltage sweep: the set value at the end of the try
+                self.problem.set_control(segment.control.mode, segment.control.at(clock[0] + dt))
             outcome = self.problem.try_step(dt, weights)
             if not outcome.converged:
                 self.problem.reject()
