@@ -260,3 +260,15 @@ def test_sweep_keys_only_on_a_sweep():
     data = sweep_case({"step": "rest", "duration": 10.0})
     with pytest.raises(CaseError, match="rate, limits, start"):
         case_from_dict(data)
+
+
+def test_progress_of_a_sweep_moves_with_its_time():
+    """The progress bar measures a sweep by its length, 2 × cycles × |limits| / rate."""
+    from ecmx.solver.studies.progress import ProtocolProgress
+
+    case = case_from_dict(sweep_case({"cycles": 2}))
+    length = 2 * 2 * 2 * HALF_WINDOW / RATE
+    measure = ProtocolProgress(case.protocol)
+    assert measure.fraction(1, 0.0, 1.0) == 0.0
+    assert measure.fraction(1, 0.25 * length, 0.5) == pytest.approx(0.25)
+    assert measure.fraction(1, length, 1.0) == pytest.approx(1.0)
