@@ -272,3 +272,88 @@ def test_progress_of_a_sweep_moves_with_its_time():
     assert measure.fraction(1, 0.0, 1.0) == 0.0
     assert measure.fraction(1, 0.25 * length, 0.5) == pytest.approx(0.25)
     assert measure.fraction(1, length, 1.0) == pytest.approx(1.0)
+
+
+# -- the time loop on a fast fake cell --------------------------------------------------------------
+class Records:
+    """An observer that keeps every accepted record."""
+
+    def __init__(self):
+        self.records = []
+
+    def segment_started(self, segment, index, count) -> None:
+        pass
+
+    def step_accepted(self, record) -> None:
+        self.records.append(record)
+
+    def snapshot(self, depth_of_discharge, record) -> None:
+        pass
+
+
+def run_fake(step: dict, rest_s: float = 600.0):
+    """A rest, then ``step`` on the two-compartment fake cell; (runner, records of the sweep)."""
+    from support.cases import ELECTROLYTE, MATERIAL
+    from support.fakes import FakeCellProblem
+
+    from ecmx.solver.timeloop.runner import ProtocolRunner
+    from ecmx.solver.timeloop.stepping import StepController
+
+    case = case_from_dict({"name": "fake", "material": MATERIAL, "electrolyte": ELECTROLYTE,
+                           "geometry": {"kind": "sphere-1d", "particle": {"radius": "1 um"}},
+                           "initial": {"state_of_charge": 0.5}, "mechanics": {"enabled": False},
+                           "protocol": [{"step": "rest", "duration": rest_s}, {"step": "voltage_sweep"} | step]})
+    problem = FakeCellProblem(case)
+    observer = Records()
+    runner = ProtocolRunner(problem, build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2),
+                            StepController.from_settings(case.solver.time_step), capacity_C=problem.capacity_C,
+                            stoichiometry_window=case.material.stoichiometry_window, observer=observer)
+    runner.run()
+    return runner, [r for r in observer.records if r.step == 2]
+
+
+def test_cycles_on_a_fake_cell_follow_the_triangle():
+    """Two cycles from the rest voltage V₀ = 3.336 V (default direction: towards the farther limit, 3.6 V):
+    six legs, each ending on its vertex at the exact time, and the set voltage on the triangle at
+    every accepted step."""
+    runner, records = run_fake({"rate": "1 mV/s", "limits": ["3.3 V", "3.6 V"], "cycles": 2})
+    legs = [s for s in runner.segment_log if s["step"] == 2]
+    v0 = legs[0]["value"]
+    assert 3.3 < v0 < 3.6 and v0 - 3.3 < 3.6 - v0
+    ends = [3.6, 3.3, v0] * 2
+    starts = [v0, 3.6, 3.3] * 2
+    assert [s["kind"] for s in legs] == ["sweep-up", "sweep-down", "sweep-up"] * 2
+    assert [s["value"] for s in legs] == pytest.approx(starts, abs=1e-12)
+    for leg, a, b in zip(legs, starts, ends, strict=True):
+        assert leg["end_s"] - leg["start_s"] == pytest.approx(abs(b - a) / 1e-3, rel=1e-9)
+        assert leg["ended_by"] == f"vertex {b:.6g} V"
+    assert records[-1].time_s == pytest.approx(legs[-1]["end_s"], rel=1e-12)
+    for r in records:
+        leg = next(s for s in legs if s["start_s"] < r.time_s <= s["end_s"] * (1 + 1e-12))
+        rate = 1e-3 if leg["kind"] == "sweep-up" else -1e-3
+        assert r.quantities["voltage_V"] == pytest.approx(leg["value"] + rate * (r.time_s - leg["start_s"]), abs=1e-9)
+
+
+def test_until_ends_the_sweep_on_a_fake_cell():
+    """``until: {time}`` ends the whole sweep in its first leg; ``until: {state_of_charge}`` as soon
+    as the state of charge falls to it (a hold's direction: decided by the side it starts on; the
+    fake cell's slow kinetics let it fall from 0.5 to 0.455 on the way down to 3.3 V)."""
+    runner, records = run_fake({"rate": "1 mV/s", "limits": ["3.3 V", "3.6 V"], "until": {"time": "100 s"}})
+    assert records[-1].time_s == pytest.approx(600.0 + 100.0, rel=1e-9)
+    assert runner.segment_log[-1]["ended_by"] == "time 100 s"
+    runner, records = run_fake({"rate": "1 mV/s", "limits": ["3.3 V", "3.6 V"], "start": "down",
+                                "until": {"state_of_charge": 0.47}})
+    assert records[-1].state_of_charge == pytest.approx(0.47, abs=1e-6)
+    assert runner.segment_log[-1]["ended_by"] == "SOC 0.47" and runner.segment_log[-1]["kind"] == "sweep-down"
+
+
+def test_no_checkpoint_inside_a_sweep():
+    """A checkpoint inside a sweep could not resume it (its legs are built from the start voltage):
+    the checkpointer treats the sweep's legs as a GITT train."""
+    from ecmx.solver.studies.resume import Checkpointer
+
+    (leg, *_) = sweep_step().segments_at(3.5)
+    checkpointer = Checkpointer.__new__(Checkpointer)
+    checkpointer.runner, checkpointer.cut_start, checkpointer.offset = type("R", (), {"time": 0.0})(), None, 0
+    checkpointer.segment_started(leg, 0, 1)
+    assert checkpointer.in_train
