@@ -357,3 +357,38 @@ def test_no_checkpoint_inside_a_sweep():
     checkpointer.runner, checkpointer.cut_start, checkpointer.offset = type("R", (), {"time": 0.0})(), None, 0
     checkpointer.segment_started(leg, 0, 1)
     assert checkpointer.in_train
+
+
+@pytest.mark.slow
+def test_nvp_example_two_cycles(tmp_path):
+    """cases/cv-nvp.yaml (mechanics off; ~2300 steps, ~30 s): the NVP plateau at 3.40 V gives a
+    cathodic and an anodic peak whose midpoint is the plateau (within 2 mV) and whose separation is
+    the particle's diffusion and kinetics (tens of mV); each cathodic sweep inserts the window's
+    capacity (0.5 %), every leg conserves Na (1e-4 of it), and the second cycle repeats the first."""
+    from ecmx.solver.config.case import load_case
+
+    root = Path(__file__).resolve().parents[2]
+    case = load_case(root / "cases" / "cv-nvp.yaml", overrides=["mechanics.enabled=false"])
+    result = run_case(case, tmp_path / "run", progress=False)
+    data = np.genfromtxt(tmp_path / "run" / "timeseries.csv", delimiter=",", names=True)
+    t, current, voltage, c_mean = data["time_s"], data["current_A"], data["voltage_V"], data["c_mean"]
+    material = case.material
+    volume = 4.0 / 3.0 * math.pi * case.geometry.particle.radius**3
+    capacity = F * material.max_concentration * (material.stoichiometry_window[1] - material.stoichiometry_window[0]) * volume
+    legs = [s for s in result.summary["protocol"] if s["step"] == 2]
+    assert [s["kind"] for s in legs] == ["sweep-down", "sweep-up", "sweep-down"] * 2
+    peaks = []
+    for leg in legs:
+        rows = (t >= leg["start_s"]) & (t <= leg["end_s"])
+        passed = np.trapezoid(current[rows], t[rows])
+        assert abs(passed + F * volume * (c_mean[rows][-1] - c_mean[rows][0])) < 1e-4 * capacity
+        if leg["ended_by"] == "vertex 2.5 V":
+            assert abs(-passed / capacity - 1.0) < 5e-3
+        k = int(np.argmax(np.abs(current[rows])))
+        peaks.append((voltage[rows][k], current[rows][k]))
+    (v_c, i_c), (v_a, i_a) = peaks[0], peaks[1]
+    assert v_c < 3.4 < v_a and 0.01 < v_a - v_c < 0.2
+    assert abs(0.5 * (v_a + v_c) - float(material.ocv_at(0.5))) < 2e-3
+    assert abs(i_a / -i_c - 1.0) < 0.01
+    for first, second in zip(peaks[:3], peaks[3:], strict=True):
+        assert abs(second[0] - first[0]) < 1e-4 and abs(second[1] / first[1] - 1.0) < 1e-3
