@@ -392,3 +392,31 @@ def test_nvp_example_two_cycles(tmp_path):
     assert abs(i_a / -i_c - 1.0) < 0.01
     for first, second in zip(peaks[:3], peaks[3:], strict=True):
         assert abs(second[0] - first[0]) < 1e-4 and abs(second[1] / first[1] - 1.0) < 1e-3
+
+
+def _has_double_layer() -> bool:
+    from ecmx.solver.config.materials import Material
+
+    return "double_layer_capacitance" in Material.model_fields
+
+
+@pytest.mark.skipif(not _has_double_layer(), reason="needs the double layer (material key double_layer_capacitance)")
+def test_double_layer_is_the_baseline(tmp_path):
+    """With a double layer C_dl the current is the faradaic thin-layer current plus ν C_dl A_Γ, negative
+    going down and positive going up: where the faradaic part is small (|V − U₀| > 0.2 V, 10 s from a
+    vertex) the current is the capacitive baseline within 2 % (C_dl = 100 F/m², unphysically large so
+    that the baseline is 20 times the faradaic current there; its R_ct C_dl = 0.3 ms)."""
+    capacitance = 100.0  # F/m²
+    data = sweep_case()
+    data["material"]["double_layer_capacitance"] = capacitance
+    run_case(case_from_dict(data), tmp_path / "run", progress=False)
+    ts = np.genfromtxt(tmp_path / "run" / "timeseries.csv", delimiter=",", names=True)
+    t, current, v = ts["time_s"], ts["current_A"], ts["voltage_V"]
+    vertex = 2.0 * HALF_WINDOW / RATE
+    sign = np.where(t <= vertex, -1.0, 1.0)
+    theta = equilibrium_stoichiometry(v)
+    faradaic = sign * CHARGE * RATE / THERMAL * theta * (1.0 - theta)
+    baseline = RATE * capacitance * 4.0 * math.pi * RADIUS**2
+    far = (np.abs(v - U0) > 0.2) & (np.abs(t - vertex) > 10.0) & (t > 10.0) & (t < 2 * vertex - 10.0)
+    assert far.sum() > 10
+    assert np.max(np.abs(current[far] - faradaic[far] - sign[far] * baseline)) < 0.02 * baseline
