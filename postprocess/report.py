@@ -229,6 +229,9 @@ def protocol_text(case: Case) -> str:
     for s in case.protocol:
         rate = (f"{s.c_rate:g}C" if s.c_rate else f"{s.current_density:g} A/m²" if s.current_density else
                 f"{s.current:g} A" if s.current else f"{s.voltage:g} V" if s.voltage else "")
+        if s.step == "voltage_sweep":
+            rate = (f"at {s.rate * 1e3:g} mV/s between {min(s.limits):g} V and {max(s.limits):g} V, "
+                    f"{s.cycles or 1} cycle(s)")
         until = ", ".join(_UNTIL[k](v) for k, v in s.until.model_dump().items() if v is not None)
         duration = f" for {s.duration:g} s" if s.duration else ""
         parts.append(f"{s.step} {rate}{duration}{f' until {until}' if until else ''}".replace("  ", " "))

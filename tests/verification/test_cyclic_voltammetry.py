@@ -420,3 +420,11 @@ def test_double_layer_is_the_baseline(tmp_path):
     far = (np.abs(v - U0) > 0.2) & (np.abs(t - vertex) > 10.0) & (t > 10.0) & (t < 2 * vertex - 10.0)
     assert far.sum() > 10
     assert np.max(np.abs(current[far] - faradaic[far] - sign[far] * baseline)) < 0.02 * baseline
+
+
+def test_report_describes_the_sweep():
+    """The report's protocol line names the sweep's rate, limits and cycles."""
+    from ecmx.postprocess.report import protocol_text
+
+    text = protocol_text(case_from_dict(sweep_case({"cycles": 2})))
+    assert text == "voltage_sweep at 2 mV/s between 3.15 V and 3.65 V, 2 cycle(s)"
