@@ -1,9 +1,11 @@
 """Operating protocols: case protocol steps as control segments, and the `until` events that end them.
 
-A protocol step of the case (``discharge``, ``charge``, ``hold``, ``rest``, ``gitt``) becomes one or
-more :class:`Segment` s, each with one control (a current in A, or a cell voltage in V) and the events
-that end it. A ``gitt`` step becomes ``repeat`` pulse/rest pairs; its ``until`` events end the whole
-train. Sign convention (docs/model.md): current > 0 is charge (Na extraction), < 0 is discharge.
+A protocol step of the case (``discharge``, ``charge``, ``hold``, ``rest``, ``gitt``,
+``voltage_sweep``) becomes one or more :class:`Segment` s, each with one control (a current in A, or a
+cell voltage in V, held or swept at a rate) and the events that end it. A ``gitt`` step becomes
+``repeat`` pulse/rest pairs; its ``until`` events end the whole train. A ``voltage_sweep``
+(:class:`SweepStep`) becomes its legs between the vertices once the voltage it starts at is known.
+Sign convention (docs/model.md): current > 0 is charge (Na extraction), < 0 is discharge.
 
 Events (the first one reached ends the step):
   ``voltage`` [V], ``state_of_charge``, ``depth_of_discharge``, ``time``/``duration`` [s, elapsed in

@@ -5,7 +5,7 @@ one of its terminal events, integrating with variable-step BDF2
 (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator`): a try whose local-error estimate exceeds
 the tolerance is rejected and retried with the step of the
 :class:`~ecmx.solver.timeloop.stepping.StepController`. Every segment start (a protocol step, a
-control change, a GITT pulse edge) restarts the integrator: backward Euler with the step
+control change, a GITT pulse edge, a sweep vertex) restarts the integrator: backward Euler with the step
 ``time_step.initial``, then growth by the error estimate.
 
 Events linear in time (time; SOC/DOD under current control) give the step that reaches them exactly
