@@ -86,7 +86,8 @@ class Sources:
     - ``salt(x)``, ``charge(x)``: volumetric sources of the anion and (cation − anion) rows (c₀ per t₀);
     - ``salt_flux(x, n, on_interface)``, ``charge_flux(x, n, on_interface)``: extra outward fluxes
       through the electrolyte boundary: Γ seen from the electrolyte (``on_interface`` True) and the
-      outer faces, Na metal and walls (False).
+      outer faces, Na metal and walls (False);
+    - ``chemical_potential(x)``: volumetric source of the μ̂ row of phase-field particles (μ/RT).
     """
 
     particle: Callable | None = None
@@ -95,6 +96,7 @@ class Sources:
     salt_flux: Callable | None = None
     charge: Callable | None = None
     charge_flux: Callable | None = None
+    chemical_potential: Callable | None = None
 
 
 def _particle_model(domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> ParticleModel:
