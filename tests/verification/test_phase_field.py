@@ -243,3 +243,37 @@ def test_manufactured_solution_second_order():
     for e_coarse, e_fine in zip(coarse, fine, strict=True):
         assert math.log2(e_coarse / e_fine) > 1.8
     assert fine[0] < 1e-3
+
+
+# -- a run through the time loop (BDF2 with error control) -----------------------------------------
+def test_closed_particle_run_with_error_control(tmp_path):
+    """``ecmx run`` of a 20 s (0.2 t₀) rest from a seeded spinodal state, BDF2 with error control (about
+    130 steps through decomposition and the first coarsening): timeseries free_energy_J never increases,
+    the Na content is kept, and summary.json states the (resolved) interface."""
+    import csv
+    import json
+
+    from ecmx.solver.config.case import case_from_dict
+    from ecmx.solver.studies.run import run_case
+
+    omega = 4.05 * RT
+    material = dict(make_case().material.model_dump(exclude={"open_circuit_voltage"})) | {
+        "diffusivity": D_S, "phase_field": {
+            "interaction_energy": omega, "gradient_energy": (0.05e-6) ** 2 * C_MAX * omega, "reference_voltage": 3.4,
+            "initial_perturbation": {"amplitude": 0.05, "seed": 11}}}
+    case = case_from_dict({
+        "name": "pf-rest", "material": material, "electrolyte": make_case().electrolyte.model_dump(),
+        "geometry": {"kind": "sphere-1d", "mesh": {"elements": 60}}, "initial": {"stoichiometry": 0.5},
+        "protocol": [{"step": "rest", "duration": 20.0}], "solver": {"rtol": 1e-3, "atol": 1e-5},
+        "output": {"fields_every": 10**6}})
+    run_case(case, out_dir=tmp_path / "run", progress=False, cache_dir=tmp_path / "meshes")
+    rows = list(csv.DictReader((tmp_path / "run" / "timeseries.csv").read_text(encoding="utf-8").splitlines()))
+    energy = np.array([float(r["free_energy_J"]) for r in rows])
+    assert np.all(np.diff(energy) <= 1e-12 * np.abs(energy[:-1]))
+    assert energy[0] - energy[-1] > 0.05 * abs(energy[0])
+    assert float(rows[-1]["c_min"]) / C_MAX < 0.05 and float(rows[-1]["c_max"]) / C_MAX > 0.95
+    mean = np.array([float(r["c_mean"]) for r in rows])
+    assert np.abs(mean - mean[0]).max() <= 1e-10 * mean[0]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["phase_field"]["widened_interface"] is False
+    assert summary["phase_field"]["interface_width_m"] == pytest.approx(5e-8)
