@@ -277,3 +277,16 @@ def test_closed_particle_run_with_error_control(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["phase_field"]["widened_interface"] is False
     assert summary["phase_field"]["interface_width_m"] == pytest.approx(5e-8)
+
+
+def test_phase_field_over_a_library_base_drops_its_ocv():
+    """``{base: nvp, phase_field: {...}}`` is NVP with a free energy: the base's OCV table is dropped."""
+    from ecmx.solver.config.case import case_from_dict
+
+    pf = {"interaction_energy": 1e4, "gradient_energy": 1e-7, "reference_voltage": 3.4}
+    base = make_case()
+    case = case_from_dict({"name": "t", "material": {"base": "nvp", "phase_field": pf},
+                           "electrolyte": base.electrolyte.model_dump(), "geometry": {"kind": "sphere-1d"},
+                           "protocol": [{"step": "rest", "duration": 1.0}]})
+    assert case.material.open_circuit_voltage is None and case.material.phase_field.reference_voltage == 3.4
+    assert case.material.max_concentration == 27661.0
