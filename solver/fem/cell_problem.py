@@ -25,7 +25,8 @@ particle rows, with the harmonic part of σ_h (``harmonic_hydrostatic``) supplie
 after each accepted step. ``Sources`` adds prescribed source terms (manufactured-solution tests).
 
 The problem assembles sibling model objects behind two small interfaces
-(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`)
+(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`,
+or :class:`~ecmx.solver.fem.phase_field_particle.PhaseFieldParticle` for a material with ``phase_field``)
 and the electrolyte model (:class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` on an
 electrolyte submesh, :class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte` for ``sphere-1d``),
 coupled through the Butler–Volmer flux ĵ of :class:`~ecmx.solver.fem.reactions.InsertionReaction`;
