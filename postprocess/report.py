@@ -25,7 +25,7 @@ from typing import Any
 
 from ecmx.postprocess import figures as figs
 from ecmx.postprocess import sensitivity as sens
-from ecmx.postprocess import tables, view3d
+from ecmx.postprocess import tables, view3d, voltammetry
 from ecmx.postprocess.conclusion import conclusion
 from ecmx.postprocess.labels import display_name
 from ecmx.postprocess.reference import steady_sphere
@@ -237,6 +237,9 @@ def protocol_text(case: Case) -> str:
     for s in case.protocol:
         rate = (f"{s.c_rate:g}C" if s.c_rate else f"{s.current_density:g} A/m²" if s.current_density else
                 f"{s.current:g} A" if s.current else f"{s.voltage:g} V" if s.voltage else "")
+        if s.step == "voltage_sweep":
+            rate = (f"at {s.rate * 1e3:g} mV/s between {min(s.limits):g} V and {max(s.limits):g} V, "
+                    f"{s.cycles or 1} cycle(s)")
         until = ", ".join(_UNTIL[k](v) for k, v in s.until.model_dump().items() if v is not None)
         duration = f" for {s.duration:g} s" if s.duration else ""
         parts.append(f"{s.step} {rate}{duration}{f' until {until}' if until else ''}".replace("  ", " "))
@@ -354,6 +357,8 @@ FIGURE_CAPTIONS = {
     "window): mean over rays from the centre (shaded: spread between rays).",
     "peaks": "Peak von Mises stress and concentration spread (per cycled window) against depth of discharge.",
     "surface": "Von Mises stress at the surface probe against time (relaxation after the current stops).",
+    "voltammogram": "Cyclic voltammogram: current (charge, anodic, positive) against cell voltage over the"
+    " voltage_sweep steps.",
 }
 
 
@@ -556,8 +561,10 @@ def _draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path)
         "peaks": lambda p: figs.peaks_vs_dod(runs, dods, p),
         "surface": lambda p: figs.surface_von_mises(runs, p),
         "view3d": lambda p: view3d.particle_views(runs, dods, p),
+        "voltammogram": lambda p: voltammetry.cyclic_voltammogram(runs, p),
     }
-    names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png"}
+    names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png",
+             "voltammogram": "cyclic_voltammogram.png"}
     for key, function in draw.items():
         path = fig_dir / names.get(key, f"{key}.png")
         if function(path) is not None:
