@@ -25,7 +25,8 @@ particle rows, with the harmonic part of σ_h (``harmonic_hydrostatic``) supplie
 after each accepted step. ``Sources`` adds prescribed source terms (manufactured-solution tests).
 
 The problem assembles sibling model objects behind two small interfaces
-(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`)
+(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`,
+or :class:`~ecmx.solver.fem.phase_field_particle.PhaseFieldParticle` for a material with ``phase_field``)
 and the electrolyte model (:class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` on an
 electrolyte submesh, :class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte` for ``sphere-1d``),
 coupled through the Butler–Volmer flux ĵ of :class:`~ecmx.solver.fem.reactions.InsertionReaction`;
@@ -59,8 +60,9 @@ from ecmx.solver.fem.electrolyte_uniform import UniformElectrolyte
 from ecmx.solver.fem.models import ElectrolyteModel, ParticleModel, PointFunction
 from ecmx.solver.fem.newton import CoupledNewton, NewtonSettings, StepOutcome, resolve_linear_solver
 from ecmx.solver.fem.particles import FickianParticle
+from ecmx.solver.fem.phase_field_particle import PhaseFieldParticle
 from ecmx.solver.fem.probes import PointEvaluator
-from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant
+from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant, equilibrium_voltage
 from ecmx.solver.fem.scales import Scales, cell_scales
 from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.units import F
@@ -86,7 +88,8 @@ class Sources:
     - ``salt(x)``, ``charge(x)``: volumetric sources of the anion and (cation − anion) rows (c₀ per t₀);
     - ``salt_flux(x, n, on_interface)``, ``charge_flux(x, n, on_interface)``: extra outward fluxes
       through the electrolyte boundary: Γ seen from the electrolyte (``on_interface`` True) and the
-      outer faces, Na metal and walls (False).
+      outer faces, Na metal and walls (False);
+    - ``chemical_potential(x)``: volumetric source of the μ̂ row of phase-field particles (μ/RT).
     """
 
     particle: Callable | None = None
@@ -95,6 +98,14 @@ class Sources:
     salt_flux: Callable | None = None
     charge: Callable | None = None
     charge_flux: Callable | None = None
+    chemical_potential: Callable | None = None
+
+
+def _particle_model(domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> ParticleModel:
+    """The phase-field particle where the material has ``phase_field``, the Fickian one otherwise."""
+    if case.material.phase_field is not None:
+        return PhaseFieldParticle(domains, case, scales, history)
+    return FickianParticle(domains, case, scales, history)
 
 
 def _electrolyte_model(domains: CellDomains, pmesh: Any, case: Any, scales: Scales, counter: CounterReaction,
@@ -155,7 +166,7 @@ class CellProblem:
         counter = CounterReaction.of_case(msh, self.case, sc)
         self.interface_flux = self._reaction.flux
         self.counter_flux = counter.flux
-        self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self.history)
+        self.particle: ParticleModel = _particle_model(self.domains, self.case, sc, self.history)
         self._reaction = self._reaction.with_open_circuit_voltage(self.particle.open_circuit_voltage)
         self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self.history)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
@@ -237,7 +248,7 @@ class CellProblem:
         theta0 = float(self.case.initial_stoichiometry())
         self.particle.set_initial_state(theta0)
         self.electrolyte.set_initial_state()
-        ocv = float(self.case.material.ocv_at(theta0))
+        ocv = equilibrium_voltage(self.case, theta0)
         rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
         self._voltage.x.array[:] = rest + ocv / self.scales.thermal_voltage
         self._store_accepted()
@@ -315,6 +326,8 @@ class CellProblem:
         and the mask of the owned θ nodes on the interface, where U acts; None for the other blocks
         (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator` ``kinks``). Collective."""
         theta = self.particle.unknowns[0]
+        if self.case.material.open_circuit_voltage is None:  # phase field: a smooth equilibrium potential
+            return tuple(None for _ in self.differential)
         gamma = self.domains.interface
         v = ufl.TestFunction(theta.function_space)
         weights = fem.assemble_vector(self.domains.form(gamma.integral(gamma.particle(v))))
