@@ -310,3 +310,35 @@ def test_two_way_coherency_stress_suppresses_spinodal_decomposition():
         q = problem.quantities()
         spread[coupling] = (q["c_max"] - q["c_min"]) / C_MAX
     assert spread["one-way"] > 0.9 and spread["two-way"] < 0.01
+
+
+# The example at rtol 1e-8, atol 1e-10 (7246 steps): DOD at the 3.0 V cut-off, voltage [V] at REFERENCE_DOD
+REFERENCE_CUTOFF_DOD = 0.885087
+REFERENCE_DOD = np.array([0.25, 0.5, 0.75])
+REFERENCE_VOLTAGE = np.array([3.399099, 3.392471, 3.373674])
+
+
+@pytest.mark.slow
+def test_example_full_discharge_cost_and_accuracy(tmp_path):
+    """cases/examples/phase-field-sphere1d.yaml (mechanics off: it does not change the voltage), issue 15's
+    benchmark: at most 250 accepted steps (1581 with the default rtol 1e-6, atol 1e-8, which resolve the
+    Na-poor core's θ ≈ 0.05 twenty times tighter than the shell), the depth of discharge at the 3.0 V cut-off
+    and the voltage at DOD 0.25/0.5/0.75 of an rtol-1e-8, atol-1e-10 run (bench/bench_phase_field.py)
+    within 2e-4 and 0.5 mV."""
+    import csv
+    import json
+    from pathlib import Path
+
+    from ecmx.solver.config.case import load_case
+    from ecmx.solver.studies.run import run_case
+
+    path = Path(__file__).resolve().parents[2] / "cases" / "examples" / "phase-field-sphere1d.yaml"
+    case = load_case(path, ["mechanics.enabled=false"])
+    run_case(case, out_dir=tmp_path / "run", progress=False, cache_dir=tmp_path / "meshes")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"]["accepted"] <= 250
+    rows = [r for r in csv.DictReader((tmp_path / "run" / "timeseries.csv").read_text().splitlines()) if r["step"] == "1"]
+    dod = np.array([float(r["depth_of_discharge"]) for r in rows])
+    volts = np.array([float(r["voltage_V"]) for r in rows])
+    assert dod[-1] == pytest.approx(REFERENCE_CUTOFF_DOD, abs=2e-4)
+    assert np.interp(REFERENCE_DOD, dod, volts) == pytest.approx(REFERENCE_VOLTAGE, abs=5e-4)
