@@ -14,6 +14,12 @@ mechanics off, since one-way mechanics does not change the voltage):
 
 The issue's target: the full discharge of the example in ≤ 10 s. The machine's load makes the wall
 time uncertain (±50 % on a shared machine); the steps and Newton iterations are exact counts.
+
+Measured (2 shared cores, reference 7246 steps; mechanics and output included in the CPU time):
+
+    settings                     steps  tries  newton  cpu s   dV mV    dDOD
+    rtol 1e-6, atol 1e-8          1581   1603    4106   37.7   0.001  -1.1e-6
+    rtol = atol = 1e-4 (example)   170    201     509    9.3   0.062  -2.7e-5
 """
 
 from __future__ import annotations
