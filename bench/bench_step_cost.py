@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MESHES = "0.5:0.25,0.5:0.15,0.5:0.1,0.4:0.07"  # size:interface_size (µm); the first is cases/nvp.yaml
+MESHES = "0.5:0.25,0.5:0.12,0.45:0.07,0.4:0.05"  # size:interface_size (µm): 3k, 10k, 26k, ~50k DOFs; the first is cases/nvp.yaml
 
 
 def _minimum(action, repeats: int) -> float:
