@@ -49,3 +49,13 @@ def test_plain_quantity_of_the_wrong_dimension_still_names_the_unit() -> None:
         units.to_si("1" * 40 + " um", "m")
     with pytest.raises(ValueError, match="finite"):
         units.to_si("1e400 um", "m")
+
+
+def test_compiled_forms_go_to_ecmx_own_jit_cache() -> None:
+    """FFCx lists the cache directory at every module load: ecmx keeps its forms apart from a shared
+    FEniCS cache (a user's cache_dir in DOLFINx's option files still wins: only the default moves)."""
+    import ecmx.solver.fem  # noqa: F401, I001  (first: every module that compiles forms imports it)
+    import dolfinx.jit
+
+    default = Path(str(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS["cache_dir"][0]))
+    assert default.name == "ecmx" and default.parent.name == "fenics"
