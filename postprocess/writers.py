@@ -116,13 +116,15 @@ def _vtk_components(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _same_nodes(space: dolfinx.fem.FunctionSpace, grid_space: dolfinx.fem.FunctionSpace) -> bool:
     """True when the values of ``space`` are the grid's nodal values as they are: first-order
     Lagrange (any block size) on the grid's mesh, numbered like it. Such a function is copied, not
-    interpolated (no compiled Expression per component: start-up and every write are cheaper)."""
+    interpolated (no compiled Expression per component: start-up and every write are cheaper).
+    Collective: every rank takes the same path."""
     element = space.ufl_element()
     scalar = getattr(element, "sub_elements", None) or [element]
     base = scalar[0] if element.block_size > 1 else element
-    return (space.mesh is grid_space.mesh and not element.discontinuous and base.embedded_superdegree == 1
+    same = (space.mesh is grid_space.mesh and not element.discontinuous and base.embedded_superdegree == 1
             and base.basix_element.family == grid_space.ufl_element().basix_element.family
             and np.array_equal(space.dofmap.list, grid_space.dofmap.list))
+    return bool(space.mesh.comm.allreduce(same, op=MPI.LAND))  # collective: an Expression is compiled on all ranks
 
 
 class _Output:
