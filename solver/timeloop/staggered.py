@@ -23,6 +23,7 @@ instead of carrying the one-step lag of φ, at one cell solve per try where φ i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -66,8 +67,10 @@ class StaggeredSteps:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.problem, name)
 
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None) -> Any:
-        """Solve the step from the predicted φ, then mechanics, and again until φ stops mattering."""
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
+                 guess: Sequence[np.ndarray] | None = None) -> Any:
+        """Solve the step from the predicted φ, then mechanics, and again until φ stops mattering;
+        Newton starts from ``guess`` (None: the last accepted state), then from the last pass."""
         self._dt = dt
         phi = self.problem.harmonic_hydrostatic.x.array
         if self._fresh:  # φ as the observers left it after the last accepted step
@@ -78,11 +81,12 @@ class StaggeredSteps:
         iterations = 0
         for _ in range(MAX_STAGGER_ITERATIONS):
             used = phi.copy()
-            outcome = self.problem.try_step(dt, weights)
+            outcome = self.problem.try_step(dt, weights, guess)
             iterations += outcome.newton_iterations
             if not outcome.converged:
                 return replace(outcome, newton_iterations=iterations)
             self.stagger_iterations += 1
+            guess = self.problem.state()
             self.coupling.update(self.time + dt)
             if self._change(used, phi) <= 1.0:
                 return replace(outcome, newton_iterations=iterations)

@@ -31,7 +31,7 @@ class Problem:
         self.harmonic_hydrostatic = SimpleNamespace(x=SimpleNamespace(array=np.zeros(2)))
         self.theta, self.accepted_theta, self.solves = np.full(2, 0.5), np.full(2, 0.5), 0
 
-    def try_step(self, dt, weights=None):
+    def try_step(self, dt, weights=None, guess=None):
         self.solves += 1
         phi = self.harmonic_hydrostatic.x.array
         self.theta = self.accepted_theta + dt * (self.drive + phi - phi.mean())
