@@ -1,4 +1,4 @@
-"""The ``ecmx`` command line: validate, mesh, run, sweep, compare, and the help and file verbs.
+"""The ``ecmx`` command line: validate, mesh, run, sweep, compare, impedance, and the help and file verbs.
 
 Every verb validates its input file completely before doing any work. A bad input file prints one
 message naming the file, the key and what was expected, and exits with status 2, without a
@@ -330,6 +330,34 @@ def compare(
         result = run_comparison(study, workers=workers, overwrite=overwrite, progress=progress)
         if _is_root():
             print(f"comparison written to {result.directory}")
+
+
+@app.command(cls=_Command)
+def impedance(
+    file: CaseArg,
+    state_of_charge: Annotated[float, typer.Option("--state-of-charge", metavar="SOC",
+                                                   help="State of charge of the rest state (1: charged)")] = 0.5,
+    frequencies: Annotated[str, typer.Option("--frequencies", metavar="LOW:HIGH",
+                                             help="Frequency range in Hz, e.g. 1e-3:1e5 or '10 mHz:100 kHz'")] = "1e-3:1e5",
+    points: Annotated[int, typer.Option("--points", help="Number of log-spaced frequencies")] = 60,
+    set_: SetOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="Results directory (default: results/<name>-impedance)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Impedance spectrum of the case at rest at a state of charge: impedance.csv, Nyquist and Bode plots."""
+    from ecmx.solver.config.case import load_case
+
+    with user_errors():
+        from ecmx.solver.studies.impedance import case_at_state_of_charge, parse_frequencies, run_impedance
+
+        grid = parse_frequencies(frequencies, points)
+        case = load_case(file, set_ or [])
+        case_at_state_of_charge(case, state_of_charge)
+        directory, _ = run_impedance(case, state_of_charge, grid, out_dir=out, overwrite=overwrite)
+        if _is_root():
+            print(f"impedance written to {directory}")
 
 
 @app.command(cls=_Command)

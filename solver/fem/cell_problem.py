@@ -25,7 +25,8 @@ particle rows, with the harmonic part of σ_h (``harmonic_hydrostatic``) supplie
 after each accepted step. ``Sources`` adds prescribed source terms (manufactured-solution tests).
 
 The problem assembles sibling model objects behind two small interfaces
-(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`)
+(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`,
+or :class:`~ecmx.solver.fem.phase_field_particle.PhaseFieldParticle` for a material with ``phase_field``)
 and the electrolyte model (:class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` on an
 electrolyte submesh, :class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte` for ``sphere-1d``),
 coupled through the Butler–Volmer flux ĵ of :class:`~ecmx.solver.fem.reactions.InsertionReaction`;
@@ -53,13 +54,15 @@ import ufl
 from dolfinx import fem
 
 from ecmx.solver.fem.domains import CellDomains
+from ecmx.solver.fem.double_layer import DoubleLayer
 from ecmx.solver.fem.electrolyte_resolved import ResolvedElectrolyte
 from ecmx.solver.fem.electrolyte_uniform import UniformElectrolyte
 from ecmx.solver.fem.models import ElectrolyteModel, ParticleModel, PointFunction
 from ecmx.solver.fem.newton import CoupledNewton, NewtonSettings, StepOutcome, resolve_linear_solver
 from ecmx.solver.fem.particles import FickianParticle
+from ecmx.solver.fem.phase_field_particle import PhaseFieldParticle
 from ecmx.solver.fem.probes import PointEvaluator
-from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant
+from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant, equilibrium_voltage
 from ecmx.solver.fem.scales import Scales, cell_scales
 from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.units import F
@@ -85,7 +88,8 @@ class Sources:
     - ``salt(x)``, ``charge(x)``: volumetric sources of the anion and (cation − anion) rows (c₀ per t₀);
     - ``salt_flux(x, n, on_interface)``, ``charge_flux(x, n, on_interface)``: extra outward fluxes
       through the electrolyte boundary: Γ seen from the electrolyte (``on_interface`` True) and the
-      outer faces, Na metal and walls (False).
+      outer faces, Na metal and walls (False);
+    - ``chemical_potential(x)``: volumetric source of the μ̂ row of phase-field particles (μ/RT).
     """
 
     particle: Callable | None = None
@@ -94,6 +98,14 @@ class Sources:
     salt_flux: Callable | None = None
     charge: Callable | None = None
     charge_flux: Callable | None = None
+    chemical_potential: Callable | None = None
+
+
+def _particle_model(domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> ParticleModel:
+    """The phase-field particle where the material has ``phase_field``, the Fickian one otherwise."""
+    if case.material.phase_field is not None:
+        return PhaseFieldParticle(domains, case, scales, history)
+    return FickianParticle(domains, case, scales, history)
 
 
 def _electrolyte_model(domains: CellDomains, pmesh: Any, case: Any, scales: Scales, counter: CounterReaction,
@@ -154,14 +166,16 @@ class CellProblem:
         counter = CounterReaction.of_case(msh, self.case, sc)
         self.interface_flux = self._reaction.flux
         self.counter_flux = counter.flux
-        self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self.history)
+        self.particle: ParticleModel = _particle_model(self.domains, self.case, sc, self.history)
         self._reaction = self._reaction.with_open_circuit_voltage(self.particle.open_circuit_voltage)
         self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self.history)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
         self._voltage = fem.Function(self.domains.real_space, name="cell_voltage")
+        self.double_layer = DoubleLayer.of_case(msh, self.case, sc, self.history, self._voltage, self.electrolyte.phi)
         self._unknowns = [*self.particle.unknowns, *self.electrolyte.unknowns, self._voltage]
         self._split_names = [*self.particle.split_names, *self.electrolyte.split_names, "voltage"]
-        self.differential = (*self.particle.differential, *self.electrolyte.differential, False)
+        # with a double layer V̂ has a storage term (the capacitor): its RC transient enters the error norm
+        self.differential = (*self.particle.differential, *self.electrolyte.differential, self.double_layer is not None)
         self._accepted = [u.x.array.copy() for u in self._unknowns]
 
     def _init_capacity(self) -> None:
@@ -188,10 +202,11 @@ class CellProblem:
         theta_surface = self.particle.surface_stoichiometry()
         voltage = gamma.particle(self._voltage)
         flux = self._reaction.flux(theta_surface, c_surface, phi_surface, voltage)  # c_s,max R/t₀ per area
+        capacitive = self.double_layer.flux(gamma) if self.double_layer is not None else None
         residuals = [
             *self.particle.residuals(tests[:n_particle], flux, sources),
-            *self.electrolyte.residuals(tests[n_particle:-1], flux, sources),
-            self._voltage_row(flux, tests[-1]),
+            *self.electrolyte.residuals(tests[n_particle:-1], flux, sources, capacitive=capacitive),
+            self._voltage_row(flux if capacitive is None else flux + capacitive, tests[-1]),
         ]
         eta = self._reaction.overpotential(theta_surface, c_surface, phi_surface, voltage)
         quantity_forms = {
@@ -199,10 +214,13 @@ class CellProblem:
             "overpotential_integral": d.form(gamma.integral(eta)),
             "potential_surface_integral": d.form(gamma.integral(phi_surface)),
         }
+        if capacitive is not None:
+            quantity_forms["double_layer_current"] = d.form(gamma.integral(capacitive))
         return residuals, quantity_forms
 
     def _voltage_row(self, flux: ufl.core.expr.Expr, q: ufl.Argument) -> ufl.Form:
-        """m (ĵ − Î_app/Â_Γ) + (1 − m)(V̂ − V̂_set)/Â_Γ on Γ; m = 1: current control, 0: voltage control."""
+        """m (ĵ − Î_app/Â_Γ) + (1 − m)(V̂ − V̂_set)/Â_Γ on Γ; m = 1: current control, 0: voltage control
+        (ĵ: the whole interface current density, faradaic + capacitive)."""
         gamma, mode = self.domains.interface, self._current_mode
         area = constant(self.domains.mesh, self.domains.interface_area)
         voltage = gamma.particle(self._voltage)
@@ -230,7 +248,7 @@ class CellProblem:
         theta0 = float(self.case.initial_stoichiometry())
         self.particle.set_initial_state(theta0)
         self.electrolyte.set_initial_state()
-        ocv = float(self.case.material.ocv_at(theta0))
+        ocv = equilibrium_voltage(self.case, theta0)
         rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
         self._voltage.x.array[:] = rest + ocv / self.scales.thermal_voltage
         self._store_accepted()
@@ -308,6 +326,12 @@ class CellProblem:
             u.x.array[:values.size] = values
             u.x.scatter_forward()
 
+    @property
+    def compiled_forms(self) -> tuple[Sequence[fem.Form], Sequence[Sequence[fem.Form]]]:
+        """The compiled residual rows and their Jacobian blocks, in block order (the forms the time loop
+        solves; :mod:`ecmx.solver.fem.impedance` linearises them)."""
+        return self._newton.forms
+
     def state(self) -> list[np.ndarray]:
         """Copies of the owned values of each unknown block (nondimensional; order of ``differential``)."""
         return [u.x.array[:_owned(u)].copy() for u in self._unknowns]
@@ -318,6 +342,8 @@ class CellProblem:
         and the mask of the owned θ nodes on the interface, where U acts; None for the other blocks
         (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator` ``kinks``). Collective."""
         theta = self.particle.unknowns[0]
+        if self.case.material.open_circuit_voltage is None:  # phase field: a smooth equilibrium potential
+            return tuple(None for _ in self.differential)
         gamma = self.domains.interface
         v = ufl.TestFunction(theta.function_space)
         weights = fem.assemble_vector(self.domains.form(gamma.integral(gamma.particle(v))))
@@ -367,7 +393,9 @@ class CellProblem:
         Besides the keys of the interface contract it returns ``counter_electrode_current_A`` (the
         Na-metal current, anodic positive: −I at convergence), ``electrolyte_potential_V`` (mean φ_e
         on Γ), ``overpotential_V`` (mean η = V − φ_e − U(θ) − (RT/F) ln(c/c_ref) on Γ), ``time_scale_s`` (R²/D_ref) and
-        ``na_rate_mol_per_s`` (the scheme's rate of the Na content over the tried step, for the balance).
+        ``na_rate_mol_per_s`` (the scheme's rate of the Na content over the tried step, for the balance);
+        with a double layer also ``double_layer_current_A`` (I_dl, anodic positive; ``interface_current_A``
+        is the faradaic part).
         """
         sc, area = self.scales, self.domains.interface_area
         integral = {name: self.domains.integrate(form) for name, form in self._q_forms.items()}
@@ -387,7 +415,9 @@ class CellProblem:
         # the set current under current control (exactly 0 at rest), the resulting one under voltage
         # control; the Na that entered the cell is counter_electrode_current_A dt/F
         mode, value = self._control
-        q["current_A"] = value if mode == "current" else interface_current
+        if "double_layer_current" in integral:  # the capacitive current I_dl [A], anodic positive
+            q["double_layer_current_A"] = integral["double_layer_current"] * sc.current
+        q["current_A"] = value if mode == "current" else interface_current + q.get("double_layer_current_A", 0.0)
         q["time_scale_s"] = sc.time
         return q
 

@@ -74,8 +74,10 @@ class ResolvedElectrolyte:
         side = self._domains.interface.electrolyte
         return side(self.c), side(self.phi)
 
-    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: Any | None) -> list[ufl.Form]:
-        """The anion row and the charge row, with the cation influx ĵ on Γ and i_a at the Na metal."""
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: Any | None,
+                  capacitive: Expr | None = None) -> list[ufl.Form]:
+        """The anion row and the charge row, with the cation influx ĵ on Γ and i_a at the Na metal; a double
+        layer (ĵ_dl) takes up anions at Γ: an anion outflow ĵ_dl, so the charge row sees ĵ + ĵ_dl."""
         w_c, w_phi = tests
         d, e, gamma = self._domains, self._domain, self._domains.interface
         c, phi, k, w_vol = self.c, self.phi, self._row_scale, d.volume_element
@@ -85,6 +87,9 @@ class ResolvedElectrolyte:
         charge = k * charge_flux * w_vol * e.dx_flux
         charge -= gamma.integral(k * self._flux_ratio * flux * gamma.electrolyte(w_phi))
         charge -= k * self._flux_ratio * self._counter_flux() * w_phi * d.area_element * e.ds_na_metal
+        if capacitive is not None:
+            salt += gamma.integral(k * self._flux_ratio * capacitive * gamma.electrolyte(w_c))
+            charge -= gamma.integral(k * self._flux_ratio * capacitive * gamma.electrolyte(w_phi))
         rows = [salt, charge]
         if sources is not None:
             for i, (bulk, boundary_flux, test) in enumerate(((sources.salt, sources.salt_flux, w_c),

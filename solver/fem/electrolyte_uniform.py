@@ -23,6 +23,7 @@ from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.models import ElectrolyteQuantities, Expr, PointFunction
 from ecmx.solver.fem.reactions import CounterReaction, constant
 from ecmx.solver.fem.scales import Scales
+from ecmx.solver.units import F
 
 
 class UniformElectrolyte:
@@ -50,6 +51,7 @@ class UniformElectrolyte:
         # mean Na-metal current density [A/m²]: i_a is uniform, so its mean over Γ is its value
         mean = self._counter_flux() * counter.current_density_scale / constant(domains.mesh, domains.interface_area)
         self._counter_current_density = fem.form(gamma.integral(mean))
+        self._double_layer_current: fem.Form | None = None  # ∫_Γ ĵ_dl, set by residuals() with a double layer
 
     def _counter_flux(self) -> Expr:
         return self._counter.flux(1.0, self.phi)
@@ -58,17 +60,27 @@ class UniformElectrolyte:
         """(ĉ = 1, φ̂_e)."""
         return 1.0, self.phi
 
-    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: Any | None) -> list[ufl.Form]:
-        """The charge balance between Γ and the Na metal (no manufactured sources)."""
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: Any | None,
+                  capacitive: Expr | None = None) -> list[ufl.Form]:
+        """The charge balance between Γ (faradaic ĵ + capacitive ĵ_dl) and the Na metal (no manufactured
+        sources). The double layer's anions come from the well-mixed electrolyte: its Na⁺ changes at
+        −I_dl/F (``salt_rate_mol_per_s``)."""
         (q,) = tests
         gamma = self._domains.interface
+        if capacitive is not None:
+            self._double_layer_current = self._domains.form(gamma.integral(capacitive))
+            flux = flux + capacitive
         return [gamma.integral((flux + self._counter_flux() * self._area_ratio) * q)]
 
     def quantities(self) -> ElectrolyteQuantities:
-        """c = c₀, no salt inventory (not modelled) and the Na-metal current."""
+        """c = c₀, no salt inventory (not modelled), the Na-metal current and, with a double layer, the
+        rate −I_dl/F at which the electrolyte's Na⁺ changes as the double layer takes up anions."""
         c0 = self._scales.electrolyte_concentration
         current_density = self._domains.integrate(self._counter_current_density)
-        return ElectrolyteQuantities(c_min=c0, c_max=c0, salt_mol=0.0,
+        rate = 0.0
+        if self._double_layer_current is not None:
+            rate = -self._domains.integrate(self._double_layer_current) * self._scales.current / F
+        return ElectrolyteQuantities(c_min=c0, c_max=c0, salt_mol=0.0, salt_rate_mol_per_s=rate,
                                      counter_current_A=current_density * self._counter_area_m2)
 
     def fields(self) -> dict[str, fem.Function]:

@@ -1,5 +1,6 @@
 """The two small interfaces the coupled cell problem assembles: a particle model and an electrolyte
-model (siblings behind each interface: :class:`~ecmx.solver.fem.particles.FickianParticle`;
+model (siblings behind each interface: :class:`~ecmx.solver.fem.particles.FickianParticle` and
+:class:`~ecmx.solver.fem.phase_field_particle.PhaseFieldParticle`;
 :class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` and
 :class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte`).
 
@@ -72,7 +73,8 @@ class ParticleModel(Protocol):
         """θ on the particle side of Γ (UFL)."""
 
     def open_circuit_voltage(self, theta: Expr) -> Expr:
-        """U(θ) [V] of the particle's θ or its restriction to Γ (UFL)."""
+        """The surface equilibrium potential [V] the reaction at Γ sees (UFL): U(θ) of the particle's θ
+        or its restriction to Γ (Fickian), U₀ − μ/F on Γ (phase field, ``theta`` unused)."""
 
     def update_tabulated(self) -> None:
         """Re-evaluate the coefficients computed outside UFL (tables) at the current state."""
@@ -103,12 +105,15 @@ class ElectrolyteModel(Protocol):
     split_names: tuple[str, ...]
     differential: tuple[bool, ...]  # per unknown: has a storage term (False: algebraic)
     rest_potential: float  # φ̂_e at zero counter-electrode current for c = c₀
+    phi: fem.Function  # φ̂_e (a double layer registers it with the time history)
 
     def interface_state(self) -> tuple[Expr | float, Expr]:
         """(ĉ, φ̂_e) that the particle surface sees on Γ (UFL)."""
 
-    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None) -> list[ufl.Form]:
-        """Its residual rows, with the particles' outward interface flux ĵ."""
+    def residuals(self, tests: Sequence[ufl.Argument], flux: Expr, sources: object | None,
+                  capacitive: Expr | None = None) -> list[ufl.Form]:
+        """Its residual rows, with the particles' outward interface flux ĵ and the double layer's
+        capacitive current density ĵ_dl (None: no double layer; :mod:`ecmx.solver.fem.double_layer`)."""
 
     def quantities(self) -> ElectrolyteQuantities:
         """Global quantities (SI)."""

@@ -145,6 +145,12 @@ class CoupledNewton:
         self._problem = self._build(linear_solver)
         self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
 
+    @property
+    def forms(self) -> tuple[Sequence[fem.Form], Sequence[Sequence[fem.Form]]]:
+        """The compiled residual blocks and the blocks of their Jacobian (linearisation, e.g.
+        :mod:`ecmx.solver.fem.impedance`)."""
+        return self._problem.F, self._problem.J
+
     def solve(self, reset: Callable[[], None], check: Callable[[], str]) -> StepOutcome:
         """Newton from the state ``reset`` restores; ``check`` names a state out of bounds ('' if none).
 

@@ -26,6 +26,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 # isort: split
 
 import logging
+import math
 import platform
 import sys
 from pathlib import Path
@@ -139,6 +140,8 @@ class Recorder:
         """Output functions per mesh: ``particle`` (c_s and stresses) and ``electrolyte`` (c, φ_e)."""
         fields = dict(self.problem.fields)
         particle = {"particle_concentration": fields.pop("particle_concentration")}
+        if "chemical_potential" in fields:  # phase-field particles
+            particle["chemical_potential"] = fields.pop("chemical_potential")
         if self.mechanics is not None:
             particle.update(self.mechanics.fields)
         groups = {"particle": particle}
@@ -199,7 +202,7 @@ class Recorder:
             **self.stress_row,
             "electrolyte_c_min": q.get("electrolyte_c_min"), "electrolyte_c_max": q.get("electrolyte_c_max"),
             "na_balance_error": record.na_balance_error, "newton_iterations": record.newton_iterations,
-            "dt_s": record.dt_s,
+            "dt_s": record.dt_s, "free_energy_J": q.get("free_energy_J"),
         }
 
     def _tally(self, record: StepRecord) -> None:
@@ -323,7 +326,19 @@ class Recorder:
                 "fields": {group: str(series.path.relative_to(self.out)) for group, series in self.series.items()},
             },
             "command": " ".join(sys.argv),
+            **self._phase_field(),
         }
+
+    def _phase_field(self) -> dict[str, Any]:
+        """``phase_field`` of summary.json for phase-field particles: the interface width λ [m], the
+        largest particle cell at Γ [m] and whether λ is resolved (4 cells) or widened; else nothing."""
+        particle = getattr(self.problem, "particle", None)
+        if getattr(particle, "interface_width_m", None) is None:
+            return {}
+        width = particle.interface_width_m
+        return {"phase_field": {"interface_width_m": width if math.isfinite(width) else None,  # None: Ω_a = 0
+                                "surface_cell_size_m": particle.surface_cell_size_m,
+                                "widened_interface": particle.widened_interface}}
 
     def _results(self) -> dict[str, Any]:
         """``results`` of summary.json: capacities [C, mAh/g], stress extremes [Pa], final state."""

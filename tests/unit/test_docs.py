@@ -194,9 +194,11 @@ def test_outputs_md_lists_every_column_ecmx_writes():
     from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS
     from ecmx.postprocess.sweep_summary import FIXED_COLUMNS, SPREAD_PREFIX
     from ecmx.postprocess.tables import COLUMN_TITLES, RATIO_COLUMNS
+    from ecmx.solver.studies.impedance import COLUMNS as IMPEDANCE_COLUMNS
 
     text = (DOCS / "outputs.md").read_text(encoding="utf-8")
-    columns = {*TIMESERIES_COLUMNS, *PROBE_COLUMNS, *COLUMN_TITLES, *RATIO_COLUMNS, *FIXED_COLUMNS, SPREAD_PREFIX}
+    columns = {*TIMESERIES_COLUMNS, *PROBE_COLUMNS, *COLUMN_TITLES, *RATIO_COLUMNS, *FIXED_COLUMNS, SPREAD_PREFIX,
+               *IMPEDANCE_COLUMNS}
     assert sorted(c for c in columns if f"`{c}" not in text) == []
 
 
