@@ -332,6 +332,34 @@ def compare(
             print(f"comparison written to {result.directory}")
 
 
+FitArg = Annotated[Path, typer.Argument(help="Fit file (YAML, top-level 'fit:')", metavar="FIT_FILE",
+                                        show_default=False)]
+
+
+@app.command(cls=_Command)
+def fit(
+    file: FitArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Model runs in parallel (default: fit.workers, else cores up to "
+                                                     "the number of parameters)")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fit case keys to measured voltage curves (least squares over ecmx runs); writes fit.json, plots, the fitted case."""
+    from ecmx.solver.config.fit import load_fit
+
+    with user_errors():
+        problem = _with_output(load_fit(file, set_ or []), out)
+        from ecmx.solver.studies.fit import run_fit
+
+        result = run_fit(problem, workers=workers)
+        if _is_root():
+            for p, value in zip(problem.parameters, result.values, strict=True):
+                print(f"{p.key} = {value:.6g}")
+            print(f"fit {result.status} ({result.message}); residual RMS {1e3 * result.residual_rms:.3g} mV; "
+                  f"written to {result.directory}")
+
+
 @app.command(cls=_Command)
 def report(
     results: Annotated[Path, typer.Argument(help="Results directory of a run, sweep or comparison",
