@@ -44,7 +44,7 @@ class _Command(TyperCommand):
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 CaseArg = Annotated[Path, typer.Argument(help="Case file (YAML)", metavar="CASE_FILE", show_default=False)]
-InputArg = Annotated[Path, typer.Argument(help="Case, sweep or comparison file (YAML)", metavar="FILE",
+InputArg = Annotated[Path, typer.Argument(help="Case, sweep, comparison or fit file (YAML)", metavar="FILE",
                                           show_default=False)]
 SweepArg = Annotated[Path, typer.Argument(help="Sweep file (YAML, top-level 'sweep:')", metavar="SWEEP_FILE",
                                           show_default=False)]
@@ -165,7 +165,7 @@ def _study_file(file: Path) -> str | None:
     from ecmx.solver.config.safe_yaml import read_yaml
 
     data = read_yaml(file, what="input file")
-    return next((top for top in ("sweep", "compare") if top in data), None)
+    return next((top for top in ("sweep", "compare", "fit") if top in data), None)
 
 
 @app.command(cls=_Command)
@@ -185,6 +185,13 @@ def validate(file: InputArg, set_: SetOpt = None, verbose: VerboseOpt = False) -
             comparison = load_comparison(file, set_ or [])
             _check_mesh_files(comparison.cases)
             message = f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}"
+        elif study == "fit":
+            from ecmx.solver.config.fit import load_fit
+
+            problem = load_fit(file, set_ or [])
+            _check_mesh_files([problem.base_case])
+            message = (f"{file}: valid fit of {', '.join(p.key for p in problem.parameters)} to "
+                       f"{sum(len(c.x) for c in problem.curves)} measured points in {len(problem.curves)} curve(s)")
         else:
             case = load_case(file, set_ or [])
             _check_mesh_files([case])
@@ -381,6 +388,7 @@ class FileKind(StrEnum):
     case = "case"
     sweep = "sweep"
     compare = "compare"
+    fit = "fit"
 
 
 @app.command()
