@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError
 from ecmx.solver.config.case import MAX_TIME, Case, Snapshots, case_from_dict, load_case
 from ecmx.solver.config.measured_data import MeasuredCurve, read_measured_curve
 from ecmx.solver.config.messages import validation_error
-from ecmx.solver.config.overrides import apply_override
+from ecmx.solver.config.overrides import apply_override, parse_override
 from ecmx.solver.config.safe_yaml import read_yaml
 from ecmx.solver.config.schema import PlainName, Schema
 from ecmx.solver.config.studies import StudyOutput
@@ -76,6 +76,9 @@ class FitCurve(Schema):
     weight: Annotated[float, Field(gt=0, le=1e12)] = Field(
         1.0, description="multiplies each point's squared voltage residual (an inverse variance, relative), "
         "dimensionless")
+    set: Annotated[list[str], Field(max_length=100)] = Field(
+        [], description="dotted.key=value overrides of the base case for this curve's model run (its own experiment, "
+        "e.g. protocol.0.c_rate=0.5); curves with the same set share one run per evaluation")
     active_mass: Annotated[float, si("kg"), Field(gt=0, le=1e3)] | None = Field(
         None, description="mass of active material, kg: turns a capacity column in charge units (mAh) into a "
         "specific capacity")
@@ -92,7 +95,7 @@ class FitSpec(Schema):
         description=f"the measured curves, 1 to {MAX_FIT_CURVES}")
     workers: Annotated[int, Field(ge=1, le=1024)] | None = Field(
         None, description="model runs in parallel (the Jacobian's columns), processes (default: cores, at most the "
-        "number of parameters)")
+        "number of parameters times the number of distinct curve sets)")
     max_evaluations: Annotated[int, Field(ge=1, le=MAX_FIT_EVALUATIONS)] = Field(
         200, description=f"most model runs, Jacobian columns included, 1 to {MAX_FIT_EVALUATIONS}")
     tolerance: Annotated[float, Field(gt=0, lt=1)] = Field(
@@ -152,6 +155,8 @@ class LoadedCurve:
     voltage: np.ndarray
     weight: float
     file: Path
+    group: int = 0
+    """Index of the curve's experiment (its ``set``) in :attr:`FitProblem.experiments`."""
 
 
 class FitProblem:
@@ -173,7 +178,10 @@ class FitProblem:
         if repeated:
             raise CaseError(f"parameter {', '.join(repeated)} is given more than once: expected each key once",
                             file=path, key="fit.parameters")
+        self.experiments = list(dict.fromkeys(tuple(c.set) for c in fit.curves))
+        """The distinct curve ``set`` lists: each is one model run per evaluation."""
         self.curves = [self._curve(i, c) for i, c in enumerate(fit.curves)]
+        self.experiment_cases = [self._experiment_case(g) for g in range(len(self.experiments))]
         names = [c.name for c in self.curves]
         if len(set(names)) != len(names):
             raise CaseError(f"curve names must differ (they label the outputs), got {names}: give each a 'name'",
@@ -183,45 +191,63 @@ class FitProblem:
     def directory(self) -> Path:
         return self.spec.output.directory or Path("results") / f"fit-{self.path.stem}"
 
-    def case_at(self, values: list[float] | np.ndarray, name: str | None = None) -> Case:
-        """The base case with the fitted keys at ``values`` (SI); raises CaseError if it does not validate."""
+    def case_at(self, values: list[float] | np.ndarray, name: str | None = None, experiment: int | None = None) -> Case:
+        """The base case (with the ``set`` of ``experiment``, when given) and the fitted keys at ``values``
+        (SI), its time step capped (:meth:`time_step_cap`); raises CaseError if it does not validate."""
         data = copy.deepcopy(self.base_data)
+        for text in self.experiments[experiment] if experiment is not None else ():
+            apply_override(data, *parse_override(text, self.path), self.path)
         for parameter, value in zip(self.parameters, values, strict=True):
             apply_override(data, parameter.key, float(value), self.path)
         if name is not None:
             data["name"] = name
-        cap = self.max_time_step
+        cap = self.time_step_cap(experiment)
         if cap is not None:
             steps = data.setdefault("solver", {}).setdefault("time_step", {})
             steps["max"] = min(cap, steps.get("max") or cap)
             steps["initial"] = min(steps.get("initial", cap), steps["max"])
         return case_from_dict(data, self.base_path)
 
-    def evaluation_case(self, values: list[float] | np.ndarray, name: str) -> Case:
-        """:meth:`case_at` as a fit runs it: rows at the measured times (``output.times``, the integrator's
-        dense output), no snapshots, probes or field series beyond the first and last states."""
-        case = self.case_at(values, name)
-        times = sorted({float(t) for c in self.curves if c.x_kind == "time" for t in c.x})
+    def evaluation_case(self, values: list[float] | np.ndarray, name: str, experiment: int = 0) -> Case:
+        """:meth:`case_at` as a fit runs it for ``experiment``: rows at its curves' measured times
+        (``output.times``, the integrator's dense output), no snapshots, probes or field series beyond
+        the first and last states."""
+        case = self.case_at(values, name, experiment)
+        times = sorted({float(t) for c in self._curves_of(experiment) if c.x_kind == "time" for t in c.x})
         case.output = case.output.model_copy(update={
             "snapshots": Snapshots(depth_of_discharge=[]), "probes": [], "fields_every": None,
             "fields_interval": MAX_TIME, "times": times or None})
         return case
 
-    @property
-    def max_time_step(self) -> float | None:
-        """The cap on the model's time step, s (``fit.max_time_step``, else from the data's spacing)."""
+    def _curves_of(self, experiment: int | None) -> list[LoadedCurve]:
+        return [c for c in self.curves if experiment is None or c.group == experiment]
+
+    def time_step_cap(self, experiment: int | None = None) -> float | None:
+        """The cap on the model's time step for ``experiment`` (None: every curve), s:
+        ``fit.max_time_step``, else :data:`STEPS_PER_SPACING` steps per spacing of its measured points."""
         if self.spec.fit.max_time_step is not None:
             return self.spec.fit.max_time_step
-        spacings = [_median_spacing(c.x) * self._seconds_per_x(c) / STEPS_PER_SPACING for c in self.curves]
+        spacings = [_median_spacing(c.x) * self._seconds_per_x(c) / STEPS_PER_SPACING for c in self._curves_of(experiment)]
         spacings = [s for s in spacings if math.isfinite(s) and s > 0]
         return min(spacings) if spacings else None
 
     def _seconds_per_x(self, curve: LoadedCurve) -> float:
-        """1 for a time curve; for a capacity curve the seconds per C/kg at the first step's C-rate."""
+        """1 for a time curve; for a capacity curve the seconds per C/kg at its experiment's first C-rate."""
         if curve.x_kind == "time":
             return 1.0
-        rate = next((step.c_rate for step in self.base_case.protocol if step.c_rate is not None), None)
-        return 3600.0 / rate / specific_capacity_per_dod(self.base_case) if rate else math.nan
+        cases = getattr(self, "experiment_cases", None)
+        case = cases[curve.group] if cases else self.base_case
+        rate = next((step.c_rate for step in case.protocol if step.c_rate is not None), None)
+        return 3600.0 / rate / specific_capacity_per_dod(case) if rate else math.nan
+
+    def _experiment_case(self, experiment: int) -> Case:
+        """The case of ``experiment`` at the starting values: its ``set`` checked once, up front."""
+        index = next(i for i, c in enumerate(self.curves) if c.group == experiment)
+        try:
+            return self.case_at([p.initial for p in self.parameters], experiment=experiment)
+        except CaseError as exc:
+            raise CaseError(f"the base case with this curve's set does not validate: {exc.message}", file=self.path,
+                            key=f"fit.curves.{index}.set") from None
 
     def _parameter(self, index: int, spec: FitParameter) -> ResolvedParameter:
         where = f"fit.parameters.{index}"
@@ -276,7 +302,8 @@ class FitProblem:
         path = inside(self.path, spec.file, f"{where}.file", "measured-data file")
         curve = read_measured_curve(path, require=("voltage",), key=f"{where}.file", named_in=self.path)
         x = self._x_values(curve, spec, where)
-        return LoadedCurve(spec.name or _label(path.stem), spec.x, x, curve["voltage"], spec.weight, path)
+        group = self.experiments.index(tuple(spec.set))
+        return LoadedCurve(spec.name or _label(path.stem), spec.x, x, curve["voltage"], spec.weight, path, group)
 
     def _x_values(self, curve: MeasuredCurve, spec: FitCurve, where: str) -> np.ndarray:
         if spec.x == "time":

@@ -6,7 +6,11 @@ time since the start of the protocol (the file's time since its first row), or a
 passed per mass of active material, |Δ depth of discharge| × the material's usable capacity. Where
 a run ends before a measured point (it reached its cut-off) its last voltage stands in, so a
 too-short discharge is penalised rather than dropped. The weighted residual of a point is
-√w (V_model − V_measured), V.
+√w (V_model − V_measured), V. Curves with their own ``set`` are separate experiments: each
+evaluation runs the model once per experiment. A model run that fails (parameters where Newton
+cannot start, say) gives non-finite residuals, on which the optimiser shrinks its step and tries
+again; a Jacobian column whose run fails is taken the other way; a failure at the start, or both
+ways, stops the fit (SolveError).
 
 The optimiser is :func:`scipy.optimize.least_squares` (trust-region reflective, within the bounds)
 on the variables scaled to [0, 1] across their bounds (after log10 for a log scale). The Jacobian
@@ -49,20 +53,24 @@ EVALUATIONS = ".evaluations"
 
 @dataclass(frozen=True)
 class ModelCurve:
-    """A model run's voltage curve: time (s), voltage (V), charge passed per mass (C/kg)."""
+    """A model run's voltage curve: time (s), voltage (V), charge passed per mass (C/kg); ``failure``
+    says why a run failed (its arrays are then empty)."""
 
     time: np.ndarray
     voltage: np.ndarray
     specific_capacity: np.ndarray
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
 class EvaluationTask:
-    """One model run: the fitted values (SI) and the directory it writes (removed after reading)."""
+    """One model run: the fitted values (SI), the experiment (a curve ``set``, index into
+    ``FitProblem.experiments``) and the directory it writes (removed after reading)."""
 
     index: int
     values: tuple[float, ...]
     directory: Path
+    experiment: int = 0
 
 
 Model = Callable[[list[EvaluationTask]], list[ModelCurve]]
@@ -82,9 +90,10 @@ def model_voltage(curve: LoadedCurve, model: ModelCurve) -> np.ndarray:
     return np.interp(curve.x, x, v)
 
 
-def weighted_residuals(curves: list[LoadedCurve], model: ModelCurve) -> np.ndarray:
-    """√w (V_model − V_measured) of every measured point, curve after curve, V."""
-    return np.concatenate([math.sqrt(c.weight) * (model_voltage(c, model) - c.voltage) for c in curves])
+def weighted_residuals(curves: list[LoadedCurve], models: list[ModelCurve]) -> np.ndarray:
+    """√w (V_model − V_measured) of every measured point, curve after curve (each against the run of
+    its experiment, ``models[curve.group]``), V."""
+    return np.concatenate([math.sqrt(c.weight) * (model_voltage(c, models[c.group]) - c.voltage) for c in curves])
 
 
 @dataclass
@@ -96,7 +105,7 @@ class Fitter:
     evaluations_dir: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
     unlimited: bool = False
-    _cache: dict[tuple[float, ...], tuple[np.ndarray, ModelCurve]] = field(default_factory=dict)
+    _cache: dict[tuple[float, ...], tuple[np.ndarray, list[ModelCurve]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         params = self.problem.parameters
@@ -113,32 +122,61 @@ class Fitter:
         x = np.array([p.to_scaled(v) for p, v in zip(self.problem.parameters, values, strict=True)])
         return np.clip((x - self.lower) / self.width, 0.0, 1.0)
 
+    @property
+    def model_runs(self) -> int:
+        """Model runs so far (one per experiment per evaluated point)."""
+        return len(self.runs) * len(self.problem.experiments)
+
     def _evaluate(self, points: list[np.ndarray], kind: str) -> list[np.ndarray]:
-        todo = [u for u in points if tuple(u) not in self._cache]
-        budget = self.problem.spec.fit.max_evaluations - len(self.runs)
-        if len(todo) > budget and not self.unlimited:
-            raise _BudgetSpent(f"fit.max_evaluations ({self.problem.spec.fit.max_evaluations}) model runs reached")
-        tasks = [EvaluationTask(len(self.runs) + i, self.values(u), self.evaluations_dir / f"run-{len(self.runs) + i:05d}")
-                 for i, u in enumerate(todo)]
-        for u, task, curve in zip(todo, tasks, self.model(tasks) if tasks else [], strict=True):
-            r = weighted_residuals(self.problem.curves, curve)
-            self._cache[tuple(u)] = (r, curve)
-            self.runs.append({"run": task.index, "kind": kind, "values": task.values, "u": tuple(u),
+        todo = list({tuple(u): u for u in points if tuple(u) not in self._cache}.values())
+        groups = len(self.problem.experiments)
+        limit = self.problem.spec.fit.max_evaluations
+        if self.model_runs + len(todo) * groups > limit and not self.unlimited:
+            raise _BudgetSpent(f"fit.max_evaluations ({limit}) model runs reached")
+        first = len(self.runs)
+        tasks = [EvaluationTask(first + i, self.values(u), self.evaluations_dir / f"run-{first + i:05d}-{g}", g)
+                 for i, u in enumerate(todo) for g in range(groups)]
+        curves = self.model(tasks) if tasks else []
+        for i, u in enumerate(todo):
+            models = curves[i * groups:(i + 1) * groups]
+            failures = [m.failure for m in models if m.failure is not None]
+            if failures:  # non-finite residuals: least_squares shrinks its step and tries again
+                log.warning("%s", failures[0])
+            r = (np.full(sum(len(c.x) for c in self.problem.curves), np.nan) if failures
+                 else weighted_residuals(self.problem.curves, models))
+            self._cache[tuple(u)] = (r, models)
+            self.runs.append({"run": first + i, "kind": kind, "values": self.values(u), "u": tuple(u),
                               "cost": 0.5 * float(r @ r)})
         return [self._cache[tuple(u)][0] for u in points]
 
     def residuals(self, u: np.ndarray) -> np.ndarray:
+        """The weighted residuals at ``u`` (NaN where a model run failed)."""
         return self._evaluate([np.asarray(u, float)], "residual")[0]
 
     def jacobian(self, u: np.ndarray) -> np.ndarray:
-        """Forward differences in u, all columns' runs at once (the step reversed at the upper bound)."""
+        """Forward differences in u, all columns' runs at once (the step reversed at the upper bound,
+        and for a column whose run failed).
+
+        Raises:
+            SolveError: the run at ``u``, or a column's runs both ways, failed.
+        """
         u = np.asarray(u, float)
         steps = np.where(u + self.step <= 1.0, self.step, -self.step)
-        shifted = [u + steps[j] * np.eye(len(u))[j] for j in range(len(u))]
-        r0, *columns = self._evaluate([u, *shifted], "jacobian")
+        r0, *columns = self._evaluate([u, *(u + h * e for h, e in zip(steps, np.eye(len(u)), strict=True))], "jacobian")
+        self._require_finite(r0, u)
+        for j in [j for j, rj in enumerate(columns) if not np.isfinite(rj).all()]:
+            steps[j] = -steps[j]
+            columns[j] = self._evaluate([u + steps[j] * np.eye(len(u))[j]], "jacobian")[0]
+            self._require_finite(columns[j], u + steps[j] * np.eye(len(u))[j])
         return np.column_stack([(rj - r0) / hj for rj, hj in zip(columns, steps, strict=True)])
 
-    def curve_at(self, u: np.ndarray) -> ModelCurve:
+    def _require_finite(self, r: np.ndarray, u: np.ndarray) -> None:
+        if not np.isfinite(r).all():
+            failure = next(m.failure for m in self._cache[tuple(u)][1] if m.failure is not None)
+            raise SolveError(f"{failure}; the fit cannot go on from there (narrow the bounds or change the start)")
+
+    def curves_at(self, u: np.ndarray) -> list[ModelCurve]:
+        """The model runs at ``u``, one per experiment."""
         self.residuals(u)
         return self._cache[tuple(np.asarray(u, float))][1]
 
@@ -151,12 +189,13 @@ def optimise(fitter: Fitter) -> tuple[np.ndarray, str, str]:
     """Run least squares from the starting values; (u at the optimum, status, message)."""
     spec = fitter.problem.spec.fit
     u0 = fitter.u_of([p.initial for p in fitter.problem.parameters])
+    fitter._require_finite(fitter.residuals(u0), u0)
     try:
         result = least_squares(fitter.residuals, u0, jac=fitter.jacobian, bounds=(0.0, 1.0), method="trf",
                                xtol=spec.tolerance, ftol=spec.tolerance, gtol=spec.tolerance,
                                max_nfev=spec.max_evaluations)
     except _BudgetSpent as exc:
-        best = min(fitter.runs, key=lambda run: run["cost"])
+        best = min(fitter.runs, key=lambda run: run["cost"] if math.isfinite(run["cost"]) else math.inf)
         return np.array(best["u"]), "stopped", str(exc)
     status = "converged" if result.status > 0 else "stopped"
     return np.clip(result.x, 0.0, 1.0), status, str(result.message)
@@ -188,18 +227,18 @@ def run_fit(problem: FitProblem, *, workers: int | None = None, model: Model | N
             fitter.unlimited = True  # the statistics need the Jacobian at the optimum, whatever the budget
             jac = fitter.jacobian(u)
         result = _result(fitter, u, jac, status, message, directory)
-        result.outputs = write_outputs(problem, result, curve_rows(problem, fitter.curve_at(u)), _run_rows(fitter))
+        result.outputs = write_outputs(problem, result, curve_rows(problem, fitter.curves_at(u)), _run_rows(fitter))
         return result
     finally:
         shutil.rmtree(evaluations, ignore_errors=True)
         lock.release()
 
 
-def curve_rows(problem: FitProblem, model: ModelCurve) -> list[dict[str, Any]]:
+def curve_rows(problem: FitProblem, models: list[ModelCurve]) -> list[dict[str, Any]]:
     """The rows of curves.csv: each measured point with the model's voltage there (x in s or mAh/g)."""
     rows = []
     for curve in problem.curves:
-        fitted = model_voltage(curve, model)
+        fitted = model_voltage(curve, models[curve.group])
         x = curve.x if curve.x_kind == "time" else curve.x / MAH_PER_G
         for xi, measured, vi in zip(x, curve.voltage, fitted, strict=True):
             rows.append({"curve": curve.name, "x": curve.x_kind, "x_value": float(xi), "measured_V": float(measured),
@@ -226,7 +265,8 @@ def _model(problem: FitProblem, workers: int | None, model: Model | None) -> Ite
     if model is not None:
         yield model
         return
-    count = workers or problem.spec.fit.workers or min(os.cpu_count() or 1, len(problem.parameters))
+    runs_per_jacobian = len(problem.parameters) * len(problem.experiments)
+    count = workers or problem.spec.fit.workers or min(os.cpu_count() or 1, runs_per_jacobian)
     if count <= 1:
         yield lambda tasks: [evaluate(problem, task) for task in tasks]
         return
@@ -243,8 +283,8 @@ def _evaluate_in_worker(args: tuple[FitProblem, EvaluationTask]) -> ModelCurve:
 def evaluate(problem: FitProblem, task: EvaluationTask) -> ModelCurve:
     """Run the base case at ``task.values`` into ``task.directory`` and read its curve (one process).
 
-    Raises:
-        SolveError: the run failed, naming the fitted values.
+    A run that fails (Newton at the minimum step, a guard) gives a curve whose ``failure`` names the
+    fitted values and the reason.
     """
     from mpi4py import MPI
 
@@ -252,7 +292,7 @@ def evaluate(problem: FitProblem, task: EvaluationTask) -> ModelCurve:
     from ecmx.solver.config.fit import specific_capacity_per_dod
     from ecmx.solver.studies.run import run_case
 
-    case = problem.evaluation_case(list(task.values), name=task.directory.name)
+    case = problem.evaluation_case(list(task.values), task.directory.name, task.experiment)
     where = ", ".join(f"{p.key}={v:.6g}" for p, v in zip(problem.parameters, task.values, strict=True))
     try:
         run_case(case, out_dir=task.directory, comm=MPI.COMM_SELF, progress=False)
@@ -260,7 +300,8 @@ def evaluate(problem: FitProblem, task: EvaluationTask) -> ModelCurve:
                               read_csv_columns(task.directory / "timeseries_times.csv")
                               if case.output.times is not None else {})
     except (SolveError, CaseError) as exc:
-        raise SolveError(f"the model run at {where} failed: {exc}") from None
+        reason = str(exc).split(" (t = ")[0]  # not the directory it names: it is removed
+        return ModelCurve(np.empty(0), np.empty(0), np.empty(0), f"the model run at {where} failed: {reason}")
     finally:
         shutil.rmtree(task.directory, ignore_errors=True)
         shutil.rmtree(task.directory.with_name(task.directory.name + ".partial"), ignore_errors=True)

@@ -10,7 +10,8 @@ previous fit's outputs as they were.
 - ``fit.csv``: one row per parameter (the same numbers);
 - ``curves.csv``: one row per measured point: curve, x kind, x (s or mAh/g), measured, fitted and
   residual voltage (V), weight;
-- ``evaluations.csv``: one row per model run: kind (residual or jacobian), the values, the cost ½Σr²;
+- ``evaluations.csv``: one row per evaluated point (one model run per experiment): kind (residual or
+  jacobian), the values, the cost ½Σr²;
 - ``fitted_case.yaml``: the base case at the fitted values (resolved, SI), ready for ``ecmx run``;
 - ``figures/fit.png`` (+ PDF): measured and fitted curves with their residuals.
 """
@@ -97,7 +98,8 @@ def _summary(problem: FitProblem, result: FitResult, params: list[dict[str, Any]
              runs: int) -> dict[str, Any]:
     stats = result.statistics
     return {
-        "status": result.status, "message": result.message, "runs": runs,
+        "status": result.status, "message": result.message, "runs": runs * len(problem.experiments),
+        "experiments": [list(e) for e in problem.experiments],
         "fit_file": str(problem.path), "base": str(problem.base_path),
         "residual_rms_V": result.residual_rms, "residual_rms_per_curve_V": _rms_per_curve(curves),
         "degrees_of_freedom": stats.dof, "residual_variance_V2": _json_number(stats.variance),

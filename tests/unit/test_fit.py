@@ -17,9 +17,10 @@ import yaml
 from support.cases import CASE, write_yaml
 from typer.testing import CliRunner
 
+from ecmx.postprocess.rundata import read_csv_columns
 from ecmx.solver.cli import app
 from ecmx.solver.config.fit import load_fit
-from ecmx.solver.errors import CaseError
+from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import MAX_CSV_BYTES
 from ecmx.solver.studies.fit import EvaluationTask, Fitter, ModelCurve, model_voltage, optimise, run_fit
 from ecmx.solver.studies.fit_statistics import fit_statistics, interval
@@ -140,6 +141,68 @@ def test_noisy_data_intervals_cover_the_truth_and_scale_with_the_noise(case_dir)
     reported = np.mean([f[1].sigma for f in fits], axis=0)
     np.testing.assert_allclose(reported, spread, rtol=0.35)
     assert np.sqrt(np.mean([f[1].variance for f in fits])) == pytest.approx(5e-4, rel=0.1)
+
+
+RATES = (1.0, 0.5)
+
+
+def fake_rate_model(tasks: list[EvaluationTask]) -> list[ModelCurve]:
+    """The stand-in at the C-rate of each task's experiment (0: as the base case, 1: its curve's set)."""
+    t = np.union1d(np.linspace(0.0, 2000.0, 401), TIMES)
+    return [ModelCurve(t, rate_voltage(t, RATES[task.experiment], *task.values), t) for task in tasks]
+
+
+def rate_voltage(t: np.ndarray, rate: float, d: float, i0: float) -> np.ndarray:
+    return 3.4 - rate * 0.05 * np.sqrt(t / 1000.0) * np.sqrt(1e-15 / d) - 0.025693 * np.arcsinh(rate * 0.25 / (2 * i0))
+
+
+def test_curves_with_their_own_set_are_separate_experiments(case_dir):
+    """Two curves at two C-rates (a curve's set changes the base case's protocol): one run of each per
+    evaluated point, each curve against its own run; the fit recovers the parameters."""
+    write_data(case_dir, rate_voltage(TIMES, 1.0, *TRUE), "fast.csv")
+    write_data(case_dir, rate_voltage(TIMES, 0.5, *TRUE), "slow.csv")
+    curves = [{"file": "fast.csv"}, {"file": "slow.csv", "set": ["protocol.0.c_rate=0.5"]}]
+    problem = load_fit(write_fit(case_dir, PARAMETERS, curves))
+    assert problem.experiments == [(), ("protocol.0.c_rate=0.5",)]
+    assert [c.group for c in problem.curves] == [0, 1]
+    assert problem.evaluation_case(list(TRUE), "x", 1).protocol[0].c_rate == 0.5
+    assert problem.evaluation_case(list(TRUE), "x", 0).protocol[0].c_rate == 1.0
+    seen: list[EvaluationTask] = []
+    result = run_fit(problem, model=lambda tasks: seen.extend(tasks) or fake_rate_model(tasks))
+    np.testing.assert_allclose(result.values, TRUE, rtol=1e-6)
+    assert sorted({t.experiment for t in seen}) == [0, 1] and len(seen) % 2 == 0
+    summary = json.loads((case_dir / "out" / "fit.json").read_text())
+    assert summary["runs"] == len(seen) and summary["residual_rms_per_curve_V"]["slow"] < 1e-8
+
+
+def test_a_curve_set_that_does_not_validate_names_its_key(case_dir):
+    write_data(case_dir, fake_voltage(TIMES, *TRUE))
+    bad = [{"file": "data.csv"}, {"file": "data.csv", "name": "again", "set": ["protocol.0.c_rate=-1"]}]
+    with pytest.raises(CaseError, match="greater than 0") as info:
+        load_fit(write_fit(case_dir, PARAMETERS, bad))
+    assert info.value.key == "fit.curves.1.set"
+
+
+def failing_above(i0_limit: float):
+    """The stand-in, failing (as a run whose Newton cannot start) where i₀ exceeds ``i0_limit``."""
+    def model(tasks: list[EvaluationTask]) -> list[ModelCurve]:
+        good = fake_model(tasks)
+        return [m if task.values[1] <= i0_limit else ModelCurve(np.empty(0), np.empty(0), np.empty(0), "no go")
+                for task, m in zip(tasks, good, strict=True)]
+    return model
+
+
+def test_a_failed_run_is_stepped_around(case_dir):
+    """The Jacobian's forward step in i₀ from the start fails: the column is taken backwards, and the fit
+    goes on to the true values; a failure at the start stops the fit with the run's reason."""
+    write_data(case_dir, fake_voltage(TIMES, *TRUE))
+    problem = load_fit(write_fit(case_dir, PARAMETERS))
+    result = run_fit(problem, model=failing_above(0.1501))
+    np.testing.assert_allclose(result.values, TRUE, rtol=1e-6)
+    costs = read_csv_columns(case_dir / "out" / "evaluations.csv")["cost"]
+    assert np.isnan(costs).any()
+    with pytest.raises(SolveError, match="no go; the fit cannot go on"):
+        run_fit(problem, model=failing_above(0.01))
 
 
 def test_model_voltage_holds_the_last_value_past_the_end_of_a_run(case_dir):
