@@ -321,3 +321,13 @@ def test_yaml_tag_and_not_a_fit_file(case_dir):
     with pytest.raises(CaseError, match="not a fit file") as info:
         load_fit(case_dir / "case.yaml")
     assert info.value.key == "fit"
+
+
+def test_validate_and_schema_verbs_know_fit_files(case_dir):
+    write_data(case_dir, fake_voltage(TIMES, *TRUE))
+    result = cli("validate", str(write_fit(case_dir, PARAMETERS)))
+    assert result.exit_code == 0, result.output
+    assert "valid fit of material.diffusivity, material.exchange_current_density to 40 measured points" in result.output
+    assert not (case_dir / "out").exists()
+    result = cli("schema", "fit.curves.set", "--kind", "fit")
+    assert result.exit_code == 0 and "fit.curves[].set" in result.output
