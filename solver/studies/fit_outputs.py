@@ -35,8 +35,8 @@ from ecmx.solver.studies.study_dir import check_outputs, publish, staged_outputs
 
 OUTPUT_FILES = ("fit.json", "fit.csv", "curves.csv", "evaluations.csv", "fitted_case.yaml")
 OUTPUT_DIRECTORIES = ("figures",)
-MAH_PER_G = 3.6
-"""C/kg in one mAh/g."""
+MAH_PER_G = 3600.0
+"""C/kg in one mAh/g (1 mAh/g = 3.6 C/g)."""
 
 
 @dataclass

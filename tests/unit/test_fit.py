@@ -331,3 +331,16 @@ def test_validate_and_schema_verbs_know_fit_files(case_dir):
     assert not (case_dir / "out").exists()
     result = cli("schema", "fit.curves.set", "--kind", "fit")
     assert result.exit_code == 0 and "fit.curves[].set" in result.output
+
+
+def test_capacity_curve_in_mah_per_g(case_dir):
+    """A curve against specific capacity: the file's mAh/g are 3600 C/kg each (the stand-in's charge per
+    mass is t C/kg), the fit recovers the parameters, and curves.csv gives the capacity back in mAh/g."""
+    rows = "\n".join(f"{t / 3600:.12g},{v:.12g}" for t, v in zip(TIMES, fake_voltage(TIMES, *TRUE), strict=True))
+    (case_dir / "q.csv").write_text(f"capacity [mAh/g],voltage_V\n{rows}\n")
+    problem = load_fit(write_fit(case_dir, PARAMETERS, [{"file": "q.csv", "x": "capacity"}]))
+    np.testing.assert_allclose(problem.curves[0].x, TIMES, rtol=1e-9)
+    result = run_fit(problem, model=fake_model)
+    np.testing.assert_allclose(result.values, TRUE, rtol=1e-6)
+    curves = read_csv_columns(case_dir / "out" / "curves.csv")
+    np.testing.assert_allclose(curves["x_value"], TIMES / 3600, rtol=1e-9)

@@ -35,7 +35,7 @@ def synthetic_case(directory):
     case = load_case(directory / "case.yaml", ["solver.time_step.max=2", f"output.times={times}"])
     run = run_case(case, out_dir=directory / "synthetic", progress=False)
     rows = read_csv_columns(run.directory / "timeseries_times.csv")
-    per_dod = specific_capacity_per_dod(case) / 3.6  # mAh/g
+    per_dod = specific_capacity_per_dod(case) / 3600.0  # C/kg -> mAh/g
     capacity = np.abs(rows["depth_of_discharge"] - rows["depth_of_discharge"][0]) * per_dod
     lines = [f"{t / 3600:.12g},{v * 1e3:.12g},{q:.12g}" for t, v, q in
              zip(rows["time_s"], rows["voltage_V"], capacity, strict=True)]
