@@ -44,7 +44,7 @@ class _Command(TyperCommand):
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 CaseArg = Annotated[Path, typer.Argument(help="Case file (YAML)", metavar="CASE_FILE", show_default=False)]
-InputArg = Annotated[Path, typer.Argument(help="Case, sweep or comparison file (YAML)", metavar="FILE",
+InputArg = Annotated[Path, typer.Argument(help="Case, sweep, comparison or fit file (YAML)", metavar="FILE",
                                           show_default=False)]
 SweepArg = Annotated[Path, typer.Argument(help="Sweep file (YAML, top-level 'sweep:')", metavar="SWEEP_FILE",
                                           show_default=False)]
@@ -165,7 +165,7 @@ def _study_file(file: Path) -> str | None:
     from ecmx.solver.config.safe_yaml import read_yaml
 
     data = read_yaml(file, what="input file")
-    return next((top for top in ("sweep", "compare") if top in data), None)
+    return next((top for top in ("sweep", "compare", "fit") if top in data), None)
 
 
 @app.command(cls=_Command)
@@ -185,6 +185,13 @@ def validate(file: InputArg, set_: SetOpt = None, verbose: VerboseOpt = False) -
             comparison = load_comparison(file, set_ or [])
             _check_mesh_files(comparison.cases)
             message = f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}"
+        elif study == "fit":
+            from ecmx.solver.config.fit import load_fit
+
+            problem = load_fit(file, set_ or [])
+            _check_mesh_files([problem.base_case])
+            message = (f"{file}: valid fit of {', '.join(p.key for p in problem.parameters)} to "
+                       f"{sum(len(c.x) for c in problem.curves)} measured points in {len(problem.curves)} curve(s)")
         else:
             case = load_case(file, set_ or [])
             _check_mesh_files([case])
@@ -332,6 +339,34 @@ def compare(
             print(f"comparison written to {result.directory}")
 
 
+FitArg = Annotated[Path, typer.Argument(help="Fit file (YAML, top-level 'fit:')", metavar="FIT_FILE",
+                                        show_default=False)]
+
+
+@app.command(cls=_Command)
+def fit(
+    file: FitArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Model runs in parallel (default: fit.workers, else cores up to "
+                                                     "the number of parameters)")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fit case keys to measured voltage curves (least squares over ecmx runs); writes fit.json, plots, the fitted case."""
+    from ecmx.solver.config.fit import load_fit
+
+    with user_errors():
+        problem = _with_output(load_fit(file, set_ or []), out)
+        from ecmx.solver.studies.fit import run_fit
+
+        result = run_fit(problem, workers=workers)
+        if _is_root():
+            for p, value in zip(problem.parameters, result.values, strict=True):
+                print(f"{p.key} = {value:.6g}")
+            print(f"fit {result.status} ({result.message}); residual RMS {1e3 * result.residual_rms:.3g} mV; "
+                  f"written to {result.directory}")
+
+
 @app.command(cls=_Command)
 def impedance(
     file: CaseArg,
@@ -381,6 +416,7 @@ class FileKind(StrEnum):
     case = "case"
     sweep = "sweep"
     compare = "compare"
+    fit = "fit"
 
 
 @app.command()
