@@ -49,22 +49,23 @@ class PhaseBoundary:
 
 
 def measure_phase_boundary(theta: fem.Function, coordinates: CoordinateSystem, length_unit: float,
-                           radius_m: float, level: float = LEVEL) -> PhaseBoundary:
+                           radius_m: float, level: float = LEVEL, scale: float = 1.0) -> PhaseBoundary:
     """Measure the θ = ``level`` set of a P1 field on its (particle sub)mesh. Collective.
 
     Args:
-        theta: the P1 stoichiometry (nondimensional) on an interval, triangle or tetrahedron mesh.
+        theta: a P1 field on an interval, triangle or tetrahedron mesh: θ, or c_s with ``scale``.
         coordinates: the mesh's coordinate system (its measure weight).
         length_unit: metres per mesh unit.
         radius_m: the particle radius R [m] of the front radius.
         level: the θ of the boundary.
+        scale: θ = theta/scale (c_s,max for a concentration field in mol/m³).
     """
     msh = theta.function_space.mesh
     tdim = msh.topology.dim
     owned = msh.topology.index_map(tdim).size_local
     nodes = msh.geometry.dofmaps[0][:owned, : tdim + 1]
     x = msh.geometry.x[nodes] * length_unit
-    f = theta.x.array[theta.function_space.dofmap.list[:owned]] - level
+    f = theta.x.array[theta.function_space.dofmap.list[:owned]] / scale - level
     measure = _MEASURES[tdim]
     area, volume, above = measure(x, f, coordinates)
     area, volume, above = msh.comm.allreduce(np.array([area, volume, above]), op=MPI.SUM)

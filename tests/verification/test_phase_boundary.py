@@ -144,6 +144,28 @@ def test_radial_step_on_the_builder_3d_mesh(tmp_path_factory: pytest.TempPathFac
         assert abs(front.radius_m - R0 * UM) < h * UM, (mesh, front, h)
 
 
+def test_timeseries_columns_only_for_phase_field_materials(tmp_path: Path) -> None:
+    """The recorder's hook: a phase-field material gets the two columns, measured on c_s/c_s,max of
+    the output field; a Fickian material gets none."""
+    from types import SimpleNamespace
+
+    from ecmx.solver.studies.front import phase_boundary_columns
+
+    pmesh = load_mesh(Geometry(kind="sphere-1d", particle={"radius": "2 um"}, mesh={"elements": 200}),
+                      MPI.COMM_SELF, cache_dir=tmp_path)
+    c_max = 13830.6
+    field = _p1(pmesh.mesh, lambda x: c_max * 0.5 * (1 + np.tanh((x[0] - 2 * R0) / WIDTH)))
+    problem = SimpleNamespace(fields={"particle_concentration": field})
+    fickian = SimpleNamespace(material=SimpleNamespace(max_concentration=c_max))
+    assert phase_boundary_columns(problem, fickian, pmesh) is None
+    two_phase = SimpleNamespace(material=SimpleNamespace(max_concentration=c_max, phase_field=object()))
+    hook = phase_boundary_columns(problem, two_phase, pmesh)
+    assert hook.columns == ("phase_boundary_area_m2", "phase_boundary_radius_m")
+    row = hook.row()
+    assert row["phase_boundary_radius_m"] == pytest.approx(2 * R0 * UM, rel=1e-3)
+    assert row["phase_boundary_area_m2"] == pytest.approx(4 * math.pi * (2 * R0 * UM) ** 2, rel=2e-3)
+
+
 @pytest.mark.mpi
 def test_two_ranks_measure_what_one_does(tmp_path: Path) -> None:
     """The sums are collective: 2 ranks give the 1-rank area, volumes and radius to round-off."""
