@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy.optimize import brentq
 
 from ecmx.postprocess.labels import run_label
 from ecmx.postprocess.plotting import colour_cycle, new_figure, save
 from ecmx.postprocess.rundata import RunData
 from ecmx.postprocess.slices import radial_profile
+from ecmx.solver.physics.phase_field import binodal
 from ecmx.solver.units import R_GAS
 
 MPA = 1e-6
@@ -39,15 +39,6 @@ FRONT_ROWS = (
 )
 
 
-def binodal(omega_over_rt: float) -> tuple[float, float]:
-    """The coexisting compositions (θ_α, θ_β) of the symmetric regular solution with Ω_a/RT: the
-    roots of ln(θ/(1−θ)) = (Ω_a/RT)(2θ − 1) off θ = ½ (a single phase, (½, ½), for Ω_a ≤ 2RT)."""
-    if omega_over_rt <= 2.0:
-        return 0.5, 0.5
-    low = brentq(lambda t: math.log(t / (1 - t)) - omega_over_rt * (2 * t - 1), 1e-300, 0.5 - 1e-12 / omega_over_rt)
-    return low, 1.0 - low
-
-
 def shrinking_core_radius(dod: np.ndarray, window: tuple[float, float], gap: tuple[float, float]) -> np.ndarray:
     """r_f/R of the shrinking-core mass balance: a Na-poor core at θ_α inside a Na-rich shell at θ_β
     holding the mean θ̄ = θ_lo + DOD (θ_hi − θ_lo), so (r_f/R)³ = (θ_β − θ̄)/(θ_β − θ_α) (clipped to
@@ -58,11 +49,13 @@ def shrinking_core_radius(dod: np.ndarray, window: tuple[float, float], gap: tup
 
 
 def miscibility_gap(run: RunData) -> tuple[float, float] | None:
-    """(θ_α, θ_β) of a run's phase-field material at its temperature, None for a solid solution."""
+    """(θ_α, θ_β) of a run's phase-field material at its temperature (the regular solution's binodal),
+    None for a solid solution or Ω_a ≤ 2RT (no gap)."""
     phase_field = getattr(run.case.material, "phase_field", None)
     if phase_field is None:
         return None
-    return binodal(phase_field.interaction_energy / (R_GAS * run.case.temperature))
+    rt = R_GAS * run.case.temperature
+    return binodal(phase_field.interaction_energy, rt) if phase_field.interaction_energy > 2 * rt else None
 
 
 def _front_runs(runs: Sequence[RunData], column: str) -> list[RunData]:

@@ -60,6 +60,7 @@ ARRAYS: dict[str, ArraySpec] = {
     "strain_energy_density": ArraySpec("strain_energy_density_J_m3", "J/m^3"),
     "electrolyte_concentration": ArraySpec("electrolyte_concentration_mol_m3", "mol/m^3"),
     "electrolyte_potential": ArraySpec("electrolyte_potential_V", "V"),
+    "chemical_potential": ArraySpec("chemical_potential_J_mol", "J/mol"),
 }
 """Solver field -> its array in the field files; fields not listed (internal ones) are not written.
 Stresses are tension-positive."""

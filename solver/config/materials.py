@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
-from ecmx.solver.config.schema import Fraction, Schema
+from ecmx.solver.config.schema import Fraction, Schema, Seed
 from ecmx.solver.config.smoothing import monotone_smooth
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_CSV_BYTES, read_text_file
@@ -33,6 +33,7 @@ from ecmx.solver.units import (
     Pressure,
     Voltage,
     short_repr,
+    si,
 )
 
 TransferCoefficient = Annotated[float, Field(gt=0, lt=1)]
@@ -180,6 +181,40 @@ class ChemicalExpansion(Schema):
         return self
 
 
+MolarEnergy = Annotated[float, si("J/mol")]
+GradientEnergy = Annotated[float, si("J/m")]
+
+
+class InitialPerturbation(Schema):
+    """A seeded random perturbation added to the uniform initial θ₀ (phase-field particles only)."""
+
+    amplitude: Annotated[float, Field(gt=0, le=0.2)] = Field(
+        description="largest |δθ|, dimensionless: δθ uniform in [−amplitude, amplitude] at each node, then"
+        " shifted so the particle's Na content is that of θ₀")
+    seed: Seed = Field(0, description="the random seed (the same seed gives the same state on any number of ranks)")
+
+
+class PhaseField(Schema):
+    """The Cahn–Hilliard reaction model of a phase-separating particle (regular-solution free energy).
+
+    μ = RT ln(θ/(1−θ)) + Ω_a(1−2θ) − (κ/c_s,max)∇²θ [J/mol]; the equilibrium potential of a homogeneous
+    particle is U₀ − μ/F. The interface width λ = √(κ/(c_s,max Ω_a)) must be resolved by about four
+    cells at the particle surface unless ``widened_interface`` is true.
+    """
+
+    interaction_energy: Annotated[MolarEnergy, Field(ge=0, le=1e5)] = Field(
+        description="regular-solution interaction energy Ω_a, J/mol (> 2RT: a miscibility gap; 4.05 RT: gap"
+        " [0.02, 0.98])")
+    gradient_energy: Annotated[GradientEnergy, Field(gt=0, le=1.0)] = Field(
+        description="gradient energy coefficient κ, J/m (sets the interface width λ = √(κ/(c_s,max Ω_a)))")
+    reference_voltage: Annotated[Voltage, Field(gt=0, le=10)] = Field(
+        description="U₀, V against Na⁺/Na: the plateau voltage of the two-phase reaction (μ = 0)")
+    widened_interface: bool = Field(
+        False, description="accept a mesh with fewer than 4 cells across λ (the outputs state it)")
+    initial_perturbation: InitialPerturbation | None = Field(
+        None, description="a seeded random perturbation of the uniform initial θ₀ (None: uniform)")
+
+
 def _table_or_constant(value: Any) -> str:
     return "table" if isinstance(value, dict | BaseModel) else "constant"
 
@@ -202,8 +237,9 @@ class Material(Schema):
         Annotated[Annotated[Diffusivity, Field(gt=0)], Tag("constant")] | Annotated[DiffusivityTable, Tag("table")],
         Discriminator(_table_or_constant),
     ] = Field(description="solid diffusivity D_s, m²/s: a constant or a table against θ (log-interpolated)")
-    open_circuit_voltage: OCVTable = Field(
-        description="U(θ), V against Na⁺/Na: a table or the path of a CSV file with columns stoichiometry, voltage"
+    open_circuit_voltage: OCVTable | None = Field(
+        None, description="U(θ), V against Na⁺/Na: a table or the path of a CSV file with columns stoichiometry,"
+        " voltage; required unless phase_field is given, and absent with it"
     )
     exchange_current_density: Annotated[CurrentDensity, Field(gt=0)] = Field(
         description="i₀,ref, A/m², at θ = 0.5 and the reference salt concentration 1000 mol/m³"
@@ -214,6 +250,17 @@ class Material(Schema):
     poissons_ratio: Annotated[float, Field(gt=-1, lt=0.5)] = Field(description="Poisson's ratio ν, dimensionless")
     chemical_expansion: ChemicalExpansion = Field(description="the intercalation strain (one of its forms)")
     sources: dict[str, str] = Field({}, description="where each value comes from (key → citation)")
+    phase_field: PhaseField | None = Field(
+        None, description="a phase-separating particle (Cahn–Hilliard reaction model) instead of a Fickian one")
+
+    @field_validator("phase_field")
+    @classmethod
+    def _no_ocv_with_phase_field(cls, v: PhaseField | None, info: Any) -> PhaseField | None:
+        """With phase_field the equilibrium potential comes from the free energy: no OCV table."""
+        if v is not None and info.data.get("open_circuit_voltage") is not None:
+            raise ValueError("open_circuit_voltage must be absent with phase_field (the equilibrium potential"
+                             " U₀ − μ/F comes from the free energy); remove material.open_circuit_voltage")
+        return v
 
     @field_validator("open_circuit_voltage", mode="before")
     @classmethod
@@ -234,6 +281,10 @@ class Material(Schema):
         lo, hi = self.stoichiometry_window
         if not lo < hi:
             raise ValueError(f"stoichiometry_window must be [low, high] with low < high, got [{lo}, {hi}]")
+        if self.open_circuit_voltage is None:
+            if self.phase_field is None:
+                raise ValueError("open_circuit_voltage is required (or phase_field, a phase-separating particle)")
+            return self
         ocv = self.open_circuit_voltage.stoichiometry
         if ocv[0] > lo or ocv[-1] < hi:
             raise ValueError(f"open_circuit_voltage must cover the stoichiometry window [{lo}, {hi}], "
@@ -259,7 +310,10 @@ class Material(Schema):
         return np.exp(np.interp(theta, t.stoichiometry, np.log(t.value)))
 
     def ocv_at(self, theta: np.ndarray | float) -> np.ndarray:
-        """U(θ) in V (linear interpolation, clamped at the table ends)."""
+        """U(θ) in V (linear interpolation, clamped at the table ends); a phase-field material has no
+        table (its equilibrium potential is :func:`ecmx.solver.fem.reactions.equilibrium_voltage`)."""
+        if self.open_circuit_voltage is None:
+            raise ValueError(f"material {self.name!r} is a phase-field material: it has no OCV table")
         t = self.open_circuit_voltage
         return np.interp(theta, t.stoichiometry, t.voltage)
 

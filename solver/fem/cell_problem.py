@@ -58,8 +58,9 @@ from ecmx.solver.fem.electrolyte_uniform import UniformElectrolyte
 from ecmx.solver.fem.models import ElectrolyteModel, ParticleModel, PointFunction
 from ecmx.solver.fem.newton import CoupledNewton, NewtonSettings, StepOutcome, resolve_linear_solver
 from ecmx.solver.fem.particles import FickianParticle
+from ecmx.solver.fem.phase_field_particle import PhaseFieldParticle
 from ecmx.solver.fem.probes import PointEvaluator
-from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant
+from ecmx.solver.fem.reactions import CounterReaction, InsertionReaction, constant, equilibrium_voltage
 from ecmx.solver.fem.scales import Scales, cell_scales
 from ecmx.solver.fem.time_history import TimeHistory
 from ecmx.solver.units import F
@@ -94,6 +95,13 @@ class Sources:
     salt_flux: Callable | None = None
     charge: Callable | None = None
     charge_flux: Callable | None = None
+
+
+def _particle_model(domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> ParticleModel:
+    """The phase-field particle where the material has ``phase_field``, the Fickian one otherwise."""
+    if case.material.phase_field is not None:
+        return PhaseFieldParticle(domains, case, scales, history)
+    return FickianParticle(domains, case, scales, history)
 
 
 def _electrolyte_model(domains: CellDomains, pmesh: Any, case: Any, scales: Scales, counter: CounterReaction,
@@ -154,7 +162,7 @@ class CellProblem:
         counter = CounterReaction.of_case(msh, self.case, sc)
         self.interface_flux = self._reaction.flux
         self.counter_flux = counter.flux
-        self.particle: ParticleModel = FickianParticle(self.domains, self.case, sc, self.history)
+        self.particle: ParticleModel = _particle_model(self.domains, self.case, sc, self.history)
         self._reaction = self._reaction.with_open_circuit_voltage(self.particle.open_circuit_voltage)
         self.electrolyte = _electrolyte_model(self.domains, self.pmesh, self.case, sc, counter, self.history)
         self.harmonic_hydrostatic = self.particle.harmonic_hydrostatic
@@ -230,7 +238,7 @@ class CellProblem:
         theta0 = float(self.case.initial_stoichiometry())
         self.particle.set_initial_state(theta0)
         self.electrolyte.set_initial_state()
-        ocv = float(self.case.material.ocv_at(theta0))
+        ocv = equilibrium_voltage(self.case, theta0)
         rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
         self._voltage.x.array[:] = rest + ocv / self.scales.thermal_voltage
         self._store_accepted()
@@ -302,6 +310,8 @@ class CellProblem:
         and the mask of the owned θ nodes on the interface, where U acts; None for the other blocks
         (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator` ``kinks``). Collective."""
         theta = self.particle.unknowns[0]
+        if self.case.material.open_circuit_voltage is None:  # phase field: a smooth equilibrium potential
+            return tuple(None for _ in self.differential)
         gamma = self.domains.interface
         v = ufl.TestFunction(theta.function_space)
         weights = fem.assemble_vector(self.domains.form(gamma.integral(gamma.particle(v))))

@@ -26,7 +26,8 @@ from dolfinx import fem
 from petsc4py import PETSc
 
 from ecmx.solver.fem.scales import Scales
-from ecmx.solver.physics import kinetics
+from ecmx.solver.physics import kinetics, phase_field
+from ecmx.solver.units import R_GAS, F
 
 Expr = ufl.core.expr.Expr
 
@@ -58,12 +59,10 @@ class InsertionReaction:
             alpha_a=material.anodic_transfer_coefficient,
             alpha_c=material.cathodic_transfer_coefficient,
         )
-        table = material.open_circuit_voltage
         c_rel = scales.electrolyte_concentration / kinetics.REFERENCE_CONCENTRATION
         return cls(
             law=law.with_coefficients(lambda value: constant(mesh, value)),
-            open_circuit_voltage=partial(kinetics.open_circuit_voltage, stoichiometry=tuple(table.stoichiometry),
-                                         voltage=tuple(table.voltage)),
+            open_circuit_voltage=_material_potential(mesh, case),
             thermal_voltage=constant(mesh, scales.thermal_voltage),
             concentration_ratio=constant(mesh, c_rel),
             current_density_scale=constant(mesh, scales.current_density),
@@ -85,6 +84,30 @@ class InsertionReaction:
         """ĵ = i_loc/i* for surface θ, ĉ = c/c₀, φ̂_e and V̂ (UFL)."""
         eta = self.overpotential(theta, c, phi, voltage)
         return self.law.current_density(theta, self.concentration_ratio * c, eta) / self.current_density_scale
+
+
+def _material_potential(mesh: dolfinx.mesh.Mesh, case: Any) -> Callable[[Expr], Expr]:
+    """U(θ) [V] of a surface θ expression: the exact UFL OCV table, or for a phase-field material the
+    homogeneous equilibrium potential U₀ − μ_h(θ)/F (the particle model replaces it by U₀ − μ/F)."""
+    material = case.material
+    table = material.open_circuit_voltage
+    if table is not None:
+        return partial(kinetics.open_circuit_voltage, stoichiometry=tuple(table.stoichiometry),
+                       voltage=tuple(table.voltage))
+    pf, rt = material.phase_field, R_GAS * case.temperature
+    u0, rt_c, omega = (constant(mesh, v) for v in (pf.reference_voltage, rt, pf.interaction_energy))
+    return lambda theta: u0 - phase_field.homogeneous_chemical_potential(theta, rt_c, omega, log=ufl.ln) / F
+
+
+def equilibrium_voltage(case: Any, theta: float) -> float:
+    """The equilibrium potential [V] of a uniform particle at θ: the OCV table U(θ), or for a phase-field
+    material U₀ − μ_h(θ)/F at the case temperature."""
+    material = case.material
+    if material.open_circuit_voltage is not None:
+        return float(material.ocv_at(theta))
+    pf = material.phase_field
+    return float(phase_field.equilibrium_potential(theta, pf.reference_voltage, R_GAS * case.temperature,
+                                                   pf.interaction_energy, F))
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,8 @@ class Recorder:
         """Output functions per mesh: ``particle`` (c_s and stresses) and ``electrolyte`` (c, φ_e)."""
         fields = dict(self.problem.fields)
         particle = {"particle_concentration": fields.pop("particle_concentration")}
+        if "chemical_potential" in fields:  # phase-field particles
+            particle["chemical_potential"] = fields.pop("chemical_potential")
         if self.mechanics is not None:
             particle.update(self.mechanics.fields)
         groups = {"particle": particle}
@@ -202,7 +204,7 @@ class Recorder:
             **self.stress_row,
             "electrolyte_c_min": q.get("electrolyte_c_min"), "electrolyte_c_max": q.get("electrolyte_c_max"),
             "na_balance_error": record.na_balance_error, "newton_iterations": record.newton_iterations,
-            "dt_s": record.dt_s,
+            "dt_s": record.dt_s, "free_energy_J": q.get("free_energy_J"),
             **(self.front.row() if self.front is not None else {}),
         }
 

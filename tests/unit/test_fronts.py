@@ -4,7 +4,6 @@ draw against, and that they are drawn for runs with a phase boundary and only fo
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +12,6 @@ from support.fake_runs import fake_case, write_fake_run
 
 from ecmx.postprocess import fronts
 from ecmx.postprocess.rundata import load_run
-
-
-@pytest.mark.parametrize(("omega_over_rt", "expected"), [(4.05, 0.02), (3.482, 0.0387), (2.5, 0.145)])
-def test_binodal_solves_the_common_tangent(omega_over_rt: float, expected: float) -> None:
-    """ln(θ/(1−θ)) = (Ω_a/RT)(2θ − 1) at both compositions, symmetric about ½; MODEL's 4.05 RT gives
-    [0.02, 0.98], nvp-two-phase's 3.482 RT its window [0.0387, 0.9613]."""
-    alpha, beta = fronts.binodal(omega_over_rt)
-    assert alpha == pytest.approx(expected, abs=2e-3) and alpha + beta == pytest.approx(1.0)
-    for theta in (alpha, beta):
-        assert math.log(theta / (1 - theta)) == pytest.approx(omega_over_rt * (2 * theta - 1), abs=1e-10)
-    assert fronts.binodal(2.0) == (0.5, 0.5) and fronts.binodal(1.5) == (0.5, 0.5)
 
 
 def test_shrinking_core_mass_balance() -> None:
