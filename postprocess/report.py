@@ -161,7 +161,6 @@ def material_rows(case: Case) -> list[list[str]]:
         diffusivity = _fmt(m.diffusivity, "m²/s")
     else:
         diffusivity = f"table, {min(m.diffusivity.value):.3g}…{max(m.diffusivity.value):.3g} m²/s"
-    ocv = m.open_circuit_voltage
     items = [
         ("formula", m.formula or "–", "formula"),
         ("density", _fmt(m.density, "kg/m³"), "density"),
@@ -170,8 +169,7 @@ def material_rows(case: Case) -> list[list[str]]:
         ("stoichiometry window", f"{m.stoichiometry_window[0]:.3g}…{m.stoichiometry_window[1]:.3g}", "stoichiometry_window"),
         ("capacity of the window", _fmt(m.capacity_mAh_per_g, "mAh/g"), "stoichiometry_window"),
         ("D_s", diffusivity, "diffusivity"),
-        ("OCV", f"table, {len(ocv.stoichiometry)} points, {min(ocv.voltage):.3g}…{max(ocv.voltage):.3g} V",
-         "open_circuit_voltage"),
+        _equilibrium_item(m),
         ("i₀,ref", _fmt(m.exchange_current_density, "A/m²"), "exchange_current_density"),
         ("α_a, α_c", f"{m.anodic_transfer_coefficient:g}, {m.cathodic_transfer_coefficient:g}", "anodic_transfer_coefficient"),
         ("E", _fmt(m.youngs_modulus / 1e9, "GPa"), "youngs_modulus"),
@@ -179,6 +177,18 @@ def material_rows(case: Case) -> list[list[str]]:
         ("chemical expansion", expansion, "chemical_expansion"),
     ]
     return [[name, value, src.get(key, "–")] for name, value, key in items]
+
+
+def _equilibrium_item(m: Any) -> tuple[str, str, str]:
+    """The material's equilibrium: its OCV table, or a phase-field particle's free energy (Ω_a, κ, U₀)."""
+    pf = m.phase_field
+    if pf is None:
+        ocv = m.open_circuit_voltage
+        return ("OCV", f"table, {len(ocv.stoichiometry)} points, {min(ocv.voltage):.3g}…{max(ocv.voltage):.3g} V",
+                "open_circuit_voltage")
+    widened = ", widened interface" if pf.widened_interface else ""
+    return ("phase field (regular solution)", f"Ω_a = {pf.interaction_energy:.4g} J/mol, κ = {pf.gradient_energy:.4g} J/m, "
+            f"U₀ = {pf.reference_voltage:.3g} V{widened}", "phase_field")
 
 
 def electrolyte_rows(case: Case) -> list[list[str]]:
