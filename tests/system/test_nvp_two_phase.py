@@ -24,7 +24,7 @@ import pytest
 from ecmx.postprocess.rundata import load_run
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.physics.phase_field import homogeneous_chemical_potential, spinodal
-from ecmx.solver.units import F, R_GAS
+from ecmx.solver.units import R_GAS, F
 
 pytestmark = pytest.mark.slow
 
