@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ecmx.postprocess import figures as figs
-from ecmx.postprocess import fronts, tables, view3d
+from ecmx.postprocess import fronts, tables, view3d, voltammetry
 from ecmx.postprocess import sensitivity as sens
 from ecmx.postprocess.conclusion import conclusion
 from ecmx.postprocess.labels import display_name
@@ -169,7 +169,7 @@ def material_rows(case: Case) -> list[list[str]]:
         ("stoichiometry window", f"{m.stoichiometry_window[0]:.3g}…{m.stoichiometry_window[1]:.3g}", "stoichiometry_window"),
         ("capacity of the window", _fmt(m.capacity_mAh_per_g, "mAh/g"), "stoichiometry_window"),
         ("D_s", diffusivity, "diffusivity"),
-        _equilibrium_item(m),
+        _ocv_row(m),
         ("i₀,ref", _fmt(m.exchange_current_density, "A/m²"), "exchange_current_density"),
         ("α_a, α_c", f"{m.anodic_transfer_coefficient:g}, {m.cathodic_transfer_coefficient:g}", "anodic_transfer_coefficient"),
         ("E", _fmt(m.youngs_modulus / 1e9, "GPa"), "youngs_modulus"),
@@ -179,16 +179,14 @@ def material_rows(case: Case) -> list[list[str]]:
     return [[name, value, src.get(key, "–")] for name, value, key in items]
 
 
-def _equilibrium_item(m: Any) -> tuple[str, str, str]:
-    """The material's equilibrium: its OCV table, or a phase-field particle's free energy (Ω_a, κ, U₀)."""
-    pf = m.phase_field
-    if pf is None:
-        ocv = m.open_circuit_voltage
+def _ocv_row(m: Any) -> tuple[str, str, str]:
+    """The OCV table, or for a phase-field material its free-energy parameters (U₀, Ω_a, κ)."""
+    ocv, pf = m.open_circuit_voltage, m.phase_field
+    if ocv is not None:
         return ("OCV", f"table, {len(ocv.stoichiometry)} points, {min(ocv.voltage):.3g}…{max(ocv.voltage):.3g} V",
                 "open_circuit_voltage")
-    widened = ", widened interface" if pf.widened_interface else ""
-    return ("phase field (regular solution)", f"Ω_a = {pf.interaction_energy:.4g} J/mol, κ = {pf.gradient_energy:.4g} J/m, "
-            f"U₀ = {pf.reference_voltage:.3g} V{widened}", "phase_field")
+    return ("phase field", f"U₀ = {pf.reference_voltage:.4g} V, Ω_a = {pf.interaction_energy:.4g} J/mol,"
+            f" κ = {pf.gradient_energy:.3g} J/m", "phase_field")
 
 
 def electrolyte_rows(case: Case) -> list[list[str]]:
@@ -239,6 +237,9 @@ def protocol_text(case: Case) -> str:
     for s in case.protocol:
         rate = (f"{s.c_rate:g}C" if s.c_rate else f"{s.current_density:g} A/m²" if s.current_density else
                 f"{s.current:g} A" if s.current else f"{s.voltage:g} V" if s.voltage else "")
+        if s.step == "voltage_sweep":
+            rate = (f"at {s.rate * 1e3:g} mV/s between {min(s.limits):g} V and {max(s.limits):g} V, "
+                    f"{s.cycles or 1} cycle(s)")
         until = ", ".join(_UNTIL[k](v) for k, v in s.until.model_dump().items() if v is not None)
         duration = f" for {s.duration:g} s" if s.duration else ""
         parts.append(f"{s.step} {rate}{duration}{f' until {until}' if until else ''}".replace("  ", " "))
@@ -364,6 +365,8 @@ FIGURE_CAPTIONS = {
     "shrinking-core mass balance (dashed): a core at the Na-poor binodal composition θ_α inside a shell at the "
     "Na-rich θ_β, (r_f/R)³ = (θ_β − θ̄)/(θ_β − θ_α), i.e. r_f = R (1 − DOD)^{1/3} when the window is the gap.",
     "free_energy": "Free energy of the phase-separating particle against depth of discharge.",
+    "voltammogram": "Cyclic voltammogram: current (charge, anodic, positive) against cell voltage over the"
+    " voltage_sweep steps.",
 }
 
 
@@ -569,8 +572,10 @@ def _draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path)
         "front_profiles": lambda p: fronts.front_profiles(runs, dods, p),
         "front_radius": lambda p: fronts.front_radius(runs, p),
         "free_energy": lambda p: fronts.free_energy(runs, p),
+        "voltammogram": lambda p: voltammetry.cyclic_voltammogram(runs, p),
     }
-    names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png"}
+    names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png",
+             "voltammogram": "cyclic_voltammogram.png"}
     for key, function in draw.items():
         path = fig_dir / names.get(key, f"{key}.png")
         if function(path) is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ecmx.solver.config.geometry import Geometry
 from ecmx.solver.config.library import resolve_entry
@@ -35,7 +35,7 @@ from ecmx.solver.config.safe_yaml import read_yaml
 from ecmx.solver.config.schema import Fraction, PlainName, Schema, Seed, plain_name_from
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import MAX_MESH_BYTES, check_regular_file
-from ecmx.solver.units import Current, CurrentDensity, Length, Temperature, Time, Voltage
+from ecmx.solver.units import Current, CurrentDensity, Length, Temperature, Time, Voltage, VoltageRate
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 150.0, 600.0
 """Accepted temperatures, K (the liquid electrolyte model and its Arrhenius-free data hold far inside)."""
@@ -51,6 +51,19 @@ MAX_CURRENT = 1000.0
 
 MAX_CURRENT_DENSITY = 1e6
 """Largest step current density, A/m² of particle surface."""
+
+MIN_SWEEP_VOLTAGE, MAX_SWEEP_VOLTAGE = 0.0, 10.0
+"""Accepted vertex voltages of a voltage sweep, V against Na⁺/Na (0 V: Na plating; no electrolyte
+of the model holds beyond a few volts, 10 V only bounds the input)."""
+
+MIN_SWEEP_SPAN = 1e-3
+"""Smallest distance between the two limits of a voltage sweep, V."""
+
+MAX_SWEEP_RATE = 100.0
+"""Largest scan rate of a voltage sweep, V/s (the slowest is bounded by the step's length, MAX_TIME)."""
+
+MAX_SWEEP_CYCLES = 10_000
+"""Most cycles of one voltage sweep."""
 
 DEFAULT_ELECTROLYTE = "naclo4-ec-pc"
 """The library electrolyte of a case that names none."""
@@ -110,11 +123,19 @@ PositiveCurrentDensity = Annotated[
 ]
 
 
+SweepVoltage = Annotated[
+    Voltage, Field(ge=MIN_SWEEP_VOLTAGE, le=MAX_SWEEP_VOLTAGE,
+                   description=f"a vertex voltage in V, within [{MIN_SWEEP_VOLTAGE:g}, {MAX_SWEEP_VOLTAGE:g}] V")]
+SWEEP_KEYS = ("rate", "limits", "cycles", "start")
+"""The keys only a voltage_sweep step takes."""
+
+
 class Step(Schema):
     """One protocol step. Currents are magnitudes; the step kind gives the sign (charge > 0)."""
 
-    step: Literal["discharge", "charge", "hold", "rest", "gitt"] = Field(
-        description="discharge or charge at a current, hold at a voltage, rest at zero current, gitt pulses"
+    step: Literal["discharge", "charge", "hold", "rest", "gitt", "voltage_sweep"] = Field(
+        description="discharge or charge at a current, hold at a voltage, rest at zero current, gitt pulses,"
+        " voltage_sweep: cyclic voltammetry (a triangle voltage between two limits)"
     )
     c_rate: CRate | None = Field(None, description="current as a C-rate, multiples of 1C (1C passes the usable capacity in 1 h)")
     current_density: PositiveCurrentDensity | None = Field(
@@ -126,12 +147,36 @@ class Step(Schema):
     rest_duration: Duration | None = Field(None, description="rest after each gitt pulse, s")
     repeat: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, description="number of gitt pulses (count), 1 to 100000")
     direction: Literal["discharge", "charge"] = Field("discharge", description="direction of the gitt pulses")
+    rate: Annotated[VoltageRate, Field(gt=0, le=MAX_SWEEP_RATE)] | None = Field(
+        None, description=f"scan rate of a voltage_sweep, V/s (> 0, at most {MAX_SWEEP_RATE:g} V/s; e.g. '0.1 mV/s')")
+    limits: tuple[SweepVoltage, SweepVoltage] | None = Field(
+        None, description="the two vertex voltages of a voltage_sweep, V against Na⁺/Na (either order, at least"
+        f" {MIN_SWEEP_SPAN * 1e3:g} mV apart)")
+    cycles: Annotated[int, Field(ge=1, le=MAX_SWEEP_CYCLES)] | None = Field(
+        None, description=f"cycles of a voltage_sweep (count, 1 to {MAX_SWEEP_CYCLES}; default 1), each from the"
+        " step's start voltage to the first vertex, the second vertex and back")
+    start: Literal["down", "up"] | None = Field(
+        None, description="first sweep direction of a voltage_sweep: down (towards the lower limit first) or up;"
+        " default: towards the limit farther from the start voltage")
     until: Until = Field(Until(), description="end conditions; the first one reached ends the step")
+
+    @field_validator("limits")
+    @classmethod
+    def _distinct_limits(cls, limits: tuple[float, float] | None) -> tuple[float, float] | None:
+        if limits is not None and abs(limits[1] - limits[0]) < MIN_SWEEP_SPAN:
+            raise ValueError(f"expected two limits at least {MIN_SWEEP_SPAN * 1e3:g} mV apart, got {limits[0]:g} V"
+                             f" and {limits[1]:g} V")
+        return limits
 
     @model_validator(mode="after")
     def _complete(self) -> Step:
         rates = [k for k in ("c_rate", "current_density", "current") if getattr(self, k) is not None]
         kind = self.step
+        sweep_keys = [k for k in SWEEP_KEYS if getattr(self, k) is not None]
+        if kind != "voltage_sweep" and sweep_keys:
+            raise ValueError(f"a {kind} step takes no {', '.join(sweep_keys)} (keys of a voltage_sweep step)")
+        if kind == "voltage_sweep":
+            self._check_sweep(rates)
         if kind in ("discharge", "charge", "gitt") and len(rates) != 1:
             raise ValueError(f"a {kind} step needs exactly one of c_rate, current_density, current; got {rates or 'none'}")
         if kind in ("hold", "rest") and rates:
@@ -153,6 +198,21 @@ class Step(Schema):
             if self.repeat is None and not self.until.any:
                 raise ValueError("a gitt step has no end condition: expected 'repeat' or 'until'")
         return self
+
+    def _check_sweep(self, rates: list[str]) -> None:
+        """A voltage_sweep needs its rate and limits, takes no current or hold voltage, and lasts at most
+        MAX_TIME from vertex to vertex over all its cycles."""
+        missing = [k for k in ("rate", "limits") if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a voltage_sweep step needs {' and '.join(repr(k) for k in missing)}"
+                             " (e.g. rate: 0.1 mV/s, limits: [2.5 V, 4.0 V])")
+        extra = [*rates, *(["voltage"] if self.voltage is not None else [])]
+        if extra:
+            raise ValueError(f"a voltage_sweep step takes no {', '.join(extra)}")
+        length = 2.0 * (self.cycles or 1) * abs(self.limits[1] - self.limits[0]) / self.rate
+        if length > MAX_TIME:
+            raise ValueError(f"a voltage_sweep of {self.cycles or 1} cycles at rate {self.rate:g} V/s lasts {length:.3g} s,"
+                             f" more than {MAX_TIME:g} s: raise 'rate' or lower 'cycles'")
 
     @property
     def sign(self) -> float:

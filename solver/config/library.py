@@ -68,6 +68,11 @@ wins); one that names no form (e.g. only ``over``) merges into it. Blocks whose 
 """
 
 
+REPLACED_BY: dict[str, str] = {"phase_field": "open_circuit_voltage"}
+"""An override naming the key drops the base's value of the other: ``{base: nvp, phase_field: {...}}``
+is NVP with the free energy in place of its OCV table."""
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Recursively merge ``override`` into a copy of ``base`` (mappings merge, other values replace).
 
@@ -129,5 +134,9 @@ def resolve_entry(spec: Any, file: Path | None, key: str, depth: int = 0) -> dic
             return spec
         if not isinstance(base, str):
             raise CaseError(f"expected a library name or a file path, got {short_repr(base)}", file=file, key=f"{key}.base")
-        return deep_merge(resolve_entry(base, file, f"{key}.base", depth + 1), spec)
+        merged = deep_merge(resolve_entry(base, file, f"{key}.base", depth + 1), spec)
+        for given, dropped in REPLACED_BY.items():
+            if given in spec and dropped not in spec:
+                merged.pop(dropped, None)
+        return merged
     raise CaseError(f"expected a library name or a mapping, got {short_repr(spec)}", file=file, key=key)

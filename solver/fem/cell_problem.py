@@ -25,7 +25,8 @@ particle rows, with the harmonic part of σ_h (``harmonic_hydrostatic``) supplie
 after each accepted step. ``Sources`` adds prescribed source terms (manufactured-solution tests).
 
 The problem assembles sibling model objects behind two small interfaces
-(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`)
+(:mod:`ecmx.solver.fem.models`): the particle model (:class:`~ecmx.solver.fem.particles.FickianParticle`,
+or :class:`~ecmx.solver.fem.phase_field_particle.PhaseFieldParticle` for a material with ``phase_field``)
 and the electrolyte model (:class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` on an
 electrolyte submesh, :class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte` for ``sphere-1d``),
 coupled through the Butler–Volmer flux ĵ of :class:`~ecmx.solver.fem.reactions.InsertionReaction`;
@@ -86,7 +87,8 @@ class Sources:
     - ``salt(x)``, ``charge(x)``: volumetric sources of the anion and (cation − anion) rows (c₀ per t₀);
     - ``salt_flux(x, n, on_interface)``, ``charge_flux(x, n, on_interface)``: extra outward fluxes
       through the electrolyte boundary: Γ seen from the electrolyte (``on_interface`` True) and the
-      outer faces, Na metal and walls (False).
+      outer faces, Na metal and walls (False);
+    - ``chemical_potential(x)``: volumetric source of the μ̂ row of phase-field particles (μ/RT).
     """
 
     particle: Callable | None = None
@@ -95,6 +97,7 @@ class Sources:
     salt_flux: Callable | None = None
     charge: Callable | None = None
     charge_flux: Callable | None = None
+    chemical_potential: Callable | None = None
 
 
 def _particle_model(domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> ParticleModel:

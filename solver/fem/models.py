@@ -1,5 +1,6 @@
 """The two small interfaces the coupled cell problem assembles: a particle model and an electrolyte
-model (siblings behind each interface: :class:`~ecmx.solver.fem.particles.FickianParticle`;
+model (siblings behind each interface: :class:`~ecmx.solver.fem.particles.FickianParticle` and
+:class:`~ecmx.solver.fem.phase_field_particle.PhaseFieldParticle`;
 :class:`~ecmx.solver.fem.electrolyte_resolved.ResolvedElectrolyte` and
 :class:`~ecmx.solver.fem.electrolyte_uniform.UniformElectrolyte`).
 
@@ -72,7 +73,8 @@ class ParticleModel(Protocol):
         """θ on the particle side of Γ (UFL)."""
 
     def open_circuit_voltage(self, theta: Expr) -> Expr:
-        """U(θ) [V] of the particle's θ or its restriction to Γ (UFL)."""
+        """The surface equilibrium potential [V] the reaction at Γ sees (UFL): U(θ) of the particle's θ
+        or its restriction to Γ (Fickian), U₀ − μ/F on Γ (phase field, ``theta`` unused)."""
 
     def update_tabulated(self) -> None:
         """Re-evaluate the coefficients computed outside UFL (tables) at the current state."""

@@ -179,8 +179,8 @@ class PhaseFieldParticle:
 
     def _add_sources(self, sources: Any, theta_row: ufl.Form, mu_row: ufl.Form, v: ufl.Argument,
                      q: ufl.Argument) -> tuple[ufl.Form, ufl.Form]:
-        """Manufactured sources: ``particle(x)`` of the θ row, ``particle_flux(x, n)`` through Γ and, if
-        the sources have it, ``chemical_potential(x)`` of the μ̂ row."""
+        """Manufactured sources: ``particle(x)`` of the θ row, ``particle_flux(x, n)`` through Γ and
+        ``chemical_potential(x)`` of the μ̂ row."""
         d, gamma = self._domains, self._domains.interface
         xh, dx = d.scale * d.x, d.cell_measure("source")(d.particle_ids)
         if sources.particle is not None:
@@ -188,9 +188,8 @@ class PhaseFieldParticle:
         if sources.particle_flux is not None:
             p = gamma.particle
             theta_row += gamma.integral(sources.particle_flux(p(xh), p(d.normal)) * p(v))
-        mu_source = getattr(sources, "chemical_potential", None)
-        if mu_source is not None:
-            mu_row -= mu_source(xh) * q * d.volume_element * dx
+        if sources.chemical_potential is not None:
+            mu_row -= sources.chemical_potential(xh) * q * d.volume_element * dx
         return theta_row, mu_row
 
     def quantities(self) -> dict[str, float]:

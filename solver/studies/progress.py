@@ -208,6 +208,8 @@ def _step_fraction(step: Any, elapsed_s: float, soc0: float, soc: float) -> floa
     times = [t for t in (until.time_limit, None if step.step == "gitt" else step.duration) if t]
     if step.step == "gitt" and step.repeat:
         times.append(step.repeat * (step.duration + step.rest_duration))
+    if step.step == "voltage_sweep":  # about its length: the start voltage lies near the window
+        times.append(2.0 * (step.cycles or 1) * abs(step.limits[1] - step.limits[0]) / step.rate)
     targets = [t for t in (until.state_of_charge, None if until.depth_of_discharge is None
                            else 1.0 - until.depth_of_discharge) if t is not None]
     kind = step.direction if step.step == "gitt" else step.step

@@ -26,6 +26,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 # isort: split
 
 import logging
+import math
 import platform
 import sys
 from pathlib import Path
@@ -329,7 +330,19 @@ class Recorder:
                 "fields": {group: str(series.path.relative_to(self.out)) for group, series in self.series.items()},
             },
             "command": " ".join(sys.argv),
+            **self._phase_field(),
         }
+
+    def _phase_field(self) -> dict[str, Any]:
+        """``phase_field`` of summary.json for phase-field particles: the interface width λ [m], the
+        largest particle cell at Γ [m] and whether λ is resolved (4 cells) or widened; else nothing."""
+        particle = getattr(self.problem, "particle", None)
+        if getattr(particle, "interface_width_m", None) is None:
+            return {}
+        width = particle.interface_width_m
+        return {"phase_field": {"interface_width_m": width if math.isfinite(width) else None,  # None: Ω_a = 0
+                                "surface_cell_size_m": particle.surface_cell_size_m,
+                                "widened_interface": particle.widened_interface}}
 
     def _results(self) -> dict[str, Any]:
         """``results`` of summary.json: capacities [C, mAh/g], stress extremes [Pa], final state."""

@@ -40,8 +40,8 @@ What cannot resume, and why (each refused with a CaseError that says so):
 - a run that ended as ``failed`` (it was moved to ``<out>``: rerun it, e.g. with a larger
   ``solver.max_steps``).
 
-Inside a GITT train no checkpoint is taken (its pulses and rests keep clocks of their own); an
-interrupted train resumes from the last checkpoint before it.
+Inside a GITT train or a voltage sweep no checkpoint is taken (its pulses, rests and sweep legs keep
+clocks of their own); an interrupted train or sweep resumes from the last checkpoint before it.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Checkpointer:
         self.position = position + self.offset
         self.segment_start = self.runner.time if self.cut_start is None else self.cut_start
         self.cut_start = None
-        self.in_train = segment.kind.startswith("gitt")
+        self.in_train = segment.kind.startswith(("gitt", "sweep"))
 
     def step_accepted(self, record: StepRecord) -> None:
         if record.dt_s > 0.0 and self.recorder.last_fields_time == record.time_s and self._due():
@@ -122,7 +122,7 @@ class Checkpointer:
             self.write(record)
 
     def write(self, record: StepRecord) -> None:
-        """Store the state after ``record`` (skipped inside a GITT train)."""
+        """Store the state after ``record`` (skipped inside a GITT train or a voltage sweep)."""
         if self.in_train:
             return
         directory = self.recorder.out / CHECKPOINT

@@ -1,9 +1,11 @@
 """Operating protocols: case protocol steps as control segments, and the `until` events that end them.
 
-A protocol step of the case (``discharge``, ``charge``, ``hold``, ``rest``, ``gitt``) becomes one or
-more :class:`Segment` s, each with one control (a current in A, or a cell voltage in V) and the events
-that end it. A ``gitt`` step becomes ``repeat`` pulse/rest pairs; its ``until`` events end the whole
-train. Sign convention (docs/model.md): current > 0 is charge (Na extraction), < 0 is discharge.
+A protocol step of the case (``discharge``, ``charge``, ``hold``, ``rest``, ``gitt``,
+``voltage_sweep``) becomes one or more :class:`Segment` s, each with one control (a current in A, or a
+cell voltage in V, held or swept at a rate) and the events that end it. A ``gitt`` step becomes
+``repeat`` pulse/rest pairs; its ``until`` events end the whole train. A ``voltage_sweep``
+(:class:`SweepStep`) becomes its legs between the vertices once the voltage it starts at is known.
+Sign convention (docs/model.md): current > 0 is charge (Na extraction), < 0 is discharge.
 
 Events (the first one reached ends the step):
   ``voltage`` [V], ``state_of_charge``, ``depth_of_discharge``, ``time``/``duration`` [s, elapsed in
@@ -38,10 +40,19 @@ JUMPING = ("voltage", "c_rate")
 
 @dataclass(frozen=True)
 class Control:
-    """A control held for a segment: ``"current"`` [A, > 0 charge] or ``"voltage"`` [V]."""
+    """A control held for a segment: ``"current"`` [A, > 0 charge] or ``"voltage"`` [V].
+
+    ``rate`` [V/s] makes a voltage control a linear sweep: the set value is ``value + rate t``,
+    t the time [s] since the segment started (0: held constant).
+    """
 
     mode: Literal["current", "voltage"]
     value: float
+    rate: float = 0.0
+
+    def at(self, elapsed_s: float) -> float:
+        """The set value [A or V] ``elapsed_s`` seconds into the segment."""
+        return self.value + self.rate * elapsed_s
 
 
 @dataclass
@@ -98,6 +109,10 @@ class Segment:
 
     @property
     def label(self) -> str:
+        if self.control.rate != 0.0:
+            end = self.control.at(self.events[0].target) if self.events else self.control.value
+            return (f"step {self.step_index}: {self.kind} from {self.control.value:.4g} V to {end:.4g} V"
+                    f" at {self.control.rate * 1e3:.4g} mV/s")
         if self.control.mode == "current":
             return f"step {self.step_index}: {self.kind} at {self.control.value:.4g} A"
         return f"step {self.step_index}: {self.kind} at {self.control.value:.4g} V"
@@ -115,6 +130,10 @@ class ProtocolStep:
     kind: str
     segments: list[Segment]
     repeat: int | None = 1
+
+    def segments_at(self, voltage: float) -> list[Segment]:
+        """The segments to run when the step starts at cell voltage ``voltage`` [V]: ``segments``."""
+        return self.segments
 
 
 def step_current(step: Any, capacity_C: float, particle_area_m2: float) -> float:
@@ -157,6 +176,8 @@ def build_protocol(protocol: Sequence[Any], capacity_C: float, particle_area_m2:
     for index, step in enumerate(protocol, start=1):
         if step.step == "gitt":
             steps.append(_gitt(step, index, capacity_C, particle_area_m2))
+        elif step.step == "voltage_sweep":
+            steps.append(_sweep(step, index))
         else:
             steps.append(_held(step, index, capacity_C, particle_area_m2))
     return steps
@@ -192,3 +213,49 @@ def _gitt(step: Any, index: int, capacity_C: float, particle_area_m2: float) -> 
         Event("time", float(step.rest_duration), +1, scope="segment", clock="segment", label="rest end"),
         *[replace(e) for e in until]])
     return ProtocolStep(index, "gitt", [pulse, rest], step.repeat)
+
+
+@dataclass
+class SweepStep(ProtocolStep):
+    """Cyclic voltammetry: the cell voltage swept linearly at ``rate`` [V/s] from the voltage V₀ at the
+    step's start to the first vertex, to the second vertex and back to V₀, ``repeat`` times.
+
+    The legs are only known once V₀ is (:meth:`segments_at`); each is a voltage control with a rate,
+    ended by a time event of scope ``"segment"`` at the vertex (linear in time, so landed on exactly).
+    ``first`` is the vertex swept to first; None: the limit farther from V₀. ``until`` holds the
+    step's own terminal events (scope ``"step"``), checked in every leg.
+    """
+
+    limits: tuple[float, float] = (0.0, 0.0)
+    rate: float = 0.0
+    first: Literal["down", "up"] | None = None
+    until: list[Event] = field(default_factory=list)
+
+    def vertices(self, voltage: float) -> tuple[float, float]:
+        """(first vertex, second vertex) [V] of a sweep that starts at ``voltage`` [V]."""
+        lo, hi = min(self.limits), max(self.limits)
+        first = self.first or ("down" if voltage - lo >= hi - voltage else "up")
+        return (lo, hi) if first == "down" else (hi, lo)
+
+    def segments_at(self, voltage: float) -> list[Segment]:
+        """The legs V₀ → first vertex → second vertex → V₀ (a leg shorter than 1 µV is left out)."""
+        legs, start = [], voltage
+        for end in (*self.vertices(voltage), voltage):
+            if abs(end - start) > 1e-6:
+                duration = abs(end - start) / self.rate
+                rate = self.rate if end > start else -self.rate
+                vertex = Event("time", duration, +1, scope="segment", clock="segment", label=f"vertex {end:.6g} V")
+                legs.append(Segment(self.index, "sweep-up" if rate > 0 else "sweep-down",
+                                    Control("voltage", start, rate), [vertex, *[replace(e) for e in self.until]]))
+            start = end
+        return legs
+
+
+def _sweep(step: Any, index: int) -> SweepStep:
+    """A ``voltage_sweep`` step: ``cycles`` triangles between ``limits`` at ``rate``; its ``until``
+    events (and ``duration``) behave as for a hold and end the whole sweep."""
+    until = _until_events(step.until, "hold")
+    if step.duration is not None:
+        until.append(Event("time", float(step.duration), +1, label=f"duration {step.duration:g} s"))
+    return SweepStep(index, "voltage_sweep", [], step.cycles or 1, limits=tuple(float(v) for v in step.limits),
+                     rate=float(step.rate), first=step.start, until=until)

