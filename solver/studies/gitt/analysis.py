@@ -213,7 +213,7 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, float]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: f"{v:.10g}" for k, v in row.items()} for row in rows)
+    writer.writerows({k: f"{v:.10g}" if math.isfinite(v) else "" for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 
