@@ -181,10 +181,30 @@ def _model_fits(result: GittResult, settings: GittSettings, case: Any, scale: fl
     order = np.argsort(mids)
     if np.unique(mids).size < 2:
         return fits
-    shape = {"stoichiometry": [float(mids[i]) for i in order], "value": [fits[i].diffusivity for i in order]}
+    shape = extended_shape(mids[order], np.array([fits[i].diffusivity for i in order]))
     model = PulseModel(model_case(settings, shape, ocv))
     at = np.exp(np.interp(mids, shape["stoichiometry"], np.log(shape["value"])))
     return [fit_pulse(model, d, float(a), f.diffusivity) for d, a, f in zip(data, at, fits, strict=True)]
+
+
+SHAPE_REACH = 0.2
+"""How far beyond the outer pulses (in θ) the second pass's D(θ) shape continues their log-linear trend."""
+
+MAX_SHAPE_SLOPE = 25.0
+"""Steepest log-slope d ln D/dθ of the extrapolated shape (a 100× change over 0.18 in θ)."""
+
+
+def extended_shape(theta: np.ndarray, d: np.ndarray) -> dict[str, list[float]]:
+    """The D(θ) table through (θ_k, D_k) (θ increasing), continued log-linearly by :data:`SHAPE_REACH`
+    beyond both ends with the end segments' slopes (clipped to :data:`MAX_SHAPE_SLOPE`), so that a pulse
+    at the edge sees the trend rather than a flat table over its surface excursion."""
+    log_d = np.log(d)
+    slopes = np.clip([(log_d[1] - log_d[0]) / (theta[1] - theta[0]), (log_d[-1] - log_d[-2]) / (theta[-1] - theta[-2])],
+                     -MAX_SHAPE_SLOPE, MAX_SHAPE_SLOPE)
+    lo, hi = max(theta[0] - SHAPE_REACH, 1e-3), min(theta[-1] + SHAPE_REACH, 1 - 1e-3)
+    xs = [lo, *theta, hi]
+    ys = [log_d[0] - slopes[0] * (theta[0] - lo), *log_d, log_d[-1] + slopes[1] * (hi - theta[-1])]
+    return {"stoichiometry": [float(x) for x in xs], "value": [float(math.exp(y)) for y in ys]}
 
 
 def write_outputs(result: GittResult, directory: Path, title: str) -> None:
