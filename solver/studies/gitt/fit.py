@@ -3,10 +3,13 @@
 The parameter is x = ln D (D in m²/s) at the pulse's stoichiometry θ_k; the model's D_s(θ) is
 D/shape(θ_k) × shape(θ) (the shape: constant in the first pass, the first pass's D(θ) in the second,
 so that a D varying across the pulse's surface excursion is modelled). (Not x = ln of the factor:
-scipy's trust region starts with the radius |x₀|, which vanishes when the start is the shape itself.) The residuals are the measured minus the model voltage at the measured times, with the
-mean removed separately over the pulse and over the rest: the offsets absorb the IR jump (and any
-offset between the model's and the cell's open-circuit voltage), so only the transient shapes fit D.
-scipy.optimize.least_squares minimises them (forward-difference Jacobian, step :data:`JACOBIAN_STEP` in x).
+scipy's trust region starts with the radius |x₀|, which vanishes when the start is the shape itself.)
+
+The residuals are the measured minus the model voltage at the measured times, with the mean removed
+separately over the pulse and over the rest: the offsets absorb the IR jump (and any offset between
+the model's and the cell's open-circuit voltage), so only the transient shapes fit D.
+scipy.optimize.least_squares minimises them (forward-difference Jacobian, step :data:`JACOBIAN_STEP`
+in x).
 
 Confidence interval: σ² = Σr²/(n − 3) (one parameter, two offsets) estimates the voltage noise;
 var(x) = σ²/(JᵀJ) from the Jacobian at the optimum; the 95 % interval of D is
@@ -78,7 +81,8 @@ def _centred(values: np.ndarray) -> np.ndarray:
 def fit_pulse(model: Any, data: PulseData, shape_at_theta: float, start: float) -> PulseFit:
     """Fit ln(factor) of ``model`` (a :class:`~ecmx.solver.studies.gitt.model.PulseModel`) to one pulse.
 
-    ``shape_at_theta`` is the model's D_s shape [m²/s] at the pulse's stoichiometry (D = factor × it);
+    ``shape_at_theta`` is the model's D_s shape [m²/s] at the pulse's stoichiometry (the model's factor
+    on D_s(θ) is D/shape_at_theta);
     ``start`` the first guess of D [m²/s]. Raises SolveError when the model cannot be solved near the
     start.
     """
