@@ -5,20 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ecmx.postprocess.plotting import new_figure, save
 
 
-def diffusivity_figure(rows: Sequence[Mapping[str, float]], path: Path, title: str = "",
-                       truth: tuple[np.ndarray, np.ndarray] | None = None) -> list[Path]:
-    """Plot D [m²/s] (log axis) against θ for both methods and write ``path`` (PNG and PDF).
-
-    ``rows`` hold the diffusivity.csv columns; ``truth`` an optional known D(θ) (θ, D) to draw.
-    """
-    fig = new_figure(figsize=(6.0, 4.2), layout="constrained")
-    ax = fig.add_subplot()
+def draw_diffusivity(ax: Any, rows: Sequence[Mapping[str, float]], title: str = "",
+                     truth: tuple[Sequence[float], Sequence[float]] | None = None) -> None:
+    """Draw D [m²/s] (log axis) against θ for both methods on ``ax``; ``truth`` an optional known D(θ)."""
     theta = np.array([r["stoichiometry"] for r in rows], dtype=float)
     wh = np.array([r["D_weppner_huggins_m2_s"] for r in rows], dtype=float)
     model = np.array([r["D_model_m2_s"] for r in rows], dtype=float)
@@ -28,12 +24,19 @@ def diffusivity_figure(rows: Sequence[Mapping[str, float]], path: Path, title: s
     if np.isfinite(model).any():
         low = np.array([r["D_low"] for r in rows], dtype=float)
         high = np.array([r["D_high"] for r in rows], dtype=float)
-        ax.errorbar(theta, model, yerr=[model - low, high - model], fmt="o", capsize=3,
+        ax.errorbar(theta, model, yerr=[model - low, high - model], fmt="o", ms=4, capsize=3,
                     label="sphere-1d model fit (95 % interval)")
     ax.set_yscale("log")
     ax.set_xlabel("stoichiometry θ = c/c_max")
     ax.set_ylabel("D (m²/s)")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+
+
+def diffusivity_figure(rows: Sequence[Mapping[str, float]], path: Path, title: str = "",
+                       truth: tuple[Sequence[float], Sequence[float]] | None = None) -> list[Path]:
+    """:func:`draw_diffusivity` on its own figure, written to ``path`` (PNG and PDF)."""
+    fig = new_figure(figsize=(6.0, 4.2), layout="constrained")
+    draw_diffusivity(fig.add_subplot(), rows, title, truth)
     return save(fig, path)
