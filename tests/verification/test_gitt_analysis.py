@@ -85,9 +85,10 @@ def test_weppner_huggins_bias_on_an_ecmx_pulse(tmp_path):
 
 @pytest.fixture(scope="module")
 def train(tmp_path_factory):
-    """Three 1C pulses of 3 min (Δθ = 0.025) with 2 h rests across the lower part of the window."""
+    """Five 1C pulses of 10 min (Δθ = 0.083) with 2 h rests across the window: θ 0.28 → 0.70, D from
+    2.6e-15 to 6.7e-14 m²/s (26× over the pulses, 100× over the window)."""
     path = tmp_path_factory.mktemp("gitt")
-    return simulate(path, gitt_case(D_TABLE, 0.3, 180.0, 7200.0, 3, 1.0))
+    return simulate(path, gitt_case(D_TABLE, 0.28, 600.0, 7200.0, 5, 1.0))
 
 
 @pytest.mark.slow
@@ -103,8 +104,10 @@ def test_model_fit_recovers_d_table(train):
 
 @pytest.mark.slow
 def test_model_fit_with_noise_within_intervals(train, tmp_path):
-    """0.5 mV of Gaussian noise on the voltage (a measured CSV): the true D lies within each pulse's 95 %
-    interval (model OCV from the material: the relaxed points are as noisy as the voltage)."""
+    """0.5 mV of Gaussian noise on the voltage (a measured CSV, voltage in mV): the noise estimate is
+    within 20 % of 0.5 mV, and every pulse's error is within its interval: |ln(D/D_true)| below 3.29/1.96
+    of the 95 % half-width (the 99.9 % interval; with five 95 % intervals one miss has a 20 % chance even
+    when they are right, so the 95 % coverage is printed, not asserted)."""
     record, run = train
     noisy = record.voltage + np.random.default_rng(7).normal(0.0, 5e-4, record.voltage.size)
     path = tmp_path / "noisy.csv"
@@ -113,11 +116,13 @@ def test_model_fit_with_noise_within_intervals(train, tmp_path):
         writer.writerow(["time_s", "current_A", "voltage_mV"])
         writer.writerows(zip(record.time, record.current, noisy * 1e3, strict=True))
     measured, _ = read_record(path)
-    result = analyse(measured, GittSettings(run, initial_stoichiometry=0.3, ocv="material"))
+    result = analyse(measured, GittSettings(run, initial_stoichiometry=0.28, ocv="material"))
     rows = result.rows()
-    theta = np.array([r["stoichiometry"] for r in rows])
-    truth = true_d(theta)
-    print("noise estimates", [f.noise for f in result.fits], "intervals", [(r["D_low"], r["D_high"]) for r in rows],
-          "true", truth)
+    truth = true_d(np.array([r["stoichiometry"] for r in rows]))
+    half = np.array([math.log(r["D_high"] / r["D_model_m2_s"]) for r in rows])
+    z = 1.96 * np.log(np.array([r["D_model_m2_s"] for r in rows]) / truth) / half
+    inside = [r["D_low"] <= d <= r["D_high"] for r, d in zip(rows, truth, strict=True)]
+    print("noise estimates [mV]", [round(f.noise * 1e3, 3) for f in result.fits], "95 % half-widths", half.round(4),
+          "z", z.round(2), "inside the 95 % intervals:", inside)
     assert all(abs(f.noise - 5e-4) < 1e-4 for f in result.fits)
-    assert all(r["D_low"] <= d <= r["D_high"] for r, d in zip(rows, truth, strict=True))
+    assert np.all(np.abs(z) < 3.29)
