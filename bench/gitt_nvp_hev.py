@@ -5,7 +5,8 @@
 For each material: a GITT discharge from the charged end of its window (C/5 pulses of 10 min, 2 h
 rests) simulated with ``ecmx run``, then ``ecmx gitt`` on the run directory (Weppner–Huggins with
 V/S = R/3 and the sphere-1d model fit, whose OCV is the material's: on NVP's kinked plateau a table
-through the relaxed points of 10 min pulses misses the shoulder at θ = 0.3 and the first pulses). Writes the run and analysis directories and
+through the relaxed points of 10 min pulses misses the shoulder at θ = 0.3 and the first pulses).
+Writes the run and analysis directories and
 ``gitt_nvp_hev.png``/``.pdf`` (D against θ, one panel per material, with the simulation's D), and
 prints D_WH/D and D_model/D per pulse.
 """
