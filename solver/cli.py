@@ -410,6 +410,55 @@ def report(
             print(f"{done.kind} {done.directory}: redrew {', '.join(sorted(done.outputs))}")
 
 
+class OcvSource(StrEnum):
+    """Where ``ecmx gitt``'s model takes its open-circuit voltage from."""
+
+    relaxed = "relaxed"
+    material = "material"
+
+
+@app.command(cls=_Command)
+def gitt(
+    source: Annotated[Path, typer.Argument(help="Run directory (its timeseries.csv) or measured CSV (time_s, current_A, "
+                                                "voltage_V; units in the header allowed)", metavar="SOURCE",
+                                           show_default=False)],
+    material: Annotated[str | None, typer.Option(help="Material: a library name (nvp) or YAML file (default: the "
+                                                      "run's or the case file's)", show_default=False)] = None,
+    radius: Annotated[str | None, typer.Option(help="Particle radius, e.g. 1um (default: the run's or the case "
+                                                    "file's)", show_default=False)] = None,
+    case: Annotated[Path | None, typer.Option("--case", help="Case file giving material, electrolyte, temperature "
+                                                             "and radius", show_default=False)] = None,
+    active_mass: Annotated[str | None, typer.Option(help="Active mass of a measured cell, e.g. 2.5mg (default: the "
+                                                         "current is one particle's)", show_default=False)] = None,
+    initial_stoichiometry: Annotated[float | None, typer.Option(help="θ before the first pulse (default: the run's; "
+                                                                     "for a CSV the window end the pulses start from)",
+                                                                show_default=False)] = None,
+    ocv: Annotated[OcvSource, typer.Option(help="The model's OCV: the record's relaxed points or the material's "
+                                                "table")] = OcvSource.relaxed,
+    fit: Annotated[bool, typer.Option("--fit/--no-fit", help="Fit the sphere-1d model (else Weppner–Huggins "
+                                                             "only)")] = True,
+    elements: Annotated[int, typer.Option(help="Elements of the model's sphere-1d mesh", min=4, max=2000)] = 40,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="Results directory (default: results/<source>-gitt)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """D(θ) from a GITT record: Weppner–Huggins (V/S = R/3) and the sphere-1d model fit, per pulse."""
+    with user_errors():
+        from ecmx.solver.studies.gitt.analysis import GittSettings, read_record
+        from ecmx.solver.studies.gitt.verb import case_mapping, quantity_option, run_gitt
+
+        if initial_stoichiometry is not None and not 0.0 < initial_stoichiometry < 1.0:
+            raise CaseError(f"expected a stoichiometry in (0, 1), got {initial_stoichiometry}", key="--initial-stoichiometry")
+        _, run_case = read_record(source)
+        data = case_mapping(run_case, case, material, radius)
+        settings = GittSettings(data, initial_stoichiometry, quantity_option(active_mass, "kg", "--active-mass"),
+                                ocv.value, fit, elements, case_file=case.resolve() if case else None)
+        directory = run_gitt(source, settings, out, overwrite, run_case)
+        if _is_root():
+            print(f"GITT analysis written to {directory}")
+
+
 class FileKind(StrEnum):
     """The input file formats ``ecmx schema`` describes."""
 
