@@ -370,29 +370,50 @@ def fit(
 @app.command(cls=_Command)
 def impedance(
     file: CaseArg,
-    state_of_charge: Annotated[float, typer.Option("--state-of-charge", metavar="SOC",
-                                                   help="State of charge of the rest state (1: charged)")] = 0.5,
+    state_of_charge: Annotated[str, typer.Option("--state-of-charge", metavar="SOC[,SOC...]",
+                                                 help="State(s) of charge of the rest state (1: charged): one value, "
+                                                      "a comma list and/or START:STOP:COUNT")] = "0.5",
     frequencies: Annotated[str, typer.Option("--frequencies", metavar="LOW:HIGH",
                                              help="Frequency range in Hz, e.g. 1e-3:1e5 or '10 mHz:100 kHz'")] = "1e-3:1e5",
     points: Annotated[int, typer.Option("--points", help="Number of log-spaced frequencies")] = 60,
     set_: SetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
                                              help="Results directory (default: results/<name>-impedance)")] = None,
+    workers: Annotated[int | None, typer.Option(help="States computed in parallel (default: cores)")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Impedance spectrum of the case at rest at a state of charge: impedance.csv, Nyquist and Bode plots."""
+    """Impedance spectrum of the case at rest at one or more states of charge: impedance.csv, Nyquist and Bode
+    plots (several states: one sub-directory each and a combined table; exit 1 if any failed)."""
     from ecmx.solver.config.case import load_case
 
     with user_errors():
-        from ecmx.solver.studies.impedance import case_at_state_of_charge, parse_frequencies, run_impedance
+        from ecmx.solver.studies.impedance import (
+            case_at_state_of_charge,
+            parse_frequencies,
+            parse_states_of_charge,
+            run_impedance,
+        )
 
+        states = parse_states_of_charge(state_of_charge)
         grid = parse_frequencies(frequencies, points)
         case = load_case(file, set_ or [])
-        case_at_state_of_charge(case, state_of_charge)
-        directory, _ = run_impedance(case, state_of_charge, grid, out_dir=out, overwrite=overwrite)
+        if len(states) == 1:
+            case_at_state_of_charge(case, states[0])
+            directory, _ = run_impedance(case, states[0], grid, out_dir=out, overwrite=overwrite)
+            if _is_root():
+                print(f"impedance written to {directory}")
+            return
+        from ecmx.solver.studies.impedance_states import run_impedance_states
+
+        result = run_impedance_states(case, states, grid, out_dir=out, overwrite=overwrite, workers=workers)
         if _is_root():
-            print(f"impedance written to {directory}")
+            print(f"impedance written to {result.directory}")
+            if result.failed:
+                console.print(f"[bold red]{len(result.failed)} of {len(result.outcomes)} states not ok[/] (status "
+                              "and reason in summary.json)")
+        if result.failed:
+            raise typer.Exit(1)
 
 
 @app.command(cls=_Command)
