@@ -1,6 +1,7 @@
 """Work–precision of the time integration on the constant-flux sphere (a benchmark, not a test).
 
     .venv/bin/python bench/bench_time_integration.py [--old-path SHIM] [--pybamm PYTHON] [--json OUT]
+    .venv/bin/python bench/bench_time_integration.py --whole-process [--repeats 5] [--pybamm PYTHON]
 
 The problem (docs/model.md §5): a sphere-1d particle (R = 1 µm, constant D_s = 1e-14 m²/s, the
 default 40-element sphere-1d mesh) discharged at 1C for 300 s (τ = 3, from the first seconds to the
@@ -17,6 +18,12 @@ Compared, each with its steps and wall time (the solve only, after the forms are
 - PyBaMM's SPM positive particle with the IDAKLU solver (``--pybamm``: the python of a separate
   environment with pybamm; skipped when absent), 40 radial finite volumes, at rtol = atol =
   1e-4 … 1e-8, its profile compared with the series at its own nodes and output times (every 0.5 s).
+
+``--whole-process`` times what a user waits for instead: ``ecmx run`` on the same problem as a case
+file (start-up, imports, JIT cache load, mesh, solve, result files) against a python process that
+imports pybamm and solves the same SPM once (at rtol = atol = 1e-6, comparable in accuracy to ecmx's
+default; see the table above), each the median of ``--repeats`` runs after one warm-up run, and the
+CPU time (user + system) of the same runs.
 """
 
 from __future__ import annotations
@@ -147,6 +154,74 @@ def pybamm_run(rtol: float) -> dict:
     return {"steps": steps, "wall_s": wall, "c_error": err_c, "centre_stress_error": err_centre}
 
 
+CASE_YAML = f"""name: constant-flux-sphere
+material: {{base: nvp, diffusivity: {DIFFUSIVITY}}}
+geometry: {{kind: sphere-1d, particle: {{radius: {RADIUS}}}}}
+initial: {{stoichiometry: {THETA0}}}
+protocol:
+  - {{step: discharge, c_rate: 1, duration: {DURATION}}}
+"""
+
+
+def pybamm_process(rtol: float) -> None:
+    """The whole of a PyBaMM user's script for the problem: import, build, solve once."""
+    import numpy as np
+    import pybamm
+
+    params = pybamm.ParameterValues("Chen2020")
+    params.update({"Positive particle radius [m]": RADIUS, "Positive particle diffusivity [m2.s-1]": DIFFUSIVITY,
+                   "Maximum concentration in positive electrode [mol.m-3]": 50000.0,
+                   "Initial concentration in positive electrode [mol.m-3]": THETA0 * 50000.0,
+                   "Lower voltage cut-off [V]": 0.0, "Upper voltage cut-off [V]": 10.0, "Current function [A]": 0.1})
+    sim = pybamm.Simulation(pybamm.lithium_ion.SPM(), parameter_values=params,
+                            var_pts={"x_n": 5, "x_s": 5, "x_p": 5, "r_p": 40, "r_n": 10},
+                            solver=pybamm.IDAKLUSolver(rtol=rtol, atol=rtol))
+    solution = sim.solve(t_eval=[0.0, DURATION], t_interp=np.linspace(0.0, DURATION, 601))
+    solution["X-averaged positive particle concentration [mol.m-3]"].entries  # noqa: B018  (evaluated, as a user would)
+
+
+def _timed(cmd: list[str], env: dict, repeats: int) -> dict:
+    """Median wall and CPU (user + system of the child) seconds of ``repeats`` runs after a warm-up."""
+    import resource
+    import statistics
+
+    walls, cpus = [], []
+    for i in range(repeats + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if i:  # the first run fills the caches (JIT, meshes, bytecode)
+            walls.append(wall)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus), "walls": walls}
+
+
+def whole_process(pybamm: str, repeats: int) -> list[dict]:
+    """``ecmx run`` of the problem against a PyBaMM script, each as a whole process."""
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        case = Path(tmp) / "sphere.yaml"
+        case.write_text(CASE_YAML)
+        ecmx = str(Path(sys.executable).parent / "ecmx")
+        cmd = [ecmx, "run", str(case), "--out", str(Path(tmp) / "out"), "--overwrite", "--no-progress"]
+        rows.append({"program": "ecmx run (default rtol 1e-6)"} | _timed(cmd, dict(os.environ), repeats))
+        if Path(pybamm).exists():
+            code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_time_integration as b; " \
+                   "b.pybamm_process(1e-6)"
+            timing = _timed([pybamm, "-c", code], {**os.environ, "PYTHONPATH": ""}, repeats)
+            rows.append({"program": "PyBaMM SPM, IDAKLU rtol 1e-6"} | timing)
+    for r in rows:
+        print(f"{r['program']:34s} wall {r['wall_s']:6.2f} s (median of {repeats})  cpu {r['cpu_s']:6.2f} s"
+              f"  runs: {', '.join(f'{w:.2f}' for w in r['walls'])}")
+    if len(rows) == 2:
+        print(f"ecmx / PyBaMM: wall {rows[0]['wall_s'] / rows[1]['wall_s']:.2f}, cpu {rows[0]['cpu_s'] / rows[1]['cpu_s']:.2f}")
+    return rows
+
+
 def _subprocess(python: str, pythonpath: str | None, call: str) -> dict:
     env = dict(os.environ)
     if pythonpath is not None:
@@ -165,7 +240,14 @@ def main() -> None:
     parser.add_argument("--old-path", help="PYTHONPATH shim of the old ecmx (ade59ac); omitted: not run")
     parser.add_argument("--pybamm", default="/tmp/pybamm-venv/bin/python", help="python with pybamm")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--whole-process", action="store_true", help="time ecmx run and a PyBaMM script as processes")
+    parser.add_argument("--repeats", type=int, default=5, help="--whole-process: runs of each (median)")
     args = parser.parse_args()
+    if args.whole_process:
+        rows = whole_process(args.pybamm, args.repeats)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return
     rows = []
     if args.old_path:
         for settings in OLD_SETTINGS:

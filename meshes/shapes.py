@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import sph_harm_y
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,8 @@ class RadialPerturbation:
         object.__setattr__(self, "_scale", self.roughness / peak if peak > 0 else 0.0)
 
     def _raw(self, theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        from scipy.special import sph_harm_y  # here: scipy.special takes ~0.4 s to import (every run)
+
         total = np.zeros(np.broadcast(theta, phi).shape)
         for degree, order, weight in self._terms:
             y = sph_harm_y(degree, abs(order), theta, phi)

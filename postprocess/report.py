@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ecmx.postprocess import figures as figs
+from ecmx.postprocess import fronts, tables, view3d, voltammetry
 from ecmx.postprocess import sensitivity as sens
-from ecmx.postprocess import tables, view3d, voltammetry
 from ecmx.postprocess.conclusion import conclusion
 from ecmx.postprocess.labels import display_name
 from ecmx.postprocess.reference import steady_sphere
@@ -357,6 +357,14 @@ FIGURE_CAPTIONS = {
     "window): mean over rays from the centre (shaded: spread between rays).",
     "peaks": "Peak von Mises stress and concentration spread (per cycled window) against depth of discharge.",
     "surface": "Von Mises stress at the surface probe against time (relaxation after the current stops).",
+    "front_profiles": "The phase boundary at each depth of discharge: local state of discharge (θ − θ_lo)/(θ_hi − θ_lo) "
+    "and radial, hoop and von Mises stress against r/R (mean over rays); dashed: the front radius of each "
+    "phase-separating particle (θ = 0.5 surface). A two-phase particle shows a Na-rich shell around a Na-poor core "
+    "with the misfit stress at the front; a solid solution a smooth profile.",
+    "front_radius": "Front radius r_f = R (V_{θ<0.5}/V)^{1/3} against depth of discharge (solid) and the "
+    "shrinking-core mass balance (dashed): a core at the Na-poor binodal composition θ_α inside a shell at the "
+    "Na-rich θ_β, (r_f/R)³ = (θ_β − θ̄)/(θ_β − θ_α), i.e. r_f = R (1 − DOD)^{1/3} when the window is the gap.",
+    "free_energy": "Free energy of the phase-separating particle against depth of discharge.",
     "voltammogram": "Cyclic voltammogram: current (charge, anodic, positive) against cell voltage over the"
     " voltage_sweep steps.",
 }
@@ -561,6 +569,9 @@ def _draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path)
         "peaks": lambda p: figs.peaks_vs_dod(runs, dods, p),
         "surface": lambda p: figs.surface_von_mises(runs, p),
         "view3d": lambda p: view3d.particle_views(runs, dods, p),
+        "front_profiles": lambda p: fronts.front_profiles(runs, dods, p),
+        "front_radius": lambda p: fronts.front_radius(runs, p),
+        "free_energy": lambda p: fronts.free_energy(runs, p),
         "voltammogram": lambda p: voltammetry.cyclic_voltammogram(runs, p),
     }
     names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png",

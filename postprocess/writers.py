@@ -114,6 +114,20 @@ def _vtk_components(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out.reshape(n, 9)
 
 
+def _same_nodes(space: dolfinx.fem.FunctionSpace, grid_space: dolfinx.fem.FunctionSpace) -> bool:
+    """True when the values of ``space`` are the grid's nodal values as they are: first-order
+    Lagrange (any block size) on the grid's mesh, numbered like it. Such a function is copied, not
+    interpolated (no compiled Expression per component: start-up and every write are cheaper).
+    Collective: every rank takes the same path."""
+    element = space.ufl_element()
+    scalar = getattr(element, "sub_elements", None) or [element]
+    base = scalar[0] if element.block_size > 1 else element
+    same = (space.mesh is grid_space.mesh and not element.discontinuous and base.embedded_superdegree == 1
+            and base.basix_element.family == grid_space.ufl_element().basix_element.family
+            and np.array_equal(space.dofmap.list, grid_space.dofmap.list))
+    return bool(space.mesh.comm.allreduce(same, op=MPI.LAND))  # collective: an Expression is compiled on all ranks
+
+
 class _Output:
     """One function as an array (its values × ``scale``): DG0 as cell data, anything else as nodal
     (P1-node) point data."""
@@ -127,8 +141,11 @@ class _Output:
         element = space.ufl_element()
         self.shape = tuple(space.value_shape)
         self.cellwise = element.discontinuous and element.embedded_superdegree == 0
+        self._direct = not self.cellwise and _same_nodes(space, grid.space)
         if self.cellwise:
             self._cell_dofs = space.dofmap.list[: grid.num_cells, 0]
+            self._bs = space.dofmap.bs
+        elif self._direct:
             self._bs = space.dofmap.bs
         else:
             components = [()] if not self.shape else list(np.ndindex(*self.shape))
@@ -141,6 +158,8 @@ class _Output:
         """This function's current values, gathered on rank 0 (collective)."""
         if self.cellwise:
             array = self.source.x.array.reshape(-1, self._bs)[self._cell_dofs]
+        elif self._direct:
+            array = self.source.x.array.reshape(-1, self._bs)[: self.grid.num_points].copy()
         else:
             columns = []
             for expression in self._expressions:

@@ -44,7 +44,7 @@ class _Command(TyperCommand):
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 CaseArg = Annotated[Path, typer.Argument(help="Case file (YAML)", metavar="CASE_FILE", show_default=False)]
-InputArg = Annotated[Path, typer.Argument(help="Case, sweep or comparison file (YAML)", metavar="FILE",
+InputArg = Annotated[Path, typer.Argument(help="Case, sweep, comparison or fit file (YAML)", metavar="FILE",
                                           show_default=False)]
 SweepArg = Annotated[Path, typer.Argument(help="Sweep file (YAML, top-level 'sweep:')", metavar="SWEEP_FILE",
                                           show_default=False)]
@@ -165,7 +165,7 @@ def _study_file(file: Path) -> str | None:
     from ecmx.solver.config.safe_yaml import read_yaml
 
     data = read_yaml(file, what="input file")
-    return next((top for top in ("sweep", "compare") if top in data), None)
+    return next((top for top in ("sweep", "compare", "fit") if top in data), None)
 
 
 @app.command(cls=_Command)
@@ -185,6 +185,13 @@ def validate(file: InputArg, set_: SetOpt = None, verbose: VerboseOpt = False) -
             comparison = load_comparison(file, set_ or [])
             _check_mesh_files(comparison.cases)
             message = f"{file}: valid comparison of {', '.join(c.name for c in comparison.cases)}"
+        elif study == "fit":
+            from ecmx.solver.config.fit import load_fit
+
+            problem = load_fit(file, set_ or [])
+            _check_mesh_files([problem.base_case])
+            message = (f"{file}: valid fit of {', '.join(p.key for p in problem.parameters)} to "
+                       f"{sum(len(c.x) for c in problem.curves)} measured points in {len(problem.curves)} curve(s)")
         else:
             case = load_case(file, set_ or [])
             _check_mesh_files([case])
@@ -332,32 +339,81 @@ def compare(
             print(f"comparison written to {result.directory}")
 
 
+FitArg = Annotated[Path, typer.Argument(help="Fit file (YAML, top-level 'fit:')", metavar="FIT_FILE",
+                                        show_default=False)]
+
+
+@app.command(cls=_Command)
+def fit(
+    file: FitArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Model runs in parallel (default: fit.workers, else cores up to "
+                                                     "the number of parameters)")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fit case keys to measured voltage curves (least squares over ecmx runs); writes fit.json, plots, the fitted case."""
+    from ecmx.solver.config.fit import load_fit
+
+    with user_errors():
+        problem = _with_output(load_fit(file, set_ or []), out)
+        from ecmx.solver.studies.fit import run_fit
+
+        result = run_fit(problem, workers=workers)
+        if _is_root():
+            for p, value in zip(problem.parameters, result.values, strict=True):
+                print(f"{p.key} = {value:.6g}")
+            print(f"fit {result.status} ({result.message}); residual RMS {1e3 * result.residual_rms:.3g} mV; "
+                  f"written to {result.directory}")
+
+
 @app.command(cls=_Command)
 def impedance(
     file: CaseArg,
-    state_of_charge: Annotated[float, typer.Option("--state-of-charge", metavar="SOC",
-                                                   help="State of charge of the rest state (1: charged)")] = 0.5,
+    state_of_charge: Annotated[str, typer.Option("--state-of-charge", metavar="SOC[,SOC...]",
+                                                 help="State(s) of charge of the rest state (1: charged): one value, "
+                                                      "a comma list and/or START:STOP:COUNT")] = "0.5",
     frequencies: Annotated[str, typer.Option("--frequencies", metavar="LOW:HIGH",
                                              help="Frequency range in Hz, e.g. 1e-3:1e5 or '10 mHz:100 kHz'")] = "1e-3:1e5",
     points: Annotated[int, typer.Option("--points", help="Number of log-spaced frequencies")] = 60,
     set_: SetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
                                              help="Results directory (default: results/<name>-impedance)")] = None,
+    workers: Annotated[int | None, typer.Option(help="States computed in parallel (default: cores)")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Impedance spectrum of the case at rest at a state of charge: impedance.csv, Nyquist and Bode plots."""
+    """Impedance spectrum of the case at rest at one or more states of charge: impedance.csv, Nyquist and Bode
+    plots (several states: one sub-directory each and a combined table; exit 1 if any failed)."""
     from ecmx.solver.config.case import load_case
 
     with user_errors():
-        from ecmx.solver.studies.impedance import case_at_state_of_charge, parse_frequencies, run_impedance
+        from ecmx.solver.studies.impedance import (
+            case_at_state_of_charge,
+            parse_frequencies,
+            parse_states_of_charge,
+            run_impedance,
+        )
 
+        states = parse_states_of_charge(state_of_charge)
         grid = parse_frequencies(frequencies, points)
         case = load_case(file, set_ or [])
-        case_at_state_of_charge(case, state_of_charge)
-        directory, _ = run_impedance(case, state_of_charge, grid, out_dir=out, overwrite=overwrite)
+        if len(states) == 1:
+            case_at_state_of_charge(case, states[0])
+            directory, _ = run_impedance(case, states[0], grid, out_dir=out, overwrite=overwrite)
+            if _is_root():
+                print(f"impedance written to {directory}")
+            return
+        from ecmx.solver.studies.impedance_states import run_impedance_states
+
+        result = run_impedance_states(case, states, grid, out_dir=out, overwrite=overwrite, workers=workers)
         if _is_root():
-            print(f"impedance written to {directory}")
+            print(f"impedance written to {result.directory}")
+            if result.failed:
+                console.print(f"[bold red]{len(result.failed)} of {len(result.outcomes)} states not ok[/] (status "
+                              "and reason in summary.json)")
+        if result.failed:
+            raise typer.Exit(1)
 
 
 @app.command(cls=_Command)
@@ -375,12 +431,62 @@ def report(
             print(f"{done.kind} {done.directory}: redrew {', '.join(sorted(done.outputs))}")
 
 
+class OcvSource(StrEnum):
+    """Where ``ecmx gitt``'s model takes its open-circuit voltage from."""
+
+    relaxed = "relaxed"
+    material = "material"
+
+
+@app.command(cls=_Command)
+def gitt(
+    source: Annotated[Path, typer.Argument(help="Run directory (its timeseries.csv) or measured CSV (time_s, current_A, "
+                                                "voltage_V; units in the header allowed)", metavar="SOURCE",
+                                           show_default=False)],
+    material: Annotated[str | None, typer.Option(help="Material: a library name (nvp) or YAML file (default: the "
+                                                      "run's or the case file's)", show_default=False)] = None,
+    radius: Annotated[str | None, typer.Option(help="Particle radius, e.g. 1um (default: the run's or the case "
+                                                    "file's)", show_default=False)] = None,
+    case: Annotated[Path | None, typer.Option("--case", help="Case file giving material, electrolyte, temperature "
+                                                             "and radius", show_default=False)] = None,
+    active_mass: Annotated[str | None, typer.Option(help="Active mass of a measured cell, e.g. 2.5mg (default: the "
+                                                         "current is one particle's)", show_default=False)] = None,
+    initial_stoichiometry: Annotated[float | None, typer.Option(help="θ before the first pulse (default: the run's; "
+                                                                     "for a CSV the window end the pulses start from)",
+                                                                show_default=False)] = None,
+    ocv: Annotated[OcvSource, typer.Option(help="The model's OCV: the record's relaxed points or the material's "
+                                                "table")] = OcvSource.relaxed,
+    fit: Annotated[bool, typer.Option("--fit/--no-fit", help="Fit the sphere-1d model (else Weppner–Huggins "
+                                                             "only)")] = True,
+    elements: Annotated[int, typer.Option(help="Elements of the model's sphere-1d mesh", min=4, max=2000)] = 40,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="Results directory (default: results/<source>-gitt)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing results directory")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """D(θ) from a GITT record: Weppner–Huggins (V/S = R/3) and the sphere-1d model fit, per pulse."""
+    with user_errors():
+        from ecmx.solver.studies.gitt.analysis import GittSettings, read_record
+        from ecmx.solver.studies.gitt.verb import case_mapping, quantity_option, run_gitt
+
+        if initial_stoichiometry is not None and not 0.0 < initial_stoichiometry < 1.0:
+            raise CaseError(f"expected a stoichiometry in (0, 1), got {initial_stoichiometry}", key="--initial-stoichiometry")
+        _, run_case = read_record(source)
+        data = case_mapping(run_case, case, material, radius)
+        settings = GittSettings(data, initial_stoichiometry, quantity_option(active_mass, "kg", "--active-mass"),
+                                ocv.value, fit, elements, case_file=case.resolve() if case else None)
+        directory = run_gitt(source, settings, out, overwrite, run_case)
+        if _is_root():
+            print(f"GITT analysis written to {directory}")
+
+
 class FileKind(StrEnum):
     """The input file formats ``ecmx schema`` describes."""
 
     case = "case"
     sweep = "sweep"
     compare = "compare"
+    fit = "fit"
 
 
 @app.command()

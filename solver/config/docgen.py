@@ -25,10 +25,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from ecmx.solver.config.case import DEFAULT_ELECTROLYTE, Case
+from ecmx.solver.config.fit import FitFile
 from ecmx.solver.config.studies import CompareFile, SweepFile
 from ecmx.solver.errors import CaseError
 
 FILE_KINDS: dict[str, type[BaseModel]] = {"case": Case, "sweep": SweepFile, "compare": CompareFile}
+FILE_KINDS["fit"] = FitFile
 """The file kinds with a schema: a case file, a sweep file and a comparison file."""
 
 _BOUNDS = ((annotated_types.Ge, "ge", "≥"), (annotated_types.Gt, "gt", ">"), (annotated_types.Le, "le", "≤"),
@@ -233,13 +235,14 @@ def _with_list_items(path: str, keys: list[KeyDoc]) -> str:
 
 
 FILE_TITLES = {"case": "Case files", "sweep": "Sweep files", "compare": "Comparison files"}
+FILE_TITLES["fit"] = "Fit files"
 
 HEADER = """# Case, sweep and comparison file keys
 
 <!-- Generated from the schema by `python -m ecmx.solver.config.docgen > docs/case-keys.md`:
      do not edit by hand (a test fails when this file and the schema differ). -->
 
-Every key of the three input file formats, with its type, the SI unit a plain number is read in,
+Every key of the input file formats, with its type, the SI unit a plain number is read in,
 its default, the allowed values and what it means. A dimensional value may also be a string with
 any unit of the same dimension (`radius: 1 um`, `temperature: 25 degC`). `[]` stands for any item
 of a list (`protocol[].c_rate` is the `c_rate` of a protocol step); on the command line an item is
@@ -266,7 +269,7 @@ def _markdown_table(keys: list[KeyDoc]) -> list[str]:
 
 
 def markdown() -> str:
-    """``docs/case-keys.md``: every key of the three file formats, one table per top-level section."""
+    """``docs/case-keys.md``: every key of the file formats, one table per top-level section."""
     lines = [HEADER]
     for kind in FILE_KINDS:
         lines.append(f"## {FILE_TITLES[kind]}\n")

@@ -2,3 +2,7 @@
 
 The only layer (with ``meshes/`` and the field writers) that holds DOLFINx and PETSc objects.
 """
+
+import ecmx.solver._compat
+
+ecmx.solver._compat.use_own_jit_cache()

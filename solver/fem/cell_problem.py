@@ -41,7 +41,7 @@ in 3D and MUMPS in 1D/2D.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -298,17 +298,33 @@ class CellProblem:
                    for u in self._unknowns)
 
     # ------------------------------------------------------------------------------------------
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None) -> StepOutcome:
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
+                 guess: Sequence[np.ndarray] | None = None) -> StepOutcome:
         """One step of length dt [s] from the last accepted state (not committed).
 
         ``weights`` (a₀, a₁, a₂) [1/s] make ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁ (BDF2 from
         :func:`ecmx.solver.timeloop.integrators.bdf_weights`); None is backward Euler, (1, −1, 0)/dt.
-        With an iterative linear solver, a step whose Krylov solve fails is retried once with MUMPS.
+        ``guess``: Newton's first iterate (owned values per block, as :meth:`state`; the integrator's
+        predictor), else the last accepted state; a solve from the guess that fails is repeated from
+        the last accepted state. With an iterative linear solver, a step whose Krylov solve fails is
+        retried once with MUMPS.
         """
         if weights is None:
             weights = (1.0 / dt, -1.0 / dt, 0.0)
         self.history.set_weights([w * self.scales.time for w in weights])
-        return self._newton.solve(self.reject, self._bounds_violation)
+        if guess is None:
+            return self._newton.solve(self.reject, self._bounds_violation)
+        outcome = self._newton.solve(lambda: self._start_from(guess), self._bounds_violation)
+        if outcome.converged:
+            return outcome
+        retry = self._newton.solve(self.reject, self._bounds_violation)
+        return replace(retry, newton_iterations=outcome.newton_iterations + retry.newton_iterations)
+
+    def _start_from(self, guess: Sequence[np.ndarray]) -> None:
+        """Put ``guess`` (owned values per block) into the unknowns, ghosts updated."""
+        for u, values in zip(self._unknowns, guess, strict=True):
+            u.x.array[:values.size] = values
+            u.x.scatter_forward()
 
     @property
     def compiled_forms(self) -> tuple[Sequence[fem.Form], Sequence[Sequence[fem.Form]]]:

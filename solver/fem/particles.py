@@ -60,6 +60,9 @@ class FickianParticle:
         self._field = fem.Function(space, name="particle_concentration")
         self.unknowns = (self.theta,)
         self._tables: list[Table] = []
+        self.diffusivity_factor = constant(domains.mesh, 1.0)
+        """A factor on D_s(θ) everywhere (a Constant, 1 by default; the GITT model fit varies it without
+        rebuilding the forms)."""
         self._diffusivity = self._diffusivity_hat(case.material, domains.dx_particle_flux)
         ocv = case.material.open_circuit_voltage
         self.open_circuit_voltage = self._table(interface_table(self.theta, TableCurve(ocv.stoichiometry, ocv.voltage)))
@@ -81,13 +84,14 @@ class FickianParticle:
 
     def _diffusivity_hat(self, material: Any, measure: ufl.Measure) -> Expr:
         """D̂_s(θ) = D_s(θ)/D_ref for integrals with ``measure``: a Constant, or the log-linear table
-        sampled at the measure's quadrature points."""
+        sampled at the measure's quadrature points; times :attr:`diffusivity_factor`."""
         if isinstance(material.diffusivity, float | int):
-            return constant(self._domains.mesh, material.diffusivity / self._scales.diffusivity)
+            return self.diffusivity_factor * constant(self._domains.mesh, material.diffusivity / self._scales.diffusivity)
         table = material.diffusivity
         curve = TableCurve(table.stoichiometry, table.value, log=True)
         degree = measure.metadata()["quadrature_degree"]
-        return self._table(QuadratureTable(self.theta, curve, degree, scale=self._scales.diffusivity)).expression
+        table_field = self._table(QuadratureTable(self.theta, curve, degree, scale=self._scales.diffusivity))
+        return self.diffusivity_factor * table_field.expression
 
     def update_tabulated(self) -> None:
         """Re-evaluate the tables (U(θ), D_s(θ)) at the current θ; called before every assembly."""

@@ -365,14 +365,30 @@ def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwri
             done(_run_one(case, out_dir, overwrite, runner))
     else:
         with process_pool(workers) as pool:
-            futures = {pool.submit(_run_one, case, out_dir, overwrite, runner): (case, out_dir)
-                       for case, out_dir in zip(cases, case_dirs, strict=True)}
+            futures = {pool.submit(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
+                       for i in longest_first(cases)}
             for future in cf.as_completed(futures):
                 case, out_dir = futures[future]
                 try:
                     done(future.result())
                 except cf.process.BrokenProcessPool:
                     done(CaseOutcome(case.name, out_dir, float("nan"), "the worker process died (crash or out of memory)"))
+
+
+RELATIVE_COST = {"sphere-1d": 1.0, "axisymmetric-2d": 10.0}
+"""Rough cost of a run by geometry kind, relative to sphere-1d (the 3D kinds: 100)."""
+
+
+def longest_first(cases: Sequence[Case]) -> list[int]:
+    """The indices of ``cases`` in the order to start them in a worker pool: the most expensive first
+    (3D before axisymmetric before sphere-1d, two-way before one-way, then in the given order), so
+    that the short runs fill the other workers while the long ones run, instead of a long run
+    starting last and finishing alone."""
+    def cost(case: Case) -> float:
+        two_way = case.mechanics.enabled and case.mechanics.coupling == "two-way"
+        return RELATIVE_COST.get(case.geometry.kind, 100.0) * (1.5 if two_way else 1.0)
+
+    return sorted(range(len(cases)), key=lambda i: -cost(cases[i]))
 
 
 def _shown(path: Path) -> Path:

@@ -42,6 +42,7 @@ from ecmx.solver import __version__
 from ecmx.solver.config.case import DEFAULT_FIELDS_INTERVAL, MAX_OUTPUT_TIMES
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.physics.coordinates import by_name
+from ecmx.solver.studies.front import phase_boundary_columns
 from ecmx.solver.studies.output_times import TimesOutput
 from ecmx.solver.timeloop.protocol import Segment
 from ecmx.solver.timeloop.runner import ProtocolRunner, StepRecord
@@ -135,6 +136,8 @@ class Recorder:
         self.stress_row: dict[str, float | None] = dict.fromkeys(STRESS_COLUMNS)
         self.mechanics_quantities: dict[str, float] = {}  # of the last accepted step
         self.stress_peaks: dict[str, float | None] = dict.fromkeys(STRESS_PEAKS)  # extremes over the run
+        self.front = phase_boundary_columns(problem, case, pmesh)  # phase-field materials only
+        self.timeseries_columns = TIMESERIES_COLUMNS + (self.front.columns if self.front is not None else ())
 
     def _field_groups(self) -> dict[str, dict[str, Any]]:
         """Output functions per mesh: ``particle`` (c_s and stresses) and ``electrolyte`` (c, φ_e)."""
@@ -154,10 +157,10 @@ class Recorder:
         (collective)."""
         writing(self.comm, (self.out / "case.yaml").write_text, self.case.to_yaml(), "utf-8")
         writing(self.comm, (self.out / "fields").mkdir)
-        self.timeseries = CsvWriter(self.out / "timeseries.csv", TIMESERIES_COLUMNS, self.comm)
+        self.timeseries = CsvWriter(self.out / "timeseries.csv", self.timeseries_columns, self.comm)
         self.probes = CsvWriter(self.out / "probes.csv", PROBE_COLUMNS, self.comm)
         if self.case.output.times is not None:
-            self.times_csv = CsvWriter(self.out / TIMES_FILE, TIMESERIES_COLUMNS, self.comm)
+            self.times_csv = CsvWriter(self.out / TIMES_FILE, self.timeseries_columns, self.comm)
 
     # -- observer interface ---------------------------------------------------------------------
     def segment_started(self, segment: Segment, position: int, count: int) -> None:
@@ -203,6 +206,7 @@ class Recorder:
             "electrolyte_c_min": q.get("electrolyte_c_min"), "electrolyte_c_max": q.get("electrolyte_c_max"),
             "na_balance_error": record.na_balance_error, "newton_iterations": record.newton_iterations,
             "dt_s": record.dt_s, "free_energy_J": q.get("free_energy_J"),
+            **(self.front.row() if self.front is not None else {}),
         }
 
     def _tally(self, record: StepRecord) -> None:

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from ecmx.postprocess.run_files import PROBE_COLUMNS, TIMESERIES_COLUMNS, CsvWriter, output_error, writing
+from ecmx.postprocess.run_files import PROBE_COLUMNS, CsvWriter, output_error, writing
 from ecmx.solver.collective import on_root, raise_if_any
 from ecmx.solver.errors import CaseError
 from ecmx.solver.files import atomic_write_text
@@ -272,7 +272,7 @@ class ResumingRecorder(Recorder):
     cut_start: float
 
     def start(self) -> None:
-        self.timeseries = _Appending(self.out / "timeseries.csv", TIMESERIES_COLUMNS, self.comm)
+        self.timeseries = _Appending(self.out / "timeseries.csv", self.timeseries_columns, self.comm)
         self.probes = _Appending(self.out / "probes.csv", PROBE_COLUMNS, self.comm)
         self._restored = False
 

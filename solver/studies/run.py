@@ -76,7 +76,7 @@ from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.observers import ObserverChain
 from ecmx.solver.timeloop.protocol import build_protocol
 from ecmx.solver.timeloop.runner import ProtocolRunner
-from ecmx.solver.timeloop.staggered import StaggeredSteps
+from ecmx.solver.timeloop.staggered import StaggeredSteps, stress_potential_scale
 from ecmx.solver.timeloop.stepping import StepController
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm,
                                kinks=getattr(problem, "kinks", None))
     if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
-        problem = StaggeredSteps(problem, coupling, case.solver.rtol, case.solver.atol)
+        problem = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case))
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,

@@ -1,23 +1,45 @@
 """Two-way chemo-mechanics iterated within each step to the integration tolerance.
 
-:class:`StaggeredSteps` stands in for the cell problem in the time loop. A try of a step solves the
-cell problem with the harmonic part φ of σ_h fixed, solves the mechanics at the new concentration,
-passes φ back, and solves again, until two successive solutions differ by less than the
-integration tolerance (the weighted max-norm of the difference of the differential blocks, with the
-integrator's rtol/atol, at most 1) or MAX_STAGGER_ITERATIONS are used (the try then fails and the
-step is cut). A rejected try restores the φ of the last accepted state. So two-way results converge
-with rtol, instead of carrying the one-step lag of φ. For a sphere ∇φ = 0 and one pass suffices.
+:class:`StaggeredSteps` stands in for the cell problem in the time loop. A try of a step starts
+from the *predicted* harmonic part φ [Pa] of σ_h at the new time (the extrapolation of the φ of the
+last three accepted states, quadratic like the integrator's predictor; fewer at the start), solves the cell problem
+with φ fixed, solves the mechanics at the new concentration and passes its φ back. The try is
+done when the φ it was solved with and the φ the mechanics returned differ by so little that
+solving again could not move the differential blocks by more than the integration tolerance;
+otherwise the cell problem is solved again with the new φ, and so on, up to
+MAX_STAGGER_ITERATIONS passes (the try then fails and the step is cut).
+
+The test is on the quantity the stagger passes, not on two successive cell solutions (which cost a
+second cell solve in every try even when the mechanics changes nothing, e.g. on a sphere, where
+∇φ = 0). Only ∇φ enters the flux D θ Ω/(RT)(∇φ − k_σ∇c_s), so a change δφ moves the concentration
+by at most its equilibrium response δ ln c_s = Ω δφ/(RT) up to a constant (mass is conserved), i.e.
+by a relative amount of at most Ω (max δφ − min δφ)/(RT); a step shorter than the diffusion time
+moves it less. That bound over rtol is the change norm: <= 1 passes (the same meaning as the
+integrator's weighted norm, whose weight of θ is atol + rtol |θ| >= rtol |θ|; atol only loosens it).
+
+A rejected try restores the φ of the last accepted state. So two-way results converge with rtol,
+instead of carrying the one-step lag of φ, at one cell solve per try where φ is smooth in time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from mpi4py import MPI
 
+from ecmx.solver.fem.coupling import two_way_partial_molar_volume
+from ecmx.solver.timeloop.integrators import extrapolate
+from ecmx.solver.units import R_GAS
+
 MAX_STAGGER_ITERATIONS = 20
+
+
+def stress_potential_scale(case: Any) -> float:
+    """Ω/(RT) [1/Pa] of a validated two-way case: the change of ln c_s at equilibrium per pascal of φ."""
+    return two_way_partial_molar_volume(case.material) / (R_GAS * float(case.temperature))
 
 
 class StaggeredSteps:
@@ -27,52 +49,65 @@ class StaggeredSteps:
         problem: the cell problem (with ``harmonic_hydrostatic``).
         coupling: the :class:`~ecmx.solver.fem.coupling.TwoWayCoupling` (``update(t)`` solves the
             mechanics at the problem's state and passes φ back).
-        rtol, atol: the integration tolerances.
+        rtol: the integration tolerance (relative).
+        potential_scale: Ω/(RT) [1/Pa] (:func:`stress_potential_scale`).
     """
 
-    def __init__(self, problem: Any, coupling: Any, rtol: float, atol: float):
+    def __init__(self, problem: Any, coupling: Any, rtol: float, potential_scale: float):
         self.problem, self.coupling = problem, coupling
-        self.rtol, self.atol = float(rtol), float(atol)
+        self.rtol = float(rtol)
+        self.potential_scale = float(potential_scale)
         self._accepted_phi = problem.harmonic_hydrostatic.x.array.copy()  # φ at the start of the step
+        self._phi_levels: list[tuple[float, np.ndarray]] = []  # accepted (time [s], φ), newest first
         self._fresh = True  # no try since the last accepted state
-        self.stagger_iterations = 0
+        self.stagger_iterations = 0  # cell solves (passes) in all tries
         self.time = 0.0  # of the last accepted state [s]
         self._dt = 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.problem, name)
 
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None) -> Any:
-        """Solve the step, then mechanics and step again until the solution stops changing."""
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
+                 guess: Sequence[np.ndarray] | None = None) -> Any:
+        """Solve the step from the predicted φ, then mechanics, and again until φ stops mattering;
+        Newton starts from ``guess`` (None: the last accepted state), then from the last pass."""
         self._dt = dt
+        phi = self.problem.harmonic_hydrostatic.x.array
         if self._fresh:  # φ as the observers left it after the last accepted step
-            self._accepted_phi[:] = self.problem.harmonic_hydrostatic.x.array
+            self._accepted_phi[:] = phi
+            self._phi_levels = [(self.time, phi.copy()), *self._phi_levels][:3]
             self._fresh = False
-        outcome = self.problem.try_step(dt, weights)
-        iterations = outcome.newton_iterations
-        previous = self.problem.state()
+        phi[:] = self._predicted(dt)
+        iterations = 0
         for _ in range(MAX_STAGGER_ITERATIONS):
-            if not outcome.converged:
-                return outcome
-            self.stagger_iterations += 1
-            self.coupling.update(self.time + dt)
-            outcome = self.problem.try_step(dt, weights)
+            used = phi.copy()
+            outcome = self.problem.try_step(dt, weights, guess)
             iterations += outcome.newton_iterations
-            current = self.problem.state()
-            if outcome.converged and self._change(previous, current) <= 1.0:
+            if not outcome.converged:
                 return replace(outcome, newton_iterations=iterations)
-            previous = current
+            self.stagger_iterations += 1
+            guess = self.problem.state()
+            self.coupling.update(self.time + dt)
+            if self._change(used, phi) <= 1.0:
+                return replace(outcome, newton_iterations=iterations)
         return replace(outcome, converged=False, newton_iterations=iterations,
                        reason=f"the two-way stagger did not settle in {MAX_STAGGER_ITERATIONS} iterations")
 
-    def _change(self, previous: list[np.ndarray], current: list[np.ndarray]) -> float:
-        """Weighted max-norm of the change of the differential blocks (<= 1: within tolerance)."""
-        worst = 0.0
-        for flag, a, b in zip(self.problem.differential, previous, current, strict=True):
-            if flag and a.size:
-                scale = self.atol + self.rtol * np.maximum(np.abs(a), np.abs(b))
-                worst = max(worst, float(np.max(np.abs(b - a) / scale)))
-        return float(self.problem.comm.allreduce(worst, op=MPI.MAX))
+    def _predicted(self, dt: float) -> np.ndarray:
+        """φ at the end of a step of ``dt`` s: the polynomial through the last accepted levels
+        (up to three: quadratic, like the integrator's predictor of the differential blocks)."""
+        times = [t for t, _ in self._phi_levels]
+        if len(set(times)) < len(times):  # a repeated time (never in a run): the newest level alone
+            return self._phi_levels[0][1]
+        return extrapolate(times, [phi for _, phi in self._phi_levels], times[0] + dt)
+
+    def _change(self, used: np.ndarray, returned: np.ndarray) -> float:
+        """Bound on the weighted change of the concentration that solving again with ``returned``
+        instead of ``used`` could make (see the module docstring; <= 1: within tolerance)."""
+        delta = returned - used
+        high = self.problem.comm.allreduce(float(delta.max()) if delta.size else -np.inf, op=MPI.MAX)
+        low = self.problem.comm.allreduce(float(delta.min()) if delta.size else np.inf, op=MPI.MIN)
+        return self.potential_scale * max(high - low, 0.0) / self.rtol
 
     def accept(self) -> None:
         self.problem.accept()

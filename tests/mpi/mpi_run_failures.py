@@ -41,9 +41,9 @@ class Hooked(FakeCellProblem):
         super().__init__(case, comm, **kwargs)
         self.hook, self.pause, self.accepted = hook, pause, 0
 
-    def try_step(self, dt, weights=None):
+    def try_step(self, dt, weights=None, guess=None):
         time.sleep(self.pause)
-        return super().try_step(dt, weights)
+        return super().try_step(dt, weights, guess)
 
     def accept(self):
         super().accept()

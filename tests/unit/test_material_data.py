@@ -278,3 +278,69 @@ def test_library_material_in_a_case(name):
     assert case.electrolyte.name == "naclo4-ec-pc"  # the default electrolyte
     lo, _ = case.material.stoichiometry_window
     assert case.initial_stoichiometry() == pytest.approx(lo)
+
+
+# -- nvp-two-phase: the V3+/V4+ reaction as a phase-separating (regular solution) particle ---------
+
+
+def test_nvp_two_phase_sites_capacity_and_sources():
+    """θ counts the 2 Na of the reaction (c_s,max = 2 Z/(N_A V) of the ESI Table S8 cell): 117.6 mAh/g
+    over θ ∈ [0, 1]; the window holds the paper's 108.5 mAh/g plateau; every value has a source."""
+    mat = load("nvp-two-phase")
+    assert mat["name"] == "nvp-two-phase"
+    assert set(mat) <= MATERIAL_KEYS | {"phase_field"} and "open_circuit_voltage" not in mat
+    assert not sorted(set(mat) - DESCRIPTIVE_KEYS - set(mat["sources"]))
+    per_fu = 6 / (N_A * 1440.75e-30)
+    c_max = si(mat["max_concentration"], "mol/m^3")
+    assert c_max == pytest.approx(2 * per_fu, rel=1e-5)
+    theoretical = float((F * c_max / si(mat["density"], "kg/m^3") * ureg("C/kg")).to("mA*hour/g").magnitude)
+    assert theoretical == pytest.approx(117.6, abs=0.05)
+    assert capacity_mAh_per_g(mat) == pytest.approx(108.5, abs=0.1)
+    lo, hi = window(mat)
+    assert lo + hi == pytest.approx(1.0, abs=1e-12)  # centred: the symmetric solution's gap
+
+
+def test_nvp_two_phase_gap_is_the_window():
+    """Ω_a gives the binodal ln(θ/(1−θ)) = (Ω_a/RT)(2θ − 1) at 298.15 K equal to the window within 1e-3
+    (solved here independently), a gap and not a single phase (Ω_a > 2RT)."""
+    from scipy.optimize import brentq
+
+    mat = load("nvp-two-phase")
+    omega = si(mat["phase_field"]["interaction_energy"], "J/mol")
+    a = omega / (R_GAS * T)
+    assert a > 2.0
+    theta_b = brentq(lambda t: math.log(t / (1 - t)) - a * (2 * t - 1), 1e-9, 0.5 - 1e-9 - math.sqrt(0.25 - 0.5 / a))
+    lo, hi = window(mat)
+    assert (theta_b, 1 - theta_b) == pytest.approx((lo, hi), abs=1e-3)
+    assert si(mat["phase_field"]["reference_voltage"], "V") == pytest.approx(3.40)
+
+
+def test_nvp_two_phase_interface_width_and_expansion():
+    """λ = √(κ/(c_s,max Ω_a)) = 2.05 nm with the Cogswell–Bazant κ (stated as an assumption); the
+    8.26 % volume change over Na1 → Na3 (θ 0 → 1) is NVP's Ω = 5.97e-6 m³/mol."""
+    mat = load("nvp-two-phase")
+    kappa = si(mat["phase_field"]["gradient_energy"], "J/m")
+    width = math.sqrt(kappa / (si(mat["max_concentration"], "mol/m^3") * si(mat["phase_field"]["interaction_energy"], "J/mol")))
+    assert width == pytest.approx(2.05e-9, rel=0.01)
+    source = " ".join(mat["sources"]["phase_field"].split())
+    assert "assumption" in source and "Cogswell & Bazant" in source and "2.05 nm" in source
+    expansion = mat["chemical_expansion"]
+    t1, t2 = expansion["over"]
+    omega = expansion["volume_change"] / ((t2 - t1) * si(mat["max_concentration"], "mol/m^3"))
+    assert omega == pytest.approx(5.97e-6, rel=0.01)
+
+
+def test_nvp_two_phase_loads_as_a_phase_field_material():
+    from ecmx.solver.config.case import case_from_dict
+    from ecmx.solver.physics.phase_field import binodal, interface_width
+
+    case = case_from_dict({
+        "name": "nvp-two-phase-check", "material": "nvp-two-phase", "geometry": {"kind": "sphere-1d"},
+        "protocol": [{"step": "discharge", "c_rate": 0.05, "until": {"depth_of_discharge": 1.0}}],
+    })
+    m = case.material
+    assert m.open_circuit_voltage is None and m.phase_field is not None
+    assert m.capacity_mAh_per_g == pytest.approx(108.5, abs=0.1)
+    assert binodal(m.phase_field.interaction_energy, R_GAS * case.temperature)[0] == pytest.approx(0.0387, abs=1e-3)
+    assert interface_width(m.phase_field.gradient_energy, m.max_concentration, m.phase_field.interaction_energy) \
+        == pytest.approx(2.05e-9, rel=0.01)

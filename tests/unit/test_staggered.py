@@ -1,4 +1,4 @@
-"""The two-way stagger iterated within a step (ecmx.solver.timeloop.staggered) on a scalar fixed point."""
+"""The two-way stagger iterated within a step (ecmx.solver.timeloop.staggered) on a two-node fixed point."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from mpi4py import MPI
 
 from ecmx.solver.timeloop.staggered import StaggeredSteps
@@ -19,22 +20,25 @@ class Outcome:
 
 
 class Problem:
-    """θ = θ₀ + dt (1 + 0.5 φ): the 'cell solve' at a fixed harmonic stress φ."""
+    """θᵢ = θᵢⁿ + dt (aᵢ + φᵢ − φ̄), the 'cell solve' at a fixed φ (only the spread of φ acts,
+    as only ∇φ enters the stress-assisted flux)."""
 
     differential = (True,)
     comm = MPI.COMM_WORLD
+    drive = np.array([1.0, 2.0])
 
     def __init__(self):
-        self.harmonic_hydrostatic = SimpleNamespace(x=SimpleNamespace(array=np.zeros(1)))
-        self.theta, self.accepted_theta, self.solves = 0.5, 0.5, 0
+        self.harmonic_hydrostatic = SimpleNamespace(x=SimpleNamespace(array=np.zeros(2)))
+        self.theta, self.accepted_theta, self.solves = np.full(2, 0.5), np.full(2, 0.5), 0
 
-    def try_step(self, dt, weights=None):
+    def try_step(self, dt, weights=None, guess=None):
         self.solves += 1
-        self.theta = self.accepted_theta + dt * (1.0 + 0.5 * self.harmonic_hydrostatic.x.array[0])
+        phi = self.harmonic_hydrostatic.x.array
+        self.theta = self.accepted_theta + dt * (self.drive + phi - phi.mean())
         return Outcome(True, 2)
 
     def state(self):
-        return [np.array([self.theta])]
+        return [self.theta.copy()]
 
     def accept(self):
         self.accepted_theta = self.theta
@@ -44,27 +48,76 @@ class Problem:
 
 
 class Coupling:
-    """φ = θ − 0.5 (the 'mechanics'): the fixed point is a contraction with factor 0.5 dt."""
+    """The 'mechanics': φ = k θ (k = 0.5: the fixed point is a contraction with factor 0.5 dt), or a
+    uniform φ = k θ̄ (a sphere: ∇φ = 0)."""
 
-    def __init__(self, problem):
-        self.problem = problem
+    def __init__(self, problem, uniform=False, k=0.5):
+        self.problem, self.uniform, self.k = problem, uniform, k
 
     def update(self, time_s):
-        self.problem.harmonic_hydrostatic.x.array[0] = self.problem.theta - 0.5
+        theta = self.problem.theta
+        self.problem.harmonic_hydrostatic.x.array[:] = self.k * (np.full(2, theta.mean()) if self.uniform else theta)
+
+
+def exact_difference(d0, dt):
+    """θ₀ − θ₁ at the fixed point: d = d₀ + dt (−1 + 0.5 d)."""
+    return (d0 - dt) / (1.0 - 0.5 * dt)
 
 
 def test_stagger_iterates_to_the_tolerance_and_reject_restores_phi():
     problem = Problem()
-    steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, atol=1e-12)
+    steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0)
     dt = 0.4
     outcome = steps.try_step(dt)
     assert outcome.converged
-    exact = 0.5 + dt / (1.0 - 0.5 * dt)  # θ = θ₀ + dt (1 + 0.5 (θ − 0.5))
-    assert abs(problem.theta - exact) <= 1e-10 * exact  # the lagged (one-pass) value is off by 0.5 dt²
+    d = problem.theta[0] - problem.theta[1]
+    assert abs(d - exact_difference(0.0, dt)) <= 1e-10  # the lagged (one-pass) value is off by 0.04
+    assert problem.theta.sum() == pytest.approx(1.0 + 3.0 * dt, rel=1e-14)  # the mean is not affected by φ
     assert problem.solves > 5 and outcome.newton_iterations == 2 * problem.solves
     steps.reject()
-    assert problem.harmonic_hydrostatic.x.array[0] == 0.0  # φ of the last accepted state
-    loose = StaggeredSteps(problem, Coupling(problem), rtol=1e-2, atol=1e-4)
+    assert np.all(problem.harmonic_hydrostatic.x.array == 0.0)  # φ of the last accepted state
+    loose = StaggeredSteps(problem, Coupling(problem), rtol=1e-2, potential_scale=1.0)
     problem.solves = 0
     loose.try_step(dt)
     assert problem.solves < 5  # a loose tolerance needs fewer passes
+
+
+def test_the_change_that_counts_is_scaled_by_omega_over_rt():
+    """The same φ change passes or not by Ω/(RT): a weak coupling needs fewer passes."""
+    solves = []
+    for scale in (1.0, 1e-4):
+        problem = Problem()
+        StaggeredSteps(problem, Coupling(problem), rtol=1e-6, potential_scale=scale).try_step(0.4)
+        solves.append(problem.solves)
+    assert solves[1] < solves[0]
+
+
+def test_a_uniform_phi_costs_one_cell_solve_per_try():
+    """On a sphere (∇φ = 0) solving again changes nothing: one cell and one mechanics solve per try
+    (the stagger used to solve the cell problem at least twice)."""
+    problem = Problem()
+    steps = StaggeredSteps(problem, Coupling(problem, uniform=True), rtol=1e-12, potential_scale=1.0)
+    for _ in range(4):
+        assert steps.try_step(0.1).converged
+        steps.accept()
+    assert problem.solves == 4
+
+
+def test_the_predicted_phi_saves_the_second_pass():
+    """φ changes smoothly from step to step: once three levels are known, the quadratic predictor of
+    φ starts the try so close that one pass is within the tolerance (a try started from the last
+    accepted φ needs two or more)."""
+    problem = Problem()
+    steps = StaggeredSteps(problem, Coupling(problem, k=0.05), rtol=1e-6, potential_scale=1.0)
+    passes = []
+    for _ in range(6):
+        before = problem.solves
+        assert steps.try_step(0.01).converged
+        steps.accept()
+        passes.append(problem.solves - before)
+    assert passes[0] >= 2 and passes[-1] == 1
+    d = problem.theta[0] - problem.theta[1]
+    exact = 0.0
+    for _ in range(6):
+        exact = (exact - 0.01) / (1.0 - 0.05 * 0.01)
+    assert abs(d - exact) <= 1e-6 * 0.5

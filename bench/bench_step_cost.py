@@ -1,0 +1,185 @@
+"""The cost of one Newton iteration of the coupled cell problem against its size (a benchmark, not a test).
+
+    .venv/bin/python bench/bench_step_cost.py [--linear-solver auto] [--repeats 5] [--json OUT]
+    .venv/bin/python bench/bench_step_cost.py --meshes 0.5:0.25,0.5:0.1 --degrees
+
+For the default 3D problem (the NVP sphere of cases/nvp.yaml, R = 1 µm in its electrolyte box, 1C
+discharge from the charged state) at several mesh sizes (3k to ~50k DOFs), each in a fresh process
+on one rank: three warm-up steps of 5 s, then the minimum over ``--repeats`` repetitions of the CPU
+time (the machine is shared: process time, and its minimum, is the cost without interference) of
+
+- the residual assembly (what SNES calls per function evaluation, the nodal table refresh included),
+- the Jacobian assembly (every block),
+- the linear solve of one Newton iteration (preconditioner set-up or factorisation included: the
+  Jacobian changes at every iteration), with its Krylov iterations, and the set-up part of it (the
+  solve time minus that of a second solve with the same operator),
+- one whole Newton iteration: a 5 s step from the same state, its time over its iterations.
+
+It prints a table, the exponent p of cost ∝ DOFs^p of each part (least squares over the meshes),
+and the ratio of a Newton iteration to one residual + one Jacobian assembly (residual evaluations
+per iteration: SNES evaluates one more residual than it assembles Jacobians per step).
+``--degrees`` also prints the quadrature degree of every integral of the residual and the Jacobian
+(the degrees FFCx uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MESHES = "0.5:0.25,0.5:0.12,0.45:0.07,0.4:0.05"  # size:interface_size (µm): 3k, 10k, 26k, ~50k DOFs; the first is cases/nvp.yaml
+
+
+def _minimum(action, repeats: int) -> float:
+    """The least CPU time of ``repeats`` calls (process time: on a shared machine the wall time also
+    counts the other processes)."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.process_time()
+        action()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def _degrees(problem) -> dict[str, list[int]]:
+    """The quadrature degrees of every integral of each residual row and Jacobian block."""
+    import ufl
+    from dolfinx.fem.petsc import derivative_block
+
+    newton = problem._newton
+    out = {}
+    forms = {f"F{i}": form for i, form in enumerate(newton._residuals)}
+    jac = derivative_block(newton._residuals, newton._unknowns)
+    forms |= {f"J{i}{j}": form for i, row in enumerate(jac) for j, form in enumerate(row) if form is not None}
+    for name, form in forms.items():
+        data = ufl.algorithms.compute_form_data(form, do_apply_function_pullbacks=True, do_apply_integral_scaling=True,
+                                                do_apply_geometry_lowering=True, do_apply_restrictions=True,
+                                                preserve_geometry_types=(ufl.classes.Jacobian,))
+        out[name] = sorted({f"{i.integral_type()}:{_degree(i.metadata())}" for d in data.integral_data for i in d.integrals})
+    return out
+
+
+def _degree(metadata: dict) -> int:
+    """The degree FFCx uses: the one set on the measure, else UFL's estimate (its largest)."""
+    if metadata.get("quadrature_degree", -1) >= 0:
+        return int(metadata["quadrature_degree"])
+    estimate = metadata["estimated_polynomial_degree"]
+    return int(max(estimate) if isinstance(estimate, tuple | list) else estimate)
+
+
+def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int, degrees: bool) -> dict:
+    """Figures of one mesh (one rank)."""
+    import ecmx.solver._compat  # noqa: F401, I001  (prepares the DOLFINx import)
+    import dolfinx.fem.petsc
+    from mpi4py import MPI
+
+    from ecmx.meshes import load_mesh
+    from ecmx.solver.config.case import case_from_dict
+    from ecmx.solver.fem.cell_problem import CellProblem
+
+    case = case_from_dict({
+        "name": "bench", "material": "nvp", "electrolyte": "naclo4-ec-pc",
+        "geometry": {"kind": "particle-in-electrolyte", "particle": {"shape": "sphere", "radius": 1e-6},
+                     "electrolyte": {"thickness": 3e-6}, "mesh": {"size": size_um * 1e-6, "interface_size": interface_um * 1e-6}},
+        "initial": {"state_of_charge": 1.0},
+        "protocol": [{"step": "discharge", "c_rate": 1.0, "duration": 3600.0}],
+        "solver": {"linear_solver": linear_solver},
+    })
+    started = time.perf_counter()
+    problem = CellProblem(load_mesh(case.geometry, MPI.COMM_WORLD), case)
+    build = time.perf_counter() - started
+    problem.set_control("current", -problem.capacity_C / 3600.0)
+    for _ in range(3):
+        assert problem.try_step(5.0).converged
+        problem.accept()
+    nl = problem._newton._problem
+    snes, ksp = nl.solver, nl.solver.getKSP()
+    x, b, dx = nl.x, nl.b, nl.x.duplicate()
+    assert problem.try_step(5.0).converged  # sets the step's weights
+    problem.reject()  # the first Newton iterate of that step: its residual is a real Newton right-hand side
+    dolfinx.fem.petsc.assign(nl.u, x)
+    t_res = _minimum(lambda: snes.computeFunction(x, b), repeats)
+    t_jac = _minimum(lambda: snes.computeJacobian(x, nl.A, nl.A), repeats)
+
+    def linear_solve() -> None:
+        nl.A.stateIncrease()  # a changed operator: the preconditioner is set up again, as in every Newton iteration
+        ksp.setOperators(nl.A, nl.A)
+        ksp.solve(b, dx)
+
+    t_lin = _minimum(linear_solve, repeats)
+    krylov = ksp.getIterationNumber()
+
+    t_apply = _minimum(lambda: ksp.solve(b, dx), repeats)  # the same operator: no new set-up
+    t_pc = max(t_lin - t_apply, 0.0)
+    per_iteration, iterations = math.inf, 0
+    for _ in range(repeats):
+        started = time.process_time()
+        outcome = problem.try_step(5.0)  # from the accepted state (try_step resets to it)
+        per_iteration = min(per_iteration, (time.process_time() - started) / outcome.newton_iterations)
+        iterations = outcome.newton_iterations
+    result = {"size_um": size_um, "interface_size_um": interface_um, "dofs": problem.num_dofs,
+              "nonzeros": int(nl.A.getInfo()["nz_used"]), "linear_solver": problem._newton.linear_solver,
+              "build_s": build, "residual_s": t_res, "jacobian_s": t_jac, "linear_solve_s": t_lin,
+              "preconditioner_setup_s": t_pc,
+              "krylov_iterations": krylov, "newton_iteration_s": per_iteration, "newton_iterations": iterations}
+    if degrees:
+        result["quadrature_degrees"] = _degrees(problem)
+    return result
+
+
+def _spawn(size: float, interface: float, args: argparse.Namespace) -> dict:
+    call = f"b.worker({size}, {interface}, {args.linear_solver!r}, {args.repeats}, {args.degrees})"
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_step_cost as b; "
+            f"print('RESULT', json.dumps({call}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        raise RuntimeError(f"{call} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def exponent(rows: list[dict], key: str) -> float:
+    """Least-squares slope of log(cost) against log(DOFs)."""
+    xs = [math.log(r["dofs"]) for r in rows]
+    ys = [math.log(r[key]) for r in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--meshes", default=MESHES, help="size:interface_size in µm, comma separated")
+    parser.add_argument("--linear-solver", default="auto")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--degrees", action="store_true", help="print the quadrature degree of every integral")
+    parser.add_argument("--json", type=Path, default=Path(tempfile.gettempdir()) / "bench_step_cost.json")
+    args = parser.parse_args()
+    rows = []
+    print(f"{'DOFs':>7s} {'nnz':>8s} {'solver':>10s} {'residual ms':>11s} {'Jacobian ms':>11s} {'solve ms':>9s}"
+          f" {'PC setup ms':>11s} {'Krylov its':>10s} {'Newton it ms':>12s} {'it/(F+J)':>8s}")
+    for pair in args.meshes.split(","):
+        size, interface = (float(v) for v in pair.split(":"))
+        r = _spawn(size, interface, args)
+        rows.append(r)
+        ratio = r["newton_iteration_s"] / (r["residual_s"] + r["jacobian_s"])
+        print(f"{r['dofs']:7d} {r['nonzeros']:8d} {r['linear_solver']:>10s} {1e3 * r['residual_s']:11.2f}"
+              f" {1e3 * r['jacobian_s']:11.2f} {1e3 * r['linear_solve_s']:9.2f} {1e3 * r['preconditioner_setup_s']:11.2f}"
+              f" {r['krylov_iterations']:10d}"
+              f" {1e3 * r['newton_iteration_s']:12.2f} {ratio:8.2f}", flush=True)
+        for name, degrees in r.get("quadrature_degrees", {}).items():
+            print(f"        {name}: {', '.join(degrees)}")
+    if len(rows) >= 2:
+        parts = ("residual_s", "jacobian_s", "linear_solve_s", "preconditioner_setup_s", "newton_iteration_s")
+        print("cost ~ DOFs^p, one rank: " + ", ".join(f"{k[:-2]} p = {exponent(rows, k):.2f}" for k in parts))
+    args.json.write_text(json.dumps(rows, indent=1))
+    print(f"written: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
