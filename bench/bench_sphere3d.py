@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_sphere3d.py --window 60           # the first 60 s simulated only
     .venv/bin/python bench/bench_sphere3d.py --window 60 --ranks 2 # the same under mpiexec -n 2
     .venv/bin/python bench/bench_sphere3d.py --breakdown --window 60 [--set mechanics.linear_solver=direct]
+    mpiexec -n 2 .venv/bin/python bench/bench_sphere3d.py --breakdown --window 60
 
 The case is bench/sphere3d.yaml (NVP sphere R = 1 µm in its electrolyte box, 0.12 µm bulk /
 0.06 µm interface mesh, one hour at 1C, one-way mechanics after every step). ``--set`` passes case
@@ -11,7 +12,7 @@ overrides (e.g. ``geometry.mesh.size=0.1um`` for a finer mesh).
 
 The default mode runs ``ecmx run`` as a child process and reports its wall time, the largest resident
 set of any of its processes (one rank), the DOFs and steps of ``summary.json``. ``--breakdown`` runs
-the same phases in this process (one rank) and prints the resident set (VmRSS) and its high-water
+the same phases in this process (under mpiexec: on every rank) and prints the resident set (VmRSS) and its high-water
 mark (VmHWM) after each: imports, mesh (from the cache when it is there), cell problem (forms,
 JIT, matrices), mechanics (P_k space, stiffness matrix, its factorisation or preconditioner on the
 first solve), the first step, and the rest of the window with the writers.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,20 +46,29 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def breakdown(args: argparse.Namespace) -> None:
-    """Resident memory and wall time per phase of one run (1 rank)."""
-    rows: list[tuple[str, float, float, float]] = []
-    t0 = time.perf_counter()
-
-    def mark(name: str) -> None:
-        nonlocal t0
-        rss, hwm = _status_mb()
-        rows.append((name, time.perf_counter() - t0, rss, hwm))
-        print(f"{name:<28s} {rows[-1][1]:8.1f} s  RSS {rss:8.0f} MB  peak {hwm:8.0f} MB", flush=True)
-        t0 = time.perf_counter()
-
-    mark("interpreter")
+    """Resident memory, wall and CPU time per phase of one run, in this process (collective: under
+    mpiexec rank 0 prints the largest time and resident set of any rank and their sum over ranks).
+    On a busy machine the CPU time is the figure to compare."""
     from mpi4py import MPI
 
+    comm = MPI.COMM_WORLD
+    peaks: list[float] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    def mark(name: str) -> None:
+        nonlocal t0, c0
+        rss, hwm = _status_mb()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        wall, cpu, rss_max, hwm_max = comm.allreduce([wall, cpu, rss, hwm], op=MPI.MAX) \
+            if comm.size > 1 else (wall, cpu, rss, hwm)
+        hwm_sum = comm.allreduce(hwm, op=MPI.SUM)
+        peaks.append(hwm_sum)
+        if comm.rank == 0:
+            print(f"{name:<24s} {wall:7.1f} s wall {cpu:7.1f} s CPU  RSS {rss_max:6.0f} MB  peak {hwm_max:6.0f} MB"
+                  f" (all ranks {hwm_sum:6.0f} MB)", flush=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+
+    mark("interpreter + MPI")
     from ecmx.meshes import load_mesh
     from ecmx.solver.config.case import load_case
     from ecmx.solver.fem.cell_problem import CellProblem
@@ -65,7 +77,7 @@ def breakdown(args: argparse.Namespace) -> None:
 
     mark("imports")
     case = load_case(CASE, _overrides(args))
-    pmesh = load_mesh(case.geometry, comm=MPI.COMM_WORLD, cache_dir=Path(args.cache) if args.cache else None)
+    pmesh = load_mesh(case.geometry, comm=comm)
     mark("mesh")
     problem = CellProblem(pmesh, case)
     problem.set_initial_state()
@@ -75,16 +87,16 @@ def breakdown(args: argparse.Namespace) -> None:
     mark("mechanics setup")
     if mechanics is not None:
         mechanics.solve()
-        index_map = mechanics.V.dofmap.index_map
-        dofs["displacement"] = index_map.size_global * mechanics.V.dofmap.index_map_bs
+        dofs["displacement"] = mechanics.V.dofmap.index_map.size_global * mechanics.V.dofmap.index_map_bs
         mark("mechanics first solve")
-    print("DOFs:", dofs, "total", sum(dofs.values()), flush=True)
-    with tempfile.TemporaryDirectory() as out:
-        result = run_problem(problem, case, Path(out) / "run", mechanics=mechanics, pmesh=pmesh)
-        mark("time loop + writers")
-        print("steps:", result.summary.get("steps"), "dofs:", result.summary.get("dofs"), flush=True)
-    peak = max(r[3] for r in rows)
-    print(f"peak {peak:.0f} MB = {peak * 1024 * 1024 / sum(dofs.values()):.0f} B/DOF")
+    out = comm.bcast(tempfile.mkdtemp(prefix="ecmx-bench-") if comm.rank == 0 else None)
+    result = run_problem(problem, case, Path(out) / "run", comm=comm, mechanics=mechanics, pmesh=pmesh)
+    mark("time loop + writers")
+    if comm.rank == 0:
+        shutil.rmtree(out)
+        total = sum(dofs.values())
+        print("DOFs:", dofs, "total", total, "| steps:", result.summary.get("steps"))
+        print(f"peak (all ranks) {max(peaks):.0f} MB = {max(peaks) * 1048576 / total:.0f} B/DOF", flush=True)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -114,9 +126,11 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=1, help="MPI ranks (mpiexec -n)")
     parser.add_argument("--breakdown", action="store_true", help="memory and time per phase, in this process")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="case override")
-    parser.add_argument("--cache", default=None, help="mesh cache directory (breakdown; default: ecmx's)")
+    parser.add_argument("--cache", default=None, help="mesh cache root (sets ECMX_CACHE_DIR; default: ecmx's)")
     parser.add_argument("--timeout", type=float, default=7200.0, help="timeout of the child run, s")
     args = parser.parse_args()
+    if args.cache:
+        os.environ["ECMX_CACHE_DIR"] = args.cache
     if args.breakdown:
         breakdown(args)
     else:

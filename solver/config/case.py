@@ -178,7 +178,8 @@ class Mechanics(Schema):
     rollers: bool = Field(False, description="particles on the box walls slide without normal motion (3D; true/false)")
     linear_solver: Literal["auto", "direct", "iterative"] = Field(
         "auto", description="elasticity solve: direct (MUMPS Cholesky), iterative (CG + GAMG with the rigid-body"
-        " modes) or auto (iterative in 3D, where the factorisation dominates memory and time; direct in 1D and 2D)"
+        " modes) or auto (iterative on 3D meshes of more than 150k displacement DOFs, where the factorisation"
+        " dominates memory and time; direct otherwise)"
     )
 
 

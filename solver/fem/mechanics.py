@@ -95,11 +95,12 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
 
 
 # ``auto``: above this many global displacement DOFs on a 3D mesh the iterative solve, below it the
-# direct one. Measured (bench/bench_sphere3d.py, 1 rank): on the 0.12/0.06 µm sphere (see the
-# commit adding this) MUMPS Cholesky of the P2 system holds more than 1 GB and its first solve takes
-# minutes, CG + GAMG a fraction of that; on the default meshes (≤ 35k DOFs) the factorisation is
-# small and every later solve a cheap back-substitution.
-AUTO_ITERATIVE_DOFS = 60_000
+# direct one. Measured (bench/bench_sphere3d.py --breakdown, 1 rank): at 193k P2 DOFs (the
+# 0.12/0.06 µm sphere) the MUMPS Cholesky factorisation held > 2.3 GB and had not finished after
+# 116 s of CPU; CG + GAMG stays at 0.1 GB over the matrix. Below, the factorisation is small (35k
+# DOFs: 1.0 s, then 0.04 s per back-substitution against 0.65 s per CG solve), and the fine
+# comparison (interface 0.08 µm, estimated at about 80k DOFs) keeps its direct solve.
+AUTO_ITERATIVE_DOFS = 150_000
 
 
 def select_linear_solver(setting: str, system: CoordinateSystem, global_dofs: int) -> str:
