@@ -59,8 +59,7 @@ def breakdown(args: argparse.Namespace) -> None:
         nonlocal t0, c0
         rss, hwm = _status_mb()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        wall, cpu, rss_max, hwm_max = comm.allreduce([wall, cpu, rss, hwm], op=MPI.MAX) \
-            if comm.size > 1 else (wall, cpu, rss, hwm)
+        wall, cpu, rss_max, hwm_max = (comm.allreduce(v, op=MPI.MAX) for v in (wall, cpu, rss, hwm))
         hwm_sum = comm.allreduce(hwm, op=MPI.SUM)
         peaks.append(hwm_sum)
         if comm.rank == 0:
