@@ -29,8 +29,10 @@ displacement DOFs, 194k tetrahedra):
                                                    default): > 116 s CPU and > 2.3 GB, not finished
     time loop (30 s window)       -    836 (850)
 
-On 2 ranks the first 1 s (35 steps): 347 s CPU per rank in the time loop, largest rank 939 MB,
-1510 MB over both ranks; the phases before it 1.2-1.5x faster than on 1 rank.
+The first 1 s (35 accepted steps, 37 tried): time loop 450 s CPU and peak 831 MB on 1 rank; on 2
+ranks 347 s CPU per rank (1.30x), largest rank 939 MB, 1510 MB over both; the phases before the time
+loop 35.5 s against 25.6 s CPU (1.39x). MPICH busy-waits (sched_yield) on an oversubscribed machine,
+so the 2-rank CPU time includes waiting: measure the speed-up on idle cores.
 """
 
 from __future__ import annotations
