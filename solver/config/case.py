@@ -236,8 +236,10 @@ class Mechanics(Schema):
     )
     seed: Seed = Field(0, description="random seed of the 'random' orientations")
     rollers: bool = Field(False, description="particles on the box walls slide without normal motion (3D; true/false)")
-    linear_solver: Literal["direct", "iterative"] = Field(
-        "direct", description="elasticity solve: direct (MUMPS Cholesky) or iterative"
+    linear_solver: Literal["auto", "direct", "iterative"] = Field(
+        "auto", description="elasticity solve: direct (MUMPS Cholesky), iterative (CG + GAMG with the rigid-body"
+        " modes) or auto (iterative on 3D meshes of more than 150k displacement DOFs, where the factorisation"
+        " dominates memory and time; direct otherwise)"
     )
 
 

@@ -94,6 +94,26 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
 }
 
 
+# ``auto``: above this many global displacement DOFs on a 3D mesh the iterative solve, below it the
+# direct one. Measured (bench/bench_sphere3d.py --breakdown, 1 rank): at 193k P2 DOFs (the
+# 0.12/0.06 µm sphere) the MUMPS Cholesky factorisation held > 2.3 GB and had not finished after
+# 116 s of CPU; CG + GAMG stays at 0.1 GB over the matrix. Below, the factorisation is small (35k
+# DOFs: 1.0 s, then 0.04 s per back-substitution against 0.65 s per CG solve), and the fine
+# comparison (interface 0.08 µm, estimated at about 80k DOFs) keeps its direct solve.
+AUTO_ITERATIVE_DOFS = 150_000
+
+
+def select_linear_solver(setting: str, system: CoordinateSystem, global_dofs: int) -> str:
+    """The option set of ``LINEAR_SOLVERS`` for ``setting`` (``"auto"``, ``"direct"`` or ``"iterative"``):
+    ``auto`` is iterative on 3D meshes of more than :data:`AUTO_ITERATIVE_DOFS` displacement DOFs,
+    direct otherwise (1D and 2D systems stay small)."""
+    if setting != "auto":
+        if setting not in LINEAR_SOLVERS:
+            raise ValueError(f"unknown mechanics linear solver {setting!r}; expected auto or one of {list(LINEAR_SOLVERS)}")
+        return setting
+    return "iterative" if system.mesh_dimension == 3 and global_dofs > AUTO_ITERATIVE_DOFS else "direct"
+
+
 class MechanicsProblem:
     """Traction-free chemo-elastic particles on the particle mesh, solved for a given c_s.
 
@@ -119,7 +139,8 @@ class MechanicsProblem:
         linear_solver: ``"direct"`` (MUMPS Cholesky, factorised once: the stiffness matrix does not
             change during a run, so every later solve is a back-substitution; null pivots of the
             free particle are detected and the rigid-body part is projected out afterwards) or
-            ``"iterative"`` (CG + GAMG with the rigid-body near-null space; less memory on big meshes).
+            ``"iterative"`` (CG + GAMG with the rigid-body near-null space, started from the previous
+            solution; less memory on big meshes), or ``"auto"`` (:func:`select_linear_solver`).
         petsc_options: overrides of the linear-solver options.
 
     Raises:
@@ -250,7 +271,9 @@ class MechanicsProblem:
         """The KSP with the options of ``LINEAR_SOLVERS[linear_solver]`` (plus overrides) under a
         unique prefix (removed from the global options database afterwards)."""
         prefix = f"ecmx_mechanics_{next(_counter)}_"
-        options = dict(LINEAR_SOLVERS[linear_solver])
+        global_dofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+        self.linear_solver = select_linear_solver(linear_solver, self.coordinates, global_dofs)
+        options = dict(LINEAR_SOLVERS[self.linear_solver])
         options.update(petsc_options or {})
         opts = PETSc.Options()
         for k, val in options.items():
@@ -261,6 +284,10 @@ class MechanicsProblem:
         ksp.setFromOptions()
         for k in options:
             del opts[prefix + k]
+        if ksp.getType() != PETSc.KSP.Type.PREONLY:
+            # the previous displacement is close to the next one: fewer iterations, and the test
+            # ‖r‖ < rtol ‖b‖ (PETSc's default, against b, not r0) keeps the accuracy unchanged
+            ksp.setInitialGuessNonzero(True)
         self._ksp = ksp
         self.iterations = 0
 

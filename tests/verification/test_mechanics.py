@@ -551,3 +551,39 @@ def test_direct_and_iterative_solvers_agree(ball_coarse):
     assert direct[0] != pytest.approx(direct[1], rel=0.05)  # the second solve saw the new concentration
     assert direct == pytest.approx(iterative, rel=1e-8)
     assert relative_max(f_direct - f_iterative, direct.max()) < 1e-8
+
+
+def test_iterative_solver_starts_from_the_previous_displacement(ball_coarse):
+    """CG starts from the last displacement: a repeated solve at an unchanged concentration needs no
+    iteration (the test is against ‖b‖, so the first solve's accuracy holds), one at a slightly
+    changed concentration fewer than from zero, and both give the stresses of a solve from zero."""
+    c = concentration(ball_coarse)
+    project(c, 0.36, "cartesian")
+    problem = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="iterative")
+    problem.solve()
+    first = problem.iterations
+    peak = problem.quantities()["von_mises_max"]
+    problem.solve()
+    assert first > 10 and problem.iterations == 0
+    assert problem.quantities()["von_mises_max"] == pytest.approx(peak, rel=1e-10)
+    project(c, 0.37, "cartesian")
+    problem.solve()
+    warm = problem.iterations
+    fresh = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="iterative")
+    fresh.solve()
+    assert warm < fresh.iterations
+    assert relative_max(problem.fields["von_mises"].x.array - fresh.fields["von_mises"].x.array,
+                        fresh.quantities()["von_mises_max"]) < 1e-8
+
+
+def test_auto_linear_solver_by_dimension_and_size():
+    """``auto`` factorises small systems and 1D/2D ones; big 3D ones go to CG + GAMG."""
+    from ecmx.solver.fem.mechanics import AUTO_ITERATIVE_DOFS, select_linear_solver
+
+    cartesian, spherical = by_name("cartesian"), by_name("spherical")
+    assert select_linear_solver("auto", cartesian, AUTO_ITERATIVE_DOFS) == "direct"
+    assert select_linear_solver("auto", cartesian, AUTO_ITERATIVE_DOFS + 1) == "iterative"
+    assert select_linear_solver("auto", spherical, 10 * AUTO_ITERATIVE_DOFS) == "direct"
+    assert select_linear_solver("direct", cartesian, 10 * AUTO_ITERATIVE_DOFS) == "direct"
+    with pytest.raises(ValueError, match="unknown mechanics linear solver"):
+        select_linear_solver("lu", cartesian, 1)

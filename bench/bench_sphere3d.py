@@ -1,0 +1,157 @@
+"""Benchmark of the big 3D sphere (issue 14): wall time, peak resident memory, DOFs, steps (not a test).
+
+    .venv/bin/python bench/bench_sphere3d.py                       # the whole hour, 1 rank, via `ecmx run`
+    .venv/bin/python bench/bench_sphere3d.py --window 60           # the first 60 s simulated only
+    .venv/bin/python bench/bench_sphere3d.py --window 60 --ranks 2 # the same under mpiexec -n 2
+    .venv/bin/python bench/bench_sphere3d.py --breakdown --window 60 [--set mechanics.linear_solver=direct]
+    mpiexec -n 2 .venv/bin/python bench/bench_sphere3d.py --breakdown --window 60
+
+The case is bench/sphere3d.yaml (NVP sphere R = 1 µm in its electrolyte box, 0.12 µm bulk /
+0.06 µm interface mesh, one hour at 1C, one-way mechanics after every step). ``--set`` passes case
+overrides (e.g. ``geometry.mesh.size=0.1um`` for a finer mesh).
+
+The default mode runs ``ecmx run`` as a child process and reports its wall time, the largest resident
+set of any of its processes (one rank), the DOFs and steps of ``summary.json``. ``--breakdown`` runs
+the same phases in this process (under mpiexec: on every rank) and prints the resident set (VmRSS) and its high-water
+mark (VmHWM) after each: imports, mesh (from the cache when it is there), cell problem (forms,
+JIT, matrices), mechanics (P_k space, stiffness matrix, its factorisation or preconditioner on the
+first solve), the first step, and the rest of the window with the writers.
+
+Measured (2-core machine at load ~12, so CPU seconds; 71 423 cell-problem DOFs + 192 978 P2
+displacement DOFs, 194k tetrahedra):
+
+    phase (1 rank)            CPU s   resident MB (peak)
+    imports                     3.0    169
+    mesh (from the cache)       4.6    306   (generation with gmsh: 67 s CPU, peak 342 MB)
+    cell problem                3.3    452
+    mechanics setup             5.7    634 (807)
+    mechanics first solve      18.9    694 (807)   CG + GAMG (auto); MUMPS Cholesky (direct, the old
+                                                   default): > 116 s CPU and > 2.3 GB, not finished
+    time loop (30 s window)       -    836 (850)
+
+The first 1 s (35 accepted steps, 37 tried): time loop 450 s CPU and peak 831 MB on 1 rank; on 2
+ranks 347 s CPU per rank (1.30x), largest rank 939 MB, 1510 MB over both; the phases before the time
+loop 35.5 s against 25.6 s CPU (1.39x). MPICH busy-waits (sched_yield) on an oversubscribed machine,
+so the 2-rank CPU time includes waiting: measure the speed-up on idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CASE = Path(__file__).with_name("sphere3d.yaml")
+
+
+def _status_mb() -> tuple[float, float]:
+    """(VmRSS, VmHWM) of this process in MB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return tuple(float(fields[k].split()[0]) / 1024.0 for k in ("VmRSS", "VmHWM"))
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    window = [f"protocol.0.until.time={args.window}"] if args.window else []
+    return window + list(args.set)
+
+
+def breakdown(args: argparse.Namespace) -> None:
+    """Resident memory, wall and CPU time per phase of one run, in this process (collective: under
+    mpiexec rank 0 prints the largest time and resident set of any rank and their sum over ranks).
+    On a busy machine the CPU time is the figure to compare."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    peaks: list[float] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    def mark(name: str) -> None:
+        nonlocal t0, c0
+        rss, hwm = _status_mb()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        wall, cpu, rss_max, hwm_max = (comm.allreduce(v, op=MPI.MAX) for v in (wall, cpu, rss, hwm))
+        hwm_sum = comm.allreduce(hwm, op=MPI.SUM)
+        peaks.append(hwm_sum)
+        if comm.rank == 0:
+            print(f"{name:<24s} {wall:7.1f} s wall {cpu:7.1f} s CPU  RSS {rss_max:6.0f} MB  peak {hwm_max:6.0f} MB"
+                  f" (all ranks {hwm_sum:6.0f} MB)", flush=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+
+    mark("interpreter + MPI")
+    from ecmx.meshes import load_mesh
+    from ecmx.solver.config.case import load_case
+    from ecmx.solver.fem.cell_problem import CellProblem
+    from ecmx.solver.fem.mechanics_case import mechanics_for_case
+    from ecmx.solver.studies.run import run_problem
+
+    mark("imports")
+    case = load_case(CASE, _overrides(args))
+    pmesh = load_mesh(case.geometry, comm=comm)
+    mark("mesh")
+    problem = CellProblem(pmesh, case)
+    problem.set_initial_state()
+    mark("cell problem")
+    dofs = {"cell problem": problem.num_dofs}
+    mechanics = mechanics_for_case(problem, pmesh, case) if case.mechanics.enabled else None
+    mark("mechanics setup")
+    if mechanics is not None:
+        mechanics.solve()
+        dofs["displacement"] = mechanics.V.dofmap.index_map.size_global * mechanics.V.dofmap.index_map_bs
+        mark("mechanics first solve")
+    out = comm.bcast(tempfile.mkdtemp(prefix="ecmx-bench-") if comm.rank == 0 else None)
+    result = run_problem(problem, case, Path(out) / "run", comm=comm, mechanics=mechanics, pmesh=pmesh)
+    mark("time loop + writers")
+    if comm.rank == 0:
+        shutil.rmtree(out)
+        total = sum(dofs.values())
+        print("DOFs:", dofs, "total", total, "| steps:", result.summary.get("steps"))
+        print(f"peak (all ranks) {max(peaks):.0f} MB = {max(peaks) * 1048576 / total:.0f} B/DOF", flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """``ecmx run`` of the case (under mpiexec for ``--ranks`` > 1): wall, peak RSS, DOFs, steps."""
+    ecmx = Path(sys.executable).parent / "ecmx"
+    cmd = [str(ecmx), "run", str(CASE), "--no-progress", "--overwrite"]
+    for text in _overrides(args):
+        cmd += ["--set", text]
+    if args.ranks > 1:
+        cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(args.ranks), *cmd]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        t0 = time.perf_counter()
+        proc = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, timeout=args.timeout)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        summary = json.loads((out / "summary.json").read_text())
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return {"ranks": args.ranks, "window_s": args.window, "wall_s": wall, "peak_rss_mb_per_rank": peak_mb,
+            "summary": {k: summary.get(k) for k in ("status", "steps", "dofs", "mesh", "wall_time_s") if k in summary}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--window", type=float, default=None, help="simulate only the first WINDOW s")
+    parser.add_argument("--ranks", type=int, default=1, help="MPI ranks (mpiexec -n)")
+    parser.add_argument("--breakdown", action="store_true", help="memory and time per phase, in this process")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="case override")
+    parser.add_argument("--cache", default=None, help="mesh cache root (sets ECMX_CACHE_DIR; default: ecmx's)")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="timeout of the child run, s")
+    args = parser.parse_args()
+    if args.cache:
+        os.environ["ECMX_CACHE_DIR"] = args.cache
+    if args.breakdown:
+        breakdown(args)
+    else:
+        print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
