@@ -1,8 +1,10 @@
-"""`ecmx impedance` on 1 and 2 MPI ranks: the same spectrum to round-off (|ΔZ| ≤ 1e-5 |Z|)."""
+"""`ecmx impedance` on 1 and 2 MPI ranks: the same spectrum (|Z| to 1e-6, phase to 0.01°)."""
 
 from __future__ import annotations
 
+import cmath
 import csv
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +32,12 @@ def test_spectrum_independent_of_ranks(case_dir, kind):
     assert len(one) == len(two) == 5
     for a, b in zip(one, two, strict=True):
         assert b["frequency_Hz"] == a["frequency_Hz"]
-        # round-off of the factorisation, relative to |Z|: the real 2×2 system is ill-conditioned where ω t₀ is
-        # large (t₀ = R²/D = 1000 s here); measured on axisymmetric-2d: 7.5e-7
+        # the spectrum in the issue's measures, |Z| and phase: 1 and 2 ranks agree far below their accuracy
+        # (0.5 %, 0.5°). The real 2×2 system is ill-conditioned where ω t₀ is large (t₀ = R²/D = 1000 s here,
+        # ω t₀ = 6e8 at 100 kHz): the small imaginary part there carries the factorisation's round-off
+        # (axisymmetric-2d, 100 kHz: Re equal to 1e-7, Im to 3 %, i.e. 0.004° of phase)
         for unit in ("Ohm", "Ohm_m2"):
             z1 = complex(a[f"Z_real_{unit}"], a[f"Z_imag_{unit}"])
             z2 = complex(b[f"Z_real_{unit}"], b[f"Z_imag_{unit}"])
-            assert abs(z2 - z1) <= 1e-5 * abs(z1), (unit, z1, z2)
+            assert abs(abs(z2) - abs(z1)) <= 1e-6 * abs(z1), (unit, z1, z2)
+            assert abs(math.degrees(cmath.phase(z2) - cmath.phase(z1))) <= 0.01, (unit, z1, z2)
