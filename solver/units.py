@@ -58,7 +58,7 @@ _EXAMPLES = "like '1 um', '5e-11 cm^2/s' or '25 degC'"
 
 
 # "<number> <unit>" for the units below: (SI unit, factor, offset), SI value = number * factor + offset
-# (tests/unit/test_units.py checks every entry against pint)
+# (tests/unit/test_startup.py checks every entry against pint)
 SIMPLE_UNITS: dict[str, tuple[str, float, float]] = {
     "m": ("m", 1.0, 0.0), "mm": ("m", 1e-3, 0.0), "um": ("m", 1e-6, 0.0), "µm": ("m", 1e-6, 0.0),
     "μm": ("m", 1e-6, 0.0), "nm": ("m", 1e-9, 0.0),
