@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
 Log = Callable[[Any], Any]
 
@@ -56,6 +55,8 @@ def binodal(interaction: float, rt: float) -> tuple[float, float]:
 
     # g < 0 for θ < e^(−a)/2, g > 0 at the lower spinodal point (g falls from there to g(1/2) = 0)
     lo = max(math.exp(-a - 7.0), 1e-300)
+    from scipy.optimize import brentq  # only here: scipy.optimize costs start-up on the run path
+
     theta = brentq(g, lo, spinodal(interaction, rt)[0], xtol=1e-15, rtol=1e-14, maxiter=200)
     return float(theta), float(1.0 - theta)
 
