@@ -133,21 +133,8 @@ class FickianParticle:
         return flux / c_max
 
     def quantities(self) -> dict[str, float]:
-        """theta_mean, c_mean, c_min, c_max [mol/m³], c_surface_mean (mean over Γ) [mol/m³] and
-        na_rate_mol_per_s, the scheme's discrete rate of the Na content ∫ c_s,max ∂θ/∂t dV [mol/s] of
-        the tried step (computed from the level differences, free of the cancellation of Nₙ₊₁ − Nₙ)."""
-        d, cmax = self._domains, self._scales.particle_concentration
-        theta_mean = d.integrate(self._forms["theta"]) / d.particle_volume
-        theta_min, theta_max = global_range(self.theta)
-        return {
-            "theta_mean": theta_mean,
-            "c_mean": theta_mean * cmax,
-            "c_min": theta_min * cmax,
-            "c_max": theta_max * cmax,
-            "c_surface_mean": d.integrate(self._forms["theta_surface"]) / d.interface_area * cmax,
-            "na_rate_mol_per_s": d.integrate(self._forms["theta_rate"]) * cmax * self._scales.length**3
-            / self._scales.time,
-        }
+        """:func:`storage_quantities` of θ."""
+        return storage_quantities(self._domains, self._scales, self.theta, self._forms)
 
     def fields(self) -> dict[str, fem.Function]:
         """particle_concentration [mol/m³] on the particle submesh."""
@@ -176,3 +163,21 @@ class FickianParticle:
         """θ ← c_s/c_s,max (None keeps θ)."""
         interpolate_si(self.theta, particle_concentration, self._scales.particle_concentration)
         self.update_tabulated()
+
+
+def storage_quantities(domains: CellDomains, scales: Scales, theta: fem.Function, forms: dict[str, Any]) -> dict[str, float]:
+    """theta_mean, c_mean, c_min, c_max [mol/m³], c_surface_mean (mean over Γ) [mol/m³] and
+    na_rate_mol_per_s, the scheme's discrete rate of the Na content ∫ c_s,max ∂θ/∂t dV [mol/s] of the
+    tried step (computed from the level differences, free of the cancellation of Nₙ₊₁ − Nₙ), from the
+    compiled ``forms`` "theta", "theta_surface" and "theta_rate" of a particle model's θ."""
+    d, cmax = domains, scales.particle_concentration
+    theta_mean = d.integrate(forms["theta"]) / d.particle_volume
+    theta_min, theta_max = global_range(theta)
+    return {
+        "theta_mean": theta_mean,
+        "c_mean": theta_mean * cmax,
+        "c_min": theta_min * cmax,
+        "c_max": theta_max * cmax,
+        "c_surface_mean": d.integrate(forms["theta_surface"]) / d.interface_area * cmax,
+        "na_rate_mol_per_s": d.integrate(forms["theta_rate"]) * cmax * scales.length**3 / scales.time,
+    }

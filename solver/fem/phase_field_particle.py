@@ -35,6 +35,7 @@ from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.coupling import two_way_partial_molar_volume
 from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.models import Expr, PointFunction, global_range, interpolate_si
+from ecmx.solver.fem.particles import storage_quantities
 from ecmx.solver.fem.reactions import constant
 from ecmx.solver.fem.scales import Scales
 from ecmx.solver.fem.table_fields import QuadratureTable
@@ -196,18 +197,8 @@ class PhaseFieldParticle:
         """The keys of :class:`~ecmx.solver.fem.particles.FickianParticle` (SI) plus ``free_energy_J``,
         G = ∫ c_s,max f_h(θ) + (κ/2)|∇θ|² dV [J] (f_h of :mod:`ecmx.solver.physics.phase_field`)."""
         d, sc = self._domains, self._scales
-        cmax, volume_scale = sc.particle_concentration, sc.length**3
-        theta_mean = d.integrate(self._forms["theta"]) / d.particle_volume
-        theta_min, theta_max = global_range(self.theta)
-        return {
-            "theta_mean": theta_mean,
-            "c_mean": theta_mean * cmax,
-            "c_min": theta_min * cmax,
-            "c_max": theta_max * cmax,
-            "c_surface_mean": d.integrate(self._forms["theta_surface"]) / d.interface_area * cmax,
-            "na_rate_mol_per_s": d.integrate(self._forms["theta_rate"]) * cmax * volume_scale / sc.time,
-            "free_energy_J": d.integrate(self._forms["free_energy"]) * cmax * self._rt * volume_scale,
-        }
+        energy = d.integrate(self._forms["free_energy"]) * sc.particle_concentration * self._rt * sc.length**3
+        return {**storage_quantities(d, sc, self.theta, self._forms), "free_energy_J": energy}
 
     def fields(self) -> dict[str, fem.Function]:
         """particle_concentration [mol/m³] and chemical_potential μ [J/mol] on the particle submesh."""
