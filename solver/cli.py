@@ -83,6 +83,17 @@ def _is_root() -> bool:
     return mpi is None or mpi.COMM_WORLD.rank == 0
 
 
+def _serial_only(verb: str) -> None:
+    """Refuse a verb whose model evaluations are serial processes when started under mpiexec (every rank
+    raises the same CaseError: exit 2 on all ranks, nothing written)."""
+    from mpi4py import MPI
+
+    size = MPI.COMM_WORLD.size
+    if size > 1:
+        raise CaseError(f"ecmx {verb} runs its model evaluations as serial processes; start it without mpiexec "
+                        f"(got {size} MPI ranks)", key="mpiexec")
+
+
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
@@ -356,6 +367,7 @@ def fit(
     from ecmx.solver.config.fit import load_fit
 
     with user_errors():
+        _serial_only("fit")
         problem = _with_output(load_fit(file, set_ or []), out)
         from ecmx.solver.studies.fit import run_fit
 
@@ -466,6 +478,7 @@ def gitt(
 ) -> None:
     """D(θ) from a GITT record: Weppner–Huggins (V/S = R/3) and the sphere-1d model fit, per pulse."""
     with user_errors():
+        _serial_only("gitt")
         from ecmx.solver.studies.gitt.analysis import GittSettings, read_record
         from ecmx.solver.studies.gitt.verb import case_mapping, quantity_option, run_gitt
 
