@@ -1,7 +1,10 @@
 """The cost of one Newton iteration of the coupled cell problem against its size (a benchmark, not a test).
 
-    .venv/bin/python bench/bench_step_cost.py [--linear-solver auto] [--repeats 5] [--json OUT]
+    .venv/bin/python bench/bench_step_cost.py                 # before/after preconditioner reuse, 3k-26k DOFs (~4 min)
+    .venv/bin/python bench/bench_step_cost.py --reuse on --meshes 0.5:0.25,0.5:0.12,0.45:0.07,0.4:0.05
+    .venv/bin/python bench/bench_step_cost.py --linear-solver mumps --reuse on
     .venv/bin/python bench/bench_step_cost.py --meshes 0.5:0.25,0.5:0.1 --degrees
+    .venv/bin/python bench/bench_step_cost.py --run cases/nvp.yaml   # whole run, before/after: counts and CPU time
 
 For the default 3D problem (the NVP sphere of cases/nvp.yaml, R = 1 µm in its electrolyte box, 1C
 discharge from the charged state) at several mesh sizes (3k to ~50k DOFs), each in a fresh process
@@ -10,16 +13,22 @@ time (the machine is shared: process time, and its minimum, is the cost without 
 
 - the residual assembly (what SNES calls per function evaluation, the nodal table refresh included),
 - the Jacobian assembly (every block),
-- the linear solve of one Newton iteration (preconditioner set-up or factorisation included: the
-  Jacobian changes at every iteration), with its Krylov iterations, and the set-up part of it (the
-  solve time minus that of a second solve with the same operator),
-- one whole Newton iteration: a 5 s step from the same state, its time over its iterations.
+- the linear solve of one Newton iteration with the preconditioner set up for it (the factorisation
+  for MUMPS), with its Krylov iterations, and the set-up part of it (the solve time minus that of a
+  second solve with the same operator),
+- one whole Newton iteration: ``--repeats`` 5 s steps from the same state, their time over their
+  iterations. The preconditioner is set up at the first of them, then kept or set up again by the
+  reuse rule (:mod:`ecmx.solver.fem.preconditioner_reuse`); ``--reuse off`` sets it up at every
+  Newton iteration (the behaviour before the rule). Set-ups and Krylov iterations per step are
+  printed with it.
 
-It prints a table, the exponent p of cost ∝ DOFs^p of each part (least squares over the meshes),
-and the ratio of a Newton iteration to one residual + one Jacobian assembly (residual evaluations
-per iteration: SNES evaluates one more residual than it assembles Jacobians per step).
+``--reuse both`` (the default) runs every mesh without and with reuse and prints both tables. Each
+table ends with the exponent p of cost ∝ DOFs^p of each part (least squares over the meshes) and the
+column it/(F+J), the ratio of a Newton iteration to one residual + one Jacobian assembly.
 ``--degrees`` also prints the quadrature degree of every integral of the residual and the Jacobian
-(the degrees FFCx uses).
+(the degrees FFCx uses). ``--run CASE`` instead runs a whole case file (``ecmx run``, no output
+written but the run directory in a temporary folder) without and with reuse and prints the steps,
+Newton iterations, linear solves, preconditioner set-ups, Krylov iterations and CPU time of each.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MESHES = "0.5:0.25,0.5:0.12,0.45:0.07,0.4:0.05"  # size:interface_size (µm): 3k, 10k, 26k, ~50k DOFs; the first is cases/nvp.yaml
+MESHES = "0.5:0.25,0.5:0.12,0.45:0.07"  # size:interface_size (µm): 3k, 10k, 26k DOFs (0.4:0.05: ~50k); first: cases/nvp.yaml
 
 
 def _minimum(action, repeats: int) -> float:
@@ -73,7 +82,17 @@ def _degree(metadata: dict) -> int:
     return int(max(estimate) if isinstance(estimate, tuple | list) else estimate)
 
 
-def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int, degrees: bool) -> dict:
+def _without_reuse() -> None:
+    """Make every cell problem built from now on set its preconditioner up at every linear solve."""
+    import functools
+
+    from ecmx.solver.fem import newton
+    from ecmx.solver.fem.preconditioner_reuse import ReuseRule
+
+    newton.ReuseRule = functools.partial(ReuseRule, enabled=False)
+
+
+def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int, degrees: bool, reuse: bool = True) -> dict:
     """Figures of one mesh (one rank)."""
     import ecmx.solver._compat  # noqa: F401, I001  (prepares the DOLFINx import)
     import dolfinx.fem.petsc
@@ -83,6 +102,8 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
     from ecmx.solver.config.case import case_from_dict
     from ecmx.solver.fem.cell_problem import CellProblem
 
+    if not reuse:
+        _without_reuse()
     case = case_from_dict({
         "name": "bench", "material": "nvp", "electrolyte": "naclo4-ec-pc",
         "geometry": {"kind": "particle-in-electrolyte", "particle": {"shape": "sphere", "radius": 1e-6},
@@ -108,7 +129,8 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
     t_jac = _minimum(lambda: snes.computeJacobian(x, nl.A, nl.A), repeats)
 
     def linear_solve() -> None:
-        nl.A.stateIncrease()  # a changed operator: the preconditioner is set up again, as in every Newton iteration
+        nl.A.stateIncrease()  # a changed operator, and the reuse rule told to set the preconditioner up again
+        problem._newton.reuse.invalidate()
         ksp.setOperators(nl.A, nl.A)
         ksp.solve(b, dx)
 
@@ -117,24 +139,60 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
 
     t_apply = _minimum(lambda: ksp.solve(b, dx), repeats)  # the same operator: no new set-up
     t_pc = max(t_lin - t_apply, 0.0)
-    per_iteration, iterations = math.inf, 0
-    for _ in range(repeats):
-        started = time.process_time()
-        outcome = problem.try_step(5.0)  # from the accepted state (try_step resets to it)
-        per_iteration = min(per_iteration, (time.process_time() - started) / outcome.newton_iterations)
-        iterations = outcome.newton_iterations
     result = {"size_um": size_um, "interface_size_um": interface_um, "dofs": problem.num_dofs,
               "nonzeros": int(nl.A.getInfo()["nz_used"]), "linear_solver": problem._newton.linear_solver,
-              "build_s": build, "residual_s": t_res, "jacobian_s": t_jac, "linear_solve_s": t_lin,
-              "preconditioner_setup_s": t_pc,
-              "krylov_iterations": krylov, "newton_iteration_s": per_iteration, "newton_iterations": iterations}
+              "reuse": reuse, "build_s": build, "residual_s": t_res, "jacobian_s": t_jac, "linear_solve_s": t_lin,
+              "preconditioner_setup_s": t_pc, "krylov_iterations": krylov} | _newton_iteration(problem, repeats)
     if degrees:
         result["quadrature_degrees"] = _degrees(problem)
     return result
 
 
-def _spawn(size: float, interface: float, args: argparse.Namespace) -> dict:
-    call = f"b.worker({size}, {interface}, {args.linear_solver!r}, {args.repeats}, {args.degrees})"
+def _newton_iteration(problem, repeats: int) -> dict:
+    """The CPU time per Newton iteration over ``repeats`` 5 s steps from the accepted state, the
+    preconditioner set up at the first (then kept or set up again by the reuse rule), with the Newton
+    iterations, set-ups and Krylov iterations per step."""
+    rule = problem._newton.reuse
+    rule.invalidate()
+    setups, krylov, iterations = rule.setups, rule.krylov_iterations, 0
+    started = time.process_time()
+    for _ in range(repeats):
+        iterations += problem.try_step(5.0).newton_iterations  # from the accepted state (try_step resets to it)
+    cost = (time.process_time() - started) / iterations
+    return {"newton_iteration_s": cost, "newton_iterations": iterations / repeats,
+            "setups_per_step": (rule.setups - setups) / repeats, "krylov_per_step": (rule.krylov_iterations - krylov) / repeats}
+
+
+def run_counts(path: str, reuse: bool) -> dict:
+    """A whole run of the case file ``path`` (one rank, run directory in a temporary folder): its steps,
+    Newton iterations, linear solves, preconditioner set-ups, Krylov iterations and CPU time."""
+    import ecmx.solver._compat  # noqa: F401, I001
+    from ecmx.solver.config.case import load_case
+    from ecmx.solver.fem import newton
+    from ecmx.solver.studies.run import run_case
+
+    if not reuse:
+        _without_reuse()
+    rules = []
+    factory = newton.ReuseRule
+
+    def recorded(*args, **kwargs):
+        rules.append(factory(*args, **kwargs))
+        return rules[-1]
+
+    newton.ReuseRule = recorded
+    with tempfile.TemporaryDirectory() as out:
+        started = time.process_time()
+        run_case(load_case(Path(path)), out_dir=Path(out) / "run", progress=False)
+        cpu = time.process_time() - started
+        summary = json.loads((Path(out) / "run" / "summary.json").read_text())
+    return {"reuse": reuse, "cpu_s": cpu, "summary_steps": summary.get("steps"),
+            "solves": sum(r.solves for r in rules), "setups": sum(r.setups for r in rules),
+            "krylov_iterations": sum(r.krylov_iterations for r in rules)}
+
+
+def _spawn(call: str) -> dict:
+    """``call`` (an expression of this module) evaluated in a fresh process."""
     code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_step_cost as b; "
             f"print('RESULT', json.dumps({call}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, check=False)
@@ -152,31 +210,53 @@ def exponent(rows: list[dict], key: str) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
+def _table(rows: list[dict], title: str) -> None:
+    """Print the per-iteration table of one configuration and its exponents."""
+    print(f"\n{title}")
+    print(f"{'DOFs':>7s} {'nnz':>8s} {'solver':>10s} {'residual ms':>11s} {'Jacobian ms':>11s} {'solve ms':>9s}"
+          f" {'PC setup ms':>11s} {'Krylov its':>10s} {'Newton it ms':>12s} {'it/(F+J)':>8s} {'its/step':>8s}"
+          f" {'setups/step':>11s} {'Krylov/step':>11s}")
+    for r in rows:
+        ratio = r["newton_iteration_s"] / (r["residual_s"] + r["jacobian_s"])
+        print(f"{r['dofs']:7d} {r['nonzeros']:8d} {r['linear_solver']:>10s} {1e3 * r['residual_s']:11.2f}"
+              f" {1e3 * r['jacobian_s']:11.2f} {1e3 * r['linear_solve_s']:9.2f} {1e3 * r['preconditioner_setup_s']:11.2f}"
+              f" {r['krylov_iterations']:10d} {1e3 * r['newton_iteration_s']:12.2f} {ratio:8.2f} {r['newton_iterations']:8.1f}"
+              f" {r['setups_per_step']:11.2f} {r['krylov_per_step']:11.1f}")
+        for name, degrees in r.get("quadrature_degrees", {}).items():
+            print(f"        {name}: {', '.join(degrees)}")
+    if len(rows) >= 2:
+        parts = [k for k in ("residual_s", "jacobian_s", "linear_solve_s", "preconditioner_setup_s", "newton_iteration_s")
+                 if all(r[k] > 0 for r in rows)]
+        print("cost ~ DOFs^p, one rank: " + ", ".join(f"{k[:-2]} p = {exponent(rows, k):.2f}" for k in parts))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meshes", default=MESHES, help="size:interface_size in µm, comma separated")
     parser.add_argument("--linear-solver", default="auto")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reuse", choices=("off", "on", "both"), default="both",
+                        help="preconditioner reuse across Newton iterations: off (before), on (after) or both")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--degrees", action="store_true", help="print the quadrature degree of every integral")
+    parser.add_argument("--run", default=None, help="a case file: whole-run counts without and with reuse instead")
     parser.add_argument("--json", type=Path, default=Path(tempfile.gettempdir()) / "bench_step_cost.json")
     args = parser.parse_args()
-    rows = []
-    print(f"{'DOFs':>7s} {'nnz':>8s} {'solver':>10s} {'residual ms':>11s} {'Jacobian ms':>11s} {'solve ms':>9s}"
-          f" {'PC setup ms':>11s} {'Krylov its':>10s} {'Newton it ms':>12s} {'it/(F+J)':>8s}")
-    for pair in args.meshes.split(","):
-        size, interface = (float(v) for v in pair.split(":"))
-        r = _spawn(size, interface, args)
-        rows.append(r)
-        ratio = r["newton_iteration_s"] / (r["residual_s"] + r["jacobian_s"])
-        print(f"{r['dofs']:7d} {r['nonzeros']:8d} {r['linear_solver']:>10s} {1e3 * r['residual_s']:11.2f}"
-              f" {1e3 * r['jacobian_s']:11.2f} {1e3 * r['linear_solve_s']:9.2f} {1e3 * r['preconditioner_setup_s']:11.2f}"
-              f" {r['krylov_iterations']:10d}"
-              f" {1e3 * r['newton_iteration_s']:12.2f} {ratio:8.2f}", flush=True)
-        for name, degrees in r.get("quadrature_degrees", {}).items():
-            print(f"        {name}: {', '.join(degrees)}")
-    if len(rows) >= 2:
-        parts = ("residual_s", "jacobian_s", "linear_solve_s", "preconditioner_setup_s", "newton_iteration_s")
-        print("cost ~ DOFs^p, one rank: " + ", ".join(f"{k[:-2]} p = {exponent(rows, k):.2f}" for k in parts))
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.reuse]
+    if args.run:
+        rows = [_spawn(f"b.run_counts({args.run!r}, {reuse})") for reuse in modes]
+        for r in rows:
+            print(f"reuse {'on ' if r['reuse'] else 'off'}: {r['solves']} linear solves, {r['setups']} preconditioner set-ups,"
+                  f" {r['krylov_iterations']} Krylov iterations, {r['cpu_s']:.1f} s CPU (steps: {r['summary_steps']})")
+    else:
+        rows = []
+        for reuse in modes:
+            series = []
+            for pair in args.meshes.split(","):
+                size, interface = (float(v) for v in pair.split(":"))
+                series.append(_spawn(f"b.worker({size}, {interface}, {args.linear_solver!r}, {args.repeats},"
+                                     f" {args.degrees}, {reuse})"))
+            _table(series, f"preconditioner reuse {'on (after)' if reuse else 'off (before)'}:")
+            rows += series
     args.json.write_text(json.dumps(rows, indent=1))
     print(f"written: {args.json}")
 

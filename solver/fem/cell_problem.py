@@ -312,6 +312,7 @@ class CellProblem:
         if weights is None:
             weights = (1.0 / dt, -1.0 / dt, 0.0)
         self.history.set_weights([w * self.scales.time for w in weights])
+        self._newton.expect_operator((weights[0], self._control[0]))  # a₀ and the mode scale the Jacobian
         if guess is None:
             return self._newton.solve(self.reject, self._bounds_violation)
         outcome = self._newton.solve(lambda: self._start_from(guess), self._bounds_violation)

@@ -7,15 +7,18 @@
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
 Jacobi); :class:`CoupledNewton` attaches one index set per unknown block.
 
-A step whose Krylov solve fails (near a voltage cliff the Jacobian gets hard for the
-preconditioners) is retried once with MUMPS.
+The Krylov solvers keep their preconditioner across Newton iterations and steps and set it up again
+by the rule of :mod:`ecmx.solver.fem.preconditioner_reuse` (Krylov iterations grown, a failed solve, a
+changed step or control mode). A step whose Krylov solve fails with a reused preconditioner is
+retried with a fresh one; one that fails with a fresh one (near a voltage cliff the Jacobian gets hard
+for the preconditioners) is retried once with MUMPS.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -26,6 +29,9 @@ import dolfinx.fem.petsc
 import ufl
 from dolfinx import fem
 from petsc4py import PETSc
+
+from ecmx.solver.fem import preconditioner_reuse
+from ecmx.solver.fem.preconditioner_reuse import ReuseRule
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
 
@@ -142,6 +148,7 @@ class CoupledNewton:
         self._residuals, self._unknowns = list(residuals), list(unknowns)
         self._split_names, self._entity_maps = list(split_names), list(entity_maps)
         self._settings, self.linear_solver = settings, linear_solver
+        self.reuse = ReuseRule()  # preconditioner set-ups of the Krylov solvers (unused with MUMPS)
         self._problem = self._build(linear_solver)
         self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
 
@@ -154,17 +161,25 @@ class CoupledNewton:
     def solve(self, reset: Callable[[], None], check: Callable[[], str]) -> StepOutcome:
         """Newton from the state ``reset`` restores; ``check`` names a state out of bounds ('' if none).
 
-        A failed Krylov solve is retried once with MUMPS. Collective.
+        A Krylov solve that failed with a reused preconditioner is retried with a fresh one, one that
+        failed with a fresh one once with MUMPS. Collective.
         """
         outcome = self._solve_with(self._problem, reset, check)
-        if (not outcome.converged and outcome.reason.endswith("(DIVERGED_LINEAR_SOLVE)")
-                and self.linear_solver != "mumps"):
+        if self.linear_solver != "mumps" and _linear_failure(outcome) and self.reuse.last_solve_reused:
+            retry = self._solve_with(self._problem, reset, check)  # the rule sets the preconditioner up again
+            outcome = replace(retry, newton_iterations=outcome.newton_iterations + retry.newton_iterations)
+        if _linear_failure(outcome) and self.linear_solver != "mumps":
             if self._direct is None:
                 self._direct = self._build("mumps")
             retry = self._solve_with(self._direct, reset, check)
             outcome = StepOutcome(retry.converged, outcome.newton_iterations + retry.newton_iterations,
                                   f"{retry.reason}; retried with MUMPS after the {self.linear_solver} solve failed")
         return outcome
+
+    def expect_operator(self, key: Sequence[Any]) -> None:
+        """The coming solves' Jacobian is scaled by ``key`` (e.g. the step's time weights and the control
+        mode): a changed key sets the Krylov preconditioner up again (:class:`ReuseRule`)."""
+        self.reuse.expect_operator(key)
 
     @staticmethod
     def _solve_with(problem: dolfinx.fem.petsc.NonlinearProblem, reset: Callable[[], None],
@@ -202,6 +217,8 @@ class CoupledNewton:
             _configure_mumps(problem)
         elif linear_solver == "fieldsplit":
             self._setup_fieldsplit(problem)
+        if linear_solver != "mumps":
+            preconditioner_reuse.attach(problem, self.reuse)
         return problem
 
     def _setup_fieldsplit(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
@@ -227,6 +244,11 @@ class CoupledNewton:
             sub.setFromOptions()
         for k in sub_options:
             opts.delValue(k)
+
+
+def _linear_failure(outcome: StepOutcome) -> bool:
+    """Whether a step failed because its Krylov solve did not converge."""
+    return not outcome.converged and outcome.reason.endswith("(DIVERGED_LINEAR_SOLVE)")
 
 
 def _call_before_residual(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],

@@ -27,3 +27,27 @@ def test_iterative_solver_matches_mumps(linear_solver, reference):
         assert b["c_surface_mean"] == pytest.approx(a["c_surface_mean"], rel=1e-9)
         assert b["electrolyte_c_min"] == pytest.approx(a["electrolyte_c_min"], rel=1e-9)
         assert b["newton_iterations"] <= a["newton_iterations"] + 1
+
+
+def test_fieldsplit_keeps_its_preconditioner_until_the_step_changes():
+    """The field blocks PETSc's fieldsplit extracts (and GAMG sets up on) change only when the reuse rule
+    sets the preconditioner up again: once for steps of one length, again after a 4× longer step."""
+    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4,
+                     solver={"linear_solver": "fieldsplit"})
+    problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
+    problem.set_control("current", -5 * problem.capacity_C / 3600.0)
+    ksp = problem._newton._problem.solver.getKSP()
+
+    def block_state() -> int:
+        return ksp.getPC().getFieldSplitSubKSP()[0].getOperators()[0].stateGet()
+
+    states, iterations = [], 0
+    for dt in (5.0, 5.0, 5.0, 20.0, 20.0):
+        outcome = problem.try_step(dt)
+        assert outcome.converged
+        problem.accept()
+        states.append(block_state())
+        iterations += outcome.newton_iterations
+    assert states[0] == states[1] == states[2] < states[3] == states[4]
+    assert problem._newton.reuse.setups == 2
+    assert problem._newton.reuse.solves == iterations > 2
