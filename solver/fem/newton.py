@@ -5,7 +5,8 @@
 ``ilu``: GMRES preconditioned with block Jacobi / ILU(0) per rank; cheaper per iteration on the
 3D cases, weaker for badly scaled or very large problems.
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
-Jacobi); :class:`CoupledNewton` attaches one index set per unknown block.
+Jacobi; a phase-field particle's (θ, μ) as one split with MUMPS LU); :class:`CoupledNewton` attaches one
+index set per split.
 
 The Krylov solvers keep their preconditioner across Newton iterations and steps and set it up again
 by the rule of :mod:`ecmx.solver.fem.preconditioner_reuse` (Krylov iterations grown, a failed solve, a
@@ -37,9 +38,14 @@ LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
 
 
 def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
-    """The option set for ``solver.linear_solver``: ``auto`` picks fieldsplit in 3D (fastest measured on
-    the default mesh: 0.35 s vs 0.64 s per step for MUMPS at 13.5k DOFs, and it scales better), and MUMPS
-    for the small 1D and 2D systems, where a direct solve is cheap and exact."""
+    """The option set for ``solver.linear_solver``: ``auto`` picks fieldsplit in 3D and MUMPS for the small
+    1D and 2D systems, where a direct solve is cheap and exact.
+
+    Measured in 3D (bench/bench_step_cost.py, one rank, CPU ms per Newton iteration, fieldsplit with its
+    preconditioner reused): the NVP sphere at 3k / 10k / 26k DOFs 63 / 283 / 740 against 94 / 510 / 1900
+    for MUMPS (a numeric factorisation per iteration); a widened-interface phase-field particle at 4k /
+    14.5k DOFs 149 / 520 (with (θ, μ) as one split by LU, :data:`JOINED_SPLITS`) against 231 / 980. So no
+    DOF threshold: MUMPS is slower at every size measured, and more so as the mesh grows."""
     if setting == "auto":
         return "fieldsplit" if mesh_dimension == 3 else "mumps"
     return setting
@@ -93,13 +99,22 @@ def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver:
     return opts
 
 
-def fieldsplit_sub_options(split_names: list[str], prefix: str) -> dict[str, Any]:
-    """Options of each field split: GAMG for the PDE blocks, Jacobi for the one-dof voltage block."""
+JOINED_SPLITS = frozenset({"chemical_potential"})
+"""Unknown blocks solved together with the block before them in one split by MUMPS LU: μ with θ of a
+phase-field particle (GAMG on the Cahn–Hilliard blocks needed 30 → 95 Krylov iterations per solve from
+4k to 14.5k DOFs in 3D; the LU of the (θ, μ) block is kept with the preconditioner)."""
+
+
+def fieldsplit_sub_options(split_names: list[str], prefix: str, direct: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Options of each field split: GAMG for the PDE blocks, Jacobi for the one-dof voltage block, MUMPS
+    LU for the splits named in ``direct``."""
     opts: dict[str, Any] = {}
     for name in split_names:
         p = f"{prefix}fieldsplit_{name}_"
         if name == "voltage":
             opts |= {f"{p}ksp_type": "preonly", f"{p}pc_type": "jacobi"}
+        elif name in direct:
+            opts |= {f"{p}ksp_type": "preonly", f"{p}pc_type": "lu", f"{p}pc_factor_mat_solver_type": "mumps"}
         else:
             opts |= {f"{p}ksp_type": "preonly", f"{p}pc_type": "gamg", f"{p}pc_gamg_threshold": 0.02}
     return opts
@@ -228,16 +243,21 @@ class CoupledNewton:
         ksp = problem.solver.getKSP()
         pc = ksp.getPC()
         offset = problem.A.getOwnershipRange()[0]
-        splits = []
+        ranges: list[list[Any]] = []  # [name, first row, rows, joined] per split
         for name, u in zip(self._split_names, self._unknowns, strict=True):
-            imap = u.function_space.dofmap.index_map
-            n = imap.size_local * u.function_space.dofmap.index_map_bs
-            splits.append((name, PETSc.IS().createStride(n, first=offset, step=1, comm=u.function_space.mesh.comm)))
+            n = u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+            if name in JOINED_SPLITS and ranges:  # owned rows of consecutive blocks are contiguous
+                ranges[-1][2:] = [ranges[-1][2] + n, True]
+            else:
+                ranges.append([name, offset, n, False])
             offset += n
-        pc.setFieldSplitIS(*splits)
+        comm = self._unknowns[0].function_space.mesh.comm
+        pc.setFieldSplitIS(*((name, PETSc.IS().createStride(n, first=first, step=1, comm=comm))
+                             for name, first, n, _ in ranges))
         ksp.setFromOptions()
         opts = PETSc.Options()
-        sub_options = fieldsplit_sub_options(self._split_names, problem.solver.getOptionsPrefix())
+        sub_options = fieldsplit_sub_options([r[0] for r in ranges], problem.solver.getOptionsPrefix(),
+                                             frozenset(r[0] for r in ranges if r[3]))
         for k, val in sub_options.items():
             opts[k] = val
         for sub in pc.getFieldSplitSubKSP():
