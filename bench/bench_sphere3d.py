@@ -78,10 +78,12 @@ def breakdown(args: argparse.Namespace) -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         wall, cpu, rss_max, hwm_max = (comm.allreduce(v, op=MPI.MAX) for v in (wall, cpu, rss, hwm))
         hwm_sum = comm.allreduce(hwm, op=MPI.SUM)
+        per_rank = comm.gather(rss)
         peaks.append(hwm_sum)
         if comm.rank == 0:
+            ranks = f"  RSS per rank {' / '.join(f'{v:.0f}' for v in per_rank)} MB" if comm.size > 1 else ""
             print(f"{name:<24s} {wall:7.1f} s wall {cpu:7.1f} s CPU  RSS {rss_max:6.0f} MB  peak {hwm_max:6.0f} MB"
-                  f" (all ranks {hwm_sum:6.0f} MB)", flush=True)
+                  f" (all ranks {hwm_sum:6.0f} MB){ranks}", flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
 
     mark("interpreter + MPI")

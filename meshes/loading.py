@@ -19,6 +19,7 @@ from mpi4py import MPI
 from ecmx.meshes.builders import check_current_mesh, gmsh_model
 from ecmx.meshes.cache import CACHE_ENV, MeshFile, build_mesh
 from ecmx.meshes.meshfile import KEY, merge_msh
+from ecmx.meshes.partition import domain_balanced_partitioner
 from ecmx.meshes.spec import LENGTH_UNIT
 from ecmx.solver.collective import on_root
 from ecmx.solver.config import Geometry
@@ -77,20 +78,22 @@ def _file_key(kind: str) -> str:
 
 
 def read_mesh(mesh_file: MeshFile, comm: MPI.Comm = MPI.COMM_WORLD) -> ParticleMesh:
-    """Read a built or validated .msh into DOLFINx (rank 0 reads; shared-facet ghosting). Collective.
+    """Read a built or validated .msh into DOLFINx (rank 0 reads; shared-facet ghosting; on several ranks the
+    particle and the electrolyte cells balanced separately, :mod:`ecmx.meshes.partition`). Collective.
 
     The file is checked and read through :func:`~ecmx.meshes.meshfile.merge_msh`; a CaseError on
     rank 0 is raised on every rank.
     """
     info = mesh_file.info
-    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
     if comm.rank == 0:
         with gmsh_model("ecmx-load"):
             on_root(comm, merge_msh, mesh_file.path, _file_key(info["kind"]))
+            partitioner = domain_balanced_partitioner(_particle_cells(info["dim"]) if comm.size > 1 else np.empty(0, bool))
             data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=info["dim"],
                                                  partitioner=partitioner)
     else:
         on_root(comm, lambda: None)
+        partitioner = domain_balanced_partitioner(np.empty(0, dtype=bool))
         data = dolfinx.io.gmsh.model_to_mesh(None, comm, 0, gdim=info["dim"], partitioner=partitioner)
     groups = {name: int(group.tag) for name, group in data.physical_groups.items()}
     particles = sorted((n for n in groups if re.fullmatch(r"particle_\d+", n)),
@@ -112,6 +115,16 @@ def read_mesh(mesh_file: MeshFile, comm: MPI.Comm = MPI.COMM_WORLD) -> ParticleM
         counter_electrode_area=float(info["counter_electrode_area"]),
         msh_path=Path(mesh_file.path),
     )
+
+
+def _particle_cells(dim: int) -> np.ndarray:
+    """For the cells of the current gmsh model in the order ``model_to_mesh`` reads them: whether each is
+    outside the ``electrolyte`` physical group (all True without one)."""
+    names = {gmsh.model.getPhysicalName(d, tag): tag for d, tag in gmsh.model.getPhysicalGroups(dim)}
+    topologies, _ = dolfinx.io.gmsh.extract_topology_and_markers(gmsh.model)
+    cells = [t["cell_data"] for etype, t in topologies.items() if gmsh.model.mesh.getElementProperties(etype)[1] == dim]
+    markers = np.concatenate(cells) if cells else np.empty(0, dtype=np.int32)
+    return markers != names.get("electrolyte", -1)
 
 
 def measure_weight(pmesh: ParticleMesh) -> ufl.core.expr.Expr:
