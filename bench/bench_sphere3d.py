@@ -33,6 +33,15 @@ The first 1 s (35 accepted steps, 37 tried): time loop 450 s CPU and peak 831 MB
 ranks 347 s CPU per rank (1.30x), largest rank 939 MB, 1510 MB over both; the phases before the time
 loop 35.5 s against 25.6 s CPU (1.39x). MPICH busy-waits (sched_yield) on an oversubscribed machine,
 so the 2-rank CPU time includes waiting: measure the speed-up on idle cores.
+
+2 ranks, ``--breakdown --window 0.2`` (22 tries), before/after the particle and electrolyte cells were
+partitioned separately (meshes/partition.py; particle cells per rank 30 965 / 10 745 -> 21 225 / 20 485),
+CPU s of the slowest rank and RSS per rank (load ~9, so CPU only):
+
+    phase                     before CPU  RSS per rank MB    after CPU  RSS per rank MB
+    mechanics setup                  5.9  322 / 408                4.5  394 / 392
+    mechanics first solve           14.8  425 / 742                9.5  616 / 602
+    time loop + writers            207.4  521 / 865              164.4  791 / 755   (all ranks 1409 -> 1545 MB)
 """
 
 from __future__ import annotations
