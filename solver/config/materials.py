@@ -184,6 +184,7 @@ class ChemicalExpansion(Schema):
 
 MolarEnergy = Annotated[float, si("J/mol")]
 GradientEnergy = Annotated[float, si("J/m")]
+SurfaceEnergy = Annotated[float, si("J/m^2")]
 
 
 class InitialPerturbation(Schema):
@@ -214,6 +215,11 @@ class PhaseField(Schema):
         False, description="accept a mesh with fewer than 4 cells across λ (the outputs state it)")
     initial_perturbation: InitialPerturbation | None = Field(
         None, description="a seeded random perturbation of the uniform initial θ₀ (None: uniform)")
+    surface_wetting: Annotated[SurfaceEnergy, Field(ge=-1e5, le=1e5)] = Field(
+        0.0, description="w, J/m²: the surface energy γ_s(θ) = −w (θ − θ²/2) per area of the particle surface Γ"
+        " gives the boundary condition κ ∇θ·n = w (1 − θ) (n outward); w > 0: the Na-rich phase wets Γ (θ higher"
+        " at the surface, heterogeneous nucleation there; no barrier from w = 2√(2κ c_s,max Δf_max)), 0: neutral"
+        " wetting ∇θ·n = 0 (default)")
 
 
 def _table_or_constant(value: Any) -> str:
