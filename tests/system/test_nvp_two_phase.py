@@ -6,7 +6,7 @@ cells across λ everywhere), with the library's wetting regime: w = 0.18 J/m² �
 Checked against what the regular solution and the shrinking-core picture predict:
 - with surface wetting the Na-rich phase covers the surface from the start (heterogeneous nucleation,
   no barrier): the plateau is at U₀ within 3 mV over DOD 0.1–0.9, the issue's middle 80 % of the window
-  (measured: −0.4…+0.8 mV; −1.8 mV at DOD 0.06, where the shell is still as thin as λ);
+  (measured: −0.8…+0.8 mV; −1.8 mV at DOD 0.06, where the shell is still as thin as λ);
 - the front radius (θ = 0.5 surface) follows the mass balance r_f = R (1 − DOD)^{1/3} (the window is
   the miscibility gap) within 1 % of R over DOD 0.05–0.9 (measured 0.75 %; below DOD 0.05 the shell,
   (DOD/0.92) R/3 thick, is thinner than λ/2 and the θ = 0.5 surface is the diffuse layer's), its area
