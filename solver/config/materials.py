@@ -201,7 +201,8 @@ class PhaseField(Schema):
 
     μ = RT ln(θ/(1−θ)) + Ω_a(1−2θ) − (κ/c_s,max)∇²θ [J/mol]; the equilibrium potential of a homogeneous
     particle is U₀ − μ/F. The interface width λ = √(κ/(c_s,max Ω_a)) must be resolved by about four
-    cells at the particle surface unless ``widened_interface`` is true.
+    cells at the particle surface unless ``widened_interface`` is true. ``surface_wetting`` w gives the
+    particle surface the energy γ_s(θ) = −w (θ − θ²/2) [J/m²] (heterogeneous nucleation there).
     """
 
     interaction_energy: Annotated[MolarEnergy, Field(ge=0, le=1e5)] = Field(

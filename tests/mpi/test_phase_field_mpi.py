@@ -1,5 +1,5 @@
 """The phase-field particle gives the same run on 1 and 2 MPI ranks (seeded initial perturbation,
-nucleation under current): relative differences ≤ 1e-8."""
+nucleation under current; neutral wetting and surface wetting 1.1 w_c): relative differences ≤ 1e-8."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from support.mpi import mpiexec
 HERE = Path(__file__).parent
 
 
-def _run(ranks: int, out: Path) -> list[dict]:
-    cmd = [mpiexec(), "-n", str(ranks), sys.executable, str(HERE / "mpi_phase_field_run.py"), str(out)]
+def _run(ranks: int, out: Path, wetting: float) -> list[dict]:
+    cmd = [mpiexec(), "-n", str(ranks), sys.executable, str(HERE / "mpi_phase_field_run.py"), str(out), str(wetting)]
     result = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(out.read_text())
@@ -23,9 +23,10 @@ def _run(ranks: int, out: Path) -> list[dict]:
 
 @pytest.mark.mpi
 @pytest.mark.slow
-def test_phase_field_run_independent_of_ranks(tmp_path):
-    one = _run(1, tmp_path / "one.json")
-    two = _run(2, tmp_path / "two.json")
+@pytest.mark.parametrize("wetting", [0.0, 1.1])
+def test_phase_field_run_independent_of_ranks(tmp_path, wetting: float):
+    one = _run(1, tmp_path / "one.json", wetting)
+    two = _run(2, tmp_path / "two.json", wetting)
     assert len(one) == len(two) == 13
     assert one[-1]["c_max"] / 13831.0 > 0.5  # the Na-rich phase nucleated
     for a, b in zip(one, two, strict=True):
