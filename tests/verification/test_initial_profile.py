@@ -117,3 +117,25 @@ def test_example_case_with_a_profile_file_loads(tmp_path):
     (tmp_path / "theta.csv").unlink()
     again = case_from_dict(case.to_dict())
     assert again.initial.profile.stoichiometry == pytest.approx(THETA.tolist(), abs=1e-12)
+
+
+def test_axisymmetric_profile_by_distance_from_the_centre_and_a_spheroid_beyond_it(mesh_cache):
+    """axisymmetric-2d (r, z): θ at every particle node is the profile at √(r² + z²); a prolate spheroid
+    (c = 1.2 µm) whose tip lies beyond the profile's last radius (1 µm) is refused on the mesh, naming
+    initial.profile.radius."""
+    from ecmx.meshes import load_mesh
+    from ecmx.solver.errors import CaseError
+
+    profile = {"radius": R_NODES.tolist(), "stoichiometry": THETA.tolist()}
+    data = case_data({"profile": profile}, phase_field=False, kind="axisymmetric-2d")
+    data["geometry"] |= {"mesh": {"size": "0.4 um", "interface_size": "0.2 um"}}
+    case = case_from_dict(data)
+    problem = CellProblem(load_mesh(case.geometry, cache_dir=mesh_cache), case)
+    r, theta = nodal(problem)
+    assert theta == pytest.approx(np.interp(r, R_NODES, THETA), abs=1e-12)
+    assert theta.min() < 0.06 and theta.max() > 0.89  # both phases are on the mesh
+    data["geometry"]["particle"] = {"shape": "ellipsoid", "semi_axes": ["1 um", "1 um", "1.2 um"]}
+    spheroid = case_from_dict(data)
+    with pytest.raises(CaseError, match=r"reaches 1\.2e-06 m from its centre") as info:
+        CellProblem(load_mesh(spheroid.geometry, cache_dir=mesh_cache), spheroid)
+    assert info.value.key == "initial.profile.radius"
