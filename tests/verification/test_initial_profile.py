@@ -105,17 +105,26 @@ def test_fickian_particle_in_3d_takes_the_profile_by_distance_from_the_centre():
     assert problem.particle.quantities()["theta_mean"] == pytest.approx(0.56, rel=0.1)
 
 
-def test_example_case_with_a_profile_file_loads(tmp_path):
-    """The example with ``initial: {profile: {file: ...}}`` loads; the resolved case runs again without the file."""
+def test_example_run_from_a_profile_file(tmp_path):
+    """``ecmx run`` of the example with ``initial: {profile: {file: ...}}`` (a 2 s rest): the first timeseries
+    row holds the profile's Na content (c_mean = c_s,max × its volume mean, within 1e-4) and its extremes, and
+    the resolved case.yaml of the run directory loads again without the file."""
+    import csv
     from pathlib import Path
+
+    from ecmx.solver.studies.run import run_case
 
     example = Path(__file__).resolve().parents[2] / "cases" / "examples" / "phase-field-sphere1d.yaml"
     text = example.read_text(encoding="utf-8").replace("initial: {state_of_charge: 1.0}",
                                                        f"initial: {{profile: {{file: {write_profile(tmp_path)}}}}}")
     (tmp_path / "case.yaml").write_text(text, encoding="utf-8")
-    case = load_case(tmp_path / "case.yaml")
+    case = load_case(tmp_path / "case.yaml", ["protocol=[{step: rest, duration: 2 s}]", "mechanics.enabled=false"])
+    run_case(case, out_dir=tmp_path / "run", progress=False, cache_dir=tmp_path / "meshes")
+    first = next(csv.DictReader((tmp_path / "run" / "timeseries.csv").read_text(encoding="utf-8").splitlines()))
+    assert float(first["c_mean"]) == pytest.approx(exact_mean() * C_MAX, rel=1e-4)
+    assert float(first["c_min"]) / C_MAX < 0.06 and float(first["c_max"]) / C_MAX > 0.89
     (tmp_path / "theta.csv").unlink()
-    again = case_from_dict(case.to_dict())
+    again = load_case(tmp_path / "run" / "case.yaml")
     assert again.initial.profile.stoichiometry == pytest.approx(THETA.tolist(), abs=1e-12)
 
 
