@@ -9,6 +9,7 @@ particle node is checked here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ def centre_distance(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 
 def profile_concentration(profile: RadialProfile, pmesh: Any, particle_mesh: Any, max_concentration: float,
-                          case_file: Any = None) -> PointFunction:
+                          case_file: Path | None = None) -> PointFunction:
     """c_s(x) = c_s,max θ(|x − x_c|) [mol/m³] for points x (3, n) in mesh units. Raises CaseError (naming
     ``case_file`` and initial.profile.radius) when a particle node lies beyond the profile's last radius.
     Collective."""
