@@ -68,6 +68,7 @@ class PhaseFieldParticle:
 
     split_names = ("particle", "chemical_potential")
     differential = (True, False)
+    error_magnitudes = (1.0, 0.0)  # θ's error is measured on its range [0, 1] (μ̂ is algebraic)
 
     def __init__(self, domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> None:
         self._domains, self._case, self._scales, self._history = domains, case, scales, history
