@@ -5,9 +5,9 @@ Rows (nondimensional: lengths by R, time by t₀ = R²/D_ref, μ̂ = μ/RT; :mod
     ∫ (μ̂ − μ̂_h(θ) + Ω σ_h/RT) q dV − ∫ κ̂ ∇θ·∇q dV = 0                       (μ̂: algebraic)
 with μ̂_h(θ) = ln(θ/(1−θ)) + Ω̂_a (1 − 2θ), Ω̂_a = Ω_a/RT, κ̂ = κ/(c_s,max RT R²), D̂_s = D_s/D_ref and ĵ
 the outward interface flux (c_s,max R/t₀). The molar flux is N_s = −(D_s c_s,max θ(1−θ)/RT) ∇μ (for
-Ω_a = κ = 0 it is Fick's −D_s ∇c_s); on Γ the natural condition κ ∇θ·n = w of the surface energy
-γ_s(θ) = −w (θ − θ²/2) (``surface_wetting`` w [J/m²]; 0: neutral wetting ∇θ·n = 0), κ ∇θ·n = w (1 − θ),
-adds +ŵ ∫_Γ (1 − θ) q dÂ to the μ̂ row, ŵ = w/(c_s,max RT R). The reaction at Γ sees
+Ω_a = κ = 0 it is Fick's −D_s ∇c_s). On Γ the surface energy γ_s(θ) = −w (θ − θ²/2) (``surface_wetting``
+w [J/m²]) gives the natural condition κ ∇θ·n = w (1 − θ) (0: neutral wetting ∇θ·n = 0), the term
++ŵ ∫_Γ (1 − θ) q dÂ of the μ̂ row, ŵ = w/(c_s,max RT R). The reaction at Γ sees
 the surface equilibrium potential U₀ − μ/F (:meth:`PhaseFieldParticle.open_circuit_voltage`), so
 η = φ_s − φ_e − U₀ + μ/F − (RT/F) ln(c/c_ref). ∂θ/∂t is the shared
 :class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2 with error control).
