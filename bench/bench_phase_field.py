@@ -21,6 +21,15 @@ Measured (2 shared cores, reference 7246 steps; mechanics and output included in
     rtol 1e-6, atol 1e-8          1581   1603    4106   37.7   0.001  -1.1e-6
     rtol = atol = 1e-4 (example)   170    201     509    9.3   0.062  -2.7e-5
     the same, with the Newton predictor 170    201     418    8.7   0.062  -2.7e-5
+
+Default error control of phase-field particles (θ weighted on its range, atol + rtol max(|θ|, 1); rtol
+defaults to 1e-4 for a phase-field material; docs/model.md §3b), the example at its defaults:
+
+    error weight of θ, rtol                steps  tries  newton  cpu s   dV mV    dDOD
+    atol + rtol |θ|, rtol 1e-6 (old)        1581   1603    1806   27.1  0.0007  -1.1e-6
+    atol + rtol max(|θ|, 1), rtol 1e-6       726    751    1441   18.5   0.004  -2.5e-6
+    atol + rtol max(|θ|, 1), rtol 1e-4       182    214     440    7.5   0.093  -2.5e-5   (the default)
+    atol + rtol max(|θ|, 1), rtol 3e-4       164    221     695    9.4   0.190  -5.8e-5
 """
 
 from __future__ import annotations

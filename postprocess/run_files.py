@@ -41,7 +41,7 @@ TIMESERIES_COLUMNS = (
     "na_balance_error", "newton_iterations", "dt_s",
     # ecmx extensions (after the docs/case-format.md columns): crack driver, surface stress, elastic energy
     "max_principal_max", "surface_von_mises_mean", "strain_energy_J",
-    "free_energy_J",  # phase-field particles: G = ∫ c_s,max f_h(θ) + (κ/2)|∇θ|² dV
+    "free_energy_J",  # phase-field particles: G = ∫ c_s,max f_h(θ) + (κ/2)|∇θ|² dV + ∫_Γ γ_s(θ) dA
 )
 PROBE_COLUMNS = (
     "time_s", "probe", "c", "von_mises", "hydrostatic", "radial_stress", "tangential_stress",

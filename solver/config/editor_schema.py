@@ -3,8 +3,8 @@
 pydantic's schema of the validated models, adjusted to what a file may say before ecmx resolves
 it: dimensional values are numbers (SI) or strings with a unit; ``material`` and ``electrolyte``
 are a library name, a file path or a mapping (with ``base:``, which supplies the keys it leaves
-out); an open-circuit voltage is a table or a CSV path; a case needs no ``name`` (the file's stem)
-and no ``electrolyte`` (the default). ecmx itself still validates every file fully.
+out); an open-circuit voltage is a table or a CSV path, an initial profile a table or {file: CSV};
+a case needs no ``name`` (the file's stem) and no ``electrolyte`` (the default). ecmx itself still validates every file fully.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from ecmx.solver.config.docgen import FILE_KINDS, FILE_TITLES
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 _ENTRY = {"type": "string", "description": "a library name (ecmx materials) or the path of a YAML file"}
+
+
+_PROFILE_FILE = {"type": "object", "required": ["file"], "additionalProperties": False, "properties": {
+    "file": {"type": "string", "description": "a CSV file (columns r with a unit, stoichiometry), inside the case's directory"}}}
 
 
 def _entry_or_mapping(definition: dict[str, Any]) -> None:
@@ -38,6 +42,7 @@ def editor_schema(kind: str = "case") -> dict[str, Any]:
             _or_string(schema["properties"][key], _ENTRY)
         ocv = definitions["Material"]["properties"]["open_circuit_voltage"]
         _or_string(ocv, {"type": "string", "description": "a CSV file: columns stoichiometry, voltage"})
+        _or_string(definitions["Initial"]["properties"]["profile"], _PROFILE_FILE)
         schema["required"] = [k for k in schema.get("required", []) if k not in ("name", "electrolyte")]
     return schema
 

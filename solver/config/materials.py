@@ -184,6 +184,7 @@ class ChemicalExpansion(Schema):
 
 MolarEnergy = Annotated[float, si("J/mol")]
 GradientEnergy = Annotated[float, si("J/m")]
+SurfaceEnergy = Annotated[float, si("J/m^2")]
 
 
 class InitialPerturbation(Schema):
@@ -200,7 +201,8 @@ class PhaseField(Schema):
 
     μ = RT ln(θ/(1−θ)) + Ω_a(1−2θ) − (κ/c_s,max)∇²θ [J/mol]; the equilibrium potential of a homogeneous
     particle is U₀ − μ/F. The interface width λ = √(κ/(c_s,max Ω_a)) must be resolved by about four
-    cells at the particle surface unless ``widened_interface`` is true.
+    cells at the particle surface unless ``widened_interface`` is true. ``surface_wetting`` w gives the
+    particle surface the energy γ_s(θ) = −w (θ − θ²/2) [J/m²] (heterogeneous nucleation there).
     """
 
     interaction_energy: Annotated[MolarEnergy, Field(ge=0, le=1e5)] = Field(
@@ -214,6 +216,11 @@ class PhaseField(Schema):
         False, description="accept a mesh with fewer than 4 cells across λ (the outputs state it)")
     initial_perturbation: InitialPerturbation | None = Field(
         None, description="a seeded random perturbation of the uniform initial θ₀ (None: uniform)")
+    surface_wetting: Annotated[SurfaceEnergy, Field(ge=-1e5, le=1e5)] = Field(
+        0.0, description="w, J/m²: the surface energy γ_s(θ) = −w (θ − θ²/2) per area of the particle surface Γ"
+        " gives the boundary condition κ ∇θ·n = w (1 − θ) (n outward); w > 0: the Na-rich phase wets Γ (θ higher"
+        " at the surface, heterogeneous nucleation there; no barrier from w = 2√(2κ c_s,max Δf_max)), 0: neutral"
+        " wetting ∇θ·n = 0 (default)")
 
 
 def _table_or_constant(value: Any) -> str:

@@ -57,6 +57,7 @@ from ecmx.solver.fem.domains import CellDomains
 from ecmx.solver.fem.double_layer import DoubleLayer
 from ecmx.solver.fem.electrolyte_resolved import ResolvedElectrolyte
 from ecmx.solver.fem.electrolyte_uniform import UniformElectrolyte
+from ecmx.solver.fem.initial_profile import profile_concentration
 from ecmx.solver.fem.models import ElectrolyteModel, ParticleModel, PointFunction
 from ecmx.solver.fem.newton import CoupledNewton, NewtonSettings, StepOutcome, resolve_linear_solver
 from ecmx.solver.fem.particles import FickianParticle
@@ -244,9 +245,17 @@ class CellProblem:
         return self.domains.electrolyte.entity_map if self.domains.electrolyte is not None else None
 
     def set_initial_state(self) -> None:
-        """Uniform θ₀, c = c₀, rest potentials: φ_e from the Na metal at zero current, V with η = 0."""
+        """Uniform θ₀ (or the case's radial profile θ(r)), c = c₀, rest potentials: φ_e from the Na metal at
+        zero current, V with η = 0 at the mean surface θ."""
         theta0 = float(self.case.initial_stoichiometry())
-        self.particle.set_initial_state(theta0)
+        profile = self.case.initial.profile
+        if profile is None:
+            self.particle.set_initial_state(theta0)
+        else:
+            cmax = self.scales.particle_concentration
+            self.particle.set_state(profile_concentration(profile, self.pmesh, self.domains.particle_mesh, cmax,
+                                                          self.case.source_path))
+            theta0 = self.particle.quantities()["c_surface_mean"] / cmax
         self.electrolyte.set_initial_state()
         ocv = equilibrium_voltage(self.case, theta0)
         rest = self.electrolyte.rest_potential + self._reaction.rest_nernst_potential
@@ -336,6 +345,13 @@ class CellProblem:
     def state(self) -> list[np.ndarray]:
         """Copies of the owned values of each unknown block (nondimensional; order of ``differential``)."""
         return [u.x.array[:_owned(u)].copy() for u in self._unknowns]
+
+    @property
+    def error_magnitudes(self) -> tuple[float, ...]:
+        """Per block (order of ``differential``): the floor of |u| in the error weight atol + rtol max(|u|, floor)
+        (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator` ``magnitudes``): the particle model's, 0 for
+        the electrolyte and the voltage."""
+        return (*self.particle.error_magnitudes, *(0.0 for _ in self.differential[len(self.particle.differential):]))
 
     @property
     def kinks(self) -> tuple[tuple[np.ndarray, np.ndarray] | None, ...]:

@@ -67,6 +67,7 @@ class ParticleModel(Protocol):
     unknowns: tuple[fem.Function, ...]
     split_names: tuple[str, ...]
     differential: tuple[bool, ...]  # per unknown: has a storage term (False: algebraic)
+    error_magnitudes: tuple[float, ...]  # per unknown: floor of |u| in the error weight atol + rtol max(|u|, floor)
     harmonic_hydrostatic: fem.Function | None  # two-way stress input [Pa], or None
 
     def surface_stoichiometry(self) -> Expr:

@@ -51,6 +51,7 @@ class FickianParticle:
 
     split_names = ("particle",)
     differential = (True,)  # θ has a storage term
+    error_magnitudes = (0.0,)  # θ's error is relative to θ (atol + rtol |θ|)
 
     def __init__(self, domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> None:
         self._domains, self._case, self._scales, self._history = domains, case, scales, history

@@ -5,7 +5,9 @@ Rows (nondimensional: lengths by R, time by t₀ = R²/D_ref, μ̂ = μ/RT; :mod
     ∫ (μ̂ − μ̂_h(θ) + Ω σ_h/RT) q dV − ∫ κ̂ ∇θ·∇q dV = 0                       (μ̂: algebraic)
 with μ̂_h(θ) = ln(θ/(1−θ)) + Ω̂_a (1 − 2θ), Ω̂_a = Ω_a/RT, κ̂ = κ/(c_s,max RT R²), D̂_s = D_s/D_ref and ĵ
 the outward interface flux (c_s,max R/t₀). The molar flux is N_s = −(D_s c_s,max θ(1−θ)/RT) ∇μ (for
-Ω_a = κ = 0 it is Fick's −D_s ∇c_s); ∇θ·n = 0 on Γ (natural, neutral wetting). The reaction at Γ sees
+Ω_a = κ = 0 it is Fick's −D_s ∇c_s). On Γ the surface energy γ_s(θ) = −w (θ − θ²/2) (``surface_wetting``
+w [J/m²]) gives the natural condition κ ∇θ·n = w (1 − θ) (0: neutral wetting ∇θ·n = 0), the term
++ŵ ∫_Γ (1 − θ) q dÂ of the μ̂ row, ŵ = w/(c_s,max RT R). The reaction at Γ sees
 the surface equilibrium potential U₀ − μ/F (:meth:`PhaseFieldParticle.open_circuit_voltage`), so
 η = φ_s − φ_e − U₀ + μ/F − (RT/F) ln(c/c_ref). ∂θ/∂t is the shared
 :class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2 with error control).
@@ -66,6 +68,7 @@ class PhaseFieldParticle:
 
     split_names = ("particle", "chemical_potential")
     differential = (True, False)
+    error_magnitudes = (1.0, 0.0)  # θ's error is measured on its range [0, 1] (μ̂ is algebraic)
 
     def __init__(self, domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> None:
         self._domains, self._case, self._scales, self._history = domains, case, scales, history
@@ -82,6 +85,7 @@ class PhaseFieldParticle:
         self._kappa = constant(msh, self._pf.gradient_energy / (scales.particle_concentration * self._rt
                                                                  * scales.length**2))
         self._u0 = constant(msh, self._pf.reference_voltage / scales.thermal_voltage)
+        self._wetting = surface_wetting_hat(self._pf.surface_wetting, scales, self._rt, msh)
         self._tables: list[QuadratureTable] = []
         self._diffusivity = self._diffusivity_hat(case.material)
         two_way = case.mechanics.enabled and case.mechanics.coupling == "two-way"
@@ -124,11 +128,14 @@ class PhaseFieldParticle:
         w = d.volume_element
         free = (law.homogeneous_free_energy(self.theta, 1.0, self._omega_a, log=ufl.ln)
                 + 0.5 * self._kappa * ufl.dot(d.grad(self.theta), d.grad(self.theta)))
+        energy = free * w * d.dx_particle
+        if self._wetting is not None:  # the surface energy ∫_Γ γ_s(θ) dA
+            energy += d.interface.integral(law.surface_energy(self.surface_stoichiometry(), self._wetting))
         return {
             "theta": d.form(self.theta * w * d.dx_particle),
             "theta_surface": d.form(d.interface.integral(self.surface_stoichiometry())),
             "theta_rate": d.form(self._history.rate(self.theta) * w * d.dx_particle),
-            "free_energy": d.form(free * w * d.dx_particle),
+            "free_energy": d.form(energy),
         }
 
     # -- the ParticleModel interface ----------------------------------------------------------
@@ -174,6 +181,8 @@ class PhaseFieldParticle:
         theta_row += gamma.integral(flux * gamma.particle(v))
         mu_row = (self.mu - self.chemical_potential_hat()) * q * w * d.dx_particle
         mu_row -= self._kappa * ufl.dot(d.grad(self.theta), d.grad(q)) * w * d.dx_particle
+        if self._wetting is not None:  # κ̂ ∇̂θ·n = ŵ (1 − θ) on Γ (natural condition of the surface energy)
+            mu_row += gamma.integral(law.wetting_drive(self.surface_stoichiometry(), self._wetting) * gamma.particle(q))
         if sources is not None:
             theta_row, mu_row = self._add_sources(sources, theta_row, mu_row, v, q)
         return [theta_row, mu_row]
@@ -195,7 +204,8 @@ class PhaseFieldParticle:
 
     def quantities(self) -> dict[str, float]:
         """The keys of :class:`~ecmx.solver.fem.particles.FickianParticle` (SI) plus ``free_energy_J``,
-        G = ∫ c_s,max f_h(θ) + (κ/2)|∇θ|² dV [J] (f_h of :mod:`ecmx.solver.physics.phase_field`)."""
+        G = ∫ c_s,max f_h(θ) + (κ/2)|∇θ|² dV + ∫_Γ γ_s(θ) dA [J] (f_h and the surface energy
+        γ_s = −w (θ − θ²/2) of :mod:`ecmx.solver.physics.phase_field`; γ_s = 0 for neutral wetting)."""
         d, sc = self._domains, self._scales
         energy = d.integrate(self._forms["free_energy"]) * sc.particle_concentration * self._rt * sc.length**3
         return {**storage_quantities(d, sc, self.theta, self._forms), "free_energy_J": energy}
@@ -241,6 +251,19 @@ class PhaseFieldParticle:
         th = np.clip(self.theta.x.array, 1e-12, 1.0 - 1e-12)
         self.mu.x.array[:] = law.homogeneous_chemical_potential(th, 1.0, float(self._omega_a.value))
         self.update_tabulated()
+
+
+def surface_wetting_hat(wetting: float, scales: Scales, rt: float, msh: dolfinx.mesh.Mesh) -> fem.Constant | None:
+    """ŵ = w/(c_s,max RT R), the nondimensional wetting of the μ̂ row, or None for neutral wetting (w = 0).
+
+    The surface energy γ_s(θ) = −w (θ − θ²/2) [J/m²] adds ∫_Γ γ_s dA to G; its first variation gives the
+    natural condition κ ∇θ·n = w (1 − θ) on Γ (n outward), i.e. κ̂ ∇̂θ·n = ŵ (1 − θ) with
+    κ̂ = κ/(c_s,max RT R²), and the term +ŵ ∫_Γ (1 − θ) q dÂ in the μ̂ row (both per c_s,max RT R³).
+    w > 0 lowers μ at Γ: the Na-rich phase wets the surface.
+    """
+    if wetting == 0.0:
+        return None
+    return constant(msh, wetting / (scales.particle_concentration * rt * scales.length))
 
 
 def seeded_perturbation(theta0: float, amplitude: float, seed: int) -> Any:

@@ -96,3 +96,18 @@ def test_a_block_that_only_touches_a_knot_crosses_nothing():
     levels = [values(t) for t in (1.5, 1.0, 0.5, 0.0)]
     assert not across_knot(levels, np.array([0.25]), np.array([True, True]), MPI.COMM_WORLD).any()
     assert across_knot(levels, np.array([0.26]), np.array([True, True]), MPI.COMM_WORLD).all()
+
+
+def test_a_magnitude_floor_measures_small_values_on_their_range():
+    """The weight is atol + rtol max(|u|, m): with m = 1 (a phase-field θ) an error 1e-6 at θ = 0.01 is
+    rtol-sized (norm 1 at rtol 1e-6), with m = 0 (the default) it is measured against rtol·0.01 (norm ~100)."""
+    def norm(magnitudes):
+        integrator = BdfIntegrator(rtol=1e-6, atol=1e-12, differential=(True,), comm=MPI.COMM_WORLD,
+                                   magnitudes=magnitudes)
+        integrator.restart(0.0, [np.array([0.01])])
+        integrator.accepted(1.0, [np.array([0.01])])  # constant: the predictor at t = 2 is 0.01
+        return integrator.error(1.0, [np.array([0.01 + 3e-6])])  # backward Euler: c = 1/3, E = 1e-6
+
+    assert norm([1.0]) == pytest.approx(1e-6 / (1e-12 + 1e-6), rel=1e-9)
+    assert norm(None) == pytest.approx(1e-6 / (1e-12 + 1e-6 * (0.01 + 3e-6)), rel=1e-9)
+    assert norm([0.0]) == norm(None)

@@ -330,6 +330,27 @@ def test_nvp_two_phase_interface_width_and_expansion():
     assert omega == pytest.approx(5.97e-6, rel=0.01)
 
 
+def test_nvp_two_phase_wetting_is_the_smallest_that_removes_the_barrier():
+    """w is within 10 % above w_c = 2√(2κ c_s,max (f_h(1/2) − f_h(θ_b))) (complete wetting of the surface
+    by the Na-rich phase, computed here from the regular solution), stated as an assumption."""
+    from scipy.optimize import brentq
+
+    mat = load("nvp-two-phase")
+    pf, c_max, rt = mat["phase_field"], si(mat["max_concentration"], "mol/m^3"), R_GAS * T
+    omega, kappa = si(pf["interaction_energy"], "J/mol"), si(pf["gradient_energy"], "J/m")
+
+    def f_h(t: float) -> float:
+        return rt * (t * math.log(t) + (1 - t) * math.log(1 - t)) + omega * t * (1 - t)
+
+    a = omega / rt
+    theta_b = brentq(lambda t: math.log(t / (1 - t)) - a * (2 * t - 1), 1e-9, 0.5 - 1e-9 - math.sqrt(0.25 - 0.5 / a))
+    threshold = 2 * math.sqrt(2 * kappa * c_max * (f_h(0.5) - f_h(theta_b)))
+    assert threshold == pytest.approx(0.1705, rel=1e-3)
+    assert 1.0 < si(pf["surface_wetting"], "J/m^2") / threshold < 1.1
+    source = " ".join(mat["sources"]["phase_field"].split())
+    assert "surface_wetting 0.18 J/m^2: assumption" in source and "Nano Lett. 13 (2013) 3036" in source
+
+
 def test_nvp_two_phase_loads_as_a_phase_field_material():
     from ecmx.solver.config.case import case_from_dict
     from ecmx.solver.physics.phase_field import binodal, interface_width
