@@ -39,6 +39,7 @@ from dolfinx.cpp.fem.petsc import assemble_matrix as _assemble_block
 from dolfinx.cpp.la.petsc import create_index_sets
 from dolfinx.fem.forms import derivative_block
 from petsc4py import PETSc
+from ufl.algorithms import expand_derivatives
 
 
 def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int]]:
@@ -53,8 +54,19 @@ def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int
     return groups
 
 
+def _explicit_degrees(jacobian: Sequence[Sequence[ufl.Form | None]], group: tuple[int, int]) -> bool:
+    """Whether every cell integral of the group's blocks sets its quadrature degree. UFL estimates a degree
+    per sum of integrands with the same measure, so fusing blocks without one would integrate each block
+    at the largest degree of all of them (other values); such a group is assembled block by block."""
+    start, count = group
+    return all("quadrature_degree" in integral.metadata()
+               for row in jacobian[start:start + count] for form in row[start:start + count] if form is not None
+               for integral in form.integrals() if integral.integral_type() == "cell")
+
+
 def _split_cell(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None]:
-    """(cell integrals, other integrals) of a form; None where there are none."""
+    """(cell integrals, other integrals) of a form (derivatives applied: zero blocks have no integral);
+    None where there are none."""
     if form is None:
         return None, None
     cell = [i for i in form.integrals() if i.integral_type() == "cell"]
@@ -99,18 +111,20 @@ def _csr_nodes(matrix: dolfinx.la.MatrixCSR, axis: int, local: np.ndarray, block
 
 
 def _insertion_pattern(matrix: dolfinx.la.MatrixCSR, blocked: fem.FunctionSpace, targets: np.ndarray,
-                       n_local: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       pairs: np.ndarray, n_local: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row pointer over A's n_local local rows, A's local columns sorted within each row, the positions of
     their values in ``matrix.data``) of the block CSR matrix of a fused form (blocks of n × n values, row
-    major, one per pair of nodes); ``targets`` from :func:`_local_targets`."""
+    major, one per pair of nodes); ``targets`` from :func:`_local_targets`. Only the component pairs
+    (i, j) with ``pairs[i, j]`` (the blocks with cell integrals, whose cell couplings A's sparsity holds)
+    are inserted: the others are zero."""
     n = blocked.dofmap.index_map_bs
     node_rows = _csr_nodes(matrix, 0, np.repeat(np.arange(matrix.indptr.size - 1), np.diff(matrix.indptr)), blocked)
     node_cols = _csr_nodes(matrix, 1, matrix.indices, blocked)
     keep = np.flatnonzero((node_rows >= 0) & (node_cols >= 0))
-    i, j = np.divmod(np.arange(n * n), n)
+    i, j = np.divmod(np.flatnonzero(pairs.ravel()), n)
     rows = targets[(node_rows[keep, None] * n + i).ravel()]
     cols = targets[(node_cols[keep, None] * n + j).ravel()]
-    positions = (keep[:, None] * (n * n) + np.arange(n * n)).ravel()
+    positions = (keep[:, None] * (n * n) + i * n + j).ravel()
     sort = np.lexsort((cols, rows))
     row_ptr = np.zeros(n_local + 1, dtype=PETSc.IntType)
     row_ptr[1:] = np.cumsum(np.bincount(rows, minlength=n_local))
@@ -132,19 +146,24 @@ class FusedJacobian:
         self._unknowns = list(unknowns)
         self._entity_maps = list(entity_maps)
         self._spaces: dict[tuple[int, int], fem.FunctionSpace] = {}
-        jacobian = derivative_block(list(residuals), self._unknowns)
+        jacobian = [[expand_derivatives(f) if f is not None else None for f in row]
+                    for row in derivative_block(list(residuals), self._unknowns)]
+        groups = [g for g in groups if _explicit_degrees(jacobian, g)]
         fused: list[ufl.Form | None] = [None for _ in groups]
+        self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
         self._blocks: list[tuple[int, int, fem.Form]] = []
         for i, row in enumerate(jacobian):
             for j, form in enumerate(row):
                 g = next((n for n, (s, c) in enumerate(groups) if s <= i < s + c and s <= j < s + c), None)
-                cell, other = _split_cell(form) if g is not None else (None, form)
+                cell, other = _split_cell(form) if g is not None else (None, form if form and form.integrals() else None)
                 if cell is not None:
                     fused[g] = self._component_form(cell, groups[g], i, j, fused[g])
+                    self._pairs[g][i - groups[g][0], j - groups[g][0]] = True
                 compiled = fem.form(other, entity_maps=self._entity_maps) if other is not None else None
                 if compiled is not None and compiled._cpp_object.integral_types:  # zero blocks compile to no integral
                     self._blocks.append((i, j, compiled))
-        self._fused_ufl = [(group, form) for group, form in zip(groups, fused, strict=True) if form is not None]
+        self._fused_ufl = [(group, form, pairs) for group, form, pairs in zip(groups, fused, self._pairs, strict=True)
+                           if form is not None]
         self._groups: list[_Group] = []  # compiled with the first matrix
         self._index_sets: list[PETSc.IS] = []
 
@@ -181,13 +200,13 @@ class FusedJacobian:
                                         for u in self._unknowns])
         self._index_sets = list(index_sets)
         n_local = A.getLGMap()[0].getSize()
-        for (start, count), form in self._fused_ufl:
+        for (start, count), form, pairs in self._fused_ufl:
             compiled = fem.form(form, entity_maps=self._entity_maps)
             matrix = fem.create_matrix(compiled, block_mode=dolfinx.la.BlockMode.compact)
             space = self._unknowns[start].function_space
             blocked = self._blocked_space(space, count)
             targets = _local_targets(space, blocked, index_sets[start:start + count])
-            self._groups.append(_Group(compiled, matrix, *_insertion_pattern(matrix, blocked, targets, n_local)))
+            self._groups.append(_Group(compiled, matrix, *_insertion_pattern(matrix, blocked, targets, pairs, n_local)))
 
     def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
         """The Jacobian at x into A: the remaining blocks as DOLFINx assembles them, then the fused groups."""

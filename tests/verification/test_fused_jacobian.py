@@ -11,6 +11,9 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import dolfinx.fem.petsc
 import numpy as np
 import pytest
+import ufl
+from dolfinx import fem
+from petsc4py import PETSc
 from support.problem_helpers import make_case, particle_in_box_mesh, sphere_1d_mesh
 
 from ecmx.solver.fem.cell_problem import CellProblem
@@ -89,3 +92,34 @@ def test_real_spaces_never_grouped():
     assert shared_space_groups([type("U", (), {"function_space": space})() for _ in range(2)]) == []
 
 
+
+
+@pytest.mark.parametrize("degree", [2, None])
+def test_group_with_a_block_without_cell_integrals(degree):
+    """Two unknowns on one P1 space where ∂F₀/∂u₁ only has a boundary integral: its cell couplings are not
+    in the matrix's sparsity, so the fused kernel must not insert its (zero) values there. Without explicit
+    quadrature degrees the group is not fused (UFL would integrate every block at the largest estimate)."""
+    from mpi4py import MPI
+
+    from ecmx.solver.fem.fused_jacobian import FusedJacobian
+
+    mesh = dolfinx.mesh.create_unit_cube(MPI.COMM_WORLD, 3, 3, 3)
+    space = fem.functionspace(mesh, ("Lagrange", 1))
+    u0, u1 = fem.Function(space), fem.Function(space)
+    u0.interpolate(lambda x: 1.0 + x[0] * x[1])
+    u1.interpolate(lambda x: 2.0 - x[2])
+    v0, v1 = ufl.TestFunctions(ufl.MixedFunctionSpace(space, space))
+    dx = ufl.dx(metadata={} if degree is None else {"quadrature_degree": degree})
+    residuals = [ufl.inner(ufl.grad(u0), ufl.grad(v0)) * dx + u0**2 * v0 * dx + u1**3 * v0 * ufl.ds,
+                 ufl.inner(ufl.grad(u1), ufl.grad(v1)) * dx + ufl.exp(u0) * u1 * v1 * dx]
+    problem = dolfinx.fem.petsc.NonlinearProblem(residuals, [u0, u1], petsc_options_prefix="fused_test_")
+    fused = FusedJacobian(residuals, [u0, u1], [], shared_space_groups([u0, u1]))
+    fused.attach(problem)
+    assert len(fused._groups) == (0 if degree is None else 1)
+    dolfinx.fem.petsc.assign([u0, u1], problem.x)
+    problem.solver.computeJacobian(problem.x, problem.A, problem.A)
+    blocked = dolfinx.fem.petsc.assemble_matrix(problem.J)
+    blocked.assemble()
+    scale = blocked.norm(PETSc.NormType.INFINITY)
+    blocked.axpy(-1.0, problem.A)
+    assert blocked.norm(PETSc.NormType.INFINITY) <= 1e-13 * scale
