@@ -32,6 +32,7 @@ from dolfinx import fem
 from petsc4py import PETSc
 
 from ecmx.solver.fem import preconditioner_reuse
+from ecmx.solver.fem.fused_jacobian import FusedJacobian, shared_space_groups
 from ecmx.solver.fem.preconditioner_reuse import ReuseRule
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
@@ -164,6 +165,8 @@ class CoupledNewton:
         self._split_names, self._entity_maps = list(split_names), list(entity_maps)
         self._settings, self.linear_solver = settings, linear_solver
         self.reuse = ReuseRule()  # preconditioner set-ups of the Krylov solvers (unused with MUMPS)
+        groups = shared_space_groups(self._unknowns)  # unknowns on one space: their cell blocks in one kernel
+        self._fused = FusedJacobian(self._residuals, self._unknowns, self._entity_maps, groups) if groups else None
         self._problem = self._build(linear_solver)
         self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
 
@@ -226,6 +229,8 @@ class CoupledNewton:
             petsc_options=newton_options(settings.rtol, settings.atol, settings.max_iterations, linear_solver),
             entity_maps=self._entity_maps,
         )
+        if self._fused is not None:
+            self._fused.attach(problem)
         if self._before_assembly is not None:
             _call_before_residual(problem, self._unknowns, self._before_assembly)
         if linear_solver == "mumps":

@@ -1,0 +1,223 @@
+"""The Jacobian of the coupled residual, with one cell kernel per group of unknowns that share a space.
+
+DOLFINx assembles a blocked Jacobian block by block: every (row, column) block of unknowns runs its
+own kernel over the cells and adds its values through a local submatrix of the global AIJ matrix.
+Where several unknowns live on one function space (ĉ and φ̂_e of the resolved electrolyte, θ and μ̂
+of a phase-field particle) their 2×2 cell blocks cost four passes over the same cells, and inserting
+values through a local submatrix whose columns are not sorted in the global numbering is slow. Here
+the cell integrals of such a group are assembled as one form on the blocked space (the unknowns as
+the components of a vector): one kernel and one pass per cell, into DOLFINx's own block CSR matrix
+(one n × n block per pair of nodes: a fifth to a quarter cheaper than its expanded, scalar layout),
+whose values are then added to the global matrix row by row with the columns sorted once. Facet and
+interface integrals, and every block outside a group, are assembled as before.
+
+Measured on cases/nvp.yaml's mesh (3 053 DOFs, 5 547 electrolyte cells, one rank, CPU time):
+the four electrolyte cell blocks 17.4 ms, the fused kernel 5.7 ms + 1.5 ms to add its values.
+
+The values are those of the blocked assembly up to the order of floating-point additions (round-off),
+and the Jacobian forms (:attr:`dolfinx.fem.petsc.NonlinearProblem.J`, which the impedance linearises)
+are unchanged; only the SNES Jacobian callback differs. Collective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+# isort: split
+
+import basix.ufl
+import dolfinx.fem.petsc
+import dolfinx.la
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx.cpp.fem.petsc import assemble_matrix as _assemble_block
+from dolfinx.cpp.la.petsc import create_index_sets
+from dolfinx.fem.forms import derivative_block
+from petsc4py import PETSc
+from ufl.algorithms import expand_derivatives
+
+
+def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int]]:
+    """(first, count) of each run of ≥ 2 consecutive unknowns on one (not real) function space."""
+    groups, start = [], 0
+    for i in range(1, len(unknowns) + 1):
+        if i == len(unknowns) or unknowns[i].function_space is not unknowns[start].function_space:
+            space = unknowns[start].function_space
+            if i - start >= 2 and not getattr(space.ufl_element(), "is_real", False):
+                groups.append((start, i - start))
+            start = i
+    return groups
+
+
+def _explicit_degrees(jacobian: Sequence[Sequence[ufl.Form | None]], group: tuple[int, int]) -> bool:
+    """Whether every cell integral of the group's blocks sets its quadrature degree. UFL estimates a degree
+    per sum of integrands with the same measure, so fusing blocks without one would integrate each block
+    at the largest degree of all of them (other values); such a group is assembled block by block."""
+    start, count = group
+    return all("quadrature_degree" in integral.metadata()
+               for row in jacobian[start:start + count] for form in row[start:start + count] if form is not None
+               for integral in form.integrals() if integral.integral_type() == "cell")
+
+
+def _split_cell(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None]:
+    """(cell integrals, other integrals) of a form (derivatives applied: zero blocks have no integral);
+    None where there are none."""
+    if form is None:
+        return None, None
+    cell = [i for i in form.integrals() if i.integral_type() == "cell"]
+    other = [i for i in form.integrals() if i.integral_type() != "cell"]
+    return (ufl.Form(cell) if cell else None), (ufl.Form(other) if other else None)
+
+
+@dataclass
+class _Group:
+    """One group of unknowns: its fused cell form, a CSR matrix for it and where its values go in A."""
+
+    form: fem.Form
+    matrix: dolfinx.la.MatrixCSR
+    row_ptr: np.ndarray  # CSR rows over all local rows of A (owned and ghost)
+    columns: np.ndarray  # local columns of A, sorted within each row
+    order: np.ndarray  # the values of ``matrix`` in the order of ``columns``
+
+    def add_to(self, A: PETSc.Mat) -> None:
+        """Assemble the fused form and add its values to A (local numbering; not finalised)."""
+        self.matrix.set_value(0.0)
+        fem.assemble_matrix(self.matrix, self.form, constants=fem.pack_constants(self.form),
+                            coeffs=fem.pack_coefficients(self.form))
+        A.setValuesLocalCSR(self.row_ptr, self.columns, self.matrix.data[self.order], addv=PETSc.InsertMode.ADD_VALUES)
+
+
+def _local_targets(space: fem.FunctionSpace, blocked: fem.FunctionSpace, index_sets: Sequence[PETSc.IS]) -> np.ndarray:
+    """For each local dof (node m, component k → m·n + k) of the blocked space, the local index
+    of the same node of unknown k in the global matrix (the node numberings are matched cell by cell)."""
+    node = np.empty(blocked.dofmap.index_map.size_local + blocked.dofmap.index_map.num_ghosts, dtype=np.int64)
+    node[blocked.dofmap.list.ravel()] = space.dofmap.list.ravel()
+    n = len(index_sets)
+    targets = np.empty(n * node.size, dtype=PETSc.IntType)
+    for k, iset in enumerate(index_sets):
+        targets[k::n] = iset.getIndices()[node]
+    return targets
+
+
+def _csr_nodes(matrix: dolfinx.la.MatrixCSR, axis: int, local: np.ndarray, blocked: fem.FunctionSpace) -> np.ndarray:
+    """The local nodes of ``blocked`` of the block matrix's local rows (axis 0) or columns (1), −1 for the
+    columns the sparsity took from other ranks (never assembled here: no local cell touches them)."""
+    return blocked.dofmap.index_map.global_to_local(matrix.index_map(axis).local_to_global(local.astype(np.int32)))
+
+
+def _insertion_pattern(matrix: dolfinx.la.MatrixCSR, blocked: fem.FunctionSpace, targets: np.ndarray,
+                       pairs: np.ndarray, n_local: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row pointer over A's n_local local rows, A's local columns sorted within each row, the positions of
+    their values in ``matrix.data``) of the block CSR matrix of a fused form (blocks of n × n values, row
+    major, one per pair of nodes); ``targets`` from :func:`_local_targets`. Only the component pairs
+    (i, j) with ``pairs[i, j]`` (the blocks with cell integrals, whose cell couplings A's sparsity holds)
+    are inserted: the others are zero."""
+    n = blocked.dofmap.index_map_bs
+    node_rows = _csr_nodes(matrix, 0, np.repeat(np.arange(matrix.indptr.size - 1), np.diff(matrix.indptr)), blocked)
+    node_cols = _csr_nodes(matrix, 1, matrix.indices, blocked)
+    keep = np.flatnonzero((node_rows >= 0) & (node_cols >= 0))
+    i, j = np.divmod(np.flatnonzero(pairs.ravel()), n)
+    rows = targets[(node_rows[keep, None] * n + i).ravel()]
+    cols = targets[(node_cols[keep, None] * n + j).ravel()]
+    positions = (keep[:, None] * (n * n) + i * n + j).ravel()
+    sort = np.lexsort((cols, rows))
+    row_ptr = np.zeros(n_local + 1, dtype=PETSc.IntType)
+    row_ptr[1:] = np.cumsum(np.bincount(rows, minlength=n_local))
+    return row_ptr, cols[sort].astype(PETSc.IntType), positions[sort]
+
+
+class FusedJacobian:
+    """The SNES Jacobian of a blocked residual with the cell blocks of each shared-space group fused.
+
+    Args:
+        residuals: one UFL residual form per unknown (the rows).
+        unknowns: the unknowns, in block order.
+        entity_maps: the submesh entity maps of the forms.
+        groups: (first, count) of the groups to fuse (:func:`shared_space_groups`); not empty.
+    """
+
+    def __init__(self, residuals: Sequence[ufl.Form], unknowns: Sequence[fem.Function], entity_maps: Sequence[Any],
+                 groups: Sequence[tuple[int, int]]) -> None:
+        self._unknowns = list(unknowns)
+        self._entity_maps = list(entity_maps)
+        self._spaces: dict[tuple[int, int], fem.FunctionSpace] = {}
+        jacobian = [[expand_derivatives(f) if f is not None else None for f in row]
+                    for row in derivative_block(list(residuals), self._unknowns)]
+        groups = [g for g in groups if _explicit_degrees(jacobian, g)]
+        fused: list[ufl.Form | None] = [None for _ in groups]
+        self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
+        self._blocks: list[tuple[int, int, fem.Form]] = []
+        for i, row in enumerate(jacobian):
+            for j, form in enumerate(row):
+                g = next((n for n, (s, c) in enumerate(groups) if s <= i < s + c and s <= j < s + c), None)
+                cell, other = _split_cell(form) if g is not None else (None, form if form and form.integrals() else None)
+                if cell is not None:
+                    fused[g] = self._component_form(cell, groups[g], i, j, fused[g])
+                    self._pairs[g][i - groups[g][0], j - groups[g][0]] = True
+                compiled = fem.form(other, entity_maps=self._entity_maps) if other is not None else None
+                if compiled is not None and compiled._cpp_object.integral_types:  # zero blocks compile to no integral
+                    self._blocks.append((i, j, compiled))
+        self._fused_ufl = [(group, form, pairs) for group, form, pairs in zip(groups, fused, self._pairs, strict=True)
+                           if form is not None]
+        self._groups: list[_Group] = []  # compiled with the first matrix
+        self._index_sets: list[PETSc.IS] = []
+
+    def _component_form(self, cell: ufl.Form, group: tuple[int, int], i: int, j: int,
+                        total: ufl.Form | None) -> ufl.Form:
+        """``total`` + the cell form of block (i, j) on the blocked space of ``group``."""
+        start, count = group
+        space = self._unknowns[start].function_space
+        blocked = self._blocked_space(space, count)
+        test, trial = sorted(cell.arguments(), key=lambda a: a.number())
+        part = ufl.replace(cell, {test: ufl.TestFunction(blocked)[i - start],
+                                  trial: ufl.TrialFunction(blocked)[j - start]})
+        return part if total is None else total + part
+
+    def _blocked_space(self, space: fem.FunctionSpace, count: int) -> fem.FunctionSpace:
+        """The space of ``count`` components of ``space``'s element (one per unknown of a group)."""
+        key = (id(space), count)
+        if key not in self._spaces:
+            element = basix.ufl.blocked_element(space.ufl_element(), shape=(count,))
+            self._spaces[key] = fem.functionspace(space.mesh, element)
+        return self._spaces[key]
+
+    def attach(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
+        """Make this the Jacobian callback of ``problem``'s SNES (its matrix A, no separate preconditioner)."""
+        if problem.P_mat is not None:
+            raise ValueError("a fused Jacobian does not assemble a separate preconditioner matrix")
+        if not self._groups:
+            self._build_groups(problem.A)
+        problem.solver.setJacobian(self._assemble, problem.A)
+
+    def _build_groups(self, A: PETSc.Mat) -> None:
+        """Compile the fused forms and the insertion pattern of each group into A's local numbering."""
+        index_sets = create_index_sets([(u.function_space.dofmap.index_map, u.function_space.dofmap.index_map_bs)
+                                        for u in self._unknowns])
+        self._index_sets = list(index_sets)
+        n_local = A.getLGMap()[0].getSize()
+        for (start, count), form, pairs in self._fused_ufl:
+            compiled = fem.form(form, entity_maps=self._entity_maps)
+            matrix = fem.create_matrix(compiled, block_mode=dolfinx.la.BlockMode.compact)
+            space = self._unknowns[start].function_space
+            blocked = self._blocked_space(space, count)
+            targets = _local_targets(space, blocked, index_sets[start:start + count])
+            self._groups.append(_Group(compiled, matrix, *_insertion_pattern(matrix, blocked, targets, pairs, n_local)))
+
+    def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
+        """The Jacobian at x into A: the remaining blocks as DOLFINx assembles them, then the fused groups."""
+        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        dolfinx.fem.petsc.assign(x, self._unknowns)
+        A.zeroEntries()
+        iss = self._index_sets
+        for i, j, form in self._blocks:
+            sub = A.getLocalSubMatrix(iss[i], iss[j])
+            _assemble_block(sub, form._cpp_object, fem.pack_constants(form), fem.pack_coefficients(form), [], True)
+            A.restoreLocalSubMatrix(iss[i], iss[j], sub)
+        for group in self._groups:
+            group.add_to(A)
+        A.assemble()
