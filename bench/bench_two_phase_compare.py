@@ -9,6 +9,15 @@ nvp-two-phase-3d: the 3D phase-field sphere; hev: HE-V in 3D) its wall time, acc
 and Newton iterations, the DOFs, and the peak stresses of the discharge: the largest von Mises and
 hydrostatic tension over the run and at the comparison's depths of discharge, in MPa.
 Target (issue 15): the comparison within 10 min on 2 cores.
+
+Measured once (2-core machine shared with other jobs, load average 10 at the start and 7 at the end,
+2 workers): 1027 s wall. Runs: nvp-two-phase-3d 958 s (50 accepted steps, 56 tried; 13 771 DOFs of
+the cell problem, 29.6k cells; mesh generation, form compilation and the first P2 elasticity solve
+included), hev 352 s, nvp-two-phase-1d 242 s (the 3D run is the critical path). Peak von Mises at
+DOD 10/50/90 %: 24/1429/962 MPa (3D, lambda 0.1 um), 33/1884/1559 MPa (sphere-1d, 50 nm), 0.3 MPa
+(HE-V). A finer particle mesh (particle_size 0.07 um: 56k tetrahedra, 29.9k DOFs) cost, profiled at
+load ~7, 57 s per step: 35 s the P2 elasticity solve (CG + GAMG, 240k DOFs), 22 s Newton (MUMPS, two
+Jacobians of 3 s each); hence 0.1 um.
 """
 
 from __future__ import annotations
