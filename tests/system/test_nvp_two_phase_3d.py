@@ -8,6 +8,10 @@ resolved electrolyte, against sphere-1d with 40 elements (25 nm on average) in a
 compression, over the particle) at 50 and 90 % depth of discharge within 3 % of the peak stress, the
 voltage on the plateau within 3 mV and the front radius within 3 % of R. The run also writes θ and μ
 for ParaView and states in its summary that the interface is widened.
+
+3D: the case as shipped (particle cells 0.1 µm = λ, rtol 1e-2) against the same resolved sphere-1d:
+the same bounds, and a closed shell (measured: stresses within 2.7 % of the peak; 3.3 % against
+sphere-1d with 10 elements, the 3D cell size).
 """
 
 from __future__ import annotations
@@ -88,3 +92,30 @@ def test_states_the_widened_interface_and_writes_theta_and_mu(runs) -> None:
     theta = snap.values("concentration") / two.c_max
     assert theta.min() < 0.1 and theta.max() > 0.85  # both phases (the shell is about 2λ thick here)
     assert "chemical_potential_J_mol" in snap.grid.array_names
+
+
+# --------------------------------------------------------------------------------------------
+# The 3D case as shipped (particle cells 0.1 µm = λ) against the resolved sphere-1d (40 elements, λ/4)
+
+
+@pytest.fixture(scope="module")
+def runs_3d(tmp_path_factory: pytest.TempPathFactory, runs):
+    return _run(tmp_path_factory, "pf-3d", []), runs[1]
+
+
+def test_3d_peak_stresses_agree_with_sphere_1d(runs_3d) -> None:
+    three, one = runs_3d
+    assert three.case.geometry.kind == "particle-in-electrolyte"
+    peak = max(np.abs(_at(one, column, DODS)).max() for column in STRESSES)
+    for column in STRESSES:
+        assert np.abs(_at(three, column, DODS) - _at(one, column, DODS)).max() < 0.03 * peak, column
+
+
+def test_3d_front_is_a_shell_that_follows_sphere_1d(runs_3d) -> None:
+    three, one = runs_3d
+    plateau = np.linspace(0.4, 0.9, 26)
+    assert np.abs(_at(three, "voltage_V", plateau) - _at(one, "voltage_V", plateau)).max() < 3e-3
+    front = _at(three, "phase_boundary_radius_m", plateau)
+    assert np.abs(front - _at(one, "phase_boundary_radius_m", plateau)).max() < 0.03 * R
+    # closed (with this case's rtol 1e-2; at 1e-3 the front nucleates on one side: see the case file)
+    assert _at(three, "phase_boundary_area_m2", plateau) == pytest.approx(4 * math.pi * front**2, rel=0.02)
