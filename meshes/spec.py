@@ -57,6 +57,7 @@ class MeshSpec:
     agglomerate_seed: int = 0
     size: float | None = None
     interface_size: float | None = None
+    particle_size: float | None = None
     elements: int = 40
     order: int = 1
     file: str | None = None
@@ -68,6 +69,8 @@ class MeshSpec:
             relevant -= {"semi_axes"}
         if self.shape != "irregular":
             relevant -= {"seed", "roughness", "modes"}
+        if self.particle_size is None:  # the keys of meshes made before particle_size existed
+            relevant -= {"particle_size"}
         data = {k: v for k, v in asdict(self).items() if k in relevant}
         text = json.dumps({"spec": data, "builder": BUILDER_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -75,7 +78,7 @@ class MeshSpec:
 
 _PARTICLE = {"shape", "radius", "semi_axes", "seed", "roughness", "modes"}
 _BOX = {"thickness", "width", "margin"}
-_SIZES = {"size", "interface_size", "order"}
+_SIZES = {"size", "interface_size", "particle_size", "order"}
 _RELEVANT = {
     "sphere-1d": {"kind", "radius", "elements", "order", "width", "margin"},
     "axisymmetric-2d": {"kind"} | _PARTICLE | _BOX | _SIZES,
@@ -124,6 +127,7 @@ def spec_from_geometry(geometry: Geometry, source: str | Path | None = None) -> 
         agglomerate_seed=agglomerate.seed,
         size=_um(mesh.size),
         interface_size=_um(mesh.interface_size),
+        particle_size=_um(mesh.particle_size),
         elements=mesh.elements,
         order=mesh.order,
         file=None if geometry.file is None else str(_resolve(Path(geometry.file), source)),

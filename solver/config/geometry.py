@@ -88,6 +88,10 @@ class MeshSettings(Schema):
     interface_size: GeometryLength | None = Field(
         None, description="cell size at the particle surface, m (default: by kind)"
     )
+    particle_size: GeometryLength | None = Field(
+        None, description="cell size throughout the particle volume, m (default: none, the particle is graded from"
+        " interface_size at its surface to size inside; a phase boundary that moves through the particle needs it)",
+    )
     elements: Annotated[
         int, Field(ge=2, le=MAX_SPHERE_ELEMENTS, description=f"sphere-1d elements, 2 to {MAX_SPHERE_ELEMENTS}")
     ] = 40
@@ -222,8 +226,8 @@ class Geometry(Schema):
 
         sphere-1d: ``mesh.elements``. 3D kinds: CELLS_PER_SIZE_CUBED tetrahedra per interface_size³
         in the band of 2·interface_size on each side of the interface, and per size³ elsewhere;
-        axisymmetric-2d: the same in 2D with CELLS_PER_SIZE_SQUARED. A mesh file: 0 (its size is
-        checked when it is read).
+        axisymmetric-2d: the same in 2D with CELLS_PER_SIZE_SQUARED; plus, with ``mesh.particle_size``, as
+        many per particle_size³ (²) of particle. A mesh file: 0 (its size is checked when it is read).
         """
         if self.kind == "sphere-1d":
             return float(self.mesh.elements)
@@ -234,4 +238,18 @@ class Geometry(Schema):
         dim = 2 if self.kind == "axisymmetric-2d" else 3
         band = min(interface * 4.0 * interface_size, measure)
         per_cell = CELLS_PER_SIZE_SQUARED if dim == 2 else CELLS_PER_SIZE_CUBED
-        return per_cell * (band / interface_size**dim + (measure - band) / size**dim)
+        cells = per_cell * (band / interface_size**dim + (measure - band) / size**dim)
+        if self.mesh.particle_size is not None:
+            cells += per_cell * self._particle_measure() / self.mesh.particle_size**dim
+        return cells
+
+    def _particle_measure(self) -> float:
+        """Volume (3D) or meridian area (axisymmetric-2d) of the particles, m³ or m² (an upper bound)."""
+        particle, agg = self.particle, self.agglomerate
+        if self.kind == "agglomerate":
+            return agg.count * 4.0 / 3.0 * math.pi * (agg.radius_mean + 2.0 * agg.radius_std) ** 3
+        if particle.shape == "ellipsoid":
+            a, b, c = particle.semi_axes  # type: ignore[misc]
+        else:
+            a = b = c = particle.radius * (1.0 + (particle.roughness if particle.shape == "irregular" else 0.0))
+        return math.pi * a * c / 2.0 if self.kind == "axisymmetric-2d" else 4.0 / 3.0 * math.pi * a * b * c

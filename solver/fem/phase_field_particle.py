@@ -119,7 +119,7 @@ class PhaseFieldParticle:
                 f"the mesh does not resolve the phase-field interface: λ = √(κ/(c_s,max Ω_a)) ="
                 f" {self.interface_width_m:.4g} m needs cells of at most λ/{CELLS_PER_INTERFACE_WIDTH:g} ="
                 f" {self.interface_width_m / CELLS_PER_INTERFACE_WIDTH:.4g} m at the particle surface, the mesh has"
-                f" {self.surface_cell_size_m:.4g} m: refine geometry.mesh (interface_size, or elements for"
+                f" {self.surface_cell_size_m:.4g} m: refine geometry.mesh (particle_size, interface_size, or elements for"
                 " sphere-1d), raise gradient_energy, or set material.phase_field.widened_interface: true",
                 file=self._case.source_path, key="material.phase_field.gradient_energy")
 
