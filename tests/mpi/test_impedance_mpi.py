@@ -35,9 +35,11 @@ def test_spectrum_independent_of_ranks(case_dir, kind):
         # the spectrum in the measures, |Z| and phase: 1 and 2 ranks agree far below their accuracy
         # (0.5 %, 0.5°). The real 2×2 system is ill-conditioned where ω t₀ is large (t₀ = R²/D = 1000 s here,
         # ω t₀ = 6e8 at 100 kHz): the small imaginary part there carries the factorisation's round-off
-        # (axisymmetric-2d, 100 kHz: Re equal to 1e-7, Im to 3 %, i.e. 0.004° of phase)
+        # (axisymmetric-2d, 100 kHz, where Im is 0.26 % of Re: Re equal to 5e-7, Im to 13 %, i.e. 0.02° of phase,
+        # with the particle and electrolyte cells partitioned separately; 1e-7, 3 % and 0.004° with one partition
+        # of the whole mesh: the round-off follows the partition). Bounds 1e-6 and 0.05°, 10x below the accuracy.
         for unit in ("Ohm", "Ohm_m2"):
             z1 = complex(a[f"Z_real_{unit}"], a[f"Z_imag_{unit}"])
             z2 = complex(b[f"Z_real_{unit}"], b[f"Z_imag_{unit}"])
             assert abs(abs(z2) - abs(z1)) <= 1e-6 * abs(z1), (unit, z1, z2)
-            assert abs(math.degrees(cmath.phase(z2) - cmath.phase(z1))) <= 0.01, (unit, z1, z2)
+            assert abs(math.degrees(cmath.phase(z2) - cmath.phase(z1))) <= 0.05, (unit, z1, z2)
