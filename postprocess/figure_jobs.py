@@ -71,26 +71,33 @@ def draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path,
     """The comparison's figures into ``fig_dir``: key → PNG path, in the order of :data:`FIGURE_FILES`
     (figures that do not apply are left out). ``pool``: draw them as jobs there (a pool that can no
     longer take jobs, e.g. after a worker died: here)."""
+    return start_figures(runs, dods, fig_dir, pool)()
+
+
+def start_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path,
+                  pool: cf.Executor | None = None) -> Callable[[], dict[str, Path]]:
+    """Start :func:`draw_figures`: with a pool the jobs are submitted and this returns at once; call
+    the returned function for the result (it waits for the jobs and raises a job's exception)."""
     fig_dir.mkdir(parents=True, exist_ok=True)
-    if not runs:
-        return {}
     paths = {key: fig_dir / name for key, name in FIGURE_FILES.items()}
-    drawn = _in_pool(runs, dods, paths, pool) if pool is not None else None
-    if drawn is None:
+    if not runs:
+        return dict
+    futures = _submit(runs, dods, paths, pool) if pool is not None else None
+    if futures is None:
         functions = figure_functions(runs, dods)
         drawn = {key: functions[key](path) is not None for key, path in paths.items()}
-    return {key: path for key, path in paths.items() if drawn[key]}
+        return lambda: {key: path for key, path in paths.items() if drawn[key]}
+    return lambda: {key: path for key, path in paths.items() if futures[key].result()}
 
 
-def _in_pool(runs: Sequence[RunData], dods: Sequence[float], paths: dict[str, Path],
-             pool: cf.Executor) -> dict[str, bool] | None:
-    """Draw every figure as a job in ``pool`` (costliest first); whether each was written, or None
-    when the pool takes no jobs. A job's exception is raised here."""
+def _submit(runs: Sequence[RunData], dods: Sequence[float], paths: dict[str, Path],
+            pool: cf.Executor) -> dict[str, cf.Future] | None:
+    """Submit every figure as a job to ``pool`` (costliest first); the futures by key, or None when
+    the pool takes no jobs."""
     directories = [str(run.directory) for run in runs]
     order = [*COSTLIEST_FIRST, *(key for key in paths if key not in COSTLIEST_FIRST)]
     try:
-        futures = {key: pool.submit(draw_figure, key, directories, list(dods), str(paths[key]), key != "grid_own")
-                   for key in order}
+        return {key: pool.submit(draw_figure, key, directories, list(dods), str(paths[key]), key != "grid_own")
+                for key in order}
     except (cf.process.BrokenProcessPool, RuntimeError):  # broken or shut down
         return None
-    return {key: futures[key].result() for key in paths}

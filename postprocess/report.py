@@ -583,12 +583,14 @@ def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str
     dods = manifest.get("depth_of_discharge") or manifest["depths_of_discharge"]
     entries = [c for c in manifest["cases"] if not c.get("error") and (_run_dir(directory, c) / "case.yaml").is_file()]
     runs = [load_run(_run_dir(directory, c)) for c in entries]
-    files = figure_jobs.draw_figures(runs, dods, out / "figures", pool)
+    figures = figure_jobs.start_figures(runs, dods, out / "figures", pool)  # in the pool: drawn meanwhile
     rows = tables.snapshot_rows(runs, dods)
     groups = {c["name"]: c.get("group") or _group(run) for c, run in zip(entries, runs, strict=True)}
     ratios = tables.ratios_by_group(rows, groups)
-    files.update(tables.write_tables(rows, ratios, out))
-    summary = _summary(directory, manifest, runs, rows, ratios, files, out / "figures")
+    written = tables.write_tables(rows, ratios, out)
+    more: dict[str, Path] = {}
+    summary = _summary(directory, manifest, runs, rows, ratios, more, out / "figures")
+    files = {**figures(), **written, **more}
     failures = {c["name"]: c["error"] for c in manifest["cases"] if c.get("error")}
     failures.update({f"sensitivity run {k}": v for k, v in (manifest.get("sensitivity") or {}).get("errors", {}).items()})
     doc = build_report(
