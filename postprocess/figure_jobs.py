@@ -30,7 +30,7 @@ FIGURE_FILES = {
     "voltammogram": "cyclic_voltammogram.png",
 }
 """Every comparison figure in the report's order: key → PNG file name in ``figures/``."""
-COSTLIEST_FIRST = ("grid", "grid_own", "view3d", "profiles", "peaks", "voltage", "surface")
+COSTLIEST_FIRST = ("view3d", "profiles", "grid_own", "grid", "peaks", "voltage", "surface")
 """Figures that take seconds (slices, renders, many axes), started first in a pool; the rest follow."""
 
 
@@ -99,5 +99,5 @@ def _submit(runs: Sequence[RunData], dods: Sequence[float], paths: dict[str, Pat
     try:
         return {key: pool.submit(draw_figure, key, directories, list(dods), str(paths[key]), key != "grid_own")
                 for key in order}
-    except (cf.process.BrokenProcessPool, RuntimeError):  # broken or shut down
+    except RuntimeError:  # broken (cf.BrokenExecutor is one) or shut down
         return None

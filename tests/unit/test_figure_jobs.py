@@ -46,3 +46,24 @@ def test_a_pool_that_takes_no_jobs_draws_here(tmp_path: Path) -> None:
     pool.shutdown()
     drawn = draw_figures(runs, DODS, tmp_path / "figures", pool)
     assert "voltage" in drawn and all(path.is_file() for path in drawn.values())
+
+
+def test_one_plotter_for_all_3d_images_gives_the_same_pixels(tmp_path: Path) -> None:
+    """The 3D view renders every image with one plotter (a render window per image cost seconds)."""
+    import numpy as np
+
+    from ecmx.postprocess import view3d
+
+    run = load_run(write_fake_run(tmp_path / "nvp", fake_case("nvp", "particle-in-electrolyte"), dods=DODS))
+    surfaces = [view3d.cut_particle(run, run.snapshot_at(d)) for d in DODS]
+    try:
+        alone = [view3d.render(s, "c_ratio", "viridis", (0.0, 1.0)) for s in surfaces]
+    except Exception as exc:  # noqa: BLE001  (no off-screen GL here: nothing to compare)
+        pytest.skip(f"no off-screen rendering on this machine ({exc})")
+    plotter = view3d.new_plotter()
+    try:
+        shared = [view3d.render(s, name, "viridis", (0.0, 1.0), plotter)
+                  for s in surfaces for name in ("von_mises_MPa", "c_ratio")][1::2]
+    finally:
+        plotter.close()
+    assert all(np.array_equal(a, b) for a, b in zip(alone, shared, strict=True))
