@@ -112,16 +112,18 @@ def draw_plane(ax, plane: pv.PolyData, name: str, cmap: str, clim: tuple[float, 
     ax.set_ylim(-1.08 * radius, 1.08 * radius)
 
 
-def _slices(runs: Sequence[RunData], dods: Sequence[float], slice_dir: Path) -> dict[tuple[int, int], pv.PolyData]:
-    """The mid-plane slice of every (run, DOD) that exists, each saved to ``slice_dir``."""
-    slice_dir.mkdir(parents=True, exist_ok=True)
+def _slices(runs: Sequence[RunData], dods: Sequence[float], slice_dir: Path | None) -> dict[tuple[int, int], pv.PolyData]:
+    """The mid-plane slice of every (run, DOD) that exists, each saved to ``slice_dir`` (None: not saved)."""
+    if slice_dir is not None:
+        slice_dir.mkdir(parents=True, exist_ok=True)
     planes: dict[tuple[int, int], pv.PolyData] = {}
     for i, run in enumerate(runs):
         for j, dod in enumerate(dods):
             snap = run.snapshot_at(dod)
             if snap is not None:
                 planes[(i, j)] = slice_of(run, snap)
-                planes[(i, j)].save(slice_dir / slice_file_name(run, dod))
+                if slice_dir is not None:
+                    planes[(i, j)].save(slice_dir / slice_file_name(run, dod))
     return planes
 
 
@@ -139,14 +141,16 @@ GRID_INCHES = {"panel": 2.0, "gap": 0.06, "block_gap": 0.25, "left": 0.9, "top":
 """Layout of the grid in inches: square panels, row labels left, colour bars right."""
 
 
-def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path, scale: str = "shared") -> Figure:
-    """Write the slice grid PNG (and PDF) to ``path`` and the slice data to ``path.parent/slices/``.
+def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path, scale: str = "shared",
+                write_slices: bool = True) -> Figure:
+    """Write the slice grid PNG (and PDF) to ``path`` and the slice data to ``path.parent/slices/``
+    (unless ``write_slices`` is False: the other grid writes the same files).
 
     ``scale="shared"``: one colour scale per block for all panels; ``"own"``: one per case (row).
     Each colour bar's axes is labelled ``scale:<array>`` (shared) or ``scale:<array>:<case>`` (own)
     and spans its colour range. Returns the Figure.
     """
-    planes = _slices(runs, dods, path.parent / "slices")
+    planes = _slices(runs, dods, path.parent / "slices" if write_slices else None)
     shared = colour_ranges(list(planes.values()))
     g = GRID_INCHES
     nrows, ncols = len(BLOCKS) * len(runs), len(dods)

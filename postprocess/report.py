@@ -14,6 +14,7 @@ one file with every image inline (a data URI), so it can be mailed or archived a
 from __future__ import annotations
 
 import base64
+import concurrent.futures as cf
 import datetime
 import html
 import json
@@ -23,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecmx.postprocess import figures as figs
-from ecmx.postprocess import fronts, tables, view3d, voltammetry
+from ecmx.postprocess import figure_jobs, tables
 from ecmx.postprocess import sensitivity as sens
 from ecmx.postprocess.conclusion import conclusion
 from ecmx.postprocess.labels import display_name
@@ -555,34 +555,6 @@ def comparison_title(manifest: dict[str, Any], runs: Sequence[RunData]) -> str:
     return f"{title}: Na concentration and stress during discharge{basis}"
 
 
-def _draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path) -> dict[str, Path]:
-    """The comparison's figures into ``fig_dir``: key → PNG path (a PDF lies beside each)."""
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    if not runs:
-        return files
-    draw = {
-        "grid": lambda p: figs.figure_grid(runs, dods, p),
-        "grid_own": lambda p: figs.figure_grid(runs, dods, p, scale="own"),
-        "voltage": lambda p: figs.voltage_capacity(runs, dods, p),
-        "profiles": lambda p: figs.radial_profiles(runs, dods, p),
-        "peaks": lambda p: figs.peaks_vs_dod(runs, dods, p),
-        "surface": lambda p: figs.surface_von_mises(runs, p),
-        "view3d": lambda p: view3d.particle_views(runs, dods, p),
-        "front_profiles": lambda p: fronts.front_profiles(runs, dods, p),
-        "front_radius": lambda p: fronts.front_radius(runs, p),
-        "free_energy": lambda p: fronts.free_energy(runs, p),
-        "voltammogram": lambda p: voltammetry.cyclic_voltammogram(runs, p),
-    }
-    names = {"grid_own": "grid_own_scale.png", "surface": "surface_von_mises.png",
-             "voltammogram": "cyclic_voltammogram.png"}
-    for key, function in draw.items():
-        path = fig_dir / names.get(key, f"{key}.png")
-        if function(path) is not None:
-            files[key] = path
-    return files
-
-
 def _summary(directory: Path, manifest: dict[str, Any], runs: Sequence[RunData], rows: Sequence[Row],
              ratios: Sequence[Ratio], files: dict[str, Path], fig_dir: Path) -> Summary:
     """The conclusion and the sensitivity points; draws ``sensitivity.png`` and writes ``sensitivity.csv``."""
@@ -599,22 +571,26 @@ def _summary(directory: Path, manifest: dict[str, Any], runs: Sequence[RunData],
     return Summary(headline, items, where, list(points), names, study.get("depth_of_discharge", math.nan))
 
 
-def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str, Any] | None = None) -> Drawn:
+def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str, Any] | None = None,
+                    pool: cf.Executor | None = None) -> Drawn:
     """Figures, tables, ``sensitivity.csv`` and the report of the comparison in ``directory``, drawn
     from its files only (``comparison.json``, or ``manifest`` in its format, and the run directories)
-    into ``out`` (default: the comparison directory itself)."""
+    into ``out`` (default: the comparison directory itself). ``pool``: worker processes that draw
+    the figures side by side (:mod:`ecmx.postprocess.figure_jobs`; the same files)."""
     directory = Path(directory)
     out = Path(out) if out is not None else directory
     manifest = manifest if manifest is not None else read_manifest(directory, out)
     dods = manifest.get("depth_of_discharge") or manifest["depths_of_discharge"]
     entries = [c for c in manifest["cases"] if not c.get("error") and (_run_dir(directory, c) / "case.yaml").is_file()]
     runs = [load_run(_run_dir(directory, c)) for c in entries]
-    files = _draw_figures(runs, dods, out / "figures")
+    figures = figure_jobs.start_figures(runs, dods, out / "figures", pool)  # in the pool: drawn meanwhile
     rows = tables.snapshot_rows(runs, dods)
     groups = {c["name"]: c.get("group") or _group(run) for c, run in zip(entries, runs, strict=True)}
     ratios = tables.ratios_by_group(rows, groups)
-    files.update(tables.write_tables(rows, ratios, out))
-    summary = _summary(directory, manifest, runs, rows, ratios, files, out / "figures")
+    written = tables.write_tables(rows, ratios, out)
+    more: dict[str, Path] = {}
+    summary = _summary(directory, manifest, runs, rows, ratios, more, out / "figures")
+    files = {**figures(), **written, **more}
     failures = {c["name"]: c["error"] for c in manifest["cases"] if c.get("error")}
     failures.update({f"sensitivity run {k}": v for k, v in (manifest.get("sensitivity") or {}).get("errors", {}).items()})
     doc = build_report(

@@ -53,19 +53,33 @@ def _quiet_vtk() -> None:
         pass
 
 
-def render(surface: pv.PolyData, name: str, cmap: str, clim: tuple[float, float]) -> np.ndarray:
-    """One off-screen image (RGB) of ``surface`` coloured by ``name``, seen from the cut side."""
+def new_plotter() -> pv.Plotter:
+    """The off-screen plotter the images are rendered with (white background); close it after use."""
     plotter = pv.Plotter(off_screen=True, window_size=(PIXELS, PIXELS))
-    try:
-        plotter.set_background("white")
-        preference = "point" if name in surface.point_data else "cell"
-        plotter.add_mesh(surface, scalars=name, preference=preference, cmap=cmap, clim=clim, show_scalar_bar=False,
-                         smooth_shading=True)
-        plotter.camera_position = [(1.2, -3.2, 1.6), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)]
-        plotter.reset_camera()
-        return plotter.screenshot(return_img=True)
-    finally:
-        plotter.close()
+    plotter.set_background("white")
+    return plotter
+
+
+def render(surface: pv.PolyData, name: str, cmap: str, clim: tuple[float, float],
+           plotter: pv.Plotter | None = None) -> np.ndarray:
+    """One off-screen image (RGB) of ``surface`` coloured by ``name``, seen from the cut side.
+
+    ``plotter``: render with this one (:func:`new_plotter`; its actors are replaced), which saves
+    opening a render window per image (the same pixels); None: a plotter of its own.
+    """
+    if plotter is None:
+        own = new_plotter()
+        try:
+            return render(surface, name, cmap, clim, own)
+        finally:
+            own.close()
+    plotter.clear_actors()
+    preference = "point" if name in surface.point_data else "cell"
+    plotter.add_mesh(surface, scalars=name, preference=preference, cmap=cmap, clim=clim, show_scalar_bar=False,
+                     smooth_shading=True)
+    plotter.camera_position = [(1.2, -3.2, 1.6), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)]
+    plotter.reset_camera()
+    return plotter.screenshot(return_img=True)
 
 
 def particle_views(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure | None:
@@ -100,7 +114,17 @@ def particle_views(runs: Sequence[RunData], dods: Sequence[float], path: Path) -
 
 def _render_all(runs: Sequence[RunData], dods: Sequence[float]) -> tuple[dict[tuple[int, int], np.ndarray],
                                                                         dict[int, tuple[float, float]]]:
-    """Images keyed by (row, column) and the colour range of each row (case × quantity)."""
+    """Images keyed by (row, column) and the colour range of each row (case × quantity), all rendered
+    with one plotter."""
+    plotter = new_plotter()
+    try:
+        return _render_with(plotter, runs, dods)
+    finally:
+        plotter.close()
+
+
+def _render_with(plotter: pv.Plotter, runs: Sequence[RunData],
+                 dods: Sequence[float]) -> tuple[dict[tuple[int, int], np.ndarray], dict[int, tuple[float, float]]]:
     images, ranges = {}, {}
     for k, run in enumerate(runs):
         surfaces = {j: cut_particle(run, snap) for j, d in enumerate(dods) if (snap := run.snapshot_at(d)) is not None}
@@ -112,5 +136,5 @@ def _render_all(runs: Sequence[RunData], dods: Sequence[float]) -> tuple[dict[tu
             lo, hi = float(min(v.min() for v in values)), float(max(v.max() for v in values))
             ranges[row] = (lo, hi if hi > lo else lo + 1e-12)
             for j, surface in surfaces.items():
-                images[(row, j)] = render(surface, name, cmap, ranges[row])
+                images[(row, j)] = render(surface, name, cmap, ranges[row], plotter)
     return images, ranges

@@ -35,7 +35,8 @@ ones as they were.
 
 Parallelism: without MPI, the cases run in ``workers`` processes (default: ``compare.workers``,
 else one per case up to the number of cores), started with ``spawn`` (a fork would copy the
-parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS. Under
+parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS; the same
+processes then draw the figures side by side (:mod:`ecmx.postprocess.figure_jobs`). Under
 ``mpiexec -n N`` the cases run one after the other on all N ranks. Post-processing runs on rank 0;
 its failure is raised on every rank (no rank is left waiting).
 
@@ -48,6 +49,7 @@ its next step on every rank) and raises KeyboardInterrupt; nothing is post-proce
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import gc
 import json
 import logging
@@ -55,7 +57,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,15 +215,17 @@ def run_comparison(
     planned = [*comparison_runs(study), *extra]
     cases = [run.case for run in planned]
     locks: list[DirectoryLock] = []
+    count = _worker_count(study, cases, workers)
     try:
         case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks)
-        try:
-            outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, workers, comm, progress)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
-                                    f"{directory}") from None
-        result = ComparisonResult(directory, outcomes, 0.0, manifest=_manifest(study, planned, outcomes, manifest))
-        on_root(comm, _post_process, study, result, started)
+        with _local_pool(count, comm) as pool:
+            try:
+                outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
+                                        f"{directory}") from None
+            result = ComparisonResult(directory, outcomes, 0.0, manifest=_manifest(study, planned, outcomes, manifest))
+            on_root(comm, _post_process, study, result, started, pool)
     finally:
         for lock in locks:
             lock.release()
@@ -299,12 +303,29 @@ def record_comparison(study: Comparison, directory: Path, planned: Sequence[Plan
                                                          default=str))
 
 
+def _worker_count(study: Comparison, cases: Sequence[Case], workers: int | None) -> int:
+    """Local worker processes: ``workers``, else ``compare.workers``, else one per case up to the cores."""
+    count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
+    return max(1, min(count, len(cases)))
+
+
+@contextlib.contextmanager
+def _local_pool(workers: int, comm: Any) -> Iterator[cf.Executor | None]:
+    """The comparison's worker processes, kept from its first run to its last figure (None under MPI
+    or with one worker: everything runs in this process)."""
+    if comm.size > 1 or workers < 2:
+        yield None
+        return
+    with process_pool(workers) as pool:
+        yield pool
+
+
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
-               workers: int | None, comm: Any, progress: bool = True) -> list[CaseOutcome]:
-    """Run every case: one after the other on all ranks under MPI, else in local worker processes."""
+               workers: int, comm: Any, progress: bool = True, pool: cf.Executor | None = None) -> list[CaseOutcome]:
+    """Run every case: one after the other on all ranks under MPI, else in local worker processes
+    (``pool``, with ``workers`` processes; None: in this process)."""
     if comm.size == 1:
-        count = workers or study.spec.compare.workers or min(len(cases), os.cpu_count() or 1)
-        return _run_local(cases, case_dirs, overwrite, runner, max(1, min(count, len(cases))), progress)
+        return _run_local(cases, case_dirs, overwrite, runner, workers if pool is not None else 1, progress, pool)
     outcomes = []
     for case, out_dir in zip(cases, case_dirs, strict=True):
         outcomes.append(_run_one(case, out_dir, overwrite, runner, comm))
@@ -339,8 +360,9 @@ def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, 
 
 
 def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-               workers: int, progress: bool = True) -> list[CaseOutcome]:
-    """Run the cases in this process (one worker) or in ``workers`` spawned processes."""
+               workers: int, progress: bool = True, pool: cf.Executor | None = None) -> list[CaseOutcome]:
+    """Run the cases in this process (one worker) or in ``workers`` spawned processes (``pool``
+    when given, else a pool of their own)."""
     outcomes: dict[str, CaseOutcome] = {}
     display = CasesProgress(cases, case_dirs, enabled=progress)
 
@@ -352,27 +374,35 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
 
     display.note(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}")
     with display:
-        _run_cases_locally(cases, case_dirs, overwrite, runner, workers, done)
+        _run_cases_locally(cases, case_dirs, overwrite, runner, workers, done, pool)
     return [outcomes[c.name] for c in cases]
 
 
 def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-                       workers: int, done: Callable[[CaseOutcome], None]) -> None:
-    """Run the cases in this process (one worker) or in ``workers`` spawned processes; ``done`` gets
-    each outcome as it comes (a worker that died is a failed case)."""
+                       workers: int, done: Callable[[CaseOutcome], None], pool: cf.Executor | None = None) -> None:
+    """Run the cases in this process (one worker) or in ``workers`` spawned processes (``pool`` when
+    given); ``done`` gets each outcome as it comes (a worker that died is a failed case)."""
     if workers == 1:
         for case, out_dir in zip(cases, case_dirs, strict=True):
             done(_run_one(case, out_dir, overwrite, runner))
+    elif pool is None:
+        with process_pool(workers) as own:
+            _run_in_pool(cases, case_dirs, overwrite, runner, done, own)
     else:
-        with process_pool(workers) as pool:
-            futures = {pool.submit(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
-                       for i in longest_first(cases)}
-            for future in cf.as_completed(futures):
-                case, out_dir = futures[future]
-                try:
-                    done(future.result())
-                except cf.process.BrokenProcessPool:
-                    done(CaseOutcome(case.name, out_dir, float("nan"), "the worker process died (crash or out of memory)"))
+        _run_in_pool(cases, case_dirs, overwrite, runner, done, pool)
+
+
+def _run_in_pool(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
+                 done: Callable[[CaseOutcome], None], pool: cf.Executor) -> None:
+    """Submit every case to ``pool`` (:func:`longest_first`) and pass each outcome to ``done``."""
+    futures = {pool.submit(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
+               for i in longest_first(cases)}
+    for future in cf.as_completed(futures):
+        case, out_dir = futures[future]
+        try:
+            done(future.result())
+        except cf.process.BrokenProcessPool:
+            done(CaseOutcome(case.name, out_dir, float("nan"), "the worker process died (crash or out of memory)"))
 
 
 RELATIVE_COST = {"sphere-1d": 1.0, "axisymmetric-2d": 10.0}
@@ -399,13 +429,13 @@ def _shown(path: Path) -> Path:
         return path
 
 
-def _post_process(study: Comparison, result: ComparisonResult, started: float) -> None:
+def _post_process(study: Comparison, result: ComparisonResult, started: float, pool: cf.Executor | None = None) -> None:
     """Rank 0: figures, tables and report from the runs that completed, drawn aside and then put in
-    place. Any failure becomes a SolveError (with the traceback logged) and leaves the previous
-    outputs as they were."""
+    place (the figures in ``pool``'s worker processes, when given). Any failure becomes a SolveError
+    (with the traceback logged) and leaves the previous outputs as they were."""
     try:
         with staged_outputs(result.directory) as staging:
-            _draw(study, result, staging, started)
+            _draw(study, result, staging, started, pool)
             publish(staging, result.directory)
             result.files = {key: result.directory / path.relative_to(staging) for key, path in result.files.items()}
     except Exception as exc:
@@ -430,7 +460,7 @@ def _recorded(study: Any, result: ComparisonResult) -> dict[str, Any]:
     return manifest
 
 
-def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float) -> None:
+def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float, pool: cf.Executor | None = None) -> None:
     """``comparison.json``, then the figures, tables and report (:mod:`ecmx.postprocess.report`, from
     the comparison directory's files) into ``out``; ``result.files`` maps each to its path there."""
     from ecmx.postprocess import report, tables
@@ -439,7 +469,7 @@ def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float
     manifest["wall_time_s"] = time.perf_counter() - started
     if result.manifest:  # a comparison that ran (a redraw keeps the record as it is)
         (out / RECORD_FILE).write_text(json.dumps(manifest, indent=1, default=str) + "\n")
-    drawn = report.draw_comparison(result.directory, out, manifest)
+    drawn = report.draw_comparison(result.directory, out, manifest, pool)
     result.runs, result.rows, result.ratios = drawn.runs, drawn.rows, drawn.ratios
     result.files = {**({"manifest": out / RECORD_FILE} if result.manifest else {}), **drawn.files}
     print(tables.rows_markdown(result.rows))

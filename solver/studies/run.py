@@ -72,6 +72,7 @@ from ecmx.solver.studies.outdir import (
 from ecmx.solver.studies.progress import ProgressDisplay, RunProgress
 from ecmx.solver.studies.recorder import Recorder, check_probes
 from ecmx.solver.studies.resume import Checkpointer, ResumePoint, ResumingRecorder, resume_point
+from ecmx.solver.studies.timing import PhaseClock
 from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.observers import ObserverChain
 from ecmx.solver.timeloop.protocol import build_protocol
@@ -310,43 +311,56 @@ def run_case(case: Any, out_dir: str | Path | None = None, comm: MPI.Comm = MPI.
         OutputError: results could not be written; what was written is in ``<out>.partial``.
         KeyboardInterrupt: interrupted; what was written is in ``<out>.partial``.
     """
-    started = time.perf_counter()
+    started, clock = time.perf_counter(), PhaseClock()
     directory = results_directory(case, out_dir, comm, overwrite, ResumedDirectory if resume else ResultsDirectory)
     resumed = resume_point(directory, case, comm) if resume else None
-    from ecmx.meshes import load_mesh
-    from ecmx.solver.fem.cell_problem import CellProblem
-    from ecmx.solver.fem.mechanics_case import mechanics_for_case
+    with clock.phase("imports"):
+        import dolfinx.jit
 
-    pmesh = load_mesh(case.geometry, comm=comm, cache_dir=cache_dir)
-    problem = CellProblem(pmesh, case)
-    problem.set_initial_state()
-    mechanics = mechanics_for_case(problem, pmesh, case) if case.mechanics.enabled else None
-    return run_problem(problem, case, directory, comm=comm, mechanics=mechanics, pmesh=pmesh, progress=progress,
-                       started=started, resumed=resumed)
+        from ecmx.meshes import load_mesh
+        from ecmx.solver.fem.cell_problem import CellProblem
+        from ecmx.solver.fem.mechanics_case import mechanics_for_case
+
+    with clock.patched(dolfinx.jit, "ffcx_jit", "jit"):
+        with clock.phase("mesh"):
+            pmesh = load_mesh(case.geometry, comm=comm, cache_dir=cache_dir)
+        with clock.phase("setup"):
+            problem = CellProblem(pmesh, case)
+            problem.set_initial_state()
+            mechanics = mechanics_for_case(problem, pmesh, case) if case.mechanics.enabled else None
+        return run_problem(problem, case, directory, comm=comm, mechanics=mechanics, pmesh=pmesh, progress=progress,
+                           started=started, resumed=resumed, clock=clock)
 
 
 def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Path, *,
                 comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = False, mechanics: Any = None, pmesh: Any = None,
-                progress: bool = False, started: float | None = None, resumed: ResumePoint | None = None) -> RunResult:
+                progress: bool = False, started: float | None = None, resumed: ResumePoint | None = None,
+                clock: PhaseClock | None = None) -> RunResult:
     """Run the case's protocol on a built problem (at its initial state) and write the results.
 
     Collective. ``mechanics`` (optional) is solved one-way after every accepted step. Probes are
-    checked (CaseError) before anything is written. Raises like :func:`run_case`.
+    checked (CaseError) before anything is written. ``clock`` (default: a new one) times the phases
+    into ``summary.json`` ``timing`` (:mod:`ecmx.solver.studies.timing`). Raises like :func:`run_case`.
     """
     started = time.perf_counter() if started is None else started
+    clock = PhaseClock() if clock is None else clock
     if not isinstance(directory, ResultsDirectory):
         directory = ResultsDirectory(directory, comm, overwrite, case_file=case.source_path)
     check_probes(problem, case, pmesh)
     out = directory.create()
     recorder = (Recorder if resumed is None else ResumingRecorder)(problem, case, out, comm, mechanics=mechanics,
                                                                    pmesh=pmesh)
+    _time_phases(clock, problem, mechanics, recorder)
     error: BaseException | None = None
     try:
-        _run_protocol(problem, case, recorder, comm, progress, resumed)
+        with clock.phase("time_loop"):
+            _run_protocol(problem, case, recorder, comm, progress, resumed)
     except (Exception, KeyboardInterrupt) as exc:
         error = exc
-    error = _close(recorder, error)
+    with clock.phase("finish"):
+        error = _close(recorder, error)
     summary = recorder.summary(_status(error), _reason(error), time.perf_counter() - started)
+    summary["timing"] = clock.summary()
     try:
         write_json(out / "summary.json", summary, comm)
     except OutputError as exc:
@@ -364,11 +378,25 @@ def run_problem(problem: Any, case: Any, directory: ResultsDirectory | str | Pat
     return RunResult(path, "completed", summary)
 
 
+def _time_phases(clock: PhaseClock, problem: Any, mechanics: Any, recorder: Recorder) -> None:
+    """Hook ``clock`` onto the work of the time loop: the cell problem's tries (``cell_solve``), the
+    mechanics solves and stress integrals, and the recorder (``recording``, holding ``fields``,
+    ``probes`` and ``stress_quantities``; ``snapshots`` apart)."""
+    clock.wrap(problem, "try_step", "cell_solve")
+    clock.wrap(mechanics, "solve", "mechanics_solve")
+    clock.wrap(mechanics, "quantities", "stress_quantities")
+    clock.wrap(recorder, "step_accepted", "recording")
+    clock.wrap(recorder, "_write_fields", "fields")
+    clock.wrap(recorder, "_write_probes", "probes")
+    clock.wrap(recorder, "snapshot", "snapshots")
+
+
 def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, progress: bool,
                   resumed: ResumePoint | None = None) -> None:
     """Open the result files and run the protocol (collective). Observers, in order: the
     chemo-mechanical coupling (when mechanics is on), the recorder, the progress display (rank 0).
-    Two-way coupling also iterates the stagger within every step (:class:`StaggeredSteps`).
+    Two-way coupling also iterates the stagger within every step (:class:`StaggeredSteps`, which
+    then observes in the coupling's place and skips the solve its accepted try already made).
 
     A Ctrl-C stops the run on every rank before the next try of a step; ``solver.max_steps`` caps
     the accepted steps.
@@ -382,7 +410,7 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
                                kinks=getattr(problem, "kinks", None),
                                magnitudes=getattr(problem, "error_magnitudes", None))
     if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
-        problem = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case))
+        problem = coupling = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case))
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,

@@ -19,6 +19,11 @@ integrator's weighted norm, whose weight of θ is atol + rtol |θ| >= rtol |θ|;
 
 A rejected try restores the φ of the last accepted state. So two-way results converge with rtol,
 instead of carrying the one-step lag of φ, at one cell solve per try where φ is smooth in time.
+
+The stagger also observes the time loop in the coupling's place (:meth:`StaggeredSteps.step_accepted`):
+the accepted try's last pass has already solved the mechanics at the accepted state, so the
+coupling solves again only for a state no try reached (the initial state, a resumed one). The
+results are those of solving again, without the second mechanics solve per accepted step.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class StaggeredSteps:
         self.stagger_iterations = 0  # cell solves (passes) in all tries
         self.time = 0.0  # of the last accepted state [s]
         self._dt = 0.0
+        self._mechanics_current = False  # the mechanics was last solved at the problem's present state
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.problem, name)
@@ -81,6 +87,7 @@ class StaggeredSteps:
         iterations = 0
         for _ in range(MAX_STAGGER_ITERATIONS):
             used = phi.copy()
+            self._mechanics_current = False
             outcome = self.problem.try_step(dt, weights, guess)
             iterations += outcome.newton_iterations
             if not outcome.converged:
@@ -88,6 +95,7 @@ class StaggeredSteps:
             self.stagger_iterations += 1
             guess = self.problem.state()
             self.coupling.update(self.time + dt)
+            self._mechanics_current = True
             if self._change(used, phi) <= 1.0:
                 return replace(outcome, newton_iterations=iterations)
         return replace(outcome, converged=False, newton_iterations=iterations,
@@ -117,3 +125,17 @@ class StaggeredSteps:
     def reject(self) -> None:
         self.problem.reject()
         self.problem.harmonic_hydrostatic.x.array[:] = self._accepted_phi
+        self._mechanics_current = False
+
+    # -- observer interface, in the coupling's place (time-loop observer) ------------------------
+    def segment_started(self, segment: Any, index: int, count: int) -> None:
+        self.coupling.segment_started(segment, index, count)
+
+    def step_accepted(self, record: Any) -> None:
+        """The coupling's update at an accepted state, unless the accepted try's last pass made it."""
+        if not self._mechanics_current:
+            self.coupling.step_accepted(record)
+            self._mechanics_current = True
+
+    def snapshot(self, depth_of_discharge: float, record: Any) -> None:
+        self.coupling.snapshot(depth_of_discharge, record)

@@ -54,9 +54,16 @@ class Coupling:
     def __init__(self, problem, uniform=False, k=0.5):
         self.problem, self.uniform, self.k = problem, uniform, k
 
+    updates = 0
+
     def update(self, time_s):
+        self.updates += 1
         theta = self.problem.theta
         self.problem.harmonic_hydrostatic.x.array[:] = self.k * (np.full(2, theta.mean()) if self.uniform else theta)
+
+
+    def step_accepted(self, record):  # the observer: solve at the accepted state
+        self.update(record.time_s)
 
 
 def exact_difference(d0, dt):
@@ -121,3 +128,29 @@ def test_the_predicted_phi_saves_the_second_pass():
     for _ in range(6):
         exact = (exact - 0.01) / (1.0 - 0.05 * 0.01)
     assert abs(d - exact) <= 1e-6 * 0.5
+
+
+def test_an_accepted_step_costs_no_second_mechanics_solve():
+    """Observing in the coupling's place, the stagger solves the mechanics at an accepted state only
+    when no try has (the initial state; after a reject): the accepted try's last pass has it, and
+    the state it leaves is the one solving again gives."""
+    problem = Problem()
+    coupling = Coupling(problem, k=0.05)
+    steps = StaggeredSteps(problem, coupling, rtol=1e-6, potential_scale=1.0)
+    record = SimpleNamespace(time_s=0.0)
+    steps.step_accepted(record)  # the initial state: solved
+    assert coupling.updates == 1
+    for _ in range(4):
+        assert steps.try_step(0.01).converged
+        steps.accept()
+        passes, phi = coupling.updates, problem.harmonic_hydrostatic.x.array.copy()
+        steps.step_accepted(record)
+        assert coupling.updates == passes  # no second solve
+        coupling.update(0.0)  # solving again changes nothing
+        assert np.array_equal(problem.harmonic_hydrostatic.x.array, phi)
+        coupling.updates -= 1
+    steps.try_step(0.01)
+    steps.reject()
+    before = coupling.updates
+    steps.step_accepted(record)  # not at a solved state: solved
+    assert coupling.updates == before + 1

@@ -1,0 +1,69 @@
+"""The comparison's figures drawn as jobs in worker processes (ecmx.postprocess.figure_jobs) are the
+same files as those drawn in one process, on synthetic 3D and sphere-1d runs (tests/support/fake_runs.py)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from support.fake_runs import fake_case, write_fake_run
+
+from ecmx.postprocess.figure_jobs import FIGURE_FILES, draw_figures
+from ecmx.postprocess.rundata import load_run
+
+DODS = (0.1, 0.9)
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    """Relative path → bytes of every PNG and VTP below ``directory`` (PDFs carry their creation date)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.suffix in (".png", ".vtp")}
+
+
+@pytest.mark.slow
+def test_figures_drawn_in_worker_processes_are_the_same_files(tmp_path: Path) -> None:
+    runs = [load_run(write_fake_run(tmp_path / m, fake_case(m, "particle-in-electrolyte"), dods=DODS))
+            for m in ("nvp",)]
+    runs.append(load_run(write_fake_run(tmp_path / "one-d", fake_case("nvp", "sphere-1d"), dods=DODS)))
+    here = draw_figures(runs, DODS, tmp_path / "here")
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pooled = draw_figures(runs, DODS, tmp_path / "pooled", pool)
+    assert list(pooled) == list(here) and {"grid", "grid_own", "voltage", "profiles", "peaks"} <= set(here)
+    assert [p.name for p in pooled.values()] == [FIGURE_FILES[k] for k in pooled]
+    expected, got = _files(tmp_path / "here"), _files(tmp_path / "pooled")
+    assert any(name.startswith("slices/") for name in expected)
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if got[name] != expected[name]] == []
+    assert sorted(p.name for p in (tmp_path / "pooled").glob("*.pdf")) == sorted(
+        p.name for p in (tmp_path / "here").glob("*.pdf"))
+
+
+def test_a_pool_that_takes_no_jobs_draws_here(tmp_path: Path) -> None:
+    runs = [load_run(write_fake_run(tmp_path / "one-d", fake_case("nvp", "sphere-1d"), dods=DODS))]
+    pool = cf.ThreadPoolExecutor(1)
+    pool.shutdown()
+    drawn = draw_figures(runs, DODS, tmp_path / "figures", pool)
+    assert "voltage" in drawn and all(path.is_file() for path in drawn.values())
+
+
+def test_one_plotter_for_all_3d_images_gives_the_same_pixels(tmp_path: Path) -> None:
+    """The 3D view renders every image with one plotter (a render window per image cost seconds)."""
+    import numpy as np
+
+    from ecmx.postprocess import view3d
+
+    run = load_run(write_fake_run(tmp_path / "nvp", fake_case("nvp", "particle-in-electrolyte"), dods=DODS))
+    surfaces = [view3d.cut_particle(run, run.snapshot_at(d)) for d in DODS]
+    try:
+        alone = [view3d.render(s, "c_ratio", "viridis", (0.0, 1.0)) for s in surfaces]
+    except Exception as exc:  # noqa: BLE001  (no off-screen GL here: nothing to compare)
+        pytest.skip(f"no off-screen rendering on this machine ({exc})")
+    plotter = view3d.new_plotter()
+    try:
+        shared = [view3d.render(s, name, "viridis", (0.0, 1.0), plotter)
+                  for s in surfaces for name in ("von_mises_MPa", "c_ratio")][1::2]
+    finally:
+        plotter.close()
+    assert all(np.array_equal(a, b) for a, b in zip(alone, shared, strict=True))
