@@ -194,7 +194,8 @@ class CompareSpec(Schema):
     at: Snapshots = Field(Snapshots(), description="states at which the fields are compared")
     set: list[str] = Field([], description="dotted.key=value overrides applied to every case")
     workers: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="cases run in parallel, processes (default: cores); the same processes then draw the figures side by side")
+        None, description="cases run in parallel, processes (default: cores); the same processes then draw the figures"
+        " side by side")
     couplings: list[Literal["one-way", "two-way"]] | None = Field(
         None, description="run every case with each of these mechanics couplings, side by side (default: as in the cases)")
     current: Literal["own-c-rate", "same-specific-current"] = Field(
