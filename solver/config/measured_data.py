@@ -91,14 +91,9 @@ def read_measured_curve(
     Raises CaseError for anything wrong.
     """
     path = Path(path).expanduser()
-    refuse = Refusal(path, key=key, what="measured-data file", named_in=named_in)
-    text = read_text_file(path, key=key, what="measured-data file", max_bytes=MAX_CSV_BYTES, named_in=named_in)
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
-             if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
-        raise refuse.content("holds no header line: expected a CSV table with a header naming its columns")
+    refuse, lines, delimiter = open_csv_table(path, key=key, what="measured-data file", named_in=named_in,
+                                              expected="a CSV table with a header naming its columns")
     header_no, header_line = lines[0]
-    delimiter = _delimiter(header_line)
     header = _cells(header_line, delimiter, header_no, refuse)
     if len(header) > MAX_COLUMNS:
         raise refuse.content(f"line {header_no}: {len(header)} columns; at most {MAX_COLUMNS} are read")
@@ -114,6 +109,20 @@ def read_measured_curve(
     if "time" in columns:
         _check_increasing(columns["time"], lines[1:], refuse)
     return MeasuredCurve(path, columns, {q: header[i] for q, (i, _) in found.items()})
+
+
+def open_csv_table(path: Path, *, key: str | None, what: str, named_in: Path | None,
+                   expected: str) -> tuple[Refusal, list[tuple[int, str]], str]:
+    """Read a bounded CSV text file: (its Refusal, the (line number, line) pairs that are neither blank nor
+    ``#`` comments — the first is the header —, the delimiter of the header). CaseError for an unreadable,
+    oversized or empty file; ``expected`` says what the file should hold."""
+    refuse = Refusal(path, key=key, what=what, named_in=named_in)
+    text = read_text_file(path, key=key, what=what, max_bytes=MAX_CSV_BYTES, named_in=named_in)
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise refuse.content(f"holds no header line: expected {expected}")
+    return refuse, lines, _delimiter(lines[0][1])
 
 
 def _delimiter(header_line: str) -> str:

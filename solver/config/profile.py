@@ -29,10 +29,10 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, model_validator
 
-from ecmx.solver.config.measured_data import _BRACKETED, _cells, _delimiter, _number
+from ecmx.solver.config.measured_data import _BRACKETED, _cells, _number, open_csv_table
 from ecmx.solver.config.schema import Fraction, Schema
 from ecmx.solver.errors import CaseError
-from ecmx.solver.files import MAX_CSV_BYTES, Refusal, check_regular_file, read_text_file
+from ecmx.solver.files import MAX_CSV_BYTES, Refusal, check_regular_file
 from ecmx.solver.units import Length, short_repr, to_si
 
 MAX_PROFILE_ROWS = 10_000
@@ -99,14 +99,9 @@ def resolve_profile_file(file_text: str, case_file: Path | None) -> dict[str, li
 
 def read_profile_csv(path: Path, *, key: str, named_in: Path | None) -> dict[str, list[float]]:
     """Read a profile CSV file (module docstring) into SI lists; CaseError for anything wrong."""
-    refuse = Refusal(path, key=key, what="initial profile", named_in=named_in)
-    text = read_text_file(path, key=key, what="initial profile", max_bytes=MAX_CSV_BYTES, named_in=named_in)
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
-             if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
-        raise refuse.content("holds no header line: expected a CSV table with columns such as r_um, stoichiometry")
+    refuse, lines, delimiter = open_csv_table(path, key=key, what="initial profile", named_in=named_in,
+                                              expected="a CSV table with columns such as r_um, stoichiometry")
     header_no, header_line = lines[0]
-    delimiter = _delimiter(header_line)
     header = _cells(header_line, delimiter, header_no, refuse)
     columns = _columns(header, header_no, refuse)
     rows = lines[1:]
