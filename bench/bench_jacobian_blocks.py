@@ -21,8 +21,6 @@ and the cell voltage) and how many stored entries are zero.
 from __future__ import annotations
 
 import argparse
-import math
-import time
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 
@@ -31,6 +29,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 import dolfinx.fem.petsc
 import numpy as np
 import ufl
+from bench_step_cost import least_cpu_time as least  # bench/ is the script's directory (sys.path[0])
 from dolfinx import fem
 from dolfinx.fem.forms import derivative_block
 from mpi4py import MPI
@@ -38,16 +37,6 @@ from mpi4py import MPI
 from ecmx.meshes import load_mesh
 from ecmx.solver.config.case import case_from_dict
 from ecmx.solver.fem.cell_problem import CellProblem
-
-
-def least(action, repeats: int) -> float:
-    """The least process time [s] of ``repeats`` calls (the machine is shared)."""
-    best = math.inf
-    for _ in range(repeats):
-        started = time.process_time()
-        action()
-        best = min(best, time.process_time() - started)
-    return best
 
 
 def problem_after_two_steps(size_um: float, interface_um: float) -> CellProblem:

@@ -60,7 +60,7 @@ from pathlib import Path
 MESHES = "0.5:0.25,0.5:0.12,0.45:0.07"  # size:interface_size (µm): 3k, 10k, 26k DOFs (0.4:0.05: ~50k); first: cases/nvp.yaml
 
 
-def _minimum(action, repeats: int) -> float:
+def least_cpu_time(action, repeats: int) -> float:
     """The least CPU time of ``repeats`` calls (process time: on a shared machine the wall time also
     counts the other processes)."""
     best = math.inf
@@ -140,8 +140,8 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
     assert problem.try_step(5.0).converged  # sets the step's weights
     problem.reject()  # the first Newton iterate of that step: its residual is a real Newton right-hand side
     dolfinx.fem.petsc.assign(nl.u, x)
-    t_res = _minimum(lambda: snes.computeFunction(x, b), repeats)
-    t_jac = _minimum(lambda: snes.computeJacobian(x, nl.A, nl.A), repeats)
+    t_res = least_cpu_time(lambda: snes.computeFunction(x, b), repeats)
+    t_jac = least_cpu_time(lambda: snes.computeJacobian(x, nl.A, nl.A), repeats)
 
     def linear_solve() -> None:
         nl.A.stateIncrease()  # a changed operator, and the reuse rule told to set the preconditioner up again
@@ -149,10 +149,10 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
         ksp.setOperators(nl.A, nl.A)
         ksp.solve(b, dx)
 
-    t_lin = _minimum(linear_solve, repeats)
+    t_lin = least_cpu_time(linear_solve, repeats)
     krylov = ksp.getIterationNumber()
 
-    t_apply = _minimum(lambda: ksp.solve(b, dx), repeats)  # the same operator: no new set-up
+    t_apply = least_cpu_time(lambda: ksp.solve(b, dx), repeats)  # the same operator: no new set-up
     t_pc = max(t_lin - t_apply, 0.0)
     result = {"size_um": size_um, "interface_size_um": interface_um, "dofs": problem.num_dofs,
               "nonzeros": int(nl.A.getInfo()["nz_used"]), "linear_solver": problem._newton.linear_solver,
