@@ -30,13 +30,18 @@ def _rest(wetting: float) -> tuple[CellProblem, list[float]]:
     """A closed particle at θ₀ = 0.03 (the Na-poor phase, metastable) relaxed to rest; G per step."""
     problem = CellProblem(sphere_1d_mesh(elements=200),
                           phase_field_case(width=WIDTH, theta0=THETA0, surface_wetting=wetting))
+    return problem, _relax(problem, np.geomspace(0.01, 300.0, 25))
+
+
+def _relax(problem: CellProblem, steps: np.ndarray) -> list[float]:
+    """Rest the closed particle from its initial state through the steps ``steps`` [s]: G [J] before and after each."""
     problem.set_initial_state()
     problem.set_control("current", 0.0)
     energies = [problem.quantities()["free_energy_J"]]
-    for dt in np.geomspace(0.01, 300.0, 25):
+    for dt in steps:
         step(problem, dt)
         energies.append(problem.quantities()["free_energy_J"])
-    return problem, energies
+    return energies
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +95,7 @@ def _surface_rise(kind: str, mesh: dict, cache) -> tuple[float, np.ndarray]:
     case = make_case(kind, material={"open_circuit_voltage": None, "diffusivity": D_S, "phase_field": pf}, theta0=0.1)
     geometry = case.geometry.model_copy(update={"mesh": case.geometry.mesh.model_copy(update=mesh)})
     problem = CellProblem(load_mesh(geometry, cache_dir=cache), case)
-    problem.set_initial_state()
-    problem.set_control("current", 0.0)
-    energies = [problem.quantities()["free_energy_J"]]
-    for dt in np.geomspace(0.1, 300.0, 12):
-        step(problem, dt)
-        energies.append(problem.quantities()["free_energy_J"])
+    energies = _relax(problem, np.geomspace(0.1, 300.0, 12))
     return problem.quantities()["c_surface_mean"] / C_MAX - 0.1, np.array(energies)
 
 
