@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-DISPLAY_NAMES = {"nvp": "NVP", "hev": "HE-V", "nfm": "NFM", "heo": "HEO"}
+DISPLAY_NAMES = {"nvp": "NVP", "hev": "HE-V", "nfm": "NFM", "heo": "HEO", "nvp-two-phase": "NVP two-phase"}
 """Library material name → the name used in the papers (Zhang et al., EES 2025: "HE-V")."""
 
 REDOX_COUPLES: dict[str, tuple[tuple[float, float, str], ...]] = {
@@ -27,12 +27,20 @@ def display_name(material: str) -> str:
     return DISPLAY_NAMES.get(material, material.upper())
 
 
+REDUCED_GEOMETRIES = {"sphere-1d": "sphere-1d", "axisymmetric-2d": "axisymmetric"}
+"""Geometry kind → how a label names a reduced (not 3D) model of the particle."""
+
+
 def run_label(case: Any) -> str:
     """The label of a run in figures and tables: the material as in the papers, with the mechanics
-    coupling when it is two-way (``NVP``, ``NVP, two-way``)."""
+    coupling when it is two-way and the reduction when the geometry is not 3D (``NVP``,
+    ``NVP, two-way``, ``NVP two-phase, sphere-1d``), so that one material run in 3D and in sphere-1d
+    side by side gets two labels."""
     label = display_name(case.material.name) if case.material.name else case.name
     if case.mechanics.enabled and case.mechanics.coupling == "two-way":
         label += ", two-way"
+    if case.geometry.kind in REDUCED_GEOMETRIES:
+        label += f", {REDUCED_GEOMETRIES[case.geometry.kind]}"
     return label
 
 

@@ -92,7 +92,8 @@ def test_report_is_one_file_and_redraws_from_the_directory(tmp_path: Path) -> No
     assert "<title>NVP vs HE-V: Na concentration and stress" in html
     report = (out / "report.md").read_text()
     for text in ("## Conclusion", "which inputs are assumptions", "one-way coupling:", "two-way coupling:",
-                 "NVP, two-way / HE-V, two-way", "## Sensitivity", "figures/sensitivity.png", "## Methods and sources"):
+                 "NVP, two-way, sphere-1d / HE-V, two-way, sphere-1d", "## Sensitivity", "figures/sensitivity.png",
+                 "## Methods and sources"):
         assert text.lower() in report.lower(), text
     with open(out / "ratios.csv") as fh:
         groups = [r["group"] for r in csv.DictReader(fh)]
