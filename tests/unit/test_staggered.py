@@ -173,3 +173,17 @@ def test_aitken_relaxation_reaches_the_fixed_point_of_a_slowly_contracting_map()
         phi = relaxation.next(phi, g * phi + b)
     assert relaxation.omega == pytest.approx(10.0, rel=1e-12)
     assert phi[:3] == pytest.approx(fixed[:3], rel=1e-12)
+
+
+def test_a_try_starts_with_the_relaxation_the_last_one_ended_with():
+    """The contraction factor per pass is the same from try to try here (0.5 dt): the second try
+    starts relaxed with the ω the first one found and needs fewer passes than the first."""
+    problem = Problem()
+    steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0)
+    passes = []
+    for _ in range(2):
+        before = problem.solves
+        assert steps.try_step(0.4).converged
+        steps.accept()
+        passes.append(problem.solves - before)
+    assert passes[1] < passes[0]
