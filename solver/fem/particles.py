@@ -51,7 +51,7 @@ class FickianParticle:
 
     split_names = ("particle",)
     differential = (True,)  # θ has a storage term
-    error_magnitudes = (0.0,)  # θ's error is relative to θ (atol + rtol |θ|)
+    error_magnitudes = (1.0,)  # θ's error is measured on its range [0, 1]: atol + rtol max(|θ|, 1) (docs/model.md §7)
 
     def __init__(self, domains: CellDomains, case: Any, scales: Scales, history: TimeHistory) -> None:
         self._domains, self._case, self._scales, self._history = domains, case, scales, history
