@@ -325,10 +325,32 @@ class CellProblem:
         if guess is None:
             return self._newton.solve(self.reject, self._bounds_violation)
         outcome = self._newton.solve(lambda: self._start_from(guess), self._bounds_violation)
+        if outcome.converged and not self._converged_on_the_step_scale(outcome):
+            outcome = replace(outcome, converged=False, reason=f"{outcome.reason} only relative to a poor guess")
         if outcome.converged:
             return outcome
         retry = self._newton.solve(self.reject, self._bounds_violation)
         return replace(retry, newton_iterations=outcome.newton_iterations + retry.newton_iterations)
+
+    def _converged_on_the_step_scale(self, outcome: StepOutcome) -> bool:
+        """Whether a solve from the guess is also converged relative to the last accepted state.
+
+        Newton's relative test measures the residual against that of its first iterate; from a guess
+        far worse than the last accepted state (a predictor extrapolated across a sharp change: its
+        residual can be 1e10) a residual of order one passes it, and a wrong state (measured: a cell
+        voltage 0.1 V off, which the error estimate does not see) would be accepted. A relative
+        convergence with ‖F‖ above the absolute tolerance therefore also needs ‖F‖ ≤ rtol ‖F(uₙ)‖, the
+        residual of the step's own scale; the solution is left in the unknowns. Collective.
+        """
+        newton = self._newton.settings
+        if not outcome.relative or outcome.residual_norm <= newton.atol:
+            return True
+        solution = self.state()
+        self.reject()
+        reference = self._newton.residual_norm()
+        self._start_from(solution)
+        self._newton.residual_norm()  # coefficients computed outside UFL back at the solution
+        return outcome.residual_norm <= newton.rtol * reference
 
     def _start_from(self, guess: Sequence[np.ndarray]) -> None:
         """Put ``guess`` (owned values per block) into the unknowns, ghosts updated."""

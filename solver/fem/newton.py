@@ -131,6 +131,12 @@ class StepOutcome:
     converged: bool
     newton_iterations: int
     reason: str
+    residual_norm: float = 0.0
+    """‖F‖ of the last iterate (nondimensional residual units)."""
+    relative: bool = False
+    """Whether Newton converged by a relative test (‖F‖ ≤ rtol ‖F(first iterate)‖, or a round-off-size
+    update), not by the absolute tolerance: its accuracy is then only as good as the first iterate's
+    residual is small."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,19 @@ class CoupledNewton:
         bad = check()
         if bad:
             return StepOutcome(False, its, bad)
-        return StepOutcome(True, its, _snes_reason(reason))
+        return StepOutcome(True, its, _snes_reason(reason), snes.getFunctionNorm(), reason in RELATIVE_REASONS)
+
+    @property
+    def settings(self) -> NewtonSettings:
+        """The tolerances (absolute tolerance in residual units)."""
+        return self._settings
+
+    def residual_norm(self) -> float:
+        """‖F‖ (l2, nondimensional residual units) at the present values of the unknowns. Collective."""
+        problem = self._problem
+        dolfinx.fem.petsc.assign(self._unknowns, problem.x)
+        problem.solver.computeFunction(problem.x, problem.b)
+        return problem.b.norm()
 
     def _build(self, linear_solver: str) -> dolfinx.fem.petsc.NonlinearProblem:
         """The SNES of the residual with one of the linear-solver option sets."""
@@ -301,6 +319,10 @@ def _configure_mumps(problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
     for icntl, val in MUMPS_CONTROLS.items():
         factor.setMumpsIcntl(icntl, val)
 
+
+RELATIVE_REASONS = frozenset({PETSc.SNES.ConvergedReason.CONVERGED_FNORM_RELATIVE,
+                              PETSc.SNES.ConvergedReason.CONVERGED_SNORM_RELATIVE})
+"""SNES reasons that judge convergence relative to the first iterate rather than by the absolute tolerance."""
 
 _SNES_REASONS = {v: k for k, v in PETSc.SNES.ConvergedReason.__dict__.items() if isinstance(v, int)}
 
