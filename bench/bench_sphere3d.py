@@ -121,9 +121,24 @@ def breakdown(args: argparse.Namespace) -> None:
     mark("time loop + writers")
     if comm.rank == 0:
         shutil.rmtree(out)
+        _print_step_split(result.summary, getattr(mechanics, "iterations", None))
         total = sum(dofs.values())
         print("DOFs:", dofs, "total", total, "| steps:", result.summary.get("steps"))
         print(f"peak (all ranks) {max(peaks):.0f} MB = {max(peaks) * 1048576 / total:.0f} B/DOF", flush=True)
+
+
+def _print_step_split(summary: dict, mechanics_iterations: int | None) -> None:
+    """CPU seconds of the time loop per accepted step, by phase (``summary.json`` ``timing``, rank 0)."""
+    phases = summary.get("timing", {}).get("phases", {})
+    steps = max(summary.get("steps", {}).get("accepted", 0), 1)
+    names = ("time_loop", "cell_solve", "mechanics_solve", "stress_quantities", "recording", "fields", "probes")
+    print(f"time loop, CPU s per accepted step ({steps} steps; recording holds fields, probes, stress_quantities):")
+    for name in names:
+        if name in phases:
+            p = phases[name]
+            print(f"    {name:<18s} {p['cpu_s'] / steps:7.3f}  ({p['calls']} calls)")
+    if mechanics_iterations is not None:
+        print(f"    last mechanics solve: {mechanics_iterations} Krylov iterations", flush=True)
 
 
 def run(args: argparse.Namespace) -> dict:
