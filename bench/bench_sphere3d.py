@@ -42,6 +42,41 @@ CPU s of the slowest rank and RSS per rank (load ~9, so CPU only):
     mechanics setup                  5.9  322 / 408                4.5  394 / 392
     mechanics first solve           14.8  425 / 742                9.5  616 / 602
     time loop + writers            207.4  521 / 865              164.4  791 / 755   (all ranks 1409 -> 1545 MB)
+
+Per-step cost outside the cell problem's Newton (1 rank, ``--breakdown --window 0.05``: 10 accepted
+steps, 12 tried; ``time loop`` CPU s per accepted step by phase, summary.json ``timing``), before and
+after the mechanics' projected CG start (depth 8, solver/fem/solution_projection.py) with rtol
+1e-12 -> 1e-10, one after the other on a quiet machine (load ~3):
+
+    phase, CPU s per step     before    after
+    time loop                 10.61      6.85
+      cell solve (Newton)      3.13      2.86   (unchanged code: the spread of the machine)
+      mechanics solve          7.36      3.87   (CG iterations of the last solve: 36 -> 17)
+      stress quantities        0.04      0.04
+      recording (all)          0.04      0.04   (fields written twice: 0.002 each)
+    time-loop peak RSS MB       821       846   (+25 MB: the 16 vectors of the projection)
+
+The projection alone (rtol 1e-12, a busy sitting): mechanics 8.49 -> 6.04 s per step, 36 -> 23
+iterations. A mechanics CG iteration costs ~0.22 s: the P2 matrix has 15.3M nonzeros (~183 MB as
+AIJ); GAMG has three levels (operator complexity 1.13), so the fine-level products are the cost.
+The first mechanics solve (from zero, with the GAMG set-up) took 15.1 s CPU either way. The time
+step count is the other lever (another change). Tried and left: GAMG threshold
+0.02 (22 against 24 iterations at rtol 1e-8, no faster), unsmoothed aggregation (more iterations),
+one smoothing step (no change); BAIJ storage (GAMG has no graph for BAIJ in PETSc 3.25). Stress
+recovery (0.1 s), the stress integrals (0.04 s) and recording are small.
+
+Memory (1 rank), where it goes: the process before the mesh is 122 MB (Python, DOLFINx, PETSc, MPI).
+The mesh phase adds 137 MB, but 118 MB of that is heap that glibc keeps after gmsh's model and
+``model_to_mesh``'s arrays are freed (``malloc_trim`` returns it: 259 -> 162 MB; the cell problem
+then takes it up again and reaches the same 421 MB, so the peak does not move and ecmx does not
+trim). Cell problem: ~260 MB gross at set-up (~116 MB of it freed heap again), and its Jacobian and
+preconditioner +114 MB on the first try. Mechanics: the P2 matrix ~183 MB plus a +174 MB transient
+(the sparsity pattern) at set-up, GAMG and work vectors +94 MB on the first solve, the projection
+store +25 MB. Peak ~846 MB for 264 401 DOFs = 3.3 kB per DOF (2.7 kB above the 122 MB baseline):
+1 kB per DOF is not reachable at this size. It would take a matrix-free P2 elasticity operator with
+an AIJ matrix on P1 for GAMG (the P2 matrix alone is ~950 B per displacement DOF), a cell-problem
+Jacobian and preconditioner of about 1 kB per cell DOF (now ~3.9 kB), and a mesh of millions of DOFs
+over which the 122 MB baseline spreads.
 """
 
 from __future__ import annotations
@@ -121,9 +156,24 @@ def breakdown(args: argparse.Namespace) -> None:
     mark("time loop + writers")
     if comm.rank == 0:
         shutil.rmtree(out)
+        _print_step_split(result.summary, getattr(mechanics, "iterations", None))
         total = sum(dofs.values())
         print("DOFs:", dofs, "total", total, "| steps:", result.summary.get("steps"))
         print(f"peak (all ranks) {max(peaks):.0f} MB = {max(peaks) * 1048576 / total:.0f} B/DOF", flush=True)
+
+
+def _print_step_split(summary: dict, mechanics_iterations: int | None) -> None:
+    """CPU seconds of the time loop per accepted step, by phase (``summary.json`` ``timing``, rank 0)."""
+    phases = summary.get("timing", {}).get("phases", {})
+    steps = max(summary.get("steps", {}).get("accepted", 0), 1)
+    names = ("time_loop", "cell_solve", "mechanics_solve", "stress_quantities", "recording", "fields", "probes")
+    print(f"time loop, CPU s per accepted step ({steps} steps; recording holds fields, probes, stress_quantities):")
+    for name in names:
+        if name in phases:
+            p = phases[name]
+            print(f"    {name:<18s} {p['cpu_s'] / steps:7.3f}  ({p['calls']} calls)")
+    if mechanics_iterations is not None:
+        print(f"    last mechanics solve: {mechanics_iterations} Krylov iterations", flush=True)
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -576,6 +576,27 @@ def test_iterative_solver_starts_from_the_previous_displacement(ball_coarse):
                         fresh.quantities()["von_mises_max"]) < 1e-8
 
 
+def test_iterative_solver_starts_from_the_projection_on_past_displacements(ball_coarse):
+    """CG starts from the energy projection onto the last displacements: the load is linear in c_s,
+    so at c₃ = 2c₂ − c₁ the start 2u₂ − u₁ is already the solution (the previous displacement alone
+    needs > 5 iterations), and the stresses are those of a solve from zero."""
+    c = concentration(ball_coarse)
+    problem = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="iterative")
+    states = []
+    for tau in (0.05, 0.08):
+        project(c, tau, "cartesian")
+        states.append(c.x.array.copy())
+        problem.solve()
+    c.x.array[:] = 2.0 * states[1] - states[0]
+    problem.solve()
+    assert problem.iterations <= 1
+    fresh = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="iterative")
+    fresh.solve()
+    assert fresh.iterations > 10
+    assert relative_max(problem.fields["von_mises"].x.array - fresh.fields["von_mises"].x.array,
+                        fresh.quantities()["von_mises_max"]) < 1e-8
+
+
 def test_auto_linear_solver_by_dimension_and_size():
     """``auto`` factorises small systems and 1D/2D ones; big 3D ones go to CG + GAMG."""
     from ecmx.solver.fem.mechanics import AUTO_ITERATIVE_DOFS, select_linear_solver
