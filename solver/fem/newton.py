@@ -35,6 +35,7 @@ from ecmx.solver.fem import preconditioner_reuse
 from ecmx.solver.fem.block_residual import BlockResidual
 from ecmx.solver.fem.fused_jacobian import FusedJacobian, shared_space_groups
 from ecmx.solver.fem.preconditioner_reuse import ReuseRule
+from ecmx.solver.fem.sparsity import prune_unreached_entries
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
 
@@ -230,6 +231,7 @@ class CoupledNewton:
             petsc_options=newton_options(settings.rtol, settings.atol, settings.max_iterations, linear_solver),
             entity_maps=self._entity_maps,
         )
+        prune_unreached_entries(problem, self._unknowns, self._entity_maps)  # before any assembly or set-up
         if self._fused is not None:
             self._fused.attach(problem)
         BlockResidual(problem.F, self._unknowns, self._before_assembly).attach(problem)
