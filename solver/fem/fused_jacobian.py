@@ -21,8 +21,9 @@ are unchanged; only the SNES Jacobian callback differs. Collective.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -40,6 +41,8 @@ from dolfinx.cpp.la.petsc import create_index_sets
 from dolfinx.fem.forms import derivative_block
 from petsc4py import PETSc
 from ufl.algorithms import expand_derivatives
+
+from ecmx.solver.fem.sparsity import cell_dofs
 
 
 def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int]]:
@@ -72,6 +75,51 @@ def _split_cell(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None
     cell = [i for i in form.integrals() if i.integral_type() == "cell"]
     other = [i for i in form.integrals() if i.integral_type() != "cell"]
     return (ufl.Form(cell) if cell else None), (ufl.Form(other) if other else None)
+
+
+def _split_interface(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None]:
+    """(interior-facet integrals, other integrals) of a form; None where there are none."""
+    if form is None:
+        return None, None
+    facet = [i for i in form.integrals() if i.integral_type() == "interior_facet"]
+    other = [i for i in form.integrals() if i.integral_type() != "interior_facet"]
+    return (ufl.Form(facet) if facet else None), (ufl.Form(other) if other else None)
+
+
+def _interface_space(unknowns: Sequence[fem.Function],
+                     jacobian: Sequence[Sequence[ufl.Form | None]]) -> fem.FunctionSpace | None:
+    """The scalar P1 space of the parent mesh (the mesh of a real unknown) when the interior-facet (Γ)
+    integrals of all blocks can share one kernel on its blocked space: every unknown scalar P1 (on the
+    parent mesh or a submesh of it) or real, and every such integral with its quadrature degree set
+    (:func:`_explicit_degrees`); None otherwise."""
+    facets = [i for row in jacobian for form in row if form is not None for i in form.integrals()
+              if i.integral_type() == "interior_facet"]
+    reals = [u for u in unknowns if getattr(u.function_space.ufl_element(), "is_real", False)]
+    p1 = all(u in reals or (u.function_space.dofmap.index_map_bs == 1 and u.function_space.element.basix_element.degree == 1
+                            and u.function_space.element.basix_element.family == basix.ElementFamily.P)
+             for u in unknowns)
+    if not facets or not reals or not p1 or not all("quadrature_degree" in i.metadata() for i in facets):
+        return None
+    return fem.functionspace(reals[0].function_space.mesh, ("Lagrange", 1))
+
+
+def _interface_targets(blocked: fem.FunctionSpace, unknowns: Sequence[fem.Function], entity_maps: Sequence[Any],
+                       index_sets: Sequence[PETSc.IS]) -> np.ndarray:
+    """For each local dof (node m, component k → m·n + k) of the blocked parent P1 space, the local index in
+    the global matrix of unknown k's dof at that node: the one dof of a real unknown at every node, −1 where
+    the node is not in unknown k's (sub)mesh (nodes matched cell by cell: a submesh cell keeps the parent
+    cell's vertex order)."""
+    n, nodes = len(unknowns), blocked.dofmap.list
+    index_map = blocked.dofmap.index_map
+    targets = np.full(n * (index_map.size_local + index_map.num_ghosts), -1, dtype=PETSc.IntType)
+    for k, (u, iset) in enumerate(zip(unknowns, index_sets, strict=True)):
+        dofs = cell_dofs(u, entity_maps, iset)
+        if dofs.shape[1] == 1:  # a real unknown
+            targets[k::n] = dofs[0, 0]
+            continue
+        present = dofs[:, 0] >= 0
+        targets[nodes[present].ravel() * n + k] = dofs[present].ravel()
+    return targets
 
 
 @dataclass
@@ -125,6 +173,8 @@ def _insertion_pattern(matrix: dolfinx.la.MatrixCSR, blocked: fem.FunctionSpace,
     rows = targets[(node_rows[keep, None] * n + i).ravel()]
     cols = targets[(node_cols[keep, None] * n + j).ravel()]
     positions = (keep[:, None] * (n * n) + i * n + j).ravel()
+    valid = (rows >= 0) & (cols >= 0)  # nodes where an unknown has no dof (Γ group: the far side's cell)
+    rows, cols, positions = rows[valid], cols[valid], positions[valid]
     sort = np.lexsort((cols, rows))
     row_ptr = np.zeros(n_local + 1, dtype=PETSc.IntType)
     row_ptr[1:] = np.cumsum(np.bincount(rows, minlength=n_local))
@@ -152,31 +202,50 @@ class FusedJacobian:
         fused: list[ufl.Form | None] = [None for _ in groups]
         self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
         self._blocks: list[tuple[int, int, fem.Form]] = []
+        n = len(self._unknowns)
+        parent = _interface_space(self._unknowns, jacobian)  # P1 on the parent mesh: all Γ blocks in one kernel
+        interface: ufl.Form | None = None
+        interface_pairs = np.zeros((n, n), dtype=bool)  # blocks with Γ (interior-facet) integrals
         for i, row in enumerate(jacobian):
             for j, form in enumerate(row):
                 g = next((n for n, (s, c) in enumerate(groups) if s <= i < s + c and s <= j < s + c), None)
                 cell, other = _split_cell(form) if g is not None else (None, form if form and form.integrals() else None)
                 if cell is not None:
-                    fused[g] = self._component_form(cell, groups[g], i, j, fused[g])
-                    self._pairs[g][i - groups[g][0], j - groups[g][0]] = True
+                    start, count = groups[g]
+                    fused[g] = self._component_form(cell, self._unknowns[start].function_space, count,
+                                                    (i - start, j - start), fused[g])
+                    self._pairs[g][i - start, j - start] = True
+                facet, other = _split_interface(other) if parent is not None else (None, other)
+                if facet is not None:
+                    interface = self._component_form(facet, parent, n, (i, j), interface)
+                    interface_pairs[i, j] = True
                 compiled = fem.form(other, entity_maps=self._entity_maps) if other is not None else None
                 if compiled is not None and compiled._cpp_object.integral_types:  # zero blocks compile to no integral
                     self._blocks.append((i, j, compiled))
-        self._fused_ufl = [(group, form, pairs) for group, form, pairs in zip(groups, fused, self._pairs, strict=True)
-                           if form is not None]
+        self._fused_ufl = [(self._group_targets(group), form, pairs)
+                           for group, form, pairs in zip(groups, fused, self._pairs, strict=True) if form is not None]
+        if interface is not None:
+            self._fused_ufl.append((partial(_interface_targets, self._blocked_space(parent, n), self._unknowns,
+                                            self._entity_maps), interface, interface_pairs))
         self._groups: list[_Group] = []  # compiled with the first matrix
         self._index_sets: list[PETSc.IS] = []
 
-    def _component_form(self, cell: ufl.Form, group: tuple[int, int], i: int, j: int,
+    def _component_form(self, block: ufl.Form, space: fem.FunctionSpace, count: int, components: tuple[int, int],
                         total: ufl.Form | None) -> ufl.Form:
-        """``total`` + the cell form of block (i, j) on the blocked space of ``group``."""
+        """``total`` + the form of a Jacobian block with its test and trial functions replaced by the
+        ``components`` (test, trial) of the blocked space of ``count`` components of ``space``."""
+        blocked = self._blocked_space(space, count)
+        test, trial = sorted(block.arguments(), key=lambda a: a.number())
+        part = ufl.replace(block, {test: ufl.TestFunction(blocked)[components[0]],
+                                   trial: ufl.TrialFunction(blocked)[components[1]]})
+        return part if total is None else total + part
+
+    def _group_targets(self, group: tuple[int, int]) -> Callable[[Sequence[PETSc.IS]], np.ndarray]:
+        """The targets (:func:`_local_targets`) of a group of unknowns on one space, from all unknowns' index sets."""
         start, count = group
         space = self._unknowns[start].function_space
         blocked = self._blocked_space(space, count)
-        test, trial = sorted(cell.arguments(), key=lambda a: a.number())
-        part = ufl.replace(cell, {test: ufl.TestFunction(blocked)[i - start],
-                                  trial: ufl.TrialFunction(blocked)[j - start]})
-        return part if total is None else total + part
+        return lambda index_sets: _local_targets(space, blocked, index_sets[start:start + count])
 
     def _blocked_space(self, space: fem.FunctionSpace, count: int) -> fem.FunctionSpace:
         """The space of ``count`` components of ``space``'s element (one per unknown of a group)."""
@@ -200,12 +269,10 @@ class FusedJacobian:
                                         for u in self._unknowns])
         self._index_sets = list(index_sets)
         n_local = A.getLGMap()[0].getSize()
-        for (start, count), form, pairs in self._fused_ufl:
+        for targets_of, form, pairs in self._fused_ufl:
             compiled = fem.form(form, entity_maps=self._entity_maps)
             matrix = fem.create_matrix(compiled, block_mode=dolfinx.la.BlockMode.compact)
-            space = self._unknowns[start].function_space
-            blocked = self._blocked_space(space, count)
-            targets = _local_targets(space, blocked, index_sets[start:start + count])
+            blocked, targets = compiled.function_spaces[0], targets_of(index_sets)
             self._groups.append(_Group(compiled, matrix, *_insertion_pattern(matrix, blocked, targets, pairs, n_local)))
 
     def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:

@@ -54,7 +54,7 @@ def _parent_to_space_cells(space: fem.FunctionSpace, entity_maps: Sequence[Any])
     raise ValueError("no entity map leads to the mesh of an unknown's space")
 
 
-def _cell_dofs(u: fem.Function, entity_maps: Sequence[Any], index_set: PETSc.IS) -> np.ndarray:
+def cell_dofs(u: fem.Function, entity_maps: Sequence[Any], index_set: PETSc.IS) -> np.ndarray:
     """(parent cells, dofs per cell): the matrix's local indices of ``u``'s dofs of each parent cell, −1 where
     the cell is not in ``u``'s mesh."""
     space = u.function_space
@@ -78,7 +78,7 @@ def _entity_cells(form: Any, kind: Any, i: int) -> np.ndarray:
 
 def reached_entries(jacobian: Sequence[Sequence[fem.Form | None]], dofs: Sequence[np.ndarray], n: int) -> np.ndarray:
     """Sorted keys row·n + column (the matrix's local indices) of every entry some integration entity of a
-    block of ``jacobian`` couples; ``dofs`` from :func:`_cell_dofs` per unknown."""
+    block of ``jacobian`` couples; ``dofs`` from :func:`cell_dofs` per unknown."""
     keys = []
     for i, row in enumerate(jacobian):
         for j, form in enumerate(row):
@@ -104,7 +104,7 @@ def prune_unreached_entries(problem: dolfinx.fem.petsc.NonlinearProblem, unknown
     if A.comm.size > 1 or not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
         return 0
     index_sets = create_index_sets([(u.function_space.dofmap.index_map, 1) for u in unknowns])
-    dofs = [_cell_dofs(u, entity_maps, iset) for u, iset in zip(unknowns, index_sets, strict=True)]
+    dofs = [cell_dofs(u, entity_maps, iset) for u, iset in zip(unknowns, index_sets, strict=True)]
     n = A.getSize()[0]
     before = int(A.getInfo()["nz_allocated"])
     keys = np.union1d(reached_entries(problem.J, dofs, n), np.arange(n, dtype=np.int64) * (n + 1))  # the diagonal kept
