@@ -130,14 +130,18 @@ class _Group:
     matrix: dolfinx.la.MatrixCSR
     row_ptr: np.ndarray  # CSR rows over all local rows of A (owned and ghost)
     columns: np.ndarray  # local columns of A, sorted within each row
-    order: np.ndarray  # the values of ``matrix`` in the order of ``columns``
+    order: np.ndarray  # the values of ``matrix`` in the order of ``columns`` (before summing duplicates)
+    starts: np.ndarray | None  # where each run of one (row, column) starts in that order; None: no duplicates
 
     def add_to(self, A: PETSc.Mat) -> None:
         """Assemble the fused form and add its values to A (local numbering; not finalised)."""
         self.matrix.set_value(0.0)
         fem.assemble_matrix(self.matrix, self.form, constants=fem.pack_constants(self.form),
                             coeffs=fem.pack_coefficients(self.form))
-        A.setValuesLocalCSR(self.row_ptr, self.columns, self.matrix.data[self.order], addv=PETSc.InsertMode.ADD_VALUES)
+        values = self.matrix.data[self.order]
+        if self.starts is not None:
+            values = np.add.reduceat(values, self.starts)
+        A.setValuesLocalCSR(self.row_ptr, self.columns, values, addv=PETSc.InsertMode.ADD_VALUES)
 
 
 def _local_targets(space: fem.FunctionSpace, blocked: fem.FunctionSpace, index_sets: Sequence[PETSc.IS]) -> np.ndarray:
@@ -159,9 +163,10 @@ def _csr_nodes(matrix: dolfinx.la.MatrixCSR, axis: int, local: np.ndarray, block
 
 
 def _insertion_pattern(matrix: dolfinx.la.MatrixCSR, blocked: fem.FunctionSpace, targets: np.ndarray,
-                       pairs: np.ndarray, n_local: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       pairs: np.ndarray, n_local: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """(row pointer over A's n_local local rows, A's local columns sorted within each row, the positions of
-    their values in ``matrix.data``) of the block CSR matrix of a fused form (blocks of n × n values, row
+    their values in ``matrix.data``, where the values of each (row, column) start among those positions or
+    None if every entry has one value) of the block CSR matrix of a fused form (blocks of n × n values, row
     major, one per pair of nodes); ``targets`` from :func:`_local_targets`. Only the component pairs
     (i, j) with ``pairs[i, j]`` (the blocks with cell integrals, whose cell couplings A's sparsity holds)
     are inserted: the others are zero."""
@@ -177,8 +182,13 @@ def _insertion_pattern(matrix: dolfinx.la.MatrixCSR, blocked: fem.FunctionSpace,
     rows, cols, positions = rows[valid], cols[valid], positions[valid]
     sort = np.lexsort((cols, rows))
     row_ptr = np.zeros(n_local + 1, dtype=PETSc.IntType)
-    row_ptr[1:] = np.cumsum(np.bincount(rows, minlength=n_local))
-    return row_ptr, cols[sort].astype(PETSc.IntType), positions[sort]
+    rows, cols = rows[sort], cols[sort]
+    change = np.ones(rows.size, dtype=bool)
+    change[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    first = np.flatnonzero(change)  # the first value of each (row, column)
+    starts = first if first.size < rows.size else None  # the Γ group: every node's V̂ component is V̂
+    row_ptr[1:] = np.cumsum(np.bincount(rows[first], minlength=n_local))
+    return row_ptr, cols[first].astype(PETSc.IntType), positions[sort], starts
 
 
 class FusedJacobian:
@@ -261,6 +271,10 @@ class FusedJacobian:
             raise ValueError("a fused Jacobian does not assemble a separate preconditioner matrix")
         if not self._groups:
             self._build_groups(problem.A)
+        # the Γ group adds exact zeros at nodes of a facet's far-side cell that belong to the unknown through
+        # other cells (e.g. the particle vertices of an electrolyte cell between two particles): not always
+        # in the pattern, and adding zero changes no value
+        problem.A.setOption(PETSc.Mat.Option.IGNORE_ZERO_ENTRIES, True)
         problem.solver.setJacobian(self._assemble, problem.A)
 
     def _build_groups(self, A: PETSc.Mat) -> None:
