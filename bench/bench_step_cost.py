@@ -40,7 +40,9 @@ the eleven Γ blocks of the Jacobian each its own kernel, DOLFINx's residual wit
     9 701      20.1  19.7    85.5  59.8    78.8 (31.1)     56.8 (16.0)    204.1  129.0   1.93  1.62
     26 060     83.9  50.4   359.9 155.9   311.5 (158.5)   146.7 (50.8)    634.7  361.7   1.43  1.75
     49 189    120.5  95.1   546.4 302.4  1037.2 (718.2)   291.5 (82.8)   1410.3  677.2   2.11  1.70
-    exponent p (3k-49k): Newton iteration 1.14 -> 1.08, linear solve 1.45 -> 1.06, PC set-up 1.75 -> 1.03,
+    75 498          175-186       389-499                  471-547 (139-159)      1117-1149         1.63-2.04
+    (75k, --meshes 0.35:0.04: after only, two runs.) exponent p (3k-49k): Newton iteration 1.14 -> 1.08 (1.09
+    over 3k-75k), linear solve 1.45 -> 1.06, PC set-up 1.75 -> 1.03,
     residual 0.99 -> 1.05, Jacobian 1.04 -> 1.05 (17 Krylov iterations per fresh solve at every size, before
     and after; stored entries 1 564 471 -> 1 447 964 at 49k).
 
