@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -49,7 +48,7 @@ from dolfinx.fem.forms import derivative_block
 from petsc4py import PETSc
 from ufl.algorithms import expand_derivatives
 
-from ecmx.solver.fem.sparsity import cell_dofs
+from ecmx.solver.fem.interface_space import interface_space, interface_targets, split_interface
 
 
 def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int]]:
@@ -82,51 +81,6 @@ def _split_cell(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None
     cell = [i for i in form.integrals() if i.integral_type() == "cell"]
     other = [i for i in form.integrals() if i.integral_type() != "cell"]
     return (ufl.Form(cell) if cell else None), (ufl.Form(other) if other else None)
-
-
-def _split_interface(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None]:
-    """(interior-facet integrals, other integrals) of a form; None where there are none."""
-    if form is None:
-        return None, None
-    facet = [i for i in form.integrals() if i.integral_type() == "interior_facet"]
-    other = [i for i in form.integrals() if i.integral_type() != "interior_facet"]
-    return (ufl.Form(facet) if facet else None), (ufl.Form(other) if other else None)
-
-
-def _interface_space(unknowns: Sequence[fem.Function],
-                     jacobian: Sequence[Sequence[ufl.Form | None]]) -> fem.FunctionSpace | None:
-    """The scalar P1 space of the parent mesh (the mesh of a real unknown) when the interior-facet (Γ)
-    integrals of all blocks can share one kernel on its blocked space: every unknown scalar P1 (on the
-    parent mesh or a submesh of it) or real, and every such integral with its quadrature degree set
-    (:func:`_explicit_degrees`); None otherwise."""
-    facets = [i for row in jacobian for form in row if form is not None for i in form.integrals()
-              if i.integral_type() == "interior_facet"]
-    reals = [u for u in unknowns if getattr(u.function_space.ufl_element(), "is_real", False)]
-    p1 = all(u in reals or (u.function_space.dofmap.index_map_bs == 1 and u.function_space.element.basix_element.degree == 1
-                            and u.function_space.element.basix_element.family == basix.ElementFamily.P)
-             for u in unknowns)
-    if not facets or not reals or not p1 or not all("quadrature_degree" in i.metadata() for i in facets):
-        return None
-    return fem.functionspace(reals[0].function_space.mesh, ("Lagrange", 1))
-
-
-def _interface_targets(blocked: fem.FunctionSpace, unknowns: Sequence[fem.Function], entity_maps: Sequence[Any],
-                       index_sets: Sequence[PETSc.IS]) -> np.ndarray:
-    """For each local dof (node m, component k → m·n + k) of the blocked parent P1 space, the local index in
-    the global matrix of unknown k's dof at that node: the one dof of a real unknown at every node, −1 where
-    the node is not in unknown k's (sub)mesh (nodes matched cell by cell: a submesh cell keeps the parent
-    cell's vertex order)."""
-    n, nodes = len(unknowns), blocked.dofmap.list
-    index_map = blocked.dofmap.index_map
-    targets = np.full(n * (index_map.size_local + index_map.num_ghosts), -1, dtype=PETSc.IntType)
-    for k, (u, iset) in enumerate(zip(unknowns, index_sets, strict=True)):
-        dofs = cell_dofs(u, entity_maps, iset)
-        if dofs.shape[1] == 1:  # a real unknown
-            targets[k::n] = dofs[0, 0]
-            continue
-        present = dofs[:, 0] >= 0
-        targets[nodes[present].ravel() * n + k] = dofs[present].ravel()
-    return targets
 
 
 @dataclass
@@ -220,7 +174,7 @@ class FusedJacobian:
         self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
         self._blocks: list[tuple[int, int, fem.Form]] = []
         n = len(self._unknowns)
-        parent = _interface_space(self._unknowns, jacobian)  # P1 on the parent mesh: all Γ blocks in one kernel
+        parent = interface_space(self._unknowns, jacobian)  # P1 on the parent mesh: all Γ blocks in one kernel
         interface: ufl.Form | None = None
         interface_pairs = np.zeros((n, n), dtype=bool)  # blocks with Γ (interior-facet) integrals
         for i, row in enumerate(jacobian):
@@ -232,7 +186,7 @@ class FusedJacobian:
                     fused[g] = self._component_form(cell, self._unknowns[start].function_space, count,
                                                     (i - start, j - start), fused[g])
                     self._pairs[g][i - start, j - start] = True
-                facet, other = _split_interface(other) if parent is not None else (None, other)
+                facet, other = split_interface(other) if parent is not None else (None, other)
                 if facet is not None:
                     interface = self._component_form(facet, parent, n, (i, j), interface)
                     interface_pairs[i, j] = True
@@ -242,8 +196,9 @@ class FusedJacobian:
         self._fused_ufl = [(self._group_targets(group), form, pairs)
                            for group, form, pairs in zip(groups, fused, self._pairs, strict=True) if form is not None]
         if interface is not None:
-            self._fused_ufl.append((partial(_interface_targets, self._blocked_space(parent, n), self._unknowns,
-                                            self._entity_maps), interface, interface_pairs))
+            blocked, unknowns, maps = self._blocked_space(parent, n), self._unknowns, self._entity_maps
+            self._fused_ufl.append((lambda iss: interface_targets(blocked, unknowns, maps, [i.getIndices() for i in iss]),
+                                    interface, interface_pairs))
         self._groups: list[_Group] = []  # compiled with the first matrix
         self._index_sets: list[PETSc.IS] = []
 

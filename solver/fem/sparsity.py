@@ -54,12 +54,12 @@ def _parent_to_space_cells(space: fem.FunctionSpace, entity_maps: Sequence[Any])
     raise ValueError("no entity map leads to the mesh of an unknown's space")
 
 
-def cell_dofs(u: fem.Function, entity_maps: Sequence[Any], index_set: PETSc.IS) -> np.ndarray:
-    """(parent cells, dofs per cell): the matrix's local indices of ``u``'s dofs of each parent cell, −1 where
-    the cell is not in ``u``'s mesh."""
+def cell_dofs(u: fem.Function, entity_maps: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    """(parent cells, dofs per cell): ``indices`` (the matrix's or vector's local index of each local dof of
+    ``u``) of ``u``'s dofs of each parent cell, −1 where the cell is not in ``u``'s mesh."""
     space = u.function_space
     sub = _parent_to_space_cells(space, entity_maps)
-    local = index_set.getIndices()[space.dofmap.list]
+    local = np.asarray(indices)[space.dofmap.list]
     out = np.full((sub.size, local.shape[1]), -1, dtype=np.int64)
     out[sub >= 0] = local[sub[sub >= 0]]
     return out
@@ -104,7 +104,7 @@ def prune_unreached_entries(problem: dolfinx.fem.petsc.NonlinearProblem, unknown
     if A.comm.size > 1 or not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
         return 0
     index_sets = create_index_sets([(u.function_space.dofmap.index_map, 1) for u in unknowns])
-    dofs = [cell_dofs(u, entity_maps, iset) for u, iset in zip(unknowns, index_sets, strict=True)]
+    dofs = [cell_dofs(u, entity_maps, iset.getIndices()) for u, iset in zip(unknowns, index_sets, strict=True)]
     n = A.getSize()[0]
     before = int(A.getInfo()["nz_allocated"])
     keys = np.union1d(reached_entries(problem.J, dofs, n), np.arange(n, dtype=np.int64) * (n + 1))  # the diagonal kept
