@@ -30,16 +30,26 @@ column it/(F+J), the ratio of a Newton iteration to one residual + one Jacobian 
 written but the run directory in a temporary folder) without and with reuse and prints the steps,
 Newton iterations, linear solves, preconditioner set-ups, Krylov iterations and CPU time of each.
 
-Measured (2 shared cores at load ~9, CPU ms; the "after" Newton iteration in two runs):
+Measured (2 shared cores at load ~6, CPU ms, ``--reuse on``, before and after in one sitting; before: the
+Jacobian's sparsity as DOLFINx 0.11 builds it, with a dense row and column at dof 0 of each submesh block,
+the eleven Γ blocks of the Jacobian each its own kernel, DOLFINx's residual with its lifting pass):
 
-    DOFs    residual  Jacobian  solve (set-up)  Newton it. before  after     it/(F+J) before  after
-    3 053        5.7      30.0   12.4 (4.5)                 56.3   56-63               1.58   0.9-1.2
-    9 701       19.7     138.6   88.4 (44.7)               284    267-283              1.80   1.2-1.3
-    26 060     102.5     420.5  296.5 (161.0)             1013    740-853              1.94   1.1-1.5
-    exponent of the Newton iteration: 1.35 before, 1.15-1.27 after (the Jacobian assembly, p = 1.2,
-    is now most of an iteration).
-    MUMPS (--linear-solver mumps): 94 / 510 / 1900 ms per Newton iteration at the same sizes.
-    --run cases/nvp.yaml: 508 linear solves; set-ups 508 -> 51, Krylov iterations 6632 -> 7431.
+    DOFs     residual      Jacobian      solve (PC set-up)              Newton it.     it/(F+J)
+             before after  before after  before          after          before  after  before after
+    3 053       8.9   5.1    35.4  16.0    17.4 (5.0)      14.7 (5.0)      57.9   33.5   1.31  1.58
+    9 701      20.1  19.7    85.5  59.8    78.8 (31.1)     56.8 (16.0)    204.1  129.0   1.93  1.62
+    26 060     83.9  50.4   359.9 155.9   311.5 (158.5)   146.7 (50.8)    634.7  361.7   1.43  1.75
+    49 189    120.5  95.1   546.4 302.4  1037.2 (718.2)   291.5 (82.8)   1410.3  677.2   2.11  1.70
+    75 498          175-186       389-499                  471-547 (139-159)      1117-1149         1.63-2.04
+    (75k, --meshes 0.35:0.04: after only, two runs.) exponent p (3k-49k): Newton iteration 1.14 -> 1.08 (1.09
+    over 3k-75k), linear solve 1.45 -> 1.06, PC set-up 1.75 -> 1.03,
+    residual 0.99 -> 1.05, Jacobian 1.04 -> 1.05 (17 Krylov iterations per fresh solve at every size, before
+    and after; stored entries 1 564 471 -> 1 447 964 at 49k). --run cases/nvp.yaml --reuse on: 37.7 -> 26.8 s CPU,
+    the same 324 steps, 508 linear solves, 51 set-ups, 7404 -> 7407 Krylov iterations.
+
+Earlier (before the rule of :mod:`ecmx.solver.fem.preconditioner_reuse`, load ~9): Newton iteration 56 / 284 /
+1013 ms at 3k / 10k / 26k without reuse; MUMPS (``--linear-solver mumps``) 94 / 510 / 1900 ms;
+``--run cases/nvp.yaml``: 508 linear solves, set-ups 508 -> 51, Krylov iterations 6632 -> 7431.
 
 For figures without interference run alone, on an idle machine: ``bench/bench_step_cost.py`` (both
 tables, ~4 min), ``bench/bench_step_cost.py --run cases/nvp.yaml`` (~2 min) and

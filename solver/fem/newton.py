@@ -32,8 +32,10 @@ from dolfinx import fem
 from petsc4py import PETSc
 
 from ecmx.solver.fem import preconditioner_reuse
+from ecmx.solver.fem.block_residual import BlockResidual
 from ecmx.solver.fem.fused_jacobian import FusedJacobian, shared_space_groups
 from ecmx.solver.fem.preconditioner_reuse import ReuseRule
+from ecmx.solver.fem.sparsity import prune_unreached_entries
 
 LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
 
@@ -247,10 +249,10 @@ class CoupledNewton:
             petsc_options=newton_options(settings.rtol, settings.atol, settings.max_iterations, linear_solver),
             entity_maps=self._entity_maps,
         )
+        prune_unreached_entries(problem, self._unknowns, self._entity_maps)  # before any assembly or set-up
         if self._fused is not None:
             self._fused.attach(problem)
-        if self._before_assembly is not None:
-            _call_before_residual(problem, self._unknowns, self._before_assembly)
+        BlockResidual(problem.F, self._unknowns, self._before_assembly).attach(problem)
         if linear_solver == "mumps":
             _configure_mumps(problem)
         elif linear_solver == "fieldsplit":
@@ -292,21 +294,6 @@ class CoupledNewton:
 def _linear_failure(outcome: StepOutcome) -> bool:
     """Whether a step failed because its Krylov solve did not converge."""
     return not outcome.converged and outcome.reason.endswith("(DIVERGED_LINEAR_SOLVE)")
-
-
-def _call_before_residual(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],
-                          hook: Callable[[], None]) -> None:
-    """Wrap the SNES residual so that ``hook`` runs with the unknowns at the iterate x first."""
-    snes = problem.solver
-    b, (residual, args, kwargs) = snes.getFunction()
-
-    def wrapped(snes_: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec, *a: Any, **k: Any) -> None:
-        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        dolfinx.fem.petsc.assign(x, unknowns)
-        hook()
-        residual(snes_, x, f, *a, **k)
-
-    snes.setFunction(wrapped, b, args=args, kargs=kwargs)
 
 
 def _configure_mumps(problem: dolfinx.fem.petsc.NonlinearProblem) -> None:

@@ -53,6 +53,22 @@ def test_electrolyte_cell_blocks_fused_in_3d():
     assert np.count_nonzero(blocked[electrolyte, electrolyte]) > 10 * blocked.shape[0]  # the fused blocks are there
 
 
+def test_interface_blocks_in_one_kernel_in_3d():
+    """Every Γ (interior-facet) integral of every block is one kernel on the parent mesh's blocked P1 space,
+    mapped onto θ, ĉ, φ̂_e and V̂ (the other side's nodes dropped); the values are those of the blocked
+    assembly (:func:`test_electrolyte_cell_blocks_fused_in_3d`)."""
+    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4)
+    problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
+    fused = problem._newton._fused
+    assert len(fused._groups) == 2  # the (ĉ, φ̂_e) cell group and the Γ group
+    assert all(fem.IntegralType.interior_facet not in form._cpp_object.integral_types for _, _, form in fused._blocks)
+    interface = fused._groups[1]
+    assert interface.form.function_spaces[0].dofmap.index_map_bs == 4
+    fused_values, blocked = fused_and_blocked(problem, -5 * problem.capacity_C / 3600.0)
+    assert np.abs(fused_values - blocked).max() <= 1e-13 * np.abs(blocked).max()
+    assert np.count_nonzero(blocked[-1, :-1]) > 50  # the voltage row: its Γ couplings are there
+
+
 def test_phase_field_particle_blocks_fused_in_1d():
     case = make_case("sphere-1d", material={"open_circuit_voltage": None, "diffusivity": 1e-14,
                                             "phase_field": PHASE_FIELD}, theta0=0.5)

@@ -1,0 +1,119 @@
+"""The sparsity of the coupled Jacobian without the entries that no integral reaches.
+
+DOLFINx 0.11's sparsity builder gives a one-sided interface integral (a particle-only or an
+electrolyte-only quantity restricted to Γ, whose other side is not a cell of that unknown's submesh)
+the couplings of local dof 0 of the submesh's space in place of the missing cell: one structurally
+dense row and column per submesh block, with zero values. On the NVP sphere (one rank) they are 13 % of
+the stored entries at 3k DOFs and 16 % at 10k, every matrix product and every GAMG level carries them,
+and the Galerkin products of the field splits fill in around them: the linear solve of a Newton
+iteration was 30 % slower with them at 10k DOFs (bench/bench_step_cost.py).
+
+:func:`prune_unreached_entries` preallocates the matrix again with the entries that some integration
+entity of some Jacobian block couples (a cell: the dofs of that cell in each unknown's space; a facet:
+those of the cells on both sides), the diagonal kept. The matrix ignores the zeros the assembler still
+adds where a cell is missing (adding zero changes no value) and takes any other new entry (never
+needed, but values never depend on the pattern). One rank only: in parallel an owned row's couplings
+also come from cells of other ranks, so the pattern is left as DOLFINx built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
+
+# isort: split
+
+import dolfinx.fem.petsc
+import numpy as np
+from dolfinx import fem
+from dolfinx.cpp.la.petsc import create_index_sets
+from petsc4py import PETSc
+
+_TYPES = fem.IntegralType
+
+
+def _same_cells(a: Any, b: Any) -> bool:
+    """Whether two topologies have the same cells (the same mesh)."""
+    tdim = a.dim
+    return b.dim == tdim and np.array_equal(a.connectivity(tdim, 0).array, b.connectivity(tdim, 0).array)
+
+
+def _parent_to_space_cells(space: fem.FunctionSpace, entity_maps: Sequence[Any]) -> np.ndarray:
+    """For each local cell of the parent mesh (the forms' mesh), the cell of ``space``'s mesh, −1 if none."""
+    parent = entity_maps[0].topology
+    tdim = parent.dim
+    cells = np.arange(parent.index_map(tdim).size_local + parent.index_map(tdim).num_ghosts, dtype=np.int32)
+    topology = space.mesh.topology._cpp_object
+    if _same_cells(topology, parent):
+        return cells
+    for emap in entity_maps:
+        if _same_cells(emap.sub_topology, topology):
+            return emap.sub_topology_to_topology(cells, True)
+    raise ValueError("no entity map leads to the mesh of an unknown's space")
+
+
+def cell_dofs(u: fem.Function, entity_maps: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    """(parent cells, dofs per cell): ``indices`` (the matrix's or vector's local index of each local dof of
+    ``u``) of ``u``'s dofs of each parent cell, −1 where the cell is not in ``u``'s mesh."""
+    space = u.function_space
+    sub = _parent_to_space_cells(space, entity_maps)
+    local = np.asarray(indices)[space.dofmap.list]
+    out = np.full((sub.size, local.shape[1]), -1, dtype=np.int64)
+    out[sub >= 0] = local[sub[sub >= 0]]
+    return out
+
+
+def _entity_cells(form: Any, kind: Any, i: int) -> np.ndarray:
+    """(entities, cells per entity) of integral ``i`` of one type of a compiled form: the parent cells of
+    each cell (one), exterior facet (one) or interior facet (two)."""
+    entities = np.asarray(form.domains(kind, i))
+    if kind == _TYPES.cell:
+        return entities.reshape(-1, 1)
+    if kind == _TYPES.interior_facet:
+        return entities.reshape(-1, 2, 2)[:, :, 0]
+    return entities.reshape(-1, 2)[:, :1]
+
+
+def reached_entries(jacobian: Sequence[Sequence[fem.Form | None]], dofs: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """Sorted keys row·n + column (the matrix's local indices) of every entry some integration entity of a
+    block of ``jacobian`` couples; ``dofs`` from :func:`cell_dofs` per unknown."""
+    keys = []
+    for i, row in enumerate(jacobian):
+        for j, form in enumerate(row):
+            if form is None:
+                continue
+            cpp = form._cpp_object
+            for kind in cpp.integral_types:
+                for k in range(cpp.num_integrals(kind, 0)):
+                    cells = _entity_cells(cpp, kind, k)
+                    rows = dofs[i][cells].reshape(cells.shape[0], -1)
+                    cols = dofs[j][cells].reshape(cells.shape[0], -1)
+                    pairs = (rows[:, :, None] * n + cols[:, None, :]).ravel()
+                    valid = ((rows[:, :, None] >= 0) & (cols[:, None, :] >= 0)).ravel()
+                    keys.append(np.unique(pairs[valid]))
+    return np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
+
+
+def prune_unreached_entries(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],
+                            entity_maps: Sequence[Any]) -> int:
+    """Preallocate ``problem``'s Jacobian matrix again without the entries no integral reaches (one rank,
+    unknowns of block size 1); returns how many stored entries were removed."""
+    A = problem.A
+    if A.comm.size > 1 or not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
+        return 0
+    index_sets = create_index_sets([(u.function_space.dofmap.index_map, 1) for u in unknowns])
+    dofs = [cell_dofs(u, entity_maps, iset.getIndices()) for u, iset in zip(unknowns, index_sets, strict=True)]
+    n = A.getSize()[0]
+    before = int(A.getInfo()["nz_allocated"])
+    keys = np.union1d(reached_entries(problem.J, dofs, n), np.arange(n, dtype=np.int64) * (n + 1))  # the diagonal kept
+    rows, columns = np.divmod(keys, n)
+    indptr = np.zeros(n + 1, dtype=PETSc.IntType)
+    indptr[1:] = np.cumsum(np.bincount(rows, minlength=n))
+    A.setPreallocationCSR((indptr, columns.astype(PETSc.IntType)))
+    A.assemble()
+    A.setOption(PETSc.Mat.Option.IGNORE_ZERO_ENTRIES, True)
+    A.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
+    return before - keys.size
+
