@@ -113,18 +113,24 @@ def test_a_uniform_phi_costs_one_cell_solve_per_try():
     assert problem.solves == 4
 
 
+def _passes_per_step(steps: StaggeredSteps, problem: Problem, dt: float, count: int) -> list[int]:
+    """Take ``count`` accepted steps of ``dt``: the cell solves (passes) each took."""
+    passes = []
+    for _ in range(count):
+        before = problem.solves
+        assert steps.try_step(dt).converged
+        steps.accept()
+        passes.append(problem.solves - before)
+    return passes
+
+
 def test_the_predicted_phi_saves_the_second_pass():
     """φ changes smoothly from step to step: once three levels are known, the quadratic predictor of
     φ starts the try so close that one pass is within the tolerance (a try started from the last
     accepted φ needs two or more)."""
     problem = Problem()
     steps = StaggeredSteps(problem, Coupling(problem, k=0.05), rtol=1e-6, potential_scale=1.0)
-    passes = []
-    for _ in range(6):
-        before = problem.solves
-        assert steps.try_step(0.01).converged
-        steps.accept()
-        passes.append(problem.solves - before)
+    passes = _passes_per_step(steps, problem, 0.01, 6)
     assert passes[0] >= 2 and passes[-1] == 1
     d = problem.theta[0] - problem.theta[1]
     exact = 0.0
@@ -180,10 +186,5 @@ def test_a_try_starts_with_the_relaxation_the_last_one_ended_with():
     starts relaxed with the ω the first one found and needs fewer passes than the first."""
     problem = Problem()
     steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0)
-    passes = []
-    for _ in range(2):
-        before = problem.solves
-        assert steps.try_step(0.4).converged
-        steps.accept()
-        passes.append(problem.solves - before)
+    passes = _passes_per_step(steps, problem, 0.4, 2)
     assert passes[1] < passes[0]
