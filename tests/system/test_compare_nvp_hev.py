@@ -102,7 +102,8 @@ def _csv(path: Path) -> list[dict[str, str]]:
 def test_shipped_report_has_both_couplings_the_sensitivity_and_the_conclusion(shipped_1d: Path) -> None:
     report = (shipped_1d / "report.md").read_text()
     for text in ("## Conclusion", "Which inputs are assumptions", "## Result: one-way and two-way coupling side by side",
-                 "| NVP / HE-V | 50 % |", "| NVP, two-way / HE-V, two-way | 50 % |", "## Sensitivity",
+                 "| NVP, sphere-1d / HE-V, sphere-1d | 50 % |",
+                 "| NVP, two-way, sphere-1d / HE-V, two-way, sphere-1d | 50 % |", "## Sensitivity",
                  "![sensitivity](figures/sensitivity.png)", "Like-for-like current (100 mA/g"):
         assert text in report, text
     ratios = {(r["group"], float(r["depth_of_discharge"])): r for r in _csv(shipped_1d / "ratios.csv")}

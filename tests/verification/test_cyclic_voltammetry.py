@@ -409,6 +409,7 @@ def test_double_layer_is_the_baseline(tmp_path):
     capacitance = 100.0  # F/m²
     data = sweep_case()
     data["material"]["double_layer_capacitance"] = capacitance
+    data["solver"]["time_step"] = {"max": 1.0}  # samples of the baseline region (the error control alone takes few there)
     run_case(case_from_dict(data), tmp_path / "run", progress=False)
     ts = np.genfromtxt(tmp_path / "run" / "timeseries.csv", delimiter=",", names=True)
     t, current, v = ts["time_s"], ts["current_A"], ts["voltage_V"]
