@@ -349,7 +349,7 @@ class CellProblem:
         self.reject()
         reference = self._newton.residual_norm()
         self._start_from(solution)
-        self._newton.residual_norm()  # coefficients computed outside UFL back at the solution
+        self.particle.update_tabulated()  # the coefficients computed outside UFL back at the solution
         return outcome.residual_norm <= newton.rtol * reference
 
     def _start_from(self, guess: Sequence[np.ndarray]) -> None:
