@@ -59,10 +59,6 @@ class SolutionProjection:
         self.matrix.mult(x, image)
         self._pairs.append((x.copy(), image))
 
-    def clear(self) -> None:
-        """Forget the stored solutions."""
-        self._pairs.clear()
-
 
 def _solve_semidefinite(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """α with G α = r on the well-conditioned part of the Gram matrix G (symmetric, ≥ 0): scaled by
