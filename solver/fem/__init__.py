@@ -4,5 +4,7 @@ The only layer (with ``meshes/`` and the field writers) that holds DOLFINx and P
 """
 
 import ecmx.solver._compat
+from ecmx.solver.fem import jit_modules
 
 ecmx.solver._compat.use_own_jit_cache()
+jit_modules.install()
