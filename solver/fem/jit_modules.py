@@ -13,17 +13,24 @@ directory and the module name. The name is FFCx's signature of the forms, the fo
 and the compiler (``libffcx_forms_<sha1>``), so one name is one compiled code: a second run with
 forms of the same signature gets the objects of the first. Anything else (a module not compiled
 yet, or being compiled by another process) goes to FFCx's own function, unchanged.
+
+FFCx also formats its whole option set with ``pprint.pformat`` for an info log message at every
+option lookup (two per compiled form: ~60 per run), whether or not the message is shown;
+:func:`install` makes that formatting lazy (done when a handler emits the message).
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import pprint
+import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import ffcx.codegeneration.jit as ffcx_jit
+import ffcx.options
 
 _LOADED: dict[tuple[str, str], Any] = {}
 """(cache directory, module name) → the loaded extension module, for the life of the process."""
@@ -67,6 +74,18 @@ def _load_compiled(cache_dir: Path, module_name: str) -> Any:
     return None
 
 
+class LazyFormat:
+    """``pprint.pformat(value)`` when the log message holding it is formatted, not before."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value)
+
+
 def install() -> None:
-    """Make FFCx load its cached modules with :func:`load_cached_module` (idempotent)."""
+    """Make FFCx load its cached modules with :func:`load_cached_module` and format its option log
+    messages lazily (idempotent)."""
     ffcx_jit.get_cached_module = load_cached_module
+    ffcx.options.pprint = types.SimpleNamespace(pformat=LazyFormat)

@@ -59,3 +59,16 @@ def test_a_module_compiled_before_loads_from_its_file_once(tmp_path_factory: pyt
         assert jit_modules._load_compiled(missing, name) is None  # never compiled there: FFCx decides
     finally:
         jit_modules._LOADED.update(loaded)
+
+
+def test_ffcx_formats_its_options_only_for_a_shown_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pprint
+
+    import ffcx.options
+
+    formatted = []
+    real = pprint.pformat
+    monkeypatch.setattr(pprint, "pformat", lambda value, *a, **k: formatted.append(1) or real(value, *a, **k))
+    options = ffcx.options.get_options({"epsilon": 1e-14})
+    assert options["epsilon"] == 1e-14 and formatted == []  # not shown: never formatted
+    assert str(jit_modules.LazyFormat(options)) == real(options)

@@ -1,0 +1,214 @@
+"""Benchmark: the per-run and per-try overheads of a run, outside the Newton iterations (a benchmark, not a test).
+
+    .venv/bin/python bench/bench_overhead.py                      # cases/nvp.yaml (3D, one-way mechanics)
+    .venv/bin/python bench/bench_overhead.py --sensitivity 5      # the first 5 sensitivity runs of
+                                                                  # cases/nvp-vs-hev.yaml, in one process
+    .venv/bin/python bench/bench_overhead.py CASE.yaml --set KEY=VALUE ...
+
+Runs in this process (as a sweep or comparison worker does: the second and later runs show what a
+worker pays per run) and times, in CPU seconds of this process (they hold on a busy machine), every
+part of a try of a time step and of an accepted step:
+
+- inside the Newton iterations: the residual assemblies (``BlockResidual``), the Jacobian assemblies
+  (``FusedJacobian``) and the rest of the SNES solve (linear solves, preconditioner set-ups, norms);
+  the residual of the first iterate of each solve is counted apart, as a per-try cost;
+- around them, per try: the predictor, the scheme's weights, the step-scale check of a converged
+  try (an extra residual when it converged relatively), the local-error norm, the global quantities
+  of the try (``CellProblem.quantities``), and the remainder of ``try_step`` and of the time loop;
+- per accepted step: the one-way mechanics solve, its stress quantities and the recorder;
+- per run: JIT loads and set-up (summary.json ``timing``).
+
+Prints one row per run and, for the last run, the table per try [ms] with the share of a try that lies
+outside the Newton iterations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COST: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+"""Part name → [CPU s, calls] over the present run."""
+_STACK: list[str] = []
+
+
+@contextlib.contextmanager
+def _timed(name: str) -> Iterator[None]:
+    start = time.process_time()
+    _STACK.append(name)
+    try:
+        yield
+    finally:
+        _STACK.pop()
+        entry = COST[name]
+        entry[0] += time.process_time() - start
+        entry[1] += 1
+
+
+def _wrap(cls: type, method: str, name: str | Any) -> None:
+    """Time every call of ``cls.<method>`` as ``name`` (or ``name(args)`` when callable)."""
+    original = getattr(cls, method)
+
+    @functools.wraps(original)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        with _timed(name(args) if callable(name) else name):
+            return original(*args, **kwargs)
+
+    setattr(cls, method, timed)
+
+
+_FRESH = [False]
+"""Whether the next residual is the first of a Newton solve (a per-try cost; the later ones are iterations')."""
+
+
+def instrument() -> None:
+    """Put the timers on the classes (before any problem is built: SNES keeps bound callbacks)."""
+    from ecmx.solver.fem import block_residual, cell_problem, fused_jacobian, newton
+    from ecmx.solver.fem.mechanics import MechanicsProblem
+    from ecmx.solver.studies.recorder import Recorder
+    from ecmx.solver.timeloop.integrators import BdfIntegrator
+    from ecmx.solver.timeloop.runner import ProtocolRunner
+
+    # isort: split
+
+    import dolfinx.fem.petsc  # after ecmx.solver.fem, which prepares the DOLFINx import
+
+    original = newton.CoupledNewton._solve_with
+
+    def solve_with(problem: Any, reset: Any, check: Any) -> Any:
+        _FRESH[0] = True
+        with _timed("newton solve"):
+            outcome = original(problem, reset, check)
+        COST["newton iterations"][1] += problem.solver.getIterationNumber()
+        return outcome
+
+    newton.CoupledNewton._solve_with = staticmethod(solve_with)
+    residual = block_residual.BlockResidual._assemble
+
+    def assemble_residual(self: Any, snes: Any, x: Any, b: Any) -> None:
+        first, _FRESH[0] = _FRESH[0], False
+        with _timed("residual (first iterate)" if first else "residual (iterations)"):
+            residual(self, snes, x, b)
+
+    block_residual.BlockResidual._assemble = assemble_residual
+    _wrap(fused_jacobian.FusedJacobian, "_assemble", "jacobian")
+    _wrap(dolfinx.fem.petsc, "assemble_jacobian", "jacobian")  # the blocks' own, where nothing is fused
+    _wrap(cell_problem.CellProblem, "try_step", "try_step")
+    _wrap(cell_problem.CellProblem, "quantities", "quantities")
+    _wrap(cell_problem.CellProblem, "_converged_on_the_step_scale", "step-scale check")
+    _wrap(BdfIntegrator, "predict", "predictor")
+    _wrap(BdfIntegrator, "weights", "weights")
+    _wrap(BdfIntegrator, "error", "error norm")
+    _wrap(ProtocolRunner, "_advance", "advance")
+    _wrap(ProtocolRunner, "_accept", "accept (observers)")
+    _wrap(MechanicsProblem, "solve", "mechanics solve")
+    _wrap(MechanicsProblem, "quantities", "stress quantities")
+    _wrap(Recorder, "step_accepted", "recorder")
+
+
+def run_one(case: Any, out: Path) -> dict[str, Any]:
+    """Run ``case`` into ``out`` and return its summary."""
+    from mpi4py import MPI
+
+    from ecmx.solver.studies.run import run_case
+
+    COST.clear()
+    start = time.process_time()
+    result = run_case(case, out_dir=out, comm=MPI.COMM_SELF, progress=False, overwrite=True)
+    return {"summary": result.summary, "cpu_s": time.process_time() - start, "cost": dict(COST)}
+
+
+def per_try_table(run: dict[str, Any]) -> None:
+    """The parts of a try [ms per try] and the share outside the Newton iterations."""
+    cost, summary = run["cost"], run["summary"]
+    tries, iterations = summary["steps"]["tried"], cost.get("newton iterations", [0.0, 0])[1]
+    c = {k: v[0] for k, v in cost.items()}
+    solve = c.get("newton solve", 0.0)
+    inside = c.get("jacobian", 0.0) + c.get("residual (iterations)", 0.0)
+    snes_rest = solve - inside - c.get("residual (first iterate)", 0.0)  # linear solves, norms, set-ups
+    inside += snes_rest
+    around_try = c.get("try_step", 0.0) - solve
+    loop = c.get("advance", 0.0) - c.get("try_step", 0.0) - c.get("accept (observers)", 0.0)
+    parts = [
+        ("Newton iterations: Jacobian assembly", c.get("jacobian", 0.0)),
+        ("Newton iterations: residual assembly", c.get("residual (iterations)", 0.0)),
+        ("Newton iterations: linear solve and the rest of SNES", snes_rest),
+        ("residual of the first iterate", c.get("residual (first iterate)", 0.0)),
+        ("try_step outside SNES (weights, guess, step-scale check)", around_try),
+        ("  of which the step-scale check", c.get("step-scale check", 0.0)),
+        ("time loop per try (predictor, error norm, quantities, events)", loop),
+        ("  of which the predictor", c.get("predictor", 0.0)),
+        ("  of which the error norm", c.get("error norm", 0.0)),
+        ("  of which the quantities", c.get("quantities", 0.0)),
+    ]
+    outside = c.get("residual (first iterate)", 0.0) + around_try + loop
+    print(f"\n{tries} tries, {iterations} Newton iterations ({iterations / max(tries, 1):.2f} per try); CPU ms per try:")
+    print("| part | ms per try | share of a try |\n|---|---|---|")
+    total = inside + outside
+    for name, seconds in parts:
+        print(f"| {name} | {1e3 * seconds / max(tries, 1):.2f} | {100 * seconds / max(total, 1e-12):.1f} % |")
+    print(f"| **a try** | {1e3 * total / max(tries, 1):.2f} | outside the Newton iterations: "
+          f"{100 * outside / max(total, 1e-12):.1f} % |")
+    if iterations:
+        print(f"a Newton iteration: {1e3 * inside / iterations:.2f} ms")
+    accepted = summary["steps"]["accepted"]
+    for name in ("mechanics solve", "stress quantities", "recorder"):
+        if name in c:
+            print(f"per accepted step: {name} {1e3 * c[name] / max(accepted, 1):.2f} ms")
+
+
+def print_run(name: str, run: dict[str, Any]) -> None:
+    phases = run["summary"].get("timing", {}).get("phases", {})
+    cpu = {k: phases.get(k, {}).get("cpu_s", 0.0) for k in ("mesh", "jit", "setup", "time_loop", "cell_solve",
+                                                            "mechanics_solve", "recording", "stress_quantities")}
+    steps = run["summary"]["steps"]
+    print(f"| {name} | {run['cpu_s']:.3f} | {steps['accepted']} | {steps['tried']} | "
+          + " | ".join(f"{v:.3f}" for v in cpu.values()) + " |")
+
+
+def cases(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(name, case) of the runs to time."""
+    if args.sensitivity:
+        from ecmx.solver.config.studies import load_comparison
+        from ecmx.solver.studies.sensitivity import sensitivity_plan
+
+        runs, _ = sensitivity_plan(load_comparison(args.comparison))
+        return [(run.name, run.case) for run in runs[: args.sensitivity]]
+    from ecmx.solver.config.case import load_case
+
+    case = load_case(args.case, args.set)
+    return [(case.name, case)] * args.repeat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("case", nargs="?", default=str(ROOT / "cases" / "nvp.yaml"))
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE overrides of the case")
+    parser.add_argument("--repeat", type=int, default=1, help="run the case this many times in one process")
+    parser.add_argument("--sensitivity", type=int, default=0, help="time the first N sensitivity runs instead")
+    parser.add_argument("--comparison", default=str(ROOT / "cases" / "nvp-vs-hev.yaml"))
+    args = parser.parse_args()
+    instrument()
+    print("| run | CPU s | accepted | tries | mesh | jit | set-up | time loop | cell solve | mechanics | recording "
+          "| stress quantities |\n|---" + "|---" * 11 + "|")
+    last = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (name, case) in enumerate(cases(args)):
+            last = run_one(case, Path(tmp) / f"run{k}")
+            print_run(name, last)
+    if last is not None:
+        per_try_table(last)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
