@@ -53,15 +53,15 @@ MAX_ORDER = 2
 
 def lagrange_derivative_weights(times: Sequence[float]) -> np.ndarray:
     """Weights wⱼ with p'(times[0]) = Σ wⱼ p(times[j]) for the polynomial p through all ``times`` [1/s]."""
-    t = np.asarray(times, dtype=float)
-    weights = np.zeros(t.size)
-    for j in range(t.size):
-        others = [m for m in range(t.size) if m != j]
-        denominator = np.prod([t[j] - t[m] for m in others])
+    t = [float(v) for v in times]  # scalar arithmetic: these run at every try (numpy's costs 20× more)
+    weights = np.zeros(len(t))
+    for j in range(len(t)):
+        others = [m for m in range(len(t)) if m != j]
+        denominator = math.prod(t[j] - t[m] for m in others)
         if j == 0:  # d/dt Π_{m≠0}(t − t_m) at t_0
-            numerator = sum(np.prod([t[0] - t[m] for m in others if m != i]) for i in others)
+            numerator = sum(math.prod(t[0] - t[m] for m in others if m != i) for i in others)
         else:  # Π_{m≠j}(t − t_m) has the factor (t − t_0), zero at t_0
-            numerator = np.prod([t[0] - t[m] for m in others if m != 0])
+            numerator = math.prod(t[0] - t[m] for m in others if m != 0)
         weights[j] = numerator / denominator
     return weights
 
@@ -80,7 +80,7 @@ def error_constant(new_time: float, past_times: Sequence[float], order: int) -> 
     t = [new_time, *past_times[:order]]
     alpha = lagrange_derivative_weights(t)
     tau = sum(a * (tj - new_time) ** (order + 1) for a, tj in zip(alpha, t, strict=True)) / math.factorial(order + 1)
-    pi = np.prod([new_time - tj for tj in past_times[: order + 1]]) / math.factorial(order + 1)
+    pi = math.prod(new_time - tj for tj in past_times[: order + 1]) / math.factorial(order + 1)
     corrector = -tau / alpha[0]
     return float(corrector / (corrector + pi))
 
@@ -89,8 +89,8 @@ def extrapolate(times: Sequence[float], values: Sequence[np.ndarray], t: float) 
     """The polynomial through (times[i], values[i]) evaluated at t (Lagrange form)."""
     result = np.zeros_like(values[0], dtype=float)
     for j, (tj, vj) in enumerate(zip(times, values, strict=True)):
-        basis = np.prod([(t - tm) / (tj - tm) for m, tm in enumerate(times) if m != j])
-        result = result + basis * vj
+        basis = math.prod((t - tm) / (tj - tm) for m, tm in enumerate(times) if m != j)
+        result += basis * vj
     return result
 
 
@@ -121,6 +121,7 @@ class BdfIntegrator:
         self.max_order = fixed_order or MAX_ORDER
         self.times: list[float] = []  # newest first, at most MAX_ORDER + 1 levels since the restart
         self.states: list[list[np.ndarray]] = []
+        self._predicted: tuple[tuple[Any, ...], list[np.ndarray]] | None = None  # (step, levels) → the predictor
 
     def restart(self, time: float, state: list[np.ndarray]) -> None:
         """Forget the history: the next step is backward Euler from ``state`` at ``time`` [s]."""
@@ -164,12 +165,17 @@ class BdfIntegrator:
     def predict(self, dt: float) -> list[np.ndarray] | None:
         """The predictor of a step of ``dt`` s, block by block (every block, the algebraic ones too):
         the polynomial through the last order + 1 accepted levels at tₙ + dt; Newton's first guess.
-        None right after a restart (one level: the last state is the guess)."""
+        None right after a restart (one level: the last state is the guess). The arrays are computed once
+        per step size and levels (:meth:`error` reads them again): callers must not modify them."""
         if not self.estimated:
             return None
-        order, t_new = self.order, self.times[0] + dt
-        levels = self.states[: order + 1]
-        return [extrapolate(self.times[: order + 1], [s[b] for s in levels], t_new) for b in range(len(levels[0]))]
+        key = (float(dt), tuple(self.times), id(self.states[0]))
+        if self._predicted is None or self._predicted[0] != key:
+            order, t_new = self.order, self.times[0] + dt
+            levels = self.states[: order + 1]
+            predicted = [extrapolate(self.times[: order + 1], [s[b] for s in levels], t_new) for b in range(len(levels[0]))]
+            self._predicted = (key, predicted)
+        return self._predicted[1]
 
     def error(self, dt: float, state: list[np.ndarray]) -> float:
         """The weighted max norm of the local-error estimate of a step of ``dt`` to ``state`` (0 when
@@ -183,7 +189,7 @@ class BdfIntegrator:
         for b, flag in enumerate(self.differential):
             if not flag:
                 continue
-            predicted = extrapolate(past, [s[b] for s in self.states[: order + 1]], t_new)
+            predicted = self.predict(dt)[b]  # the try's own predictor (computed once per step size)
             magnitude = np.maximum(np.abs(state[b]), np.abs(self.states[0][b]))
             scale = self.atol + self.rtol * np.maximum(magnitude, self.magnitudes[b])
             ratio = np.abs(c * (state[b] - predicted) / scale)
