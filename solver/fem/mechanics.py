@@ -44,6 +44,7 @@ surface with the measure weight; ``quantities()["strain_energy"]`` integrates th
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -60,6 +61,7 @@ from petsc4py import PETSc
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
+from ecmx.solver.fem.models import interpolate
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
 from ecmx.solver.fem.solution_projection import SolutionProjection
@@ -110,6 +112,19 @@ AUTO_ITERATIVE_DOFS = 150_000
 # per solve from the previous displacement, 29 with 4, 26 with 8 (9.1 -> 6.5 s CPU per solve); memory
 # 2 x 8 vectors (25 MB there).
 PROJECTION_DEPTH = 8
+
+EXTREMES = (
+    ("von_mises_max", "von_mises", "max"),
+    ("max_principal_max", "max_principal", "max"),
+    ("hydrostatic_min", "hydrostatic", "min"),
+    ("hydrostatic_max", "hydrostatic", "max"),
+    ("radial_stress_min", "radial_stress", "min"),
+    ("radial_stress_max", "radial_stress", "max"),
+    ("tangential_stress_min", "tangential_stress", "min"),
+    ("tangential_stress_max", "tangential_stress", "max"),
+    ("strain_energy_density_max", "strain_energy_density", "max"),
+)
+"""The peaks of :meth:`MechanicsProblem.quantities`: (key, field, max or min)."""
 
 
 def select_linear_solver(setting: str, system: CoordinateSystem, global_dofs: int) -> str:
@@ -402,23 +417,29 @@ class MechanicsProblem:
     def _update_fields(self) -> None:
         """The P1 fields of the current solution: displacement [m], recovered stresses, φ."""
         displacement = self.fields["displacement"]
-        displacement.interpolate(self.u_hat)
+        interpolate(displacement, self.u_hat)
         displacement.x.array[:] *= self.length_unit
         self._recovery.update()
         if self._c_p1 is not None:
-            self._c_p1.interpolate(self.concentration)
+            interpolate(self._c_p1, self.concentration)
             self.fields["harmonic_hydrostatic"].x.array[:] = self.fields["hydrostatic"].x.array + (
                 self._local_coefficient * (self._c_p1.x.array - self.reference_concentration))
 
     def _assemble(self, name: str) -> float:
         return self.comm.allreduce(fem.assemble_scalar(self._integrals[name]), MPI.SUM)
 
-    def _extreme(self, name: str, op: MPI.Op) -> float:
-        f = self.fields[name]
-        n = f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.index_map_bs
-        vals = f.x.array[:n]
-        local = (vals.max() if op == MPI.MAX else vals.min()) if n else (-np.inf if op == MPI.MAX else np.inf)
-        return float(self.comm.allreduce(float(local), op))
+    def _extremes(self, wanted: Sequence[tuple[str, str, str]]) -> dict[str, float]:
+        """``{key: the global max or min of field name}`` for (key, field name, "max" or "min") in ``wanted``,
+        in one reduction over the ranks (collective; ∓inf where no rank owns a node)."""
+        local = np.full(len(wanted), -np.inf)
+        for i, (_, name, kind) in enumerate(wanted):
+            f = self.fields[name]
+            vals = f.x.array[: f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.index_map_bs]
+            if vals.size:
+                local[i] = vals.max() if kind == "max" else -vals.min()  # minima negated: one MAX reduction
+        found = np.empty_like(local)
+        self.comm.Allreduce(local, found, op=MPI.MAX)
+        return {key: float(v if kind == "max" else -v) for (key, _, kind), v in zip(wanted, found, strict=True)}
 
     def quantities(self) -> dict[str, float]:
         """Scalar results of the last solve (collective; same on every rank). Pa, m, J.
@@ -427,16 +448,7 @@ class MechanicsProblem:
         particle surface; ``strain_energy`` is the total over the particles [J].
         """
         area = self._geometry_integrals["area"]
-        q = {
-            "von_mises_max": self._extreme("von_mises", MPI.MAX),
-            "max_principal_max": self._extreme("max_principal", MPI.MAX),
-            "hydrostatic_min": self._extreme("hydrostatic", MPI.MIN),
-            "hydrostatic_max": self._extreme("hydrostatic", MPI.MAX),
-            "radial_stress_min": self._extreme("radial_stress", MPI.MIN),
-            "radial_stress_max": self._extreme("radial_stress", MPI.MAX),
-            "tangential_stress_min": self._extreme("tangential_stress", MPI.MIN),
-            "tangential_stress_max": self._extreme("tangential_stress", MPI.MAX),
-            "strain_energy_density_max": self._extreme("strain_energy_density", MPI.MAX),
+        q = self._extremes(EXTREMES) | {
             "surface_von_mises_mean": self._assemble("surface_von_mises") / area,
             "surface_hydrostatic_mean": self._assemble("surface_hydrostatic") / area,
             "surface_tangential_stress_mean": self._assemble("surface_tangential") / area,
