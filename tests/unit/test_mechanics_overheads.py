@@ -75,3 +75,23 @@ def test_vertex_average_and_peaks_are_those_of_the_plain_formulas(solved: Mechan
         values = solved.fields[name].x.array
         assert q[key] == float(values.max() if kind == "max" else values.min()), key
     assert q["hydrostatic_min"] < q["hydrostatic_max"]
+
+
+def test_a_quadrature_table_refreshes_without_the_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D(θ) tables sample θ at the quadrature points before every residual assembly."""
+    from ecmx.solver.fem.table_fields import QuadratureTable
+    from ecmx.solver.physics.tables import TableCurve
+
+    msh = dolfinx.mesh.create_interval(MPI.COMM_WORLD, 8, [0.0, 1.0])
+    theta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+    theta.interpolate(lambda x: 0.2 + 0.6 * x[0] ** 2)
+    table = QuadratureTable(theta, TableCurve([0.0, 0.5, 1.0], [1e-15, 1e-14, 1e-16], log=True), degree=2)
+    expected = fem.Function(table._frozen.function_space)
+    expected.interpolate(table._at_points)
+
+    def wrapper(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("fem.Function.interpolate called before a residual")
+
+    monkeypatch.setattr(fem.Function, "interpolate", wrapper)
+    table.refresh()
+    assert np.array_equal(table._frozen.x.array, expected.x.array) and table._frozen.x.array.max() > 0.2
