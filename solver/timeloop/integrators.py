@@ -85,12 +85,18 @@ def error_constant(new_time: float, past_times: Sequence[float], order: int) -> 
     return float(corrector / (corrector + pi))
 
 
-def extrapolate(times: Sequence[float], values: Sequence[np.ndarray], t: float) -> np.ndarray:
-    """The polynomial through (times[i], values[i]) evaluated at t (Lagrange form)."""
+def lagrange_basis(times: Sequence[float], t: float) -> list[float]:
+    """The Lagrange basis polynomials of the nodes ``times`` evaluated at t (one per node)."""
+    return [math.prod((t - tm) / (tj - tm) for m, tm in enumerate(times) if m != j) for j, tj in enumerate(times)]
+
+
+def extrapolate(times: Sequence[float], values: Sequence[np.ndarray], t: float,
+                basis: Sequence[float] | None = None) -> np.ndarray:
+    """The polynomial through (times[i], values[i]) evaluated at t (Lagrange form); ``basis``: the
+    :func:`lagrange_basis` of ``times`` at t when already computed (the same for every block)."""
     result = np.zeros_like(values[0], dtype=float)
-    for j, (tj, vj) in enumerate(zip(times, values, strict=True)):
-        basis = math.prod((t - tm) / (tj - tm) for m, tm in enumerate(times) if m != j)
-        result += basis * vj
+    for b, vj in zip(lagrange_basis(times, t) if basis is None else basis, values, strict=True):
+        result += b * vj
     return result
 
 
@@ -172,8 +178,9 @@ class BdfIntegrator:
         key = (float(dt), tuple(self.times), id(self.states[0]))
         if self._predicted is None or self._predicted[0] != key:
             order, t_new = self.order, self.times[0] + dt
-            levels = self.states[: order + 1]
-            predicted = [extrapolate(self.times[: order + 1], [s[b] for s in levels], t_new) for b in range(len(levels[0]))]
+            levels, past = self.states[: order + 1], self.times[: order + 1]
+            basis = lagrange_basis(past, t_new)
+            predicted = [extrapolate(past, [s[b] for s in levels], t_new, basis) for b in range(len(levels[0]))]
             self._predicted = (key, predicted)
         return self._predicted[1]
 
@@ -218,8 +225,10 @@ def across_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndarr
     Collective.
     """
     stacked = np.vstack(levels)[:, where]
-    low = comm.allreduce(float(stacked.min()) if stacked.size else np.inf, op=MPI.MIN)
-    high = comm.allreduce(float(stacked.max()) if stacked.size else -np.inf, op=MPI.MAX)
+    local = np.array([stacked.min(), -stacked.max()]) if stacked.size else np.full(2, np.inf)
+    bounds = np.empty(2)
+    comm.Allreduce(local, bounds, op=MPI.MIN)  # the smallest value and the largest (negated), in one reduction
+    low, high = float(bounds[0]), -float(bounds[1])
     knots = np.asarray(knots, dtype=float)
     crossed = bool(np.any((low < knots) & (knots < high)))
     return where.copy() if crossed else np.zeros(where.shape, dtype=bool)
