@@ -12,8 +12,9 @@ iteration was 30 % slower with them at 10k DOFs (bench/bench_step_cost.py).
 entity of some Jacobian block couples (a cell: the dofs of that cell in each unknown's space; a facet:
 those of the cells on both sides), the diagonal kept. The matrix ignores the zeros the assembler still
 adds where a cell is missing (adding zero changes no value) and takes any other new entry (never
-needed, but values never depend on the pattern). One rank only: in parallel an owned row's couplings
-also come from cells of other ranks, so the pattern is left as DOLFINx built it.
+needed, but values never depend on the pattern). In parallel a rank integrates its own entities only,
+and an owned row also takes couplings from the entities of other ranks (the rows of ghost dofs): each rank
+sends the entries of rows it does not own to their owners, which preallocate the union.
 """
 
 from __future__ import annotations
@@ -88,32 +89,50 @@ def reached_entries(jacobian: Sequence[Sequence[fem.Form | None]], dofs: Sequenc
             for kind in cpp.integral_types:
                 for k in range(cpp.num_integrals(kind, 0)):
                     cells = _entity_cells(cpp, kind, k)
-                    rows = dofs[i][cells].reshape(cells.shape[0], -1)
-                    cols = dofs[j][cells].reshape(cells.shape[0], -1)
+                    rows = dofs[i][cells].reshape(cells.shape[0], cells.shape[1] * dofs[i].shape[1])
+                    cols = dofs[j][cells].reshape(cells.shape[0], cells.shape[1] * dofs[j].shape[1])
                     pairs = (rows[:, :, None] * n + cols[:, None, :]).ravel()
                     valid = ((rows[:, :, None] >= 0) & (cols[:, None, :] >= 0)).ravel()
                     keys.append(np.unique(pairs[valid]))
     return np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
 
 
+def _owned_entries(A: PETSc.Mat, rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (global row, global column) entries of the rows this rank owns: its own ``rows``/``columns`` (global
+    indices) and those the other ranks send it, unique and sorted by row then column, the diagonal included.
+    Collective."""
+    comm = A.comm.tompi4py()
+    n = np.int64(A.getSize()[1])
+    keys = rows.astype(np.int64) * n + columns
+    ranges = np.asarray(A.getOwnershipRanges(), dtype=np.int64)
+    owner = np.searchsorted(ranges, rows, side="right") - 1
+    received = comm.alltoall([keys[owner == rank] for rank in range(comm.size)])
+    start, end = A.getOwnershipRange()
+    diagonal = np.arange(start, end, dtype=np.int64) * (n + 1)
+    owned = np.unique(np.concatenate([*received, diagonal]))
+    return np.divmod(owned, n)
+
+
 def prune_unreached_entries(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],
                             entity_maps: Sequence[Any]) -> int:
-    """Preallocate ``problem``'s Jacobian matrix again without the entries no integral reaches (one rank,
-    unknowns of block size 1); returns how many stored entries were removed."""
+    """Preallocate ``problem``'s Jacobian matrix again without the entries no integral reaches (unknowns of
+    block size 1); returns how many stored entries were removed on all ranks. Collective."""
     A = problem.A
-    if A.comm.size > 1 or not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
+    if not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
         return 0
     index_sets = create_index_sets([(u.function_space.dofmap.index_map, 1) for u in unknowns])
     dofs = [cell_dofs(u, entity_maps, iset.getIndices()) for u, iset in zip(unknowns, index_sets, strict=True)]
-    n = A.getSize()[0]
-    before = int(A.getInfo()["nz_allocated"])
-    keys = np.union1d(reached_entries(problem.J, dofs, n), np.arange(n, dtype=np.int64) * (n + 1))  # the diagonal kept
-    rows, columns = np.divmod(keys, n)
-    indptr = np.zeros(n + 1, dtype=PETSc.IntType)
-    indptr[1:] = np.cumsum(np.bincount(rows, minlength=n))
+    n_local = sum(iset.getSize() for iset in index_sets)  # owned and ghost indices of every block
+    local_rows, local_columns = np.divmod(reached_entries(problem.J, dofs, n_local), n_local)
+    row_map, column_map = A.getLGMap()
+    rows, columns = _owned_entries(A, row_map.apply(local_rows.astype(PETSc.IntType)).astype(np.int64),
+                                   column_map.apply(local_columns.astype(PETSc.IntType)).astype(np.int64))
+    before = int(A.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["nz_allocated"])
+    start, end = A.getOwnershipRange()
+    indptr = np.zeros(end - start + 1, dtype=PETSc.IntType)
+    indptr[1:] = np.cumsum(np.bincount(rows - start, minlength=end - start))
     A.setPreallocationCSR((indptr, columns.astype(PETSc.IntType)))
     A.assemble()
     A.setOption(PETSc.Mat.Option.IGNORE_ZERO_ENTRIES, True)
     A.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
-    return before - keys.size
-
+    return before - int(A.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["nz_allocated"])
