@@ -26,6 +26,7 @@ import numpy as np
 
 import ecmx.solver.studies.run as run_module
 from ecmx.solver.config.case import load_case
+from ecmx.solver.fem.cell_problem import CellProblem
 from ecmx.solver.timeloop import staggered
 
 HEADLINE = ("voltage_V", "von_mises_max", "spread")
@@ -52,6 +53,14 @@ class TryLog:
             log.rows[-1]["changes"].append(value)
             return value
 
+        def logged_pass(problem, *args):
+            outcome = solve(problem, *args)
+            if log.rows:
+                log.rows[-1].setdefault("pass_newton", []).append(outcome.newton_iterations)
+            return outcome
+
+        solve = CellProblem.try_step
+        CellProblem.try_step = logged_pass
         staggered.StaggeredSteps.try_step = logged_try
         staggered.StaggeredSteps._change = logged_change
 
@@ -113,15 +122,18 @@ def main() -> None:
     rows = log.rows
     passes = np.array([len(r["changes"]) for r in rows])
     first = np.array([r["changes"][0] for r in rows if r["changes"]])
-    print(f"{'try':>4} {'dt [s]':>9} {'dt/tau':>9} {'passes':>6}  changes")
+    print(f"{'try':>4} {'dt [s]':>9} {'dt/tau':>9} {'passes':>6}  changes | Newton per pass")
     for i, r in enumerate(rows):
         print(f"{i:4d} {r['dt']:9.3g} {r['dt'] / tau:9.2e} {len(r['changes']):6d}  "
-              + " ".join(f"{c:.2g}" for c in r["changes"]))
+              + " ".join(f"{c:.2g}" for c in r["changes"]) + " | " + " ".join(map(str, r.get("pass_newton", []))))
     summary = json.loads((out / "summary.json").read_text())
     print(f"\ncase {args.case} {args.set}: wall {wall:.1f} s, CPU {cpu:.1f} s, tau = R^2/D = {tau:.3g} s")
     print(f"steps {summary.get('steps')}")
     print(f"tries {len(rows)}, cell solves (passes) {passes.sum()}, passes/try {passes.sum() / len(rows):.2f}, "
           f"Newton {sum(r['newton'] for r in rows)}")
+    for k in (1, 2, 3):
+        its = [r["pass_newton"][k - 1] for r in rows if len(r.get("pass_newton", [])) >= k]
+        print(f"pass {k}: {len(its)} solves, {np.mean(its) if its else 0:.2f} Newton iterations each")
     print("passes histogram:", {int(k): int(v) for k, v in zip(*np.unique(passes, return_counts=True), strict=True)})
     print("change after pass 1: quantiles 10/50/90 %:", np.quantile(first, [0.1, 0.5, 0.9]).round(3))
     timing = summary.get("timing", {}).get("phases", {})

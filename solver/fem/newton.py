@@ -183,7 +183,8 @@ class CoupledNewton:
         self._block_residuals: dict[int, BlockResidual] = {}
         self._problem = self._build(linear_solver)
         self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
-        self._last: dolfinx.fem.petsc.NonlinearProblem | None = None  # the SNES whose KSP holds a Jacobian of the last solve
+        self._last: dolfinx.fem.petsc.NonlinearProblem | None = None  # the SNES whose KSP holds the latest Jacobian
+        self._operator_key: tuple[Any, ...] | None = None  # expect_operator's key of that Jacobian
 
     @property
     def forms(self) -> tuple[Sequence[fem.Form], Sequence[Sequence[fem.Form]]]:
@@ -213,12 +214,14 @@ class CoupledNewton:
         """The coming solves' Jacobian is scaled by ``key`` (e.g. the step's time weights and the control
         mode): a changed key sets the Krylov preconditioner up again (:class:`ReuseRule`)."""
         self.reuse.expect_operator(key)
+        if tuple(key) != self._operator_key:  # the Jacobian the KSP holds is not of this operator
+            self._last, self._operator_key = None, tuple(key)
 
     def _solve_with(self, problem: dolfinx.fem.petsc.NonlinearProblem, reset: Callable[[], None],
                     check: Callable[[], str]) -> StepOutcome:
         reset()
         snes = problem.solver
-        self._last = None
+        last, self._last = self._last, None
         try:
             problem.solve()
         except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
@@ -232,7 +235,7 @@ class CoupledNewton:
         bad = check()
         if bad:
             return StepOutcome(False, its, bad)
-        self._last = problem if its > 0 else None  # no iteration: the KSP holds an older Jacobian
+        self._last = problem if its > 0 else last  # no iteration: the Jacobian of an earlier solve stays
         return StepOutcome(True, its, _snes_reason(reason), snes.getFunctionNorm(), reason in RELATIVE_REASONS)
 
     @property
@@ -256,9 +259,10 @@ class CoupledNewton:
 
     def linear_response(self, residual_change: PETSc.Vec) -> list[np.ndarray] | None:
         """−J⁻¹ δF: the first-order change of the solution of the last solve when its residual changes
-        by ``residual_change``, with the Jacobian of its last Newton iteration (and that solve's linear
-        solver); the owned values per unknown block (as the unknowns' order). None when the last solve
-        failed, made no Newton iteration (no Jacobian of its own) or the linear solve fails. Collective."""
+        by ``residual_change``, with the Jacobian of the latest Newton iteration of a solve with the
+        present operator key (:meth:`expect_operator`: the time weights and the control mode), and its
+        linear solver; the owned values per unknown block (as the unknowns' order). None when the last
+        solve failed, there is no such Jacobian or the linear solve fails. Collective."""
         if self._last is None:
             return None
         ksp = self._last.solver.getKSP()

@@ -93,6 +93,7 @@ class StaggeredSteps:
         self._dt = 0.0
         self._mechanics_current = False  # the mechanics was last solved at the problem's present state
         self._omega = 1.0  # the relaxation factor the last try ended with
+        self._last_response: list[np.ndarray] | None = None  # of the last pass's state to δφ, per block
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.problem, name)
@@ -126,6 +127,7 @@ class StaggeredSteps:
                 return replace(outcome, newton_iterations=iterations)
             phi[:] = relaxation.next(used, phi)
             self._omega = relaxation.omega
+            guess = self._next_guess(guess, relaxation.omega)
         return replace(outcome, converged=False, newton_iterations=iterations,
                        reason=f"the two-way stagger did not settle in {MAX_STAGGER_ITERATIONS} iterations")
 
@@ -137,10 +139,18 @@ class StaggeredSteps:
             return self._phi_levels[0][1]
         return extrapolate(times, [phi for _, phi in self._phi_levels], times[0] + dt)
 
+    def _next_guess(self, state: list[np.ndarray], omega: float) -> list[np.ndarray]:
+        """Newton's first iterate of the next pass, solved with φ_used + ω δφ: the last pass's ``state``
+        plus ω times its measured first-order response to δφ (none measured: ``state``)."""
+        if self._last_response is None:
+            return state
+        return [u + omega * du for u, du in zip(state, self._last_response, strict=True)]
+
     def _change(self, used: np.ndarray, returned: np.ndarray) -> float:
         """The weighted change of the concentration that solving again with ``returned`` instead of
         ``used`` would make (<= 1: within tolerance): the smaller of the equilibrium bound and the
         measured first-order response (see the module docstring)."""
+        self._last_response = None
         bound = self._equilibrium_bound(used, returned)
         if bound <= 1.0:
             return bound
@@ -160,6 +170,7 @@ class StaggeredSteps:
         target = returned.copy()
         returned[:] = used
         response = self.problem.coefficient_response(self.problem.harmonic_hydrostatic, target)
+        self._last_response = response
         if response is None:
             return np.inf
         theta = self.problem.state()[0]

@@ -31,11 +31,12 @@ class Problem:
         self.harmonic_hydrostatic = SimpleNamespace(x=SimpleNamespace(
             array=np.zeros(2), index_map=SimpleNamespace(size_local=2), block_size=1))
         self.theta, self.accepted_theta, self.solves = np.full(2, 0.5), np.full(2, 0.5), 0
-        self.dt, self.responses = 0.0, 0
+        self.dt, self.responses, self.guesses = 0.0, 0, []
 
     def try_step(self, dt, weights=None, guess=None):
         self.solves += 1
         self.dt = dt
+        self.guesses.append(guess)
         phi = self.harmonic_hydrostatic.x.array
         self.theta = self.accepted_theta + dt * (self.drive + phi - phi.mean())
         return Outcome(True, 2)
@@ -229,3 +230,19 @@ def test_without_a_measured_response_the_equilibrium_bound_decides():
     for _ in range(4):
         exact = (exact - 1e-3) / (1.0 - 0.05 * 1e-3)
     assert abs(problem.theta[0] - problem.theta[1] - exact) <= 1e-4 * 0.5 * 1e-2
+
+
+def test_a_second_pass_starts_from_the_measured_response():
+    """The pass after a measured response starts Newton from the last pass's state plus ω times its
+    response to δφ (the relaxed φ's first-order solution; exact for this linear problem, and ω = 1 in
+    the first pass of the first try), not from the last pass's state."""
+    problem = Problem()
+    steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0)
+    dt = 0.4
+    assert steps.try_step(dt).converged
+    assert problem.solves >= 2 and problem.guesses[0] is None
+    first = problem.accepted_theta + dt * problem.drive  # the first pass, with the predicted φ = 0
+    phi = 0.5 * first  # the φ the mechanics returned after it
+    second = problem.accepted_theta + dt * (problem.drive + phi - phi.mean())
+    assert problem.guesses[1][0] == pytest.approx(second, rel=1e-14)
+    assert not np.allclose(problem.guesses[1][0], first, rtol=1e-3)
