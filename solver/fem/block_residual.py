@@ -53,10 +53,21 @@ class BlockResidual:
         dolfinx.fem.petsc.assign(x, self._unknowns)
         if self._hook is not None:
             self._hook()
+        self._assemble_rows(b, range(len(self._forms)))
+
+    def assemble_rows(self, b: PETSc.Vec, rows: Sequence[int]) -> None:
+        """F of the row blocks ``rows`` at the present values of the unknowns into b (a vector of the
+        layout of the problem's b), the other blocks zero; the caller's hook first. Collective."""
+        if self._hook is not None:
+            self._hook()
+        self._assemble_rows(b, rows)
+
+    def _assemble_rows(self, b: PETSc.Vec, rows: Sequence[int]) -> None:
         with b.localForm() as local:
             local.set(0.0)
             array = local.array_w
-            for form, buffer, (o0, o1, g0, g1) in zip(self._forms, self._buffers, self._offsets, strict=True):
+            for row in rows:
+                form, buffer, (o0, o1, g0, g1) = self._forms[row], self._buffers[row], self._offsets[row]
                 buffer[:] = 0.0
                 _assemble_vector_array(buffer, form, fem.pack_constants(form), fem.pack_coefficients(form))
                 array[o0:o1] += buffer[:o1 - o0]

@@ -352,6 +352,25 @@ class CellProblem:
         self.particle.update_tabulated()  # the coefficients computed outside UFL back at the solution
         return outcome.residual_norm <= newton.rtol * reference
 
+    def coefficient_response(self, coefficient: fem.Function, values: np.ndarray) -> list[np.ndarray] | None:
+        """The first-order change of the last solved step's solution when ``coefficient`` (a function
+        only the particle rows of the residual depend on, e.g. ``harmonic_hydrostatic``) takes ``values`` (its whole local array)
+        instead of its present values: −J⁻¹ (F(u; new) − F(u; present)) at the present unknowns u, with
+        the Jacobian and linear solver of the step's last Newton iteration (no new factorisation). The
+        owned values per unknown block (nondimensional, order of ``differential``); ``coefficient`` is
+        left with ``values``. None when the last solve made no Newton iteration. Collective.
+        """
+        rows = range(len(self.particle.unknowns))
+        before = self._newton.residual_rows(rows)
+        coefficient.x.array[:] = values
+        after = self._newton.residual_rows(rows)
+        after.axpy(-1.0, before)
+        before.destroy()
+        try:
+            return self._newton.linear_response(after)
+        finally:
+            after.destroy()
+
     def _start_from(self, guess: Sequence[np.ndarray]) -> None:
         """Put ``guess`` (owned values per block) into the unknowns, ghosts updated."""
         for u, values in zip(self._unknowns, guess, strict=True):

@@ -27,6 +27,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 # isort: split
 
 import dolfinx.fem.petsc
+import numpy as np
 import ufl
 from dolfinx import fem
 from petsc4py import PETSc
@@ -123,6 +124,10 @@ def fieldsplit_sub_options(split_names: list[str], prefix: str, direct: frozense
     return opts
 
 
+RESPONSE_RTOL = 1e-4
+"""The relative tolerance of the Krylov solve of :meth:`CoupledNewton.linear_response` (an estimate; the
+Newton solves keep theirs)."""
+
 _PREFIXES = itertools.count(1)  # a unique options prefix per SNES
 
 
@@ -175,8 +180,11 @@ class CoupledNewton:
         self.reuse = ReuseRule()  # preconditioner set-ups of the Krylov solvers (unused with MUMPS)
         groups = shared_space_groups(self._unknowns)  # unknowns on one space: their cell blocks in one kernel
         self._fused = FusedJacobian(self._residuals, self._unknowns, self._entity_maps, groups) if groups else None
+        self._block_residuals: dict[int, BlockResidual] = {}
         self._problem = self._build(linear_solver)
         self._direct: dolfinx.fem.petsc.NonlinearProblem | None = None  # MUMPS fallback, built on demand
+        self._last: dolfinx.fem.petsc.NonlinearProblem | None = None  # the SNES whose KSP holds the latest Jacobian
+        self._operator_key: tuple[Any, ...] | None = None  # expect_operator's key of that Jacobian
 
     @property
     def forms(self) -> tuple[Sequence[fem.Form], Sequence[Sequence[fem.Form]]]:
@@ -206,12 +214,14 @@ class CoupledNewton:
         """The coming solves' Jacobian is scaled by ``key`` (e.g. the step's time weights and the control
         mode): a changed key sets the Krylov preconditioner up again (:class:`ReuseRule`)."""
         self.reuse.expect_operator(key)
+        if tuple(key) != self._operator_key:  # the Jacobian the KSP holds is not of this operator
+            self._last, self._operator_key = None, tuple(key)
 
-    @staticmethod
-    def _solve_with(problem: dolfinx.fem.petsc.NonlinearProblem, reset: Callable[[], None],
+    def _solve_with(self, problem: dolfinx.fem.petsc.NonlinearProblem, reset: Callable[[], None],
                     check: Callable[[], str]) -> StepOutcome:
         reset()
         snes = problem.solver
+        last, self._last = self._last, None
         try:
             problem.solve()
         except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
@@ -225,6 +235,7 @@ class CoupledNewton:
         bad = check()
         if bad:
             return StepOutcome(False, its, bad)
+        self._last = problem if its > 0 else last  # no iteration: the Jacobian of an earlier solve stays
         return StepOutcome(True, its, _snes_reason(reason), snes.getFunctionNorm(), reason in RELATIVE_REASONS)
 
     @property
@@ -239,6 +250,38 @@ class CoupledNewton:
         problem.solver.computeFunction(problem.x, problem.b)
         return problem.b.norm()
 
+    def residual_rows(self, rows: Sequence[int]) -> PETSc.Vec:
+        """A new vector with the residual blocks ``rows`` (nondimensional residual units) at the present
+        values of the unknowns, the other blocks zero. Collective."""
+        vector = self._problem.b.duplicate()
+        self._block_residuals[id(self._problem)].assemble_rows(vector, rows)
+        return vector
+
+    def linear_response(self, residual_change: PETSc.Vec) -> list[np.ndarray] | None:
+        """−J⁻¹ δF: the first-order change of the solution of the last solve when its residual changes
+        by ``residual_change``, with the Jacobian of the latest Newton iteration of a solve with the
+        present operator key (:meth:`expect_operator`: the time weights and the control mode), and its
+        linear solver; the owned values per unknown block (as the unknowns' order). None when the last
+        solve failed, there is no such Jacobian or the linear solve fails. Collective."""
+        if self._last is None:
+            return None
+        ksp = self._last.solver.getKSP()
+        correction = residual_change.duplicate()
+        tolerances = ksp.getTolerances()
+        ksp.setTolerances(rtol=RESPONSE_RTOL)  # an estimate: a Krylov solve to 1e-4 of the change is plenty
+        try:
+            ksp.solve(residual_change, correction)
+        finally:
+            ksp.setTolerances(*tolerances)
+        if ksp.getConvergedReason() <= 0:
+            correction.destroy()
+            return None
+        values = -correction.getArray(readonly=True)
+        correction.destroy()
+        sizes = [u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+                 for u in self._unknowns]
+        return np.split(values, np.cumsum(sizes)[:-1])
+
     def _build(self, linear_solver: str) -> dolfinx.fem.petsc.NonlinearProblem:
         """The SNES of the residual with one of the linear-solver option sets."""
         settings = self._settings
@@ -252,7 +295,9 @@ class CoupledNewton:
         prune_unreached_entries(problem, self._unknowns, self._entity_maps)  # before any assembly or set-up
         if self._fused is not None:
             self._fused.attach(problem)
-        BlockResidual(problem.F, self._unknowns, self._before_assembly).attach(problem)
+        residual = BlockResidual(problem.F, self._unknowns, self._before_assembly)
+        residual.attach(problem)
+        self._block_residuals[id(problem)] = residual
         if linear_solver == "mumps":
             _configure_mumps(problem)
         elif linear_solver == "fieldsplit":

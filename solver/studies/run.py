@@ -410,7 +410,8 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
                                kinks=getattr(problem, "kinks", None),
                                magnitudes=getattr(problem, "error_magnitudes", None))
     if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
-        problem = coupling = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case))
+        problem = coupling = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case),
+                                            atol=case.solver.atol, magnitude=problem.error_magnitudes[0])
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,

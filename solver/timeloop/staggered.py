@@ -13,9 +13,18 @@ The test is on the quantity the stagger passes, not on two successive cell solut
 second cell solve in every try even when the mechanics changes nothing, e.g. on a sphere, where
 ∇φ = 0). Only ∇φ enters the flux D θ Ω/(RT)(∇φ − k_σ∇c_s), so a change δφ moves the concentration
 by at most its equilibrium response δ ln c_s = Ω δφ/(RT) up to a constant (mass is conserved), i.e.
-by a relative amount of at most Ω (max δφ − min δφ)/(RT); a step shorter than the diffusion time
-moves it less. That bound over rtol is the change norm: <= 1 passes (the same meaning as the
-integrator's weighted norm, whose weight of θ is atol + rtol |θ| >= rtol |θ|; atol only loosens it).
+by a relative amount of at most Ω (max δφ − min δφ)/(RT). That bound over rtol is the first change
+norm: <= 1 passes at once (the integrator's weight of θ, atol + rtol max(|θ|, m), is >= rtol |θ|).
+
+A step much shorter than the diffusion time moves c_s far less than that (measured on
+cases/nvp.yaml two-way: the bound after the first pass was a median 10 times the tolerance, at steps
+of 1e-5 to 0.3 R²/D). So when the bound does not pass, the change is measured: the first-order
+change of θ that solving the step again with the returned φ would make, δθ = −J⁻¹ δF, δF the change
+of the particle rows of the residual at the pass's solution (two row assemblies) and J the Jacobian
+of the pass's last Newton iteration, whose preconditioner or factorisation the linear solver still
+holds (``coefficient_response`` of the cell problem; about a tenth of a pass). Its largest
+|δθ|/(atol + rtol max(|θ|, m)), the integrator's weight of θ, is the change norm. A pass whose solve
+made no Newton iteration has no Jacobian of its own; then the bound decides.
 
 Between passes φ is relaxed (Aitken's Δ² method, :class:`AitkenRelaxation`): the next pass is
 solved with φ_used + ω (φ_returned − φ_used), ω from the last two differences (after the first
@@ -66,11 +75,15 @@ class StaggeredSteps:
             mechanics at the problem's state and passes φ back).
         rtol: the integration tolerance (relative).
         potential_scale: Ω/(RT) [1/Pa] (:func:`stress_potential_scale`).
+        atol, magnitude: the integrator's absolute tolerance and floor m of |θ| in the error weight
+            atol + rtol max(|θ|, m) of θ (the measured response is weighted like the integrator's
+            error; 0, 0: relative to θ).
     """
 
-    def __init__(self, problem: Any, coupling: Any, rtol: float, potential_scale: float):
+    def __init__(self, problem: Any, coupling: Any, rtol: float, potential_scale: float,
+                 atol: float = 0.0, magnitude: float = 0.0):
         self.problem, self.coupling = problem, coupling
-        self.rtol = float(rtol)
+        self.rtol, self.atol, self.magnitude = float(rtol), float(atol), float(magnitude)
         self.potential_scale = float(potential_scale)
         self._accepted_phi = problem.harmonic_hydrostatic.x.array.copy()  # φ at the start of the step
         self._phi_levels: list[tuple[float, np.ndarray]] = []  # accepted (time [s], φ), newest first
@@ -80,6 +93,7 @@ class StaggeredSteps:
         self._dt = 0.0
         self._mechanics_current = False  # the mechanics was last solved at the problem's present state
         self._omega = 1.0  # the relaxation factor the last try ended with
+        self._last_response: list[np.ndarray] | None = None  # of the last pass's state to δφ, per block
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.problem, name)
@@ -113,6 +127,7 @@ class StaggeredSteps:
                 return replace(outcome, newton_iterations=iterations)
             phi[:] = relaxation.next(used, phi)
             self._omega = relaxation.omega
+            guess = self._next_guess(guess, relaxation.omega)
         return replace(outcome, converged=False, newton_iterations=iterations,
                        reason=f"the two-way stagger did not settle in {MAX_STAGGER_ITERATIONS} iterations")
 
@@ -124,13 +139,44 @@ class StaggeredSteps:
             return self._phi_levels[0][1]
         return extrapolate(times, [phi for _, phi in self._phi_levels], times[0] + dt)
 
+    def _next_guess(self, state: list[np.ndarray], omega: float) -> list[np.ndarray]:
+        """Newton's first iterate of the next pass, solved with φ_used + ω δφ: the last pass's ``state``
+        plus ω times its measured first-order response to δφ (none measured: ``state``)."""
+        if self._last_response is None:
+            return state
+        return [u + omega * du for u, du in zip(state, self._last_response, strict=True)]
+
     def _change(self, used: np.ndarray, returned: np.ndarray) -> float:
-        """Bound on the weighted change of the concentration that solving again with ``returned``
-        instead of ``used`` could make (see the module docstring; <= 1: within tolerance)."""
+        """The weighted change of the concentration that solving again with ``returned`` instead of
+        ``used`` would make (<= 1: within tolerance): the smaller of the equilibrium bound and the
+        measured first-order response (see the module docstring)."""
+        self._last_response = None
+        bound = self._equilibrium_bound(used, returned)
+        if bound <= 1.0:
+            return bound
+        return min(bound, self._response(used, returned))
+
+    def _equilibrium_bound(self, used: np.ndarray, returned: np.ndarray) -> float:
+        """Ω (max δφ − min δφ)/(RT)/rtol: the most a δφ can move ln c_s at equilibrium, over rtol."""
         delta = returned - used
         high = self.problem.comm.allreduce(float(delta.max()) if delta.size else -np.inf, op=MPI.MAX)
         low = self.problem.comm.allreduce(float(delta.min()) if delta.size else np.inf, op=MPI.MIN)
         return self.potential_scale * max(high - low, 0.0) / self.rtol
+
+    def _response(self, used: np.ndarray, returned: np.ndarray) -> float:
+        """max |δθ|/(atol + rtol max(|θ|, m)), δθ the first-order change of the last pass's θ when its
+        φ goes from ``used`` to ``returned`` (the problem's ``coefficient_response``; ``returned`` is
+        the problem's φ array and holds its values again afterwards); inf when the problem cannot tell."""
+        target = returned.copy()
+        returned[:] = used
+        response = self.problem.coefficient_response(self.problem.harmonic_hydrostatic, target)
+        self._last_response = response
+        if response is None:
+            return np.inf
+        theta = self.problem.state()[0]
+        weight = self.atol + self.rtol * np.maximum(np.abs(theta), self.magnitude)
+        local = float(np.max(np.abs(response[0]) / weight)) if theta.size else 0.0
+        return self.problem.comm.allreduce(local, op=MPI.MAX)
 
     def accept(self) -> None:
         self.problem.accept()

@@ -31,15 +31,25 @@ class Problem:
         self.harmonic_hydrostatic = SimpleNamespace(x=SimpleNamespace(
             array=np.zeros(2), index_map=SimpleNamespace(size_local=2), block_size=1))
         self.theta, self.accepted_theta, self.solves = np.full(2, 0.5), np.full(2, 0.5), 0
+        self.dt, self.responses, self.guesses = 0.0, 0, []
 
     def try_step(self, dt, weights=None, guess=None):
         self.solves += 1
+        self.dt = dt
+        self.guesses.append(guess)
         phi = self.harmonic_hydrostatic.x.array
         self.theta = self.accepted_theta + dt * (self.drive + phi - phi.mean())
         return Outcome(True, 2)
 
     def state(self):
         return [self.theta.copy()]
+
+    def coefficient_response(self, coefficient, values):
+        """The change of θ a solve with φ = ``values`` would make: exact here (linear in φ)."""
+        delta = values - coefficient.x.array
+        coefficient.x.array[:] = values
+        self.responses += 1
+        return [self.dt * (delta - delta.mean())]
 
     def accept(self):
         self.accepted_theta = self.theta
@@ -188,3 +198,51 @@ def test_a_try_starts_with_the_relaxation_the_last_one_ended_with():
     steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0)
     passes = _passes_per_step(steps, problem, 0.4, 2)
     assert passes[1] < passes[0]
+
+
+def test_a_short_step_ends_on_the_measured_response_not_the_equilibrium_bound():
+    """A step far shorter than the time θ takes to respond to φ: the equilibrium bound of the change
+    (100 × the spread of δφ here) is 50 × the tolerance after the first pass, but the change a second
+    pass would make (the problem's coefficient_response, dt × the spread of δφ) is 1e-3 of it, so the
+    first try takes one cell solve and one response (the later ones start from the predicted φ, within
+    the bound already), and θ is within the tolerance of the fixed point. The stagger that stopped on
+    the bound alone took two passes in the first try."""
+    problem = Problem()
+    steps = StaggeredSteps(problem, Coupling(problem, k=0.05), rtol=1e-4, potential_scale=100.0)
+    dt = 1e-3
+    assert _passes_per_step(steps, problem, dt, 4) == [1, 1, 1, 1]
+    assert problem.responses >= 1
+    exact = 0.0
+    for _ in range(4):
+        exact = (exact - dt) / (1.0 - 0.05 * dt)
+    assert abs(problem.theta[0] - problem.theta[1] - exact) <= 1e-4 * 0.5 * 1e-2
+
+
+def test_without_a_measured_response_the_equilibrium_bound_decides():
+    """A pass whose solve made no Newton iteration has no Jacobian of its own (coefficient_response
+    None): the try goes on until the equilibrium bound is met (more passes than with the response)."""
+    problem = Problem()
+    problem.coefficient_response = lambda coefficient, values: coefficient.x.array.__setitem__(slice(None), values)
+    steps = StaggeredSteps(problem, Coupling(problem, k=0.05), rtol=1e-4, potential_scale=100.0)
+    passes = _passes_per_step(steps, problem, 1e-3, 4)
+    assert passes[0] == 2 and min(passes) >= 1 and sum(passes) > 4
+    exact = 0.0
+    for _ in range(4):
+        exact = (exact - 1e-3) / (1.0 - 0.05 * 1e-3)
+    assert abs(problem.theta[0] - problem.theta[1] - exact) <= 1e-4 * 0.5 * 1e-2
+
+
+def test_a_second_pass_starts_from_the_measured_response():
+    """The pass after a measured response starts Newton from the last pass's state plus ω times its
+    response to δφ (the relaxed φ's first-order solution; exact for this linear problem, and ω = 1 in
+    the first pass of the first try), not from the last pass's state."""
+    problem = Problem()
+    steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0)
+    dt = 0.4
+    assert steps.try_step(dt).converged
+    assert problem.solves >= 2 and problem.guesses[0] is None
+    first = problem.accepted_theta + dt * problem.drive  # the first pass, with the predicted φ = 0
+    phi = 0.5 * first  # the φ the mechanics returned after it
+    second = problem.accepted_theta + dt * (problem.drive + phi - phi.mean())
+    assert problem.guesses[1][0] == pytest.approx(second, rel=1e-14)
+    assert not np.allclose(problem.guesses[1][0], first, rtol=1e-3)
