@@ -217,7 +217,7 @@ def run_comparison(
     locks: list[DirectoryLock] = []
     count = _worker_count(study, cases, workers)
     try:
-        case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks)
+        case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks, manifest)
         with _local_pool(count, comm) as pool:
             try:
                 outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool)
@@ -237,9 +237,10 @@ def run_comparison(
 
 
 def _open_comparison(study: Comparison, planned: Sequence[PlannedRun], directory: Path, overwrite: bool,
-                     locks: list[DirectoryLock]) -> list[Path]:
+                     locks: list[DirectoryLock], sensitivity: dict[str, Any] | None = None) -> list[Path]:
     """Rank 0: check the case directories, create or adopt and lock the comparison directory (the
     lock is appended to ``locks``) and check what it holds; returns the case directories.
+    ``sensitivity``: the manifest entry of :func:`sensitivity_plan` (None: planned again).
 
     An existing case directory needs ``overwrite`` and must be an ecmx run directory (or empty).
     """
@@ -248,7 +249,7 @@ def _open_comparison(study: Comparison, planned: Sequence[PlannedRun], directory
     check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
     if any("role" in run.info for run in planned):
         _sensitivity_directory(directory, study.path)
-    record_comparison(study, directory, planned)
+    record_comparison(study, directory, planned, sensitivity)
     existing = [(d, run.file) for d, run in zip(case_dirs, planned, strict=True) if d.exists() or d.is_symlink()]
     if existing and not overwrite:
         raise CaseError(
@@ -293,12 +294,18 @@ def _manifest(study: Comparison, planned: Sequence[PlannedRun], outcomes: Sequen
     }
 
 
-def record_comparison(study: Comparison, directory: Path, planned: Sequence[PlannedRun] | None = None) -> None:
+def record_comparison(study: Comparison, directory: Path, planned: Sequence[PlannedRun] | None = None,
+                      sensitivity: dict[str, Any] | None = None) -> None:
     """Write ``comparison.json`` (atomically) before the runs start (:func:`_manifest`, no outcomes
     yet), so that ``ecmx report`` can redraw even an interrupted comparison; the post-processing
-    rewrites it with the outcomes."""
+    rewrites it with the outcomes. ``sensitivity``: the manifest entry of the sensitivity runs in
+    ``planned`` as :func:`sensitivity_plan` made it (None: planned again, which validates every
+    variant a second time)."""
     planned = comparison_runs(study) if planned is None else planned
-    sensitivity = {} if all("role" not in run.info for run in planned) else sensitivity_plan(study)[1]
+    if all("role" not in run.info for run in planned):
+        sensitivity = {}
+    elif sensitivity is None:
+        sensitivity = sensitivity_plan(study)[1]
     atomic_write_text(directory / RECORD_FILE, json.dumps(_manifest(study, planned, (), sensitivity), indent=1,
                                                          default=str))
 
