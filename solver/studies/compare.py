@@ -36,7 +36,9 @@ ones as they were.
 Parallelism: without MPI, the cases run in ``workers`` processes (default: ``compare.workers``,
 else one per case up to the number of cores), started with ``spawn`` (a fork would copy the
 parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS; the same
-processes then draw the figures side by side (:mod:`ecmx.postprocess.figure_jobs`). Under
+processes then draw the figures side by side (:mod:`ecmx.postprocess.figure_jobs`), starting as
+soon as the comparison's own runs have finished, ahead of the sensitivity runs still waiting
+(:mod:`ecmx.solver.studies.early_drawing`, :mod:`ecmx.solver.studies.job_queue`). Under
 ``mpiexec -n N`` the cases run one after the other on all N ranks. Post-processing runs on rank 0;
 its failure is raised on every rank (no rank is left waiting).
 
@@ -67,6 +69,8 @@ from ecmx.solver.config.case import Case, Snapshots
 from ecmx.solver.config.studies import Comparison
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import atomic_write_text
+from ecmx.solver.studies.early_drawing import EarlyDrawing
+from ecmx.solver.studies.job_queue import PriorityPool
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
 from ecmx.solver.studies.progress import CasesProgress
 from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
@@ -216,16 +220,20 @@ def run_comparison(
     cases = [run.case for run in planned]
     locks: list[DirectoryLock] = []
     count = _worker_count(study, cases, workers)
+    own = [run.name for run in planned if "role" not in run.info]
     try:
         case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks, manifest)
-        with _local_pool(count, comm) as pool:
+        with (EarlyDrawing(directory, own, lambda done: _manifest(study, planned, done, manifest)) as early,
+              _local_pool(count, comm) as pool):
+            early.pool = pool
             try:
-                outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool)
+                outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool,
+                                      early.note)
             except KeyboardInterrupt:
                 raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
                                         f"{directory}") from None
             result = ComparisonResult(directory, outcomes, 0.0, manifest=_manifest(study, planned, outcomes, manifest))
-            on_root(comm, _post_process, study, result, started, pool)
+            on_root(comm, _post_process, study, result, started, pool, early)
     finally:
         for lock in locks:
             lock.release()
@@ -317,22 +325,30 @@ def _worker_count(study: Comparison, cases: Sequence[Case], workers: int | None)
 
 
 @contextlib.contextmanager
-def _local_pool(workers: int, comm: Any) -> Iterator[cf.Executor | None]:
+def _local_pool(workers: int, comm: Any) -> Iterator[PriorityPool | None]:
     """The comparison's worker processes, kept from its first run to its last figure (None under MPI
-    or with one worker: everything runs in this process)."""
+    or with one worker: everything runs in this process). The runs queue behind the figure jobs
+    (:class:`~ecmx.solver.studies.job_queue.PriorityPool`), so figures started while runs wait go first."""
     if comm.size > 1 or workers < 2:
         yield None
         return
     with process_pool(workers) as pool:
-        yield pool
+        queue = PriorityPool(pool, workers)
+        try:
+            yield queue
+        finally:
+            queue.cancel_waiting()
 
 
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
-               workers: int, comm: Any, progress: bool = True, pool: cf.Executor | None = None) -> list[CaseOutcome]:
+               workers: int, comm: Any, progress: bool = True, pool: PriorityPool | None = None,
+               finished: Callable[[CaseOutcome], None] | None = None) -> list[CaseOutcome]:
     """Run every case: one after the other on all ranks under MPI, else in local worker processes
-    (``pool``, with ``workers`` processes; None: in this process)."""
+    (``pool``, with ``workers`` processes; None: in this process). ``finished`` gets each local
+    outcome as it comes."""
     if comm.size == 1:
-        return _run_local(cases, case_dirs, overwrite, runner, workers if pool is not None else 1, progress, pool)
+        return _run_local(cases, case_dirs, overwrite, runner, workers if pool is not None else 1, progress, pool,
+                          finished)
     outcomes = []
     for case, out_dir in zip(cases, case_dirs, strict=True):
         outcomes.append(_run_one(case, out_dir, overwrite, runner, comm))
@@ -367,9 +383,10 @@ def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, 
 
 
 def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-               workers: int, progress: bool = True, pool: cf.Executor | None = None) -> list[CaseOutcome]:
+               workers: int, progress: bool = True, pool: PriorityPool | None = None,
+               finished: Callable[[CaseOutcome], None] | None = None) -> list[CaseOutcome]:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes (``pool``
-    when given, else a pool of their own)."""
+    when given, else a pool of their own); ``finished`` gets each outcome after it is shown."""
     outcomes: dict[str, CaseOutcome] = {}
     display = CasesProgress(cases, case_dirs, enabled=progress)
 
@@ -378,6 +395,8 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
         state = "done" if outcome.error is None else f"FAILED ({outcome.error})"
         display.note(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s")
         display.advance(outcome.name)
+        if finished is not None:
+            finished(outcome)
 
     display.note(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}")
     with display:
@@ -386,7 +405,7 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
 
 
 def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-                       workers: int, done: Callable[[CaseOutcome], None], pool: cf.Executor | None = None) -> None:
+                       workers: int, done: Callable[[CaseOutcome], None], pool: PriorityPool | None = None) -> None:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes (``pool`` when
     given); ``done`` gets each outcome as it comes (a worker that died is a failed case)."""
     if workers == 1:
@@ -394,15 +413,16 @@ def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwri
             done(_run_one(case, out_dir, overwrite, runner))
     elif pool is None:
         with process_pool(workers) as own:
-            _run_in_pool(cases, case_dirs, overwrite, runner, done, own)
+            _run_in_pool(cases, case_dirs, overwrite, runner, done, PriorityPool(own, workers))
     else:
         _run_in_pool(cases, case_dirs, overwrite, runner, done, pool)
 
 
 def _run_in_pool(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-                 done: Callable[[CaseOutcome], None], pool: cf.Executor) -> None:
-    """Submit every case to ``pool`` (:func:`longest_first`) and pass each outcome to ``done``."""
-    futures = {pool.submit(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
+                 done: Callable[[CaseOutcome], None], pool: PriorityPool) -> None:
+    """Queue every case in ``pool`` (:func:`longest_first`, behind any figure job) and pass each
+    outcome to ``done``."""
+    futures = {pool.submit_later(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
                for i in longest_first(cases)}
     for future in cf.as_completed(futures):
         case, out_dir = futures[future]
@@ -436,13 +456,19 @@ def _shown(path: Path) -> Path:
         return path
 
 
-def _post_process(study: Comparison, result: ComparisonResult, started: float, pool: cf.Executor | None = None) -> None:
+def _post_process(study: Comparison, result: ComparisonResult, started: float, pool: cf.Executor | None = None,
+                  early: EarlyDrawing | None = None) -> None:
     """Rank 0: figures, tables and report from the runs that completed, drawn aside and then put in
-    place (the figures in ``pool``'s worker processes, when given). Any failure becomes a SolveError
-    (with the traceback logged) and leaves the previous outputs as they were."""
+    place (the figures in ``pool``'s worker processes, when given; ``early``: the figures already
+    started into its staging directory). Any failure becomes a SolveError (with the traceback
+    logged) and leaves the previous outputs as they were."""
     try:
-        with staged_outputs(result.directory) as staging:
-            _draw(study, result, staging, started, pool)
+        if early is not None and early.error is not None:
+            raise early.error
+        begun = early.begun if early is not None else None
+        with contextlib.ExitStack() as stack:
+            staging = early.staging if begun is not None else stack.enter_context(staged_outputs(result.directory))
+            _draw(study, result, staging, started, pool, begun)
             publish(staging, result.directory)
             result.files = {key: result.directory / path.relative_to(staging) for key, path in result.files.items()}
     except Exception as exc:
@@ -467,16 +493,18 @@ def _recorded(study: Any, result: ComparisonResult) -> dict[str, Any]:
     return manifest
 
 
-def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float, pool: cf.Executor | None = None) -> None:
+def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float, pool: cf.Executor | None = None,
+          begun: Any = None) -> None:
     """``comparison.json``, then the figures, tables and report (:mod:`ecmx.postprocess.report`, from
-    the comparison directory's files) into ``out``; ``result.files`` maps each to its path there."""
+    the comparison directory's files) into ``out``; ``result.files`` maps each to its path there.
+    ``begun``: :func:`ecmx.postprocess.report.begin_comparison` already done into ``out``."""
     from ecmx.postprocess import report, tables
 
     manifest = result.manifest or _recorded(study, result)
     manifest["wall_time_s"] = time.perf_counter() - started
     if result.manifest:  # a comparison that ran (a redraw keeps the record as it is)
         (out / RECORD_FILE).write_text(json.dumps(manifest, indent=1, default=str) + "\n")
-    drawn = report.draw_comparison(result.directory, out, manifest, pool)
+    drawn = report.draw_comparison(result.directory, out, manifest, pool, begun)
     result.runs, result.rows, result.ratios = drawn.runs, drawn.rows, drawn.ratios
     result.files = {**({"manifest": out / RECORD_FILE} if result.manifest else {}), **drawn.files}
     print(tables.rows_markdown(result.rows))
