@@ -556,15 +556,21 @@ def comparison_title(manifest: dict[str, Any], runs: Sequence[RunData]) -> str:
 
 
 def _summary(directory: Path, manifest: dict[str, Any], runs: Sequence[RunData], rows: Sequence[Row],
-             ratios: Sequence[Ratio], files: dict[str, Path], fig_dir: Path) -> Summary:
-    """The conclusion and the sensitivity points; draws ``sensitivity.png`` and writes ``sensitivity.csv``."""
+             ratios: Sequence[Ratio], files: dict[str, Path], fig_dir: Path, pool: cf.Executor | None = None,
+             waits: list[Callable[[], None]] | None = None) -> Summary:
+    """The conclusion and the sensitivity points; draws ``sensitivity.png`` and writes ``sensitivity.csv``.
+    With ``pool`` the figure is drawn there: what waits for it is appended to ``waits``."""
     study = manifest.get("sensitivity") or {}
     points = sens.read_points(directory, study) if study.get("points") else []
     thresholds = (study.get("heterogeneous", 0.15), study.get("uniform", 0.02))
     names = list(study.get("cases", [r.case.material.name for r in runs[:1] + runs[-1:]]))
     if points:
         names = [next((r.case.material.name for r in runs if r.name == n), n) for n in names]
-        sens.sensitivity_figure(points, names, study["depth_of_discharge"], fig_dir / "sensitivity.png")
+        wait = sens.start_figure(points, names, study["depth_of_discharge"], fig_dir / "sensitivity.png", pool)
+        if waits is not None:
+            waits.append(wait)
+        else:
+            wait()
         files["sensitivity"] = fig_dir / "sensitivity.png"
         files["sensitivity_csv"] = sens.write_csv(points, fig_dir.parent / "sensitivity.csv")
     headline, items, where = conclusion(runs, rows, ratios, points, thresholds)
@@ -616,7 +622,8 @@ def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str
     ratios = tables.ratios_by_group(rows, groups)
     written = tables.write_tables(rows, ratios, out)
     more: dict[str, Path] = {}
-    summary = _summary(directory, manifest, runs, rows, ratios, more, out / "figures")
+    waits: list[Callable[[], None]] = []
+    summary = _summary(directory, manifest, runs, rows, ratios, more, out / "figures", pool, waits)
     files = {**figures(), **written, **more}
     failures = {c["name"]: c["error"] for c in manifest["cases"] if c.get("error")}
     failures.update({f"sensitivity run {k}": v for k, v in (manifest.get("sensitivity") or {}).get("errors", {}).items()})
@@ -626,6 +633,8 @@ def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str
         float(manifest.get("wall_time_s", math.nan)), Path(str(manifest.get("file", directory))), failures,
         {c["name"]: _shown(Path(str(c.get("file", "?")))) for c in entries}, summary,
     )
+    for wait in waits:  # report.html holds the figures' bytes
+        wait()
     files.update({f"report_{k}": p for k, p in write_report(doc, out).items()})
     return Drawn(runs, rows, ratios, files)
 
