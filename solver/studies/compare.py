@@ -77,7 +77,7 @@ from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
 from ecmx.solver.studies.sensitivity import sensitivity_plan
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.studies.variants import PlannedRun, specific_current_overrides, variant
-from ecmx.solver.studies.workers import process_pool
+from ecmx.solver.studies.workers import process_pool, terminate_workers
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +338,9 @@ def _local_pool(workers: int, comm: Any) -> Iterator[PriorityPool | None]:
             yield queue
         finally:
             queue.cancel_waiting()
+        # Every call has returned (the comparison waited for each): end the idle workers now rather
+        # than wait for their interpreters' teardown (MPI, PETSc, VTK: about a second each).
+        terminate_workers(pool)
 
 
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,

@@ -11,6 +11,7 @@ import pytest
 from support.fake_runs import comparison_files, fake_runner
 
 from ecmx.solver.config.studies import load_comparison
+from ecmx.solver.studies import compare
 from ecmx.solver.studies.compare import run_comparison
 
 SENSITIVITY = {"enabled": True, "depth_of_discharge": 0.5, "diffusivity": [1e-16, 1e-15], "diffusivity_ratio": [10],
@@ -31,12 +32,22 @@ def waiting_runner(case: Any, out_dir: Path, overwrite: bool = False, progress: 
 
 
 @pytest.mark.slow
-def test_figures_start_before_the_last_sensitivity_run(tmp_path: Path) -> None:
+def test_figures_start_before_the_last_sensitivity_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two workers, the comparison's own runs first: its figure jobs overtake the sensitivity runs
     still waiting, so the first figure is written before the last sensitivity run ends (before
-    issue 14 every figure was drawn after the last run)."""
+    issue 14 every figure was drawn after the last run). At the end the idle workers are ended at
+    once, not waited for through their interpreters' teardown."""
+    ended = []
+
+    def terminate(pool: Any) -> None:
+        ended.append([p.is_alive() for p in pool._processes.values()])  # noqa: SLF001
+        original(pool)
+
+    original = compare.terminate_workers
+    monkeypatch.setattr(compare, "terminate_workers", terminate)
     study = load_comparison(comparison_files(tmp_path, sensitivity=SENSITIVITY))
     result = run_comparison(study, workers=2, runner=waiting_runner, progress=False)
+    assert ended == [[True, True]]
     out = result.directory
     assert not result.failures
     runs_ended = max(p.stat().st_mtime for p in (out / "sensitivity").glob("*/summary.json"))
