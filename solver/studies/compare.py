@@ -72,6 +72,7 @@ from ecmx.solver.files import atomic_write_text
 from ecmx.solver.studies.early_drawing import EarlyDrawing
 from ecmx.solver.studies.job_queue import PriorityPool
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
+from ecmx.solver.studies.prestart import Prestarted
 from ecmx.solver.studies.progress import CasesProgress
 from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
 from ecmx.solver.studies.sensitivity import sensitivity_plan
@@ -190,6 +191,7 @@ def run_comparison(
     overwrite: bool = False,
     runner: Runner | None = None,
     progress: bool = True,
+    prestarted: Prestarted | None = None,
 ) -> ComparisonResult:
     """Run the comparison's cases and write its figures, tables and report (see the module doc).
 
@@ -201,6 +203,8 @@ def run_comparison(
             (a module-level function) when the cases run in worker processes.
         progress: show a bar over the cases and one per case (read from the ``timeseries.csv`` each case
             is writing; :class:`~ecmx.solver.studies.progress.CasesProgress`).
+        prestarted: worker processes already started (:mod:`ecmx.solver.studies.prestart`), used
+            when there are as many as the comparison wants, else ended at once.
 
     Raises:
         CaseError: the comparison directory is not ecmx's or is in use, a case name does not name a
@@ -224,7 +228,7 @@ def run_comparison(
     try:
         case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks, manifest)
         with (EarlyDrawing(directory, own, lambda done: _manifest(study, planned, done, manifest)) as early,
-              _local_pool(count, comm) as pool):
+              _local_pool(count, comm, prestarted) as pool):
             early.pool = pool
             try:
                 outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool,
@@ -325,14 +329,18 @@ def _worker_count(study: Comparison, cases: Sequence[Case], workers: int | None)
 
 
 @contextlib.contextmanager
-def _local_pool(workers: int, comm: Any) -> Iterator[PriorityPool | None]:
+def _local_pool(workers: int, comm: Any, prestarted: Prestarted | None = None) -> Iterator[PriorityPool | None]:
     """The comparison's worker processes, kept from its first run to its last figure (None under MPI
-    or with one worker: everything runs in this process). The runs queue behind the figure jobs
+    or with one worker: everything runs in this process): ``prestarted``'s when it has ``workers``
+    processes. The runs queue behind the figure jobs
     (:class:`~ecmx.solver.studies.job_queue.PriorityPool`), so figures started while runs wait go first."""
+    if prestarted is not None and (comm.size > 1 or workers != prestarted.workers):
+        terminate_workers(prestarted.pool)  # not the pool wanted: its idle workers would only take memory
+        prestarted = None
     if comm.size > 1 or workers < 2:
         yield None
         return
-    with process_pool(workers) as pool:
+    with contextlib.nullcontext(prestarted.pool) if prestarted is not None else process_pool(workers) as pool:
         queue = PriorityPool(pool, workers)
         try:
             yield queue

@@ -45,3 +45,31 @@ def test_run_directories_are_read_with_the_c_safe_loader(tmp_path: Path) -> None
     expected = yaml.safe_load((directory / "case.yaml").read_text())
     assert yaml.load((directory / "case.yaml").read_text(), Loader=rundata.SAFE_LOADER) == expected
     assert run.case.name == expected["name"] and run.case.material.name == expected["material"]["name"]
+
+
+def test_workers_start_while_the_comparison_file_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ecmx compare`` starts its worker processes before it validates (they import the solver
+    meanwhile); a bad file still exits 2 with nothing written and no worker left."""
+    import multiprocessing
+
+    from typer.testing import CliRunner
+
+    from ecmx.solver.cli import app
+    from ecmx.solver.config import studies
+    from ecmx.solver.errors import CaseError
+
+    seen = []
+
+    def refuse(path: Path, overrides: list[str]) -> None:
+        seen.append(len(multiprocessing.active_children()))
+        raise CaseError("expected a mapping", file=path, key="compare")
+
+    monkeypatch.setattr(studies, "load_comparison", refuse)
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "cmp.yaml").write_text("compare: 1\n")
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "cmp.yaml"), "--workers", "2", "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert seen == [2]  # both workers were started before the validation
+    assert multiprocessing.active_children() == [] and not (tmp_path / "out").exists()
