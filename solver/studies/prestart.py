@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ecmx.solver.studies.workers import process_pool
+from ecmx.solver.studies.workers import process_pool, terminate_workers
 
 LAUNCHER_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 """Set by mpiexec (MPICH/Hydra, Open MPI, PMIx) or Slurm: then no worker is started early."""
@@ -43,8 +43,9 @@ def warm_up() -> None:
 @contextlib.contextmanager
 def prestarted_workers(workers: int | None = None) -> Iterator[Prestarted | None]:
     """Start ``workers`` (default: one per core) worker processes now, each importing the solver,
-    for the comparison to adopt (None: none started, see the module doc). Leaving the block by an
-    exception (a bad input file, Ctrl-C) terminates them; an adopted pool is ended by its user."""
+    for the comparison to adopt (None: none started, see the module doc). Leaving the block ends
+    them at once (by an exception: a bad input file, Ctrl-C; or normally: the comparison that
+    adopted them has waited for every call it made)."""
     count = workers or os.cpu_count() or 1
     if count < 2 or any(name in os.environ for name in LAUNCHER_VARIABLES):
         yield None
@@ -53,3 +54,4 @@ def prestarted_workers(workers: int | None = None) -> Iterator[Prestarted | None
         for _ in range(count):  # one job per worker: each spawns a process
             pool.submit(warm_up)
         yield Prestarted(pool, count)
+        terminate_workers(pool)  # not adopted (or adopted and ended): only warm-ups ran, end them now
