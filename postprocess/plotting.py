@@ -26,14 +26,16 @@ def colour_scale(lo: float, hi: float, cmap: str) -> ScalarMappable:
     return ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
 
 
-def save(fig: Figure, path: Path, dpi: int = 120) -> list[Path]:
-    """Write ``fig`` as PNG at ``path`` and as a vector file beside it (same stem); returns both paths."""
+def save(fig: Figure, path: Path, dpi: int = 120, only: str | None = None) -> list[Path]:
+    """Write ``fig`` as PNG at ``path`` and as a vector file beside it (same stem); returns the paths
+    written. ``only`` (``".png"`` or :data:`VECTOR_FORMAT`): that one alone, the other being written
+    elsewhere (e.g. by another process drawing the same figure)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    vector = path.with_suffix(VECTOR_FORMAT)
-    fig.savefig(path, dpi=dpi)
-    fig.savefig(vector)
-    return [path, vector]
+    written = [target for target in (path, path.with_suffix(VECTOR_FORMAT)) if only in (None, target.suffix)]
+    for target in written:
+        fig.savefig(target, **({"dpi": dpi} if target.suffix == ".png" else {}))
+    return written
 
 
 def colour_cycle() -> list[str]:

@@ -19,7 +19,7 @@ import datetime
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -556,40 +556,74 @@ def comparison_title(manifest: dict[str, Any], runs: Sequence[RunData]) -> str:
 
 
 def _summary(directory: Path, manifest: dict[str, Any], runs: Sequence[RunData], rows: Sequence[Row],
-             ratios: Sequence[Ratio], files: dict[str, Path], fig_dir: Path) -> Summary:
-    """The conclusion and the sensitivity points; draws ``sensitivity.png`` and writes ``sensitivity.csv``."""
+             ratios: Sequence[Ratio], files: dict[str, Path], fig_dir: Path, pool: cf.Executor | None = None,
+             waits: list[Callable[[], None]] | None = None) -> Summary:
+    """The conclusion and the sensitivity points; draws ``sensitivity.png`` and writes ``sensitivity.csv``.
+    With ``pool`` the figure is drawn there: what waits for it is appended to ``waits``."""
     study = manifest.get("sensitivity") or {}
     points = sens.read_points(directory, study) if study.get("points") else []
     thresholds = (study.get("heterogeneous", 0.15), study.get("uniform", 0.02))
     names = list(study.get("cases", [r.case.material.name for r in runs[:1] + runs[-1:]]))
     if points:
         names = [next((r.case.material.name for r in runs if r.name == n), n) for n in names]
-        sens.sensitivity_figure(points, names, study["depth_of_discharge"], fig_dir / "sensitivity.png")
+        wait = sens.start_figure(points, names, study["depth_of_discharge"], fig_dir / "sensitivity.png", pool)
+        if waits is not None:
+            waits.append(wait)
+        else:
+            wait()
         files["sensitivity"] = fig_dir / "sensitivity.png"
         files["sensitivity_csv"] = sens.write_csv(points, fig_dir.parent / "sensitivity.csv")
     headline, items, where = conclusion(runs, rows, ratios, points, thresholds)
     return Summary(headline, items, where, list(points), names, study.get("depth_of_discharge", math.nan))
 
 
+@dataclass
+class Begun:
+    """The part of :func:`draw_comparison` that needs only the comparison's own runs (not the
+    sensitivity runs): the cases drawn (``comparison.json`` entries), their runs read, and the
+    figures started (call ``figures`` for their paths; :func:`ecmx.postprocess.figure_jobs.start_figures`)."""
+
+    entries: list[dict[str, Any]]
+    runs: list[RunData]
+    figures: Callable[[], dict[str, Path]]
+
+
+def _drawn_cases(directory: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The manifest's cases that completed and left a run directory."""
+    return [c for c in manifest["cases"] if not c.get("error") and (_run_dir(directory, c) / "case.yaml").is_file()]
+
+
+def begin_comparison(directory: Path, out: Path, manifest: dict[str, Any], pool: cf.Executor | None = None) -> Begun:
+    """Read the comparison's own runs and start its figures into ``out / "figures"`` (in ``pool``:
+    they are drawn while the caller goes on, e.g. while the sensitivity runs still run)."""
+    entries = _drawn_cases(Path(directory), manifest)
+    runs = [load_run(_run_dir(Path(directory), c)) for c in entries]
+    dods = manifest.get("depth_of_discharge") or manifest["depths_of_discharge"]
+    return Begun(entries, runs, figure_jobs.start_figures(runs, dods, Path(out) / "figures", pool))
+
+
 def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str, Any] | None = None,
-                    pool: cf.Executor | None = None) -> Drawn:
+                    pool: cf.Executor | None = None, begun: Begun | None = None) -> Drawn:
     """Figures, tables, ``sensitivity.csv`` and the report of the comparison in ``directory``, drawn
     from its files only (``comparison.json``, or ``manifest`` in its format, and the run directories)
     into ``out`` (default: the comparison directory itself). ``pool``: worker processes that draw
-    the figures side by side (:mod:`ecmx.postprocess.figure_jobs`; the same files)."""
+    the figures side by side (:mod:`ecmx.postprocess.figure_jobs`; the same files). ``begun``: what
+    :func:`begin_comparison` already did for the same cases into the same ``out`` (used only when
+    its cases are the manifest's)."""
     directory = Path(directory)
     out = Path(out) if out is not None else directory
     manifest = manifest if manifest is not None else read_manifest(directory, out)
     dods = manifest.get("depth_of_discharge") or manifest["depths_of_discharge"]
-    entries = [c for c in manifest["cases"] if not c.get("error") and (_run_dir(directory, c) / "case.yaml").is_file()]
-    runs = [load_run(_run_dir(directory, c)) for c in entries]
-    figures = figure_jobs.start_figures(runs, dods, out / "figures", pool)  # in the pool: drawn meanwhile
+    if begun is None or [c["name"] for c in begun.entries] != [c["name"] for c in _drawn_cases(directory, manifest)]:
+        begun = begin_comparison(directory, out, manifest, pool)
+    entries, runs, figures = begun.entries, begun.runs, begun.figures
     rows = tables.snapshot_rows(runs, dods)
     groups = {c["name"]: c.get("group") or _group(run) for c, run in zip(entries, runs, strict=True)}
     ratios = tables.ratios_by_group(rows, groups)
     written = tables.write_tables(rows, ratios, out)
     more: dict[str, Path] = {}
-    summary = _summary(directory, manifest, runs, rows, ratios, more, out / "figures")
+    waits: list[Callable[[], None]] = []
+    summary = _summary(directory, manifest, runs, rows, ratios, more, out / "figures", pool, waits)
     files = {**figures(), **written, **more}
     failures = {c["name"]: c["error"] for c in manifest["cases"] if c.get("error")}
     failures.update({f"sensitivity run {k}": v for k, v in (manifest.get("sensitivity") or {}).get("errors", {}).items()})
@@ -599,6 +633,8 @@ def draw_comparison(directory: Path, out: Path | None = None, manifest: dict[str
         float(manifest.get("wall_time_s", math.nan)), Path(str(manifest.get("file", directory))), failures,
         {c["name"]: _shown(Path(str(c.get("file", "?")))) for c in entries}, summary,
     )
+    for wait in waits:  # report.html holds the figures' bytes
+        wait()
     files.update({f"report_{k}": p for k, p in write_report(doc, out).items()})
     return Drawn(runs, rows, ratios, files)
 

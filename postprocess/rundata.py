@@ -40,6 +40,10 @@ QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
 ``ecmx.postprocess.writers`` writes first, then those of older runs; first match wins). A
 ``principal_stresses`` vector holds σ1 ≥ σ2 ≥ σ3; its largest component is used."""
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader in C where libyaml is installed (the same data as ``yaml.safe_load``, about
+8 times faster: a comparison reads 20 ``case.yaml`` files), else in Python."""
+
 COORDINATE_SYSTEMS = {
     "sphere-1d": "spherical",
     "axisymmetric-2d": "axisymmetric",
@@ -164,7 +168,7 @@ def load_run(directory: Path) -> RunData:
     """Read a run directory written by :func:`ecmx.solver.studies.run.run_case`."""
     directory = Path(directory)
     case_file = directory / "case.yaml"
-    case = case_from_dict(yaml.safe_load(case_file.read_text()), case_file)
+    case = case_from_dict(yaml.load(case_file.read_text(), Loader=SAFE_LOADER), case_file)
     timeseries = read_csv_columns(directory / "timeseries.csv")
     probes_path = directory / "probes.csv"
     probes = read_csv_columns(probes_path) if probes_path.is_file() else {}

@@ -19,9 +19,10 @@ the numerator's spread is at least ``heterogeneous`` and the denominator's at mo
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from ecmx.postprocess.labels import display_name
-from ecmx.postprocess.plotting import new_figure, save
+from ecmx.postprocess.plotting import VECTOR_FORMAT, new_figure, save
 from ecmx.postprocess.reference import steady_sphere
 from ecmx.postprocess.rundata import RunData, load_run
 
@@ -172,10 +173,38 @@ def claim_intervals(x: np.ndarray, chosen: Sequence[Point], samples: int = 400) 
     return [(float(grid[a]), float(grid[b - 1])) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def sensitivity_figure(points: Sequence[Point], names: Sequence[str], dod: float, path: Path) -> Figure:
+def start_figure(points: Sequence[Point], names: Sequence[str], dod: float, path: Path,
+                 pool: cf.Executor | None = None) -> Callable[[], None]:
+    """Draw :func:`sensitivity_figure` into ``path`` (PNG + PDF). With ``pool``, as two jobs there,
+    the PNG and the PDF side by side (each draw takes seconds), and this returns at once; call the
+    returned function to wait for them (it raises a job's exception). Without, here and now."""
+    if pool is not None:
+        try:
+            jobs = [pool.submit(figure_job, list(points), list(names), dod, str(path), only)
+                    for only in (".png", VECTOR_FORMAT)]
+            return lambda: _wait(jobs)
+        except RuntimeError:  # a pool that takes no jobs (broken, shut down): here
+            pass
+    sensitivity_figure(points, names, dod, path)
+    return lambda: None
+
+
+def _wait(jobs: Sequence[cf.Future]) -> None:
+    for job in jobs:
+        job.result()
+
+
+def figure_job(points: Sequence[Point], names: Sequence[str], dod: float, path: str, only: str) -> None:
+    """A worker's job: write the ``only`` file (``.png`` or the PDF) of :func:`sensitivity_figure`."""
+    sensitivity_figure(points, names, dod, Path(path), only)
+
+
+def sensitivity_figure(points: Sequence[Point], names: Sequence[str], dod: float, path: Path,
+                       only: str | None = None) -> Figure:
     """Curves of the numeric axes (columns): the ratios, both spreads per cycled window (thresholds
     dotted) and both peak von Mises stresses (closed-form sphere dashed); the shipped point starred,
-    the range where the claim holds shaded. Writes PNG + PDF; returns the Figure."""
+    the range where the claim holds shaded. Writes PNG + PDF (``only``: one of them,
+    :func:`ecmx.postprocess.plotting.save`); returns the Figure."""
     num, den = (display_name(n) for n in names)
     fig = new_figure(figsize=(13, 9.5))  # a fixed layout: constrained layout costs seconds here
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.07, top=0.92, wspace=0.22, hspace=0.22)
@@ -197,7 +226,7 @@ def sensitivity_figure(points: Sequence[Point], names: Sequence[str], dod: float
                  f"Green: where {num} is visibly heterogeneous (spread ≥ {100 * first.heterogeneous:g} % of its cycled "
                  f"window) while {den} is uniform (≤ {100 * first.uniform:g} %); star: the shipped cases; dashed: the "
                  "long-time sphere, N₀R/(2D) and σ*/15", fontsize=9)
-    save(fig, path)
+    save(fig, path, only=only)
     return fig
 
 

@@ -340,12 +340,13 @@ def compare(
 ) -> None:
     """Run the cases of a comparison and write figures, tables and a report."""
     from ecmx.solver.config.studies import load_comparison
+    from ecmx.solver.studies.prestart import prestarted_workers
 
-    with user_errors():
+    with user_errors(), prestarted_workers(workers) as prestarted:  # they start while the file is validated
         study = _with_output(load_comparison(file, set_ or []), out)
         from ecmx.solver.studies.compare import run_comparison
 
-        result = run_comparison(study, workers=workers, overwrite=overwrite, progress=progress)
+        result = run_comparison(study, workers=workers, overwrite=overwrite, progress=progress, prestarted=prestarted)
         if _is_root():
             print(f"comparison written to {result.directory}")
 

@@ -36,7 +36,9 @@ ones as they were.
 Parallelism: without MPI, the cases run in ``workers`` processes (default: ``compare.workers``,
 else one per case up to the number of cores), started with ``spawn`` (a fork would copy the
 parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS; the same
-processes then draw the figures side by side (:mod:`ecmx.postprocess.figure_jobs`). Under
+processes then draw the figures side by side (:mod:`ecmx.postprocess.figure_jobs`), starting as
+soon as the comparison's own runs have finished, ahead of the sensitivity runs still waiting
+(:mod:`ecmx.solver.studies.early_drawing`, :mod:`ecmx.solver.studies.job_queue`). Under
 ``mpiexec -n N`` the cases run one after the other on all N ranks. Post-processing runs on rank 0;
 its failure is raised on every rank (no rank is left waiting).
 
@@ -67,13 +69,16 @@ from ecmx.solver.config.case import Case, Snapshots
 from ecmx.solver.config.studies import Comparison
 from ecmx.solver.errors import CaseError, SolveError
 from ecmx.solver.files import atomic_write_text
+from ecmx.solver.studies.early_drawing import EarlyDrawing
+from ecmx.solver.studies.job_queue import PriorityPool
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
+from ecmx.solver.studies.prestart import Prestarted
 from ecmx.solver.studies.progress import CasesProgress
 from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
 from ecmx.solver.studies.sensitivity import sensitivity_plan
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
 from ecmx.solver.studies.variants import PlannedRun, specific_current_overrides, variant
-from ecmx.solver.studies.workers import process_pool
+from ecmx.solver.studies.workers import process_pool, terminate_workers
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +191,7 @@ def run_comparison(
     overwrite: bool = False,
     runner: Runner | None = None,
     progress: bool = True,
+    prestarted: Prestarted | None = None,
 ) -> ComparisonResult:
     """Run the comparison's cases and write its figures, tables and report (see the module doc).
 
@@ -197,6 +203,8 @@ def run_comparison(
             (a module-level function) when the cases run in worker processes.
         progress: show a bar over the cases and one per case (read from the ``timeseries.csv`` each case
             is writing; :class:`~ecmx.solver.studies.progress.CasesProgress`).
+        prestarted: worker processes already started (:mod:`ecmx.solver.studies.prestart`), used
+            when there are as many as the comparison wants, else ended at once.
 
     Raises:
         CaseError: the comparison directory is not ecmx's or is in use, a case name does not name a
@@ -216,16 +224,20 @@ def run_comparison(
     cases = [run.case for run in planned]
     locks: list[DirectoryLock] = []
     count = _worker_count(study, cases, workers)
+    own = [run.name for run in planned if "role" not in run.info]
     try:
-        case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks)
-        with _local_pool(count, comm) as pool:
+        case_dirs = on_root(comm, _open_comparison, study, planned, directory, overwrite, locks, manifest)
+        with (EarlyDrawing(directory, own, lambda done: _manifest(study, planned, done, manifest)) as early,
+              _local_pool(count, comm, prestarted) as pool):
+            early.pool = pool
             try:
-                outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool)
+                outcomes = _run_cases(study, cases, case_dirs, overwrite, runner, count, comm, progress, pool,
+                                      early.note)
             except KeyboardInterrupt:
                 raise KeyboardInterrupt(f"comparison stopped before its post-processing; the runs so far are in "
                                         f"{directory}") from None
             result = ComparisonResult(directory, outcomes, 0.0, manifest=_manifest(study, planned, outcomes, manifest))
-            on_root(comm, _post_process, study, result, started, pool)
+            on_root(comm, _post_process, study, result, started, pool, early)
     finally:
         for lock in locks:
             lock.release()
@@ -237,9 +249,10 @@ def run_comparison(
 
 
 def _open_comparison(study: Comparison, planned: Sequence[PlannedRun], directory: Path, overwrite: bool,
-                     locks: list[DirectoryLock]) -> list[Path]:
+                     locks: list[DirectoryLock], sensitivity: dict[str, Any] | None = None) -> list[Path]:
     """Rank 0: check the case directories, create or adopt and lock the comparison directory (the
     lock is appended to ``locks``) and check what it holds; returns the case directories.
+    ``sensitivity``: the manifest entry of :func:`sensitivity_plan` (None: planned again).
 
     An existing case directory needs ``overwrite`` and must be an ecmx run directory (or empty).
     """
@@ -248,7 +261,7 @@ def _open_comparison(study: Comparison, planned: Sequence[PlannedRun], directory
     check_outputs(directory, OUTPUT_FILES, OUTPUT_DIRECTORIES, file=study.path)
     if any("role" in run.info for run in planned):
         _sensitivity_directory(directory, study.path)
-    record_comparison(study, directory, planned)
+    record_comparison(study, directory, planned, sensitivity)
     existing = [(d, run.file) for d, run in zip(case_dirs, planned, strict=True) if d.exists() or d.is_symlink()]
     if existing and not overwrite:
         raise CaseError(
@@ -293,12 +306,18 @@ def _manifest(study: Comparison, planned: Sequence[PlannedRun], outcomes: Sequen
     }
 
 
-def record_comparison(study: Comparison, directory: Path, planned: Sequence[PlannedRun] | None = None) -> None:
+def record_comparison(study: Comparison, directory: Path, planned: Sequence[PlannedRun] | None = None,
+                      sensitivity: dict[str, Any] | None = None) -> None:
     """Write ``comparison.json`` (atomically) before the runs start (:func:`_manifest`, no outcomes
     yet), so that ``ecmx report`` can redraw even an interrupted comparison; the post-processing
-    rewrites it with the outcomes."""
+    rewrites it with the outcomes. ``sensitivity``: the manifest entry of the sensitivity runs in
+    ``planned`` as :func:`sensitivity_plan` made it (None: planned again, which validates every
+    variant a second time)."""
     planned = comparison_runs(study) if planned is None else planned
-    sensitivity = {} if all("role" not in run.info for run in planned) else sensitivity_plan(study)[1]
+    if all("role" not in run.info for run in planned):
+        sensitivity = {}
+    elif sensitivity is None:
+        sensitivity = sensitivity_plan(study)[1]
     atomic_write_text(directory / RECORD_FILE, json.dumps(_manifest(study, planned, (), sensitivity), indent=1,
                                                          default=str))
 
@@ -310,22 +329,37 @@ def _worker_count(study: Comparison, cases: Sequence[Case], workers: int | None)
 
 
 @contextlib.contextmanager
-def _local_pool(workers: int, comm: Any) -> Iterator[cf.Executor | None]:
+def _local_pool(workers: int, comm: Any, prestarted: Prestarted | None = None) -> Iterator[PriorityPool | None]:
     """The comparison's worker processes, kept from its first run to its last figure (None under MPI
-    or with one worker: everything runs in this process)."""
+    or with one worker: everything runs in this process): ``prestarted``'s when it has ``workers``
+    processes. The runs queue behind the figure jobs
+    (:class:`~ecmx.solver.studies.job_queue.PriorityPool`), so figures started while runs wait go first."""
+    if prestarted is not None and (comm.size > 1 or workers != prestarted.workers):
+        terminate_workers(prestarted.pool)  # not the pool wanted: its idle workers would only take memory
+        prestarted = None
     if comm.size > 1 or workers < 2:
         yield None
         return
-    with process_pool(workers) as pool:
-        yield pool
+    with contextlib.nullcontext(prestarted.pool) if prestarted is not None else process_pool(workers) as pool:
+        queue = PriorityPool(pool, workers)
+        try:
+            yield queue
+        finally:
+            queue.cancel_waiting()
+        # Every call has returned (the comparison waited for each): end the idle workers now rather
+        # than wait for their interpreters' teardown (MPI, PETSc, VTK: about a second each).
+        terminate_workers(pool)
 
 
 def _run_cases(study: Comparison, cases: list[Case], case_dirs: list[Path], overwrite: bool, runner: Runner | None,
-               workers: int, comm: Any, progress: bool = True, pool: cf.Executor | None = None) -> list[CaseOutcome]:
+               workers: int, comm: Any, progress: bool = True, pool: PriorityPool | None = None,
+               finished: Callable[[CaseOutcome], None] | None = None) -> list[CaseOutcome]:
     """Run every case: one after the other on all ranks under MPI, else in local worker processes
-    (``pool``, with ``workers`` processes; None: in this process)."""
+    (``pool``, with ``workers`` processes; None: in this process). ``finished`` gets each local
+    outcome as it comes."""
     if comm.size == 1:
-        return _run_local(cases, case_dirs, overwrite, runner, workers if pool is not None else 1, progress, pool)
+        return _run_local(cases, case_dirs, overwrite, runner, workers if pool is not None else 1, progress, pool,
+                          finished)
     outcomes = []
     for case, out_dir in zip(cases, case_dirs, strict=True):
         outcomes.append(_run_one(case, out_dir, overwrite, runner, comm))
@@ -360,9 +394,10 @@ def _run_one(case: Case, out_dir: Path, overwrite: bool, runner: Runner | None, 
 
 
 def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-               workers: int, progress: bool = True, pool: cf.Executor | None = None) -> list[CaseOutcome]:
+               workers: int, progress: bool = True, pool: PriorityPool | None = None,
+               finished: Callable[[CaseOutcome], None] | None = None) -> list[CaseOutcome]:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes (``pool``
-    when given, else a pool of their own)."""
+    when given, else a pool of their own); ``finished`` gets each outcome after it is shown."""
     outcomes: dict[str, CaseOutcome] = {}
     display = CasesProgress(cases, case_dirs, enabled=progress)
 
@@ -371,6 +406,8 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
         state = "done" if outcome.error is None else f"FAILED ({outcome.error})"
         display.note(f"[{len(outcomes)}/{len(cases)}] {outcome.name}: {state} in {outcome.wall_time_s:.1f} s")
         display.advance(outcome.name)
+        if finished is not None:
+            finished(outcome)
 
     display.note(f"running {len(cases)} case(s) with {workers} worker(s) into {case_dirs[0].parent}")
     with display:
@@ -379,7 +416,7 @@ def _run_local(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool
 
 
 def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-                       workers: int, done: Callable[[CaseOutcome], None], pool: cf.Executor | None = None) -> None:
+                       workers: int, done: Callable[[CaseOutcome], None], pool: PriorityPool | None = None) -> None:
     """Run the cases in this process (one worker) or in ``workers`` spawned processes (``pool`` when
     given); ``done`` gets each outcome as it comes (a worker that died is a failed case)."""
     if workers == 1:
@@ -387,15 +424,16 @@ def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwri
             done(_run_one(case, out_dir, overwrite, runner))
     elif pool is None:
         with process_pool(workers) as own:
-            _run_in_pool(cases, case_dirs, overwrite, runner, done, own)
+            _run_in_pool(cases, case_dirs, overwrite, runner, done, PriorityPool(own, workers))
     else:
         _run_in_pool(cases, case_dirs, overwrite, runner, done, pool)
 
 
 def _run_in_pool(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
-                 done: Callable[[CaseOutcome], None], pool: cf.Executor) -> None:
-    """Submit every case to ``pool`` (:func:`longest_first`) and pass each outcome to ``done``."""
-    futures = {pool.submit(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
+                 done: Callable[[CaseOutcome], None], pool: PriorityPool) -> None:
+    """Queue every case in ``pool`` (:func:`longest_first`, behind any figure job) and pass each
+    outcome to ``done``."""
+    futures = {pool.submit_later(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
                for i in longest_first(cases)}
     for future in cf.as_completed(futures):
         case, out_dir = futures[future]
@@ -429,13 +467,19 @@ def _shown(path: Path) -> Path:
         return path
 
 
-def _post_process(study: Comparison, result: ComparisonResult, started: float, pool: cf.Executor | None = None) -> None:
+def _post_process(study: Comparison, result: ComparisonResult, started: float, pool: cf.Executor | None = None,
+                  early: EarlyDrawing | None = None) -> None:
     """Rank 0: figures, tables and report from the runs that completed, drawn aside and then put in
-    place (the figures in ``pool``'s worker processes, when given). Any failure becomes a SolveError
-    (with the traceback logged) and leaves the previous outputs as they were."""
+    place (the figures in ``pool``'s worker processes, when given; ``early``: the figures already
+    started into its staging directory). Any failure becomes a SolveError (with the traceback
+    logged) and leaves the previous outputs as they were."""
     try:
-        with staged_outputs(result.directory) as staging:
-            _draw(study, result, staging, started, pool)
+        if early is not None and early.error is not None:
+            raise early.error
+        begun = early.begun if early is not None else None
+        with contextlib.ExitStack() as stack:
+            staging = early.staging if begun is not None else stack.enter_context(staged_outputs(result.directory))
+            _draw(study, result, staging, started, pool, begun)
             publish(staging, result.directory)
             result.files = {key: result.directory / path.relative_to(staging) for key, path in result.files.items()}
     except Exception as exc:
@@ -460,16 +504,18 @@ def _recorded(study: Any, result: ComparisonResult) -> dict[str, Any]:
     return manifest
 
 
-def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float, pool: cf.Executor | None = None) -> None:
+def _draw(study: Comparison, result: ComparisonResult, out: Path, started: float, pool: cf.Executor | None = None,
+          begun: Any = None) -> None:
     """``comparison.json``, then the figures, tables and report (:mod:`ecmx.postprocess.report`, from
-    the comparison directory's files) into ``out``; ``result.files`` maps each to its path there."""
+    the comparison directory's files) into ``out``; ``result.files`` maps each to its path there.
+    ``begun``: :func:`ecmx.postprocess.report.begin_comparison` already done into ``out``."""
     from ecmx.postprocess import report, tables
 
     manifest = result.manifest or _recorded(study, result)
     manifest["wall_time_s"] = time.perf_counter() - started
     if result.manifest:  # a comparison that ran (a redraw keeps the record as it is)
         (out / RECORD_FILE).write_text(json.dumps(manifest, indent=1, default=str) + "\n")
-    drawn = report.draw_comparison(result.directory, out, manifest, pool)
+    drawn = report.draw_comparison(result.directory, out, manifest, pool, begun)
     result.runs, result.rows, result.ratios = drawn.runs, drawn.rows, drawn.ratios
     result.files = {**({"manifest": out / RECORD_FILE} if result.manifest else {}), **drawn.files}
     print(tables.rows_markdown(result.rows))

@@ -84,7 +84,7 @@ def test_sweep_and_compare_take_out_set_and_progress(case_dir: Path, monkeypatch
             self.failed: list = []
             self.points: list = []
 
-    def fake_comparison(study, workers=None, overwrite=False, progress=True):
+    def fake_comparison(study, workers=None, overwrite=False, progress=True, prestarted=None):
         seen["compare"] = (study.directory, [c.temperature for c in study.cases], progress, overwrite)
         return Done(study.directory)
 
