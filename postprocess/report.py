@@ -306,6 +306,10 @@ def build_report(
     if failures:
         doc.heading("Failed runs")
         doc.bullets([f"{name}: {reason}" for name, reason in failures.items()])
+    missed = _missed_snapshots(runs)
+    if missed:
+        doc.heading("Snapshots not reached")
+        doc.bullets(missed)
 
     if summary is not None:
         _conclusion_section(doc, summary)
@@ -320,6 +324,24 @@ def build_report(
     _cases_section(doc, runs, case_files or {})
     _runs_section(doc, runs, wall_time_s)
     return doc
+
+
+def _missed_snapshots(runs: Sequence[RunData]) -> list[str]:
+    """One line per run that ended before some snapshot depth (``missed_snapshots`` of its summary): which
+    snapshots, and how each step of its protocol ended (e.g. a voltage limit before the last depth)."""
+    lines = []
+    for run in runs:
+        missed = [str(name) for name in run.summary.get("missed_snapshots") or []]
+        if not missed:
+            continue
+        endings = []
+        for step in run.summary.get("protocol") or []:
+            end = step.get("end_s")
+            when = f" at {end:.0f} s" if isinstance(end, int | float) else ""
+            endings.append(f"{step.get('kind', 'step')} ended by {step.get('ended_by', '?')}{when}")
+        lines.append(f"{run.name}: {', '.join(missed)} not reached ({'; '.join(endings) or 'no protocol record'}); "
+                     "the tables and ratios have no values for it at those depths")
+    return lines
 
 
 def _result_section(doc: Document, runs: Sequence[RunData], ratio_items: Sequence[Ratio]) -> None:

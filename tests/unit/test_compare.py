@@ -290,3 +290,18 @@ def test_field_files_of_two_ranks_read_as_the_serial_mesh(tmp_path: Path, kind: 
             assert np.allclose(pb["x"], pa["x"]) and np.allclose(pb["mean"], pa["mean"], rtol=1e-5, atol=1e-5 * scale)
     table = [tables.rows_markdown(tables.snapshot_rows([run], DODS)) for run in (serial, parallel)]
     assert table[1] == table[0]
+
+
+def test_a_snapshot_a_run_did_not_reach_is_named_in_the_report(tmp_path: Path) -> None:
+    from ecmx.postprocess.report import build_report
+
+    runs = [_fake(tmp_path, "nvp", "sphere-1d"), _fake(tmp_path, "hev", "sphere-1d")]
+    runs[1].summary["missed_snapshots"] = ["dod_0.90"]
+    runs[1].summary["protocol"] = [{"step": 1, "kind": "discharge", "end_s": 2638.4, "ended_by": "voltage 1.5 V"},
+                                   {"step": 2, "kind": "rest", "end_s": 3238.4, "ended_by": "duration 600 s"}]
+    text = build_report("t", runs, DODS, [], [], {}, 1.0, None).markdown()
+    assert "## Snapshots not reached" in text
+    assert "hev-sphere-1d: dod_0.90 not reached (discharge ended by voltage 1.5 V at 2638 s; rest ended by duration 600 s" in text
+    assert "nvp-sphere-1d: " not in text.split("## Snapshots not reached")[1].split("##")[0]
+    runs[1].summary["missed_snapshots"] = []
+    assert "Snapshots not reached" not in build_report("t", runs, DODS, [], [], {}, 1.0, None).markdown()
