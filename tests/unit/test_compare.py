@@ -290,3 +290,16 @@ def test_field_files_of_two_ranks_read_as_the_serial_mesh(tmp_path: Path, kind: 
             assert np.allclose(pb["x"], pa["x"]) and np.allclose(pb["mean"], pa["mean"], rtol=1e-5, atol=1e-5 * scale)
     table = [tables.rows_markdown(tables.snapshot_rows([run], DODS)) for run in (serial, parallel)]
     assert table[1] == table[0]
+
+
+def test_snapshot_row_is_the_row_at_the_snapshot_time_not_a_rest_row_at_the_same_depth() -> None:
+    """A rest after the snapshot keeps its depth of discharge; the row nearest in DOD by round-off
+    is a rest row (the voltage after the current stopped), the row at the snapshot's time is the
+    end of the discharge. Without a time the nearest DOD is used."""
+    from types import SimpleNamespace
+
+    ts = {"time_s": np.array([0.0, 3240.0, 3240.01, 3240.03]),
+          "depth_of_discharge": np.array([0.0, 0.9 - 4e-15, 0.9 + 1e-16, 0.9 - 2e-15]),
+          "voltage_V": np.array([3.4, 3.3787, 3.3826, 3.3827])}
+    assert tables.snapshot_row(ts, SimpleNamespace(time_s=3240.0 - 2e-11, depth_of_discharge=0.9)) == 1
+    assert tables.snapshot_row(ts, SimpleNamespace(time_s=float("nan"), depth_of_discharge=0.9)) == 2
