@@ -9,6 +9,7 @@ to the last one (e.g. NVP / HE-V).
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -97,6 +98,17 @@ def _row_extras(run: RunData, snap: Snapshot, mean_c: float) -> dict[str, object
     }
 
 
+def snapshot_row(timeseries: dict[str, np.ndarray], snap: Snapshot) -> int:
+    """The timeseries row of the snapshot: the one at its time [s] when known, else the nearest depth of
+    discharge. The depth of discharge alone is ambiguous: a rest after the snapshot keeps it, and which
+    rest row lies nearest by round-off picked a voltage after the current stopped (measured on
+    cases/nvp.yaml at DOD 0.9: 3.3787 V at the end of the discharge, 3.3826–3.3827 V read from a rest
+    row, which one depending on the steps)."""
+    if math.isfinite(snap.time_s) and "time_s" in timeseries:
+        return int(np.argmin(np.abs(timeseries["time_s"] - snap.time_s)))
+    return int(np.argmin(np.abs(timeseries["depth_of_discharge"] - snap.depth_of_discharge)))
+
+
 def snapshot_rows(runs: Sequence[RunData], dods: Sequence[float]) -> list[Row]:
     """One row per case and requested depth of discharge that the case reached."""
     rows = []
@@ -106,7 +118,7 @@ def snapshot_rows(runs: Sequence[RunData], dods: Sequence[float]) -> list[Row]:
             snap = run.snapshot_at(dod)
             if snap is None:
                 continue
-            k = int(np.argmin(np.abs(ts["depth_of_discharge"] - snap.depth_of_discharge)))
+            k = snapshot_row(ts, snap)
             mean_c = snap.mean_concentration if np.isfinite(snap.mean_concentration) else float(ts["c_mean"][k])
             rows.append(
                 Row(

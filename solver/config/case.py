@@ -303,7 +303,8 @@ class SolverSettings(Schema):
     time_step: TimeStep = Field(TimeStep(), description="time-step limits, s")
     rtol: Annotated[float, Field(gt=0, lt=1)] = Field(
         1e-6, description="relative tolerance of the local time-integration error of the solution, dimensionless"
-        " (default 1e-6; 1e-4 for a phase-field material); θ's error is measured on θ's range [0, 1], ĉ's relative to ĉ"
+        " (default 1e-6; 1e-4 for a phase-field material); θ's error is measured on θ's range [0, 1], ĉ's relative to ĉ,"
+        " the cell voltage's relative to V away from restarts"
     )
     atol: Annotated[float, Field(gt=0)] = Field(
         1e-8, description="absolute tolerance of the local time-integration error of θ = c_s/c_s,max and c/c₀"

@@ -395,6 +395,13 @@ class CellProblem:
         return (*self.particle.error_magnitudes, *(0.0 for _ in self.differential[len(self.particle.differential):]))
 
     @property
+    def jumping_blocks(self) -> tuple[bool, ...]:
+        """Per block (order of ``differential``): True for the cell voltage V̂ when it is algebraic (no
+        double layer), which enters the error norm away from restarts
+        (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator` ``jumping``; docs/model.md §7)."""
+        return (*(False for _ in self.differential[:-1]), not self.differential[-1])
+
+    @property
     def kinks(self) -> tuple[tuple[np.ndarray, np.ndarray] | None, ...]:
         """Per block (order of ``differential``): for θ, the knots of the piecewise-linear U(θ) table
         and the mask of the owned θ nodes on the interface, where U acts; None for the other blocks

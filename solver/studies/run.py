@@ -406,9 +406,7 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     steps = steps if resumed is None else resumed.remaining(steps)
     interrupts = DeferredInterrupt(comm)
     coupling = coupling_for(problem, recorder.mechanics) if recorder.mechanics is not None else None
-    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm,
-                               kinks=getattr(problem, "kinks", None),
-                               magnitudes=getattr(problem, "error_magnitudes", None))
+    integrator = BdfIntegrator.for_problem(problem, case.solver.rtol, case.solver.atol, comm)
     if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
         problem = coupling = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case),
                                             atol=case.solver.atol, magnitude=problem.error_magnitudes[0])

@@ -28,7 +28,7 @@ def main(out: str) -> None:
     runner = ProtocolRunner(problem, build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2),
                             StepController.from_settings(case.solver.time_step), capacity_C=problem.capacity_C,
                             stoichiometry_window=case.material.stoichiometry_window, observer=trace,
-                            integrator=BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, comm))
+                            integrator=BdfIntegrator.for_problem(problem, case.solver.rtol, case.solver.atol, comm))
     runner.run()
     steps = [{"time_s": r.time_s, "dt_s": r.dt_s, "order": r.order, "error_norm": r.error_norm,
               "voltage_V": r.quantities["voltage_V"]} for r in trace.records]

@@ -305,3 +305,16 @@ def test_a_snapshot_a_run_did_not_reach_is_named_in_the_report(tmp_path: Path) -
     assert "nvp-sphere-1d: " not in text.split("## Snapshots not reached")[1].split("##")[0]
     runs[1].summary["missed_snapshots"] = []
     assert "Snapshots not reached" not in build_report("t", runs, DODS, [], [], {}, 1.0, None).markdown()
+
+
+def test_snapshot_row_is_the_row_at_the_snapshot_time_not_a_rest_row_at_the_same_depth() -> None:
+    """A rest after the snapshot keeps its depth of discharge; the row nearest in DOD by round-off
+    is a rest row (the voltage after the current stopped), the row at the snapshot's time is the
+    end of the discharge. Without a time the nearest DOD is used."""
+    from types import SimpleNamespace
+
+    ts = {"time_s": np.array([0.0, 3240.0, 3240.01, 3240.03]),
+          "depth_of_discharge": np.array([0.0, 0.9 - 4e-15, 0.9 + 1e-16, 0.9 - 2e-15]),
+          "voltage_V": np.array([3.4, 3.3787, 3.3826, 3.3827])}
+    assert tables.snapshot_row(ts, SimpleNamespace(time_s=3240.0 - 2e-11, depth_of_discharge=0.9)) == 1
+    assert tables.snapshot_row(ts, SimpleNamespace(time_s=float("nan"), depth_of_discharge=0.9)) == 2

@@ -111,3 +111,33 @@ def test_a_magnitude_floor_measures_small_values_on_their_range():
     assert norm([1.0]) == pytest.approx(1e-6 / (1e-12 + 1e-6), rel=1e-9)
     assert norm(None) == pytest.approx(1e-6 / (1e-12 + 1e-6 * (0.01 + 3e-6)), rel=1e-9)
     assert norm([0.0]) == norm(None)
+
+
+def test_a_jumping_block_enters_the_norm_only_once_the_stencil_is_past_the_restart():
+    """The cell voltage (block 1, algebraic) jumps at a control change: the restart level holds the
+    value from before it. Its estimate is measured from the fourth step after the restart (BDF2's
+    three levels all after it), and it is carried through a checkpoint; u = t² in block 0 has no
+    BDF1 error at the third step, so any norm there is block 1's."""
+    def level(t, jump=0.0):
+        return [np.array([0.0]), np.array([1.0 + 0.1 * t**3 + jump])]
+
+    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD,
+                               jumping=(False, True))
+    integrator.restart(0.0, level(0.0, jump=-5.0))  # before the control change
+    integrator.accepted(0.5, level(0.5))
+    assert integrator.measured() == [True, False]
+    assert integrator.error(0.5, level(1.0)) == 0.0  # the predictor through the jump is not measured
+    integrator.accepted(1.0, level(1.0))
+    assert integrator.measured() == [True, False]
+    integrator.accepted(1.5, level(1.5))
+    assert integrator.measured() == [True, True]
+    c = error_constant(2.0, [1.5, 1.0, 0.5], 2)
+    exact = abs(c * 0.1 * ((2.0**3) - (1.5**3 * 3 - 1.0**3 * 3 + 0.5**3)))  # corrector − quadratic predictor
+    assert integrator.error(0.5, level(2.0)) == pytest.approx(exact, rel=1e-12) and exact > 0.0
+    saved, arrays = integrator.checkpoint_state()
+    restored = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD, jumping=(False, True))
+    restored.restore_checkpoint_state(saved, arrays)
+    assert restored.measured() == [True, True]
+    plain = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD)
+    plain.restore_checkpoint_state(saved, arrays)
+    assert plain.error(0.5, level(2.0)) == 0.0  # without ``jumping`` the voltage is never measured

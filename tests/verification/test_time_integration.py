@@ -62,8 +62,7 @@ def run(case, elements: int = 40) -> tuple[CellProblem, Trace, ProtocolRunner]:
     problem = CellProblem(sphere_1d_mesh(elements=elements), case)
     trace = Trace(problem)
     steps = build_protocol(case.protocol, problem.capacity_C, problem.particle_area_m2)
-    integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, MPI.COMM_WORLD,
-                               kinks=problem.kinks, magnitudes=problem.error_magnitudes)  # as `ecmx run`
+    integrator = BdfIntegrator.for_problem(problem, case.solver.rtol, case.solver.atol, MPI.COMM_WORLD)  # as `ecmx run`
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             observer=trace, integrator=integrator)

@@ -84,8 +84,7 @@ class PulseModel:
         segments = [Segment(1, "pulse", Control("current", current), [_end(pulse_s)]),
                     Segment(1, "rest", Control("current", 0.0), [_end(rest_s)])]
         trace = _Trace()
-        integrator = BdfIntegrator(case.solver.rtol, case.solver.atol, problem.differential, problem.comm,
-                                   kinks=problem.kinks, magnitudes=problem.error_magnitudes)
+        integrator = BdfIntegrator.for_problem(problem, case.solver.rtol, case.solver.atol, problem.comm)
         runner = ProtocolRunner(problem, [ProtocolStep(1, "gitt", segments, 1)],
                                 StepController.from_settings(case.solver.time_step), capacity_C=problem.capacity_C,
                                 stoichiometry_window=case.material.stoichiometry_window, observer=trace,
