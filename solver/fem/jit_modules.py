@@ -35,7 +35,8 @@ import ffcx.options
 _LOADED: dict[tuple[str, str], Any] = {}
 """(cache directory, module name) → the loaded extension module, for the life of the process."""
 
-_FFCX_GET_CACHED_MODULE: Callable[..., tuple[Any, Any]] = ffcx_jit.get_cached_module
+_FFCX_GET_CACHED_MODULE: Callable[..., tuple[Any, Any]] | None = getattr(ffcx_jit, "get_cached_module", None)
+"""FFCx's own loader (None in an FFCx without it: then :func:`install` changes nothing)."""
 
 
 def load_cached_module(module_name: str, object_names: Sequence[str], cache_dir: str | Path,
@@ -86,6 +87,9 @@ class LazyFormat:
 
 def install() -> None:
     """Make FFCx load its cached modules with :func:`load_cached_module` and format its option log
-    messages lazily (idempotent)."""
+    messages lazily (idempotent). An FFCx whose internals differ from 0.10's (no ``get_cached_module``,
+    no ``pprint`` in its options module) is left as it is: the speed-up is lost, nothing else."""
+    if _FFCX_GET_CACHED_MODULE is None or not hasattr(ffcx.options, "pprint"):
+        return
     ffcx_jit.get_cached_module = load_cached_module
     ffcx.options.pprint = types.SimpleNamespace(pformat=LazyFormat)
