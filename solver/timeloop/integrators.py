@@ -28,10 +28,10 @@ The models see the scheme only through the weights (a₀, a₁, a₂) [1/s] of
   the jump says nothing: φ̂_e is left out (a function of θ and ĉ in an index-1 DAE, its error
   follows theirs), and the cell voltage V̂ (``jumping``, relative weight atol + rtol |V̂|) enters
   only on steps whose stencil holds no level from before the last restart (every control change
-  restarts the integrator) and crosses no knot of U(θ), so that a voltage that the θ and ĉ nodes
-  let through (a steep U(θ) at the window's edge, a long step) is caught;
+  restarts the integrator), so that a voltage that the θ and ĉ nodes let through (a steep U(θ) at
+  the window's edge, a long step) is caught;
   the surface nodes of θ leave the norm while their values over the step's stencil straddle a knot
-  of the piecewise-linear U(θ) (:func:`across_knot`: there BDF2 is locally first order, once per
+  of the piecewise-linear U(θ) (:func:`crosses_knot`: there BDF2 is locally first order, once per
   knot; V̂'s tolerance is then :data:`KNOT_SLACK` times wider);
 - dense output: the quadratic (or linear) interpolant of any scalar through the accepted levels;
 - Newton's first guess: the same predictor, extrapolated to tₙ₊₁ for every block (measured: a
@@ -119,7 +119,7 @@ class BdfIntegrator:
         fixed_order: 1 forces backward Euler throughout (tests, comparisons); None ramps to 2.
         kinks: per unknown block, None or (knots, where): the values (units of the block) where
             the model has a kink (the knots of the piecewise-linear U(θ) table) and the mask of
-            the owned nodes where it acts (the particle surface); see :func:`across_knot`.
+            the owned nodes where it acts (the particle surface); see :func:`crosses_knot`.
         magnitudes: per unknown block, the floor m of the magnitude in the error weight
             atol + rtol max(|u|, m) (units of the block); None: 0 for every block (relative weights).
         jumping: per unknown block, True for an algebraic block that enters the norm too, but only
@@ -247,11 +247,11 @@ class BdfIntegrator:
         return float(self.comm.allreduce(max(sums, default=0.0), op=MPI.MAX))
 
 
-def across_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndarray, comm: MPI.Comm) -> np.ndarray:
-    """Per node, whether it is left out of the error norm because the step's stencil ``levels``
-    (the new value and the past levels of the predictor) runs through a kink of the model: a knot
-    that lies strictly between the smallest and the largest value, over all levels, of the nodes
-    ``where`` the kink acts (all ranks). Then the nodes ``where`` are left out; otherwise none.
+def crosses_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndarray, comm: MPI.Comm) -> bool:
+    """Whether the step's stencil ``levels`` (the new value and the past levels of the predictor) runs
+    through a kink of the model: a knot that lies strictly between the smallest and the largest value,
+    over all levels, of the nodes ``where`` the kink acts (all ranks). Then the nodes ``where`` leave
+    the error norm (:meth:`BdfIntegrator.error`).
 
     Measured on the coarse 3D golden case: the kink of U(θ) at a table knot makes the time
     derivative of the surface flux jump when the surface θ passes it, and not only at the node that
@@ -264,12 +264,6 @@ def across_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndarr
     step. A surface that only touches a knot (θ starting at the window's edge) crosses nothing.
     Collective.
     """
-    return where.copy() if crosses_knot(levels, knots, where, comm) else np.zeros(where.shape, dtype=bool)
-
-
-def crosses_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndarray, comm: MPI.Comm) -> bool:
-    """Whether a knot lies strictly between the smallest and the largest value, over all ``levels``,
-    of the nodes ``where`` (all ranks; see :func:`across_knot`). Collective."""
     stacked = np.vstack(levels)[:, where]
     local = np.array([stacked.min(), -stacked.max()]) if stacked.size else np.full(2, np.inf)
     bounds = np.empty(2)

@@ -104,13 +104,15 @@ class _Try:
 
 
 def default_integrator(problem: SteppableProblem) -> BdfIntegrator:
-    """BDF2 at the default tolerances of ``solver.rtol``/``atol`` over the problem's blocks."""
+    """BDF2 at the default tolerances of ``solver.rtol``/``atol`` over the problem's blocks, with its
+    kinks, error magnitudes and jumping blocks where it has them (:meth:`BdfIntegrator.for_problem`,
+    as ``ecmx run`` builds it)."""
     from mpi4py import MPI
 
     from ecmx.solver.config.case import SolverSettings
 
     settings = SolverSettings()
-    return BdfIntegrator(settings.rtol, settings.atol, problem.differential, getattr(problem, "comm", MPI.COMM_WORLD))
+    return BdfIntegrator.for_problem(problem, settings.rtol, settings.atol, getattr(problem, "comm", MPI.COMM_WORLD))
 
 
 @dataclass

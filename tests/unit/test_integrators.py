@@ -8,8 +8,8 @@ from mpi4py import MPI
 
 from ecmx.solver.timeloop.integrators import (
     BdfIntegrator,
-    across_knot,
     bdf_weights,
+    crosses_knot,
     crossing,
     dense_output,
     error_constant,
@@ -94,8 +94,8 @@ def test_a_block_that_only_touches_a_knot_crosses_nothing():
     assert _integrator_with_history([0.25], values, surface=np.array([True, True])).error(0.5, new) == pytest.approx(
         _integrator_with_history(None, values).error(0.5, new), rel=1e-12)
     levels = [values(t) for t in (1.5, 1.0, 0.5, 0.0)]
-    assert not across_knot(levels, np.array([0.25]), np.array([True, True]), MPI.COMM_WORLD).any()
-    assert across_knot(levels, np.array([0.26]), np.array([True, True]), MPI.COMM_WORLD).all()
+    assert not crosses_knot(levels, np.array([0.25]), np.array([True, True]), MPI.COMM_WORLD)
+    assert crosses_knot(levels, np.array([0.26]), np.array([True, True]), MPI.COMM_WORLD)
 
 
 def test_a_magnitude_floor_measures_small_values_on_their_range():
