@@ -9,6 +9,36 @@ imports this module first: ``import ecmx.solver._compat  # noqa: F401``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+
+PETSC_NO_SIGNAL_HANDLER = "-no_signal_handler"
+"""PETSc option that leaves signals to Python (see :func:`leave_signals_to_python`)."""
+
+
+def leave_signals_to_python() -> None:
+    """Keep PETSc from installing its signal handlers, so that signals mean what they mean in Python.
+
+    PETSc's default handler turns SIGPIPE, SIGTERM, SIGHUP, SIGBUS and SIGSEGV into a "PETSC ERROR:
+    Caught signal" and ``MPI_Abort``. Python ignores SIGPIPE (a write to a closed pipe raises
+    ``BrokenPipeError``, which ``concurrent.futures`` expects while it ends worker processes:
+    with PETSc's handler the parent of a comparison's terminated workers aborted now and then),
+    and a terminated worker should just end. The option goes into ``PETSC_OPTIONS`` before PETSc
+    initialises (here and in every process started from this one); if PETSc was already
+    initialised by whoever imported ecmx, SIGPIPE is set back to ignored at least.
+    """
+    options = os.environ.get("PETSC_OPTIONS", "")
+    if PETSC_NO_SIGNAL_HANDLER not in options.split():
+        os.environ["PETSC_OPTIONS"] = f"{options} {PETSC_NO_SIGNAL_HANDLER}".strip()
+    if "petsc4py.PETSc" in sys.modules and hasattr(signal, "SIGPIPE"):
+        with contextlib.suppress(ValueError):  # only the main thread may set a handler
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+
+leave_signals_to_python()
+
 try:
     import dolfinx_solver  # noqa: F401
 except ModuleNotFoundError as exc:  # DOLFINx from conda-forge, a container or a source build
