@@ -142,6 +142,7 @@ class BdfIntegrator:
         self.states: list[list[np.ndarray]] = []
         self._predicted: tuple[tuple[Any, ...], list[np.ndarray]] | None = None  # (step, levels) → the predictor
         self.since_restart = 0  # accepted levels after the restart level
+        self.kinked = False  # whether the stencil of the last :meth:`error` crossed a kink
 
     @classmethod
     def for_problem(cls, problem: Any, rtol: float, atol: float, comm: MPI.Comm) -> BdfIntegrator:
@@ -226,12 +227,14 @@ class BdfIntegrator:
     def error(self, dt: float, state: list[np.ndarray]) -> float:
         """The weighted max norm of the local-error estimate of a step of ``dt`` to ``state`` (0 when
         the step has no estimate); <= 1 passes. Collective."""
+        self.kinked = False
         if not self.estimated:
             return 0.0
         order, t_new = self.order, self.times[0] + dt
         past = self.times[: order + 1]
         c = error_constant(t_new, past, order)
         crossed = self._crossed(state, order)
+        self.kinked = any(crossed)
         sums = []
         for b, flag in enumerate(self.measured()):
             if not flag:

@@ -415,7 +415,7 @@ class ProtocolRunner:
             if error > 1.0:
                 self.problem.reject()
                 log.debug("step of %.4g s: local error %.3g of the tolerance; shrinking", dt, error)
-                dt = self.controller.rejected(dt, error, self.integrator.order)
+                dt = self.controller.rejected(dt, error, self.integrator.order, self.integrator.kinked)
                 bracket = _Bracket(start)
                 continue
             step = _Try(dt, outcome, weights, error)
@@ -518,7 +518,7 @@ class ProtocolRunner:
                 reached: list[Event]) -> None:
         order = self.integrator.order
         self.problem.accept()
-        self.controller.accepted(step.dt, step.error, order)
+        self.controller.accepted(step.dt, step.error, order, self.integrator.estimated)
         self.time += step.dt
         self.integrator.accepted(self.time, self.problem.state())
         self.steps_accepted += 1
