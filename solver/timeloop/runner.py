@@ -395,7 +395,8 @@ class ProtocolRunner:
         self._check_step_limit(segment)
         q_old = self.last.quantities
         clock = (self.time - segment_start, self.time - step_start)
-        dt = self.controller.propose(self._horizon(events, segment.control, q_old, *clock))
+        horizons = [self._horizon(events, segment.control, q_old, *clock), self.integrator.time_to_knot(self.controller.dt)]
+        dt = self.controller.propose(min((h for h in horizons if h is not None), default=None))
         start = _Sample(0.0, self._distances(events, q_old, *clock, skip_jumping=first))
         bracket = _Bracket(start)
         for _ in range(MAX_TRIES_PER_STEP):
