@@ -16,7 +16,8 @@ Measured with it (issue 14, main before the change, busy 2-core machine): `cases
 115 tries, 386 Newton iterations (201 in accepted tries); every error rejection of the discharge by
 V̂ on a try across a knot, no try of 9 or more iterations accepted, and 16 tries whose solve from the
 predictor converged only relative to a poor guess and was repeated from uₙ (63 iterations); after:
-95 steps, 116 tries, 338 iterations.
+95 steps, 116 tries, 338 iterations with the continued solves and the restart and rejection rules;
+103 steps, 119 tries, 298 iterations with the steps landed on knots too.
 """
 
 from __future__ import annotations
