@@ -46,7 +46,7 @@ from dolfinx.cpp.fem.petsc import assemble_matrix as _assemble_block
 from dolfinx.cpp.la.petsc import create_index_sets
 from dolfinx.fem.forms import derivative_block
 from petsc4py import PETSc
-from ufl.algorithms import expand_derivatives, extract_coefficients
+from ufl.algorithms import expand_derivatives
 
 from ecmx.solver.fem.interface_space import interface_space, interface_targets, split_interface
 
@@ -83,20 +83,6 @@ def _split_cell(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None
     return (ufl.Form(cell) if cell else None), (ufl.Form(other) if other else None)
 
 
-def split_constant(form: ufl.Form) -> tuple[ufl.Form, ufl.Form | None]:
-    """(the integrals of a fused form that depend on coefficients, those that depend on Constants and the
-    geometry only, e.g. a storage term's a₀ k M), the second None, and every integral in the first, unless
-    each of its subdomains is also one of the first's (the same cells: the first's sparsity holds it)."""
-    variable, fixed = [], []
-    for integral in form.integrals():
-        (variable if extract_coefficients(integral.integrand()) else fixed).append(integral)
-    cells = {(i.integral_type(), i.subdomain_id(), id(i.subdomain_data())) for i in variable}
-    if not variable or not fixed or any((i.integral_type(), i.subdomain_id(), id(i.subdomain_data())) not in cells
-                                        for i in fixed):
-        return form, None
-    return ufl.Form(variable), ufl.Form(fixed)
-
-
 def _form_of(integrals: list[ufl.Integral]) -> ufl.Form | None:
     """The form of ``integrals``; None where there are none."""
     return ufl.Form(integrals) if integrals else None
@@ -104,11 +90,7 @@ def _form_of(integrals: list[ufl.Integral]) -> ufl.Form | None:
 
 @dataclass
 class _Group:
-    """One group of unknowns: its fused cell form, a CSR matrix for it and where its values go in A.
-
-    ``constant`` holds the group's integrals that depend on Constants only (:func:`split_constant`): their
-    values are assembled again only when the Constants change (the scheme's a₀ changes with the step size,
-    not between Newton iterations) and copied in before ``form`` adds its values."""
+    """One group of unknowns: its fused cell form, a CSR matrix for it and where its values go in A."""
 
     form: fem.Form
     matrix: dolfinx.la.MatrixCSR
@@ -116,35 +98,16 @@ class _Group:
     columns: np.ndarray  # local columns of A, sorted within each row
     order: np.ndarray  # the values of ``matrix`` in the order of ``columns`` (before summing duplicates)
     starts: np.ndarray | None  # where each run of one (row, column) starts in that order; None: no duplicates
-    constant: fem.Form | None = None
-    constant_assemblies: int = 0  # how often ``constant`` was assembled
-    _constant_key: bytes | None = None  # the packed Constants of ``_constant_values``
-    _constant_values: np.ndarray | None = None
 
     def add_to(self, A: PETSc.Mat) -> None:
         """Assemble the fused form and add its values to A (local numbering; not finalised)."""
-        self._start_values()
+        self.matrix.set_value(0.0)
         fem.assemble_matrix(self.matrix, self.form, constants=fem.pack_constants(self.form),
                             coeffs=fem.pack_coefficients(self.form))
         values = self.matrix.data[self.order]
         if self.starts is not None:
             values = np.add.reduceat(values, self.starts)
         A.setValuesLocalCSR(self.row_ptr, self.columns, values, addv=PETSc.InsertMode.ADD_VALUES)
-
-    def _start_values(self) -> None:
-        """The matrix's values before ``form`` adds its own: zero, or the values of ``constant`` at the
-        present Constants (assembled when they differ from those of the stored values)."""
-        if self.constant is None:
-            self.matrix.set_value(0.0)
-            return
-        constants = fem.pack_constants(self.constant)
-        if constants.tobytes() == self._constant_key:
-            self.matrix.data[:] = self._constant_values
-            return
-        self.matrix.set_value(0.0)
-        fem.assemble_matrix(self.matrix, self.constant, constants=constants, coeffs=fem.pack_coefficients(self.constant))
-        self._constant_values, self._constant_key = self.matrix.data.copy(), constants.tobytes()
-        self.constant_assemblies += 1
 
 
 def _local_targets(space: fem.FunctionSpace, blocked: fem.FunctionSpace, index_sets: Sequence[PETSc.IS]) -> np.ndarray:
@@ -213,7 +176,7 @@ class FusedJacobian:
                     for row in derivative_block(list(residuals), self._unknowns)]
         groups = [g for g in groups if _explicit_degrees(jacobian, g)]
         fused: list[list[ufl.Integral]] = [[] for _ in groups]  # one Form of each list at the end (a Form per
-        # sum would traverse every integrand again: 0.3 s of the set-up on the 3D sphere)
+        # sum would traverse every integrand again)
         self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
         self._blocks: list[tuple[int, int, fem.Form]] = []
         n = len(self._unknowns)
@@ -289,13 +252,10 @@ class FusedJacobian:
         self._index_sets = list(index_sets)
         n_local = A.getLGMap()[0].getSize()
         for targets_of, form, pairs in self._fused_ufl:
-            variable, fixed = split_constant(form)
-            compiled = fem.form(variable, entity_maps=self._entity_maps)
-            constant = fem.form(fixed, entity_maps=self._entity_maps) if fixed is not None else None
+            compiled = fem.form(form, entity_maps=self._entity_maps)
             matrix = fem.create_matrix(compiled, block_mode=dolfinx.la.BlockMode.compact)
             blocked, targets = compiled.function_spaces[0], targets_of(index_sets)
-            pattern = _insertion_pattern(matrix, blocked, targets, pairs, n_local)
-            self._groups.append(_Group(compiled, matrix, *pattern, constant=constant))
+            self._groups.append(_Group(compiled, matrix, *_insertion_pattern(matrix, blocked, targets, pairs, n_local)))
 
     def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
         """The Jacobian at x into A: the remaining blocks as DOLFINx assembles them, then the fused groups."""

@@ -139,29 +139,3 @@ def test_group_with_a_block_without_cell_integrals(degree):
     scale = blocked.norm(PETSc.NormType.INFINITY)
     blocked.axpy(-1.0, problem.A)
     assert blocked.norm(PETSc.NormType.INFINITY) <= 1e-13 * scale
-
-
-def test_constant_integrals_assembled_when_the_constants_change():
-    """The electrolyte group's storage integrals (a₀ k M: Constants and geometry only) are assembled once per
-    set of Constants, not at every Jacobian; the Jacobian still equals the blocked assembly after the step
-    size (a₀) changes."""
-    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4)
-    problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
-    group = problem._newton._fused._groups[0]
-    assert group.constant is not None and not group.constant._cpp_object.coefficients
-    assert fem.IntegralType.cell in group.constant._cpp_object.integral_types
-    nl = problem._newton._problem
-    problem.set_control("current", -5 * problem.capacity_C / 3600.0)
-    for dt in (5.0, 2.0):
-        outcome = problem.try_step(dt)
-        assert outcome.converged and outcome.newton_iterations >= 2
-        assembled = group.constant_assemblies
-        for _ in range(2):
-            nl.solver.computeJacobian(nl.x, nl.A, nl.A)
-        assert group.constant_assemblies == assembled  # the same Constants: the stored values
-        blocked = dolfinx.fem.petsc.assemble_matrix(nl.J)
-        blocked.assemble()
-        scale = blocked.norm(PETSc.NormType.INFINITY)
-        blocked.axpy(-1.0, nl.A)
-        assert blocked.norm(PETSc.NormType.INFINITY) <= 1e-13 * scale
-    assert group.constant_assemblies == 2  # one per step size (a₀), whatever the Newton iterations
