@@ -29,14 +29,14 @@ Measured (2 shared cores at load 4-6, CPU s of one run, figures ±15 % between r
     part                                          cases/hev.yaml            cases/nvp.yaml
                                                   (115 tries, 386 its)      (84 tries, 153 its)
     whole run                                     19.3                      7.9
-    Jacobian assembly (one per Newton iteration)   5.3 (13.5 ms each)        2.3 (15 ms)
-      fused groups: kernels / insertion            3.3 / 1.1                 1.5 / 0.6
-    residual assembly (iterations + first)         2.6 (4.8 ms each)         1.2 (5 ms)
-      kernels / coefficient packing                1.6 / 0.7                 0.8 / 0.4
+    Jacobian assembly (one per Newton iteration)   5.3 (13.5 ms each)        2.1 (13.8 ms)
+      fused groups: kernels / insertion            3.3 / 1.1                 1.3 / 0.5
+    residual assembly (iterations + first)         2.6 (4.8 ms each)         1.2 (4.9 ms)
+      kernels / coefficient packing                1.6 / 0.7                 0.7 / 0.3
     linear solves and the rest of SNES             7.5                       1.3
     around the tries (step-scale check, error      0.7                       0.3
       norm, predictor, quantities)
-    observers per accepted step: mechanics solve   1.3 (14.4 ms: 8 ms the    1.1 (13.5 ms)
+    observers per accepted step: mechanics solve   1.3 (14.4 ms: 8 ms the    1.1 (13.3 ms)
       MUMPS back-substitution of 2.1M factor
       entries, 3 ms fields and stress recovery)
     recorder (quantities, probes, files)           0.5 (5.8 ms)              0.44 (5.4 ms)
