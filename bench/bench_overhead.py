@@ -43,7 +43,7 @@ Measured (2 shared cores at load 4-6, CPU s of one run, figures ±15 % between r
     set-up (cell problem + mechanics; JIT cached)  1.0                       1.0
 
 The kernels run at DOLFINx's rate on this machine: a bare P1 mass matrix on the 5 547 electrolyte cells
-costs 2.2-2.8 ms whatever the quadrature degree, the integrand or the entity maps (on a structured unit cube
+costs 2.2-2.8 ms at quadrature degree 1 or 2, with or without entity maps (on a structured unit cube
 of 5 400 cells 1.1-1.3 ms; a random cell order there 1.4-2.0 ms, and no order of the electrolyte cells
 tried, Morton or by dof, beat the mesh's own): the per-cell insertion sets the cost. The Jacobian count is
 the Newton iteration count (389 = 386 + 3 in failed linear solves),
