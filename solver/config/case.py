@@ -311,7 +311,7 @@ class SolverSettings(Schema):
     )
     newton: NewtonTolerances | None = Field(None, description="explicit Newton tolerances (default: derived from rtol)")
     max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per time step, count")
-    linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = Field(
+    linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu", "gmres-lu"] = Field(
         "auto",
         description="auto: fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py;"
         " per Newton iteration on one rank 1.5-2.6x cheaper than MUMPS at 3k-26k DOFs, and 1.6-1.9x with a phase-field"

@@ -38,7 +38,7 @@ from ecmx.solver.fem.fused_jacobian import FusedJacobian, shared_space_groups
 from ecmx.solver.fem.preconditioner_reuse import ReuseRule
 from ecmx.solver.fem.sparsity import prune_unreached_entries
 
-LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
+LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit", "gmres-lu")
 
 
 def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
@@ -53,6 +53,13 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     if setting == "auto":
         return "fieldsplit" if mesh_dimension == 3 else "mumps"
     return setting
+
+LU_REFACTOR_ITERATIONS = 6
+"""``gmres-lu``: the LU factors are kept while GMRES needs at most this many iterations (:class:`ReuseRule`'s
+floor; the fresh factors converge in one)."""
+
+LU_MAX_ITERATIONS = 50
+"""``gmres-lu``: GMRES iterations before a solve with stale factors counts as failed (then refactorised)."""
 
 MUMPS_CONTROLS = {
     14: 200,  # ICNTL(14): workspace headroom in %; coupled interface rows fill in more than MUMPS guesses
@@ -89,6 +96,17 @@ def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver:
             "pc_type": "bjacobi",
             "sub_pc_type": "ilu",
             "sub_pc_factor_levels": 0,
+        }
+    elif linear_solver == "gmres-lu":
+        opts |= {
+            "ksp_type": "gmres",
+            "ksp_pc_side": "right",  # the test on the true residual, as FGMRES's of fieldsplit
+            "ksp_gmres_restart": LU_MAX_ITERATIONS,
+            "ksp_rtol": 1e-10,
+            "ksp_atol": 1e-14,
+            "ksp_max_it": LU_MAX_ITERATIONS,
+            "pc_type": "lu",
+            "pc_factor_mat_solver_type": "mumps",
         }
     else:
         opts |= {
@@ -177,7 +195,7 @@ class CoupledNewton:
         self._residuals, self._unknowns = list(residuals), list(unknowns)
         self._split_names, self._entity_maps = list(split_names), list(entity_maps)
         self._settings, self.linear_solver = settings, linear_solver
-        self.reuse = ReuseRule()  # preconditioner set-ups of the Krylov solvers (unused with MUMPS)
+        self.reuse = ReuseRule(floor=LU_REFACTOR_ITERATIONS if linear_solver == "gmres-lu" else 0)  # unused with MUMPS
         groups = shared_space_groups(self._unknowns)  # unknowns on one space: their cell blocks in one kernel
         self._fused = FusedJacobian(self._residuals, self._unknowns, self._entity_maps, groups) if groups else None
         self._block_residuals: dict[int, BlockResidual] = {}
@@ -298,7 +316,7 @@ class CoupledNewton:
         residual = BlockResidual(problem.F, self._unknowns, self._before_assembly)
         residual.attach(problem)
         self._block_residuals[id(problem)] = residual
-        if linear_solver == "mumps":
+        if linear_solver in ("mumps", "gmres-lu"):
             _configure_mumps(problem)
         elif linear_solver == "fieldsplit":
             self._setup_fieldsplit(problem)

@@ -67,6 +67,7 @@ class ReuseRule:
 
     enabled: bool = True
     growth: float = GROWTH
+    floor: int = 0
     key_tolerance: float = KEY_TOLERANCE
     setups: int = 0
     solves: int = 0
@@ -107,7 +108,7 @@ class ReuseRule:
         if self._fresh:
             self._baseline = max(iterations, 1)
             self._rebuild = not converged
-        elif not converged or iterations > self.growth * self._baseline:
+        elif not converged or iterations > max(self.growth * self._baseline, self.floor):
             self._rebuild = True
 
     @property
