@@ -7,6 +7,9 @@
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
 Jacobi; a phase-field particle's (θ, μ) as one split with MUMPS LU); :class:`CoupledNewton` attaches one
 index set per split.
+``gmres-lu``: GMRES preconditioned with a MUMPS LU factorisation of an earlier Jacobian, kept while GMRES
+converges in a few iterations (:data:`LU_REFACTOR_ITERATIONS`): a direct solve's robustness at a fraction of
+the factorisations.
 
 The Krylov solvers keep their preconditioner across Newton iterations and steps and set it up again
 by the rule of :mod:`ecmx.solver.fem.preconditioner_reuse` (Krylov iterations grown, a failed solve, a
