@@ -52,7 +52,16 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     preconditioner reused): the NVP sphere at 3k / 10k / 26k DOFs 63 / 283 / 740 against 94 / 510 / 1900
     for MUMPS (a numeric factorisation per iteration); a widened-interface phase-field particle at 4k /
     14.5k DOFs 149 / 520 (with (θ, μ) as one split by LU, :data:`JOINED_SPLITS`) against 231 / 980. So no
-    DOF threshold: MUMPS is slower at every size measured, and more so as the mesh grows."""
+    DOF threshold: MUMPS is slower at every size measured, and more so as the mesh grows.
+
+    ``gmres-lu`` (MUMPS factors kept as GMRES's preconditioner) does not beat fieldsplit at any size measured
+    either (one rank, CPU s; HE-V sphere of cases/hev.yaml): per Newton iteration of 5 s steps at 3k / 10k / 26k
+    DOFs 0.039 / 0.147 / 0.524 against 0.035 / 0.114 / 0.293; whole runs of cases/hev.yaml 26.4-27.4 against
+    19.6, of cases/nvp.yaml 10.7 against 9.4, of the fine HE-V (24k DOFs) 364 against 251. A 3D factorisation
+    fills in ~330 entries a row at 3k DOFs and ~690 at 24k (MUMPS with METIS: 0.6-0.8 s a factorisation and
+    30-37 ms a solve, the cost of ~4 fieldsplit iterations); at the 71k of the 3D sphere bench it would hold
+    several hundred MB. The Krylov iterations HE-V needs beyond NVP were not the preconditioner's quality
+    (12-21 fresh in both) but a few nearly singular Jacobians (:data:`FIELDSPLIT_MAX_ITERATIONS`)."""
     if setting == "auto":
         return "fieldsplit" if mesh_dimension == 3 else "mumps"
     return setting
