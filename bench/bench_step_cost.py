@@ -5,6 +5,8 @@
     .venv/bin/python bench/bench_step_cost.py --linear-solver mumps --reuse on
     .venv/bin/python bench/bench_step_cost.py --meshes 0.5:0.25,0.5:0.1 --degrees
     .venv/bin/python bench/bench_step_cost.py --run cases/nvp.yaml   # whole run, before/after: counts and CPU time
+    .venv/bin/python bench/bench_step_cost.py --material hev --linear-solver gmres-lu --reuse on
+    .venv/bin/python bench/bench_step_cost.py --run cases/hev.yaml --linear-solver gmres-lu --reuse on
 
 For the default 3D problem (the NVP sphere of cases/nvp.yaml, R = 1 µm in its electrolyte box, 1C
 discharge from the charged state) at several mesh sizes (3k to ~50k DOFs), each in a fresh process
