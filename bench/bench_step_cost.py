@@ -5,6 +5,8 @@
     .venv/bin/python bench/bench_step_cost.py --linear-solver mumps --reuse on
     .venv/bin/python bench/bench_step_cost.py --meshes 0.5:0.25,0.5:0.1 --degrees
     .venv/bin/python bench/bench_step_cost.py --run cases/nvp.yaml   # whole run, before/after: counts and CPU time
+    .venv/bin/python bench/bench_step_cost.py --material hev --linear-solver gmres-lu --reuse on
+    .venv/bin/python bench/bench_step_cost.py --run cases/hev.yaml --linear-solver gmres-lu --reuse on
 
 For the default 3D problem (the NVP sphere of cases/nvp.yaml, R = 1 µm in its electrolyte box, 1C
 discharge from the charged state) at several mesh sizes (3k to ~50k DOFs), each in a fresh process
@@ -59,6 +61,7 @@ tables, ~4 min), ``bench/bench_step_cost.py --run cases/nvp.yaml`` (~2 min) and
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import subprocess
@@ -117,7 +120,8 @@ def _without_reuse() -> None:
     newton.ReuseRule = functools.partial(ReuseRule, enabled=False)
 
 
-def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int, degrees: bool, reuse: bool = True) -> dict:
+def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int, degrees: bool, reuse: bool = True,
+           material: str = "nvp") -> dict:
     """Figures of one mesh (one rank)."""
     import ecmx.solver._compat  # noqa: F401, I001  (prepares the DOLFINx import)
     import dolfinx.fem.petsc
@@ -130,7 +134,7 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
     if not reuse:
         _without_reuse()
     case = case_from_dict({
-        "name": "bench", "material": "nvp", "electrolyte": "naclo4-ec-pc",
+        "name": "bench", "material": material, "electrolyte": "naclo4-ec-pc",
         "geometry": {"kind": "particle-in-electrolyte", "particle": {"shape": "sphere", "radius": 1e-6},
                      "electrolyte": {"thickness": 3e-6}, "mesh": {"size": size_um * 1e-6, "interface_size": interface_um * 1e-6}},
         "initial": {"state_of_charge": 1.0},
@@ -188,7 +192,7 @@ def _newton_iteration(problem, repeats: int) -> dict:
             "setups_per_step": (rule.setups - setups) / repeats, "krylov_per_step": (rule.krylov_iterations - krylov) / repeats}
 
 
-def run_counts(path: str, reuse: bool) -> dict:
+def run_counts(path: str, reuse: bool, linear_solver: str = "auto") -> dict:
     """A whole run of the case file ``path`` (one rank, run directory in a temporary folder): its steps,
     Newton iterations, linear solves, preconditioner set-ups, Krylov iterations and CPU time."""
     import ecmx.solver._compat  # noqa: F401, I001
@@ -208,10 +212,14 @@ def run_counts(path: str, reuse: bool) -> dict:
     newton.ReuseRule = recorded
     with tempfile.TemporaryDirectory() as out:
         started = time.process_time()
-        run_case(load_case(Path(path)), out_dir=Path(out) / "run", progress=False)
+        overrides = [] if linear_solver == "auto" else [f"solver.linear_solver={linear_solver}"]
+        run_case(load_case(Path(path), overrides), out_dir=Path(out) / "run", progress=False)
         cpu = time.process_time() - started
         summary = json.loads((Path(out) / "run" / "summary.json").read_text())
+        with (Path(out) / "run" / "timeseries.csv").open() as f:
+            rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     return {"reuse": reuse, "cpu_s": cpu, "summary_steps": summary.get("steps"),
+            "newton": sum(int(r["newton_iterations"]) for r in rows), "final_voltage_v": float(rows[-1]["voltage_V"]),
             "solves": sum(r.solves for r in rules), "setups": sum(r.setups for r in rules),
             "krylov_iterations": sum(r.krylov_iterations for r in rules)}
 
@@ -262,16 +270,18 @@ def main() -> None:
     parser.add_argument("--reuse", choices=("off", "on", "both"), default="both",
                         help="preconditioner reuse across Newton iterations: off (before), on (after) or both")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--material", default="nvp", help="the particle's material (library name), e.g. hev")
     parser.add_argument("--degrees", action="store_true", help="print the quadrature degree of every integral")
     parser.add_argument("--run", default=None, help="a case file: whole-run counts without and with reuse instead")
     parser.add_argument("--json", type=Path, default=Path(tempfile.gettempdir()) / "bench_step_cost.json")
     args = parser.parse_args()
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.reuse]
     if args.run:
-        rows = [_spawn(f"b.run_counts({args.run!r}, {reuse})") for reuse in modes]
+        rows = [_spawn(f"b.run_counts({args.run!r}, {reuse}, {args.linear_solver!r})") for reuse in modes]
         for r in rows:
             print(f"reuse {'on ' if r['reuse'] else 'off'}: {r['solves']} linear solves, {r['setups']} preconditioner set-ups,"
-                  f" {r['krylov_iterations']} Krylov iterations, {r['cpu_s']:.1f} s CPU (steps: {r['summary_steps']})")
+                  f" {r['krylov_iterations']} Krylov iterations, {r['cpu_s']:.1f} s CPU (steps: {r['summary_steps']},"
+                  f" Newton iterations of accepted steps: {r['newton']}, final voltage {r['final_voltage_v']:.9f} V)")
     else:
         rows = []
         for reuse in modes:
@@ -279,7 +289,7 @@ def main() -> None:
             for pair in args.meshes.split(","):
                 size, interface = (float(v) for v in pair.split(":"))
                 series.append(_spawn(f"b.worker({size}, {interface}, {args.linear_solver!r}, {args.repeats},"
-                                     f" {args.degrees}, {reuse})"))
+                                     f" {args.degrees}, {reuse}, {args.material!r})"))
             _table(series, f"preconditioner reuse {'on (after)' if reuse else 'off (before)'}:")
             rows += series
     args.json.write_text(json.dumps(rows, indent=1))

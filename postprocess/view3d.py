@@ -75,10 +75,12 @@ def render(surface: pv.PolyData, name: str, cmap: str, clim: tuple[float, float]
             own.close()
     plotter.clear_actors()
     preference = "point" if name in surface.point_data else "cell"
+    # render=False: the screenshot renders the scene once (adding the mesh and resetting the camera
+    # would each render it again after the first image; the same pixels)
     plotter.add_mesh(surface, scalars=name, preference=preference, cmap=cmap, clim=clim, show_scalar_bar=False,
-                     smooth_shading=True)
+                     smooth_shading=True, render=False)
     plotter.camera_position = [(1.2, -3.2, 1.6), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)]
-    plotter.reset_camera()
+    plotter.reset_camera(render=False)
     return plotter.screenshot(return_img=True)
 
 

@@ -311,13 +311,15 @@ class SolverSettings(Schema):
     )
     newton: NewtonTolerances | None = Field(None, description="explicit Newton tolerances (default: derived from rtol)")
     max_newton_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(25, description="Newton iterations per time step, count")
-    linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu"] = Field(
+    linear_solver: Literal["auto", "mumps", "fieldsplit", "ilu", "gmres-lu"] = Field(
         "auto",
         description="auto: fieldsplit on 3D meshes (measured fastest on 1 and 2 ranks, bench/bench_solver.py;"
         " per Newton iteration on one rank 1.5-2.6x cheaper than MUMPS at 3k-26k DOFs, and 1.6-1.9x with a phase-field"
         " particle, whose (theta, mu) blocks fieldsplit solves together by LU), MUMPS for sphere-1d and axisymmetric-2d"
         " (small systems, exact linear solves). The Krylov solvers (fieldsplit, ilu) keep their preconditioner across"
-        " Newton iterations and steps until their iterations double or the step changes by more than a factor 2",
+        " Newton iterations and steps until their iterations double or the step changes by more than a factor 2;"
+        " gmres-lu: GMRES preconditioned with MUMPS LU factors kept while it converges in at most 6 iterations"
+        " (robust; per Newton iteration 1.1-1.8x dearer than fieldsplit at 3k-26k DOFs, more memory)",
     )
     max_steps: Annotated[int, Field(ge=1)] = Field(
         200_000, description="step-count guard: a run that needs more accepted time steps stops (status failed)"

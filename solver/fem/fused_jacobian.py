@@ -83,6 +83,11 @@ def _split_cell(form: ufl.Form | None) -> tuple[ufl.Form | None, ufl.Form | None
     return (ufl.Form(cell) if cell else None), (ufl.Form(other) if other else None)
 
 
+def _form_of(integrals: list[ufl.Integral]) -> ufl.Form | None:
+    """The form of ``integrals``; None where there are none."""
+    return ufl.Form(integrals) if integrals else None
+
+
 @dataclass
 class _Group:
     """One group of unknowns: its fused cell form, a CSR matrix for it and where its values go in A."""
@@ -170,12 +175,13 @@ class FusedJacobian:
         jacobian = [[expand_derivatives(f) if f is not None else None for f in row]
                     for row in derivative_block(list(residuals), self._unknowns)]
         groups = [g for g in groups if _explicit_degrees(jacobian, g)]
-        fused: list[ufl.Form | None] = [None for _ in groups]
+        fused: list[list[ufl.Integral]] = [[] for _ in groups]  # one Form of each list at the end (a Form per
+        # sum would traverse every integrand again)
         self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
         self._blocks: list[tuple[int, int, fem.Form]] = []
         n = len(self._unknowns)
         parent = interface_space(self._unknowns, jacobian)  # P1 on the parent mesh: all Γ blocks in one kernel
-        interface: ufl.Form | None = None
+        interface: list[ufl.Integral] = []
         interface_pairs = np.zeros((n, n), dtype=bool)  # blocks with Γ (interior-facet) integrals
         for i, row in enumerate(jacobian):
             for j, form in enumerate(row):
@@ -183,34 +189,34 @@ class FusedJacobian:
                 cell, other = _split_cell(form) if g is not None else (None, form if form and form.integrals() else None)
                 if cell is not None:
                     start, count = groups[g]
-                    fused[g] = self._component_form(cell, self._unknowns[start].function_space, count,
-                                                    (i - start, j - start), fused[g])
+                    fused[g] += self._component_integrals(cell, self._unknowns[start].function_space, count,
+                                                          (i - start, j - start))
                     self._pairs[g][i - start, j - start] = True
                 facet, other = split_interface(other) if parent is not None else (None, other)
                 if facet is not None:
-                    interface = self._component_form(facet, parent, n, (i, j), interface)
+                    interface += self._component_integrals(facet, parent, n, (i, j))
                     interface_pairs[i, j] = True
                 compiled = fem.form(other, entity_maps=self._entity_maps) if other is not None else None
                 if compiled is not None and compiled._cpp_object.integral_types:  # zero blocks compile to no integral
                     self._blocks.append((i, j, compiled))
         self._fused_ufl = [(self._group_targets(group), form, pairs)
-                           for group, form, pairs in zip(groups, fused, self._pairs, strict=True) if form is not None]
-        if interface is not None:
+                           for group, form, pairs in zip(groups, map(_form_of, fused), self._pairs, strict=True)
+                           if form is not None]
+        if interface:
             blocked, unknowns, maps = self._blocked_space(parent, n), self._unknowns, self._entity_maps
             self._fused_ufl.append((lambda iss: interface_targets(blocked, unknowns, maps, [i.getIndices() for i in iss]),
-                                    interface, interface_pairs))
+                                    ufl.Form(interface), interface_pairs))
         self._groups: list[_Group] = []  # compiled with the first matrix
         self._index_sets: list[PETSc.IS] = []
 
-    def _component_form(self, block: ufl.Form, space: fem.FunctionSpace, count: int, components: tuple[int, int],
-                        total: ufl.Form | None) -> ufl.Form:
-        """``total`` + the form of a Jacobian block with its test and trial functions replaced by the
-        ``components`` (test, trial) of the blocked space of ``count`` components of ``space``."""
+    def _component_integrals(self, block: ufl.Form, space: fem.FunctionSpace, count: int,
+                             components: tuple[int, int]) -> list[ufl.Integral]:
+        """The integrals of a Jacobian block with its test and trial functions replaced by the ``components``
+        (test, trial) of the blocked space of ``count`` components of ``space``."""
         blocked = self._blocked_space(space, count)
         test, trial = sorted(block.arguments(), key=lambda a: a.number())
-        part = ufl.replace(block, {test: ufl.TestFunction(blocked)[components[0]],
-                                   trial: ufl.TrialFunction(blocked)[components[1]]})
-        return part if total is None else total + part
+        mapping = {test: ufl.TestFunction(blocked)[components[0]], trial: ufl.TrialFunction(blocked)[components[1]]}
+        return [i.reconstruct(integrand=ufl.replace(i.integrand(), mapping)) for i in block.integrals()]
 
     def _group_targets(self, group: tuple[int, int]) -> Callable[[Sequence[PETSc.IS]], np.ndarray]:
         """The targets (:func:`_local_targets`) of a group of unknowns on one space, from all unknowns' index sets."""

@@ -7,6 +7,9 @@
 ``fieldsplit``: FGMRES with a multiplicative field split (c_s, c, φ_e with GAMG each, the voltage with
 Jacobi; a phase-field particle's (θ, μ) as one split with MUMPS LU); :class:`CoupledNewton` attaches one
 index set per split.
+``gmres-lu``: GMRES preconditioned with a MUMPS LU factorisation of an earlier Jacobian, kept while GMRES
+converges in a few iterations (:data:`LU_REFACTOR_ITERATIONS`): a direct solve's robustness at a fraction of
+the factorisations.
 
 The Krylov solvers keep their preconditioner across Newton iterations and steps and set it up again
 by the rule of :mod:`ecmx.solver.fem.preconditioner_reuse` (Krylov iterations grown, a failed solve, a
@@ -38,7 +41,7 @@ from ecmx.solver.fem.fused_jacobian import FusedJacobian, shared_space_groups
 from ecmx.solver.fem.preconditioner_reuse import ReuseRule
 from ecmx.solver.fem.sparsity import prune_unreached_entries
 
-LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit")
+LINEAR_SOLVERS = ("mumps", "ilu", "fieldsplit", "gmres-lu")
 
 
 def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
@@ -49,10 +52,35 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     preconditioner reused): the NVP sphere at 3k / 10k / 26k DOFs 63 / 283 / 740 against 94 / 510 / 1900
     for MUMPS (a numeric factorisation per iteration); a widened-interface phase-field particle at 4k /
     14.5k DOFs 149 / 520 (with (θ, μ) as one split by LU, :data:`JOINED_SPLITS`) against 231 / 980. So no
-    DOF threshold: MUMPS is slower at every size measured, and more so as the mesh grows."""
+    DOF threshold: MUMPS is slower at every size measured, and more so as the mesh grows.
+
+    ``gmres-lu`` (MUMPS factors kept as GMRES's preconditioner) does not beat fieldsplit at any size measured
+    either (one rank, CPU s; HE-V sphere of cases/hev.yaml): per Newton iteration of 5 s steps at 3k / 10k / 26k
+    DOFs 0.039 / 0.147 / 0.524 against 0.035 / 0.114 / 0.293; whole runs of cases/hev.yaml 26.4-27.4 against
+    19.6, of cases/nvp.yaml 10.7 against 9.4, of the fine HE-V (24k DOFs) 364 against 251. A 3D factorisation
+    fills in ~330 entries a row at 3k DOFs and ~690 at 24k (MUMPS with METIS: 0.6-0.8 s a factorisation and
+    30-37 ms a solve, the cost of ~4 fieldsplit iterations); at the 71k of the 3D sphere bench it would hold
+    several hundred MB. The Krylov iterations HE-V needs beyond NVP were not the preconditioner's quality
+    (12-21 fresh in both) but a few nearly singular Jacobians (:data:`FIELDSPLIT_MAX_ITERATIONS`)."""
     if setting == "auto":
         return "fieldsplit" if mesh_dimension == 3 else "mumps"
     return setting
+
+FIELDSPLIT_MAX_ITERATIONS = 150
+"""``fieldsplit``: FGMRES iterations before a solve counts as failed (then set up again, then MUMPS). Healthy solves
+take 12-21 iterations fresh and at most ~60 reused (the rule sets up again beyond twice the fresh count); the
+Jacobians that need more are Newton iterates with overpotentials so large that the Butler–Volmer rows are ~1e8×
+the bulk ones (condition ~1e15), where the multiplicative split stalls even with every block solved by LU.
+Measured on cases/hev.yaml (3k DOFs, one rank): a cap of 1000 spent 4 500 of its 10 900 Krylov iterations on 15
+such solves; 150 → 7 161 Krylov iterations, KSP CPU 9.2 → 5.5 s, the run 23.8 → 19.6 s CPU (133 instead of 132 Newton
+solves, a few more steps solved by the MUMPS fallback), the same final voltage (to 1e-15 V)."""
+
+LU_REFACTOR_ITERATIONS = 6
+"""``gmres-lu``: the LU factors are kept while GMRES needs at most this many iterations (:class:`ReuseRule`'s
+floor; the fresh factors converge in one)."""
+
+LU_MAX_ITERATIONS = 50
+"""``gmres-lu``: GMRES iterations before a solve with stale factors counts as failed (then refactorised)."""
 
 MUMPS_CONTROLS = {
     14: 200,  # ICNTL(14): workspace headroom in %; coupled interface rows fill in more than MUMPS guesses
@@ -90,13 +118,24 @@ def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver:
             "sub_pc_type": "ilu",
             "sub_pc_factor_levels": 0,
         }
+    elif linear_solver == "gmres-lu":
+        opts |= {
+            "ksp_type": "gmres",
+            "ksp_pc_side": "right",  # the test on the true residual, as FGMRES's of fieldsplit
+            "ksp_gmres_restart": LU_MAX_ITERATIONS,
+            "ksp_rtol": 1e-10,
+            "ksp_atol": 1e-14,
+            "ksp_max_it": LU_MAX_ITERATIONS,
+            "pc_type": "lu",
+            "pc_factor_mat_solver_type": "mumps",
+        }
     else:
         opts |= {
             "ksp_type": "fgmres",
-            "ksp_gmres_restart": 200,
+            "ksp_gmres_restart": FIELDSPLIT_MAX_ITERATIONS,
             "ksp_rtol": 1e-10,
             "ksp_atol": 1e-14,
-            "ksp_max_it": 1000,
+            "ksp_max_it": FIELDSPLIT_MAX_ITERATIONS,
             "pc_type": "fieldsplit",
             "pc_fieldsplit_type": "multiplicative",
         }
@@ -177,7 +216,7 @@ class CoupledNewton:
         self._residuals, self._unknowns = list(residuals), list(unknowns)
         self._split_names, self._entity_maps = list(split_names), list(entity_maps)
         self._settings, self.linear_solver = settings, linear_solver
-        self.reuse = ReuseRule()  # preconditioner set-ups of the Krylov solvers (unused with MUMPS)
+        self.reuse = ReuseRule(floor=LU_REFACTOR_ITERATIONS if linear_solver == "gmres-lu" else 0)  # unused with MUMPS
         groups = shared_space_groups(self._unknowns)  # unknowns on one space: their cell blocks in one kernel
         self._fused = FusedJacobian(self._residuals, self._unknowns, self._entity_maps, groups) if groups else None
         self._block_residuals: dict[int, BlockResidual] = {}
@@ -298,7 +337,7 @@ class CoupledNewton:
         residual = BlockResidual(problem.F, self._unknowns, self._before_assembly)
         residual.attach(problem)
         self._block_residuals[id(problem)] = residual
-        if linear_solver == "mumps":
+        if linear_solver in ("mumps", "gmres-lu"):
             _configure_mumps(problem)
         elif linear_solver == "fieldsplit":
             self._setup_fieldsplit(problem)

@@ -11,7 +11,9 @@ beyond round-off of the linear tolerance.
 The rule (:class:`ReuseRule`): set the preconditioner up again before the next linear solve when
 
 - the Krylov iterations of a solve with a reused preconditioner exceed ``growth`` times those of the
-  first solve after the last set-up (the Jacobian has drifted away from the preconditioner's);
+  first solve after the last set-up (the Jacobian has drifted away from the preconditioner's), and
+  ``floor`` (an LU factorisation converges in one iteration when fresh: ``gmres-lu`` keeps it up to a
+  few);
 - a linear solve with a reused preconditioner failed;
 - the operator's key changed: the caller's description of what scales the Jacobian (the time
   weights a₀, a₁, a₂ of the step and the control mode); numeric entries of the key are compared
@@ -67,6 +69,7 @@ class ReuseRule:
 
     enabled: bool = True
     growth: float = GROWTH
+    floor: int = 0
     key_tolerance: float = KEY_TOLERANCE
     setups: int = 0
     solves: int = 0
@@ -107,7 +110,7 @@ class ReuseRule:
         if self._fresh:
             self._baseline = max(iterations, 1)
             self._rebuild = not converged
-        elif not converged or iterations > self.growth * self._baseline:
+        elif not converged or iterations > max(self.growth * self._baseline, self.floor):
             self._rebuild = True
 
     @property

@@ -34,7 +34,8 @@ are drawn aside and then put in place one by one, so a failure while drawing lea
 ones as they were.
 
 Parallelism: without MPI, the cases run in ``workers`` processes (default: ``compare.workers``,
-else one per case up to the number of cores), started with ``spawn`` (a fork would copy the
+else one per case up to the number of cores; the runs handed to them longest expected first,
+:mod:`ecmx.solver.studies.schedule`), started with ``spawn`` (a fork would copy the
 parent's MPI/PETSc state), each case on ``MPI.COMM_SELF`` with single-threaded BLAS; the same
 processes then draw the figures side by side (:mod:`ecmx.postprocess.figure_jobs`), starting as
 soon as the comparison's own runs have finished, ahead of the sensitivity runs still waiting
@@ -74,6 +75,7 @@ from ecmx.solver.studies.job_queue import PriorityPool
 from ecmx.solver.studies.outdir import DirectoryLock, check_writable_into, expand
 from ecmx.solver.studies.prestart import Prestarted
 from ecmx.solver.studies.progress import CasesProgress
+from ecmx.solver.studies.schedule import longest_first
 from ecmx.solver.studies.sensitivity import DIRECTORY as SENSITIVITY_DIRECTORY
 from ecmx.solver.studies.sensitivity import sensitivity_plan
 from ecmx.solver.studies.study_dir import check_outputs, child_directory, open_study_directory, publish, staged_outputs
@@ -431,32 +433,17 @@ def _run_cases_locally(cases: Sequence[Case], case_dirs: Sequence[Path], overwri
 
 def _run_in_pool(cases: Sequence[Case], case_dirs: Sequence[Path], overwrite: bool, runner: Runner | None,
                  done: Callable[[CaseOutcome], None], pool: PriorityPool) -> None:
-    """Queue every case in ``pool`` (:func:`longest_first`, behind any figure job) and pass each
-    outcome to ``done``."""
+    """Queue every case in ``pool`` (longest expected first, behind any figure job:
+    :func:`~ecmx.solver.studies.schedule.longest_first`, from the runs' earlier times in ``case_dirs``
+    where there are some) and pass each outcome to ``done``."""
     futures = {pool.submit_later(_run_one, cases[i], case_dirs[i], overwrite, runner): (cases[i], case_dirs[i])
-               for i in longest_first(cases)}
+               for i in longest_first(cases, case_dirs)}
     for future in cf.as_completed(futures):
         case, out_dir = futures[future]
         try:
             done(future.result())
         except cf.process.BrokenProcessPool:
             done(CaseOutcome(case.name, out_dir, float("nan"), "the worker process died (crash or out of memory)"))
-
-
-RELATIVE_COST = {"sphere-1d": 1.0, "axisymmetric-2d": 10.0}
-"""Rough cost of a run by geometry kind, relative to sphere-1d (the 3D kinds: 100)."""
-
-
-def longest_first(cases: Sequence[Case]) -> list[int]:
-    """The indices of ``cases`` in the order to start them in a worker pool: the most expensive first
-    (3D before axisymmetric before sphere-1d, two-way before one-way, then in the given order), so
-    that the short runs fill the other workers while the long ones run, instead of a long run
-    starting last and finishing alone."""
-    def cost(case: Case) -> float:
-        two_way = case.mechanics.enabled and case.mechanics.coupling == "two-way"
-        return RELATIVE_COST.get(case.geometry.kind, 100.0) * (1.5 if two_way else 1.0)
-
-    return sorted(range(len(cases)), key=lambda i: -cost(cases[i]))
 
 
 def _shown(path: Path) -> Path:

@@ -9,6 +9,13 @@ ahead of the sensitivity runs still waiting), into a staging directory of the co
 (:func:`~ecmx.solver.studies.study_dir.staged_outputs`) that the post-processing then completes and
 publishes. The files are the same as when everything is drawn after the last run.
 
+Why the figures wait for all of the comparison's own runs rather than each for its own case: every
+figure is one file over all of them (shared colour scales, one axis per quantity, one row per
+case), so none can be written before the last. Only parts are per case (a case's 3D renders, its
+slices); drawing those early would move work, not remove it, and with the runs started longest
+first (:mod:`ecmx.solver.studies.schedule`) the workers are never idle while runs wait, so it would
+not end the comparison sooner.
+
 Leaving the ``with`` block removes the staging directory (what was published has left it); leave
 the worker pool's block first, so that no figure job still writes there.
 """

@@ -2,7 +2,7 @@
 
 Used by test_problem_mpi.py under ``mpiexec -n 1`` and ``-n 2``:
 ``python mpi_problem_run.py KIND CACHE_DIR OUT.json``; KIND ``manufactured:<kind>`` writes the
-L² errors of the manufactured solution instead.
+L² errors of the manufactured solution instead; KIND ``<kind>+<linear solver>`` sets ``solver.linear_solver``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def main(kind: str, cache: str, out: str) -> None:
     if kind.startswith("manufactured:"):
         manufactured(kind.split(":", 1)[1], cache, out)
         return
+    kind, _, linear_solver = kind.partition("+")  # KIND+SOLVER: that solver.linear_solver instead of auto
     mesh = {"elements": 40} if kind == "sphere-1d" else {"size": 0.6e-6, "interface_size": 0.3e-6}
-    case = make_case(kind, material={"diffusivity": 1e-15}, theta0=0.4)
+    case = make_case(kind, material={"diffusivity": 1e-15}, theta0=0.4, solver={"linear_solver": linear_solver or "auto"})
     geo = case.geometry.model_copy(update={"mesh": case.geometry.mesh.model_copy(update=mesh)})
     problem = CellProblem(load_mesh(geo, MPI.COMM_WORLD, cache_dir=cache), case)
     history = run_constant_current(problem, -2.0 * problem.capacity_C / 3600.0, 10.0, 8)

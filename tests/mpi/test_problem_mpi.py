@@ -24,7 +24,8 @@ def _run(ranks: int, kind: str, cache: Path, out: Path) -> dict:
 
 @pytest.mark.mpi
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate"])
+@pytest.mark.parametrize("kind", ["sphere-1d", "axisymmetric-2d", "particle-in-electrolyte", "agglomerate",
+                                  "particle-in-electrolyte+gmres-lu", "particle-in-electrolyte+fieldsplit"])
 def test_voltage_curve_independent_of_ranks(kind, tmp_path):
     cache = tmp_path / "meshes"
     one = _run(1, kind, cache, tmp_path / "one.json")

@@ -1,23 +1,98 @@
-"""The order in which a comparison starts its runs in the worker pool (ecmx.solver.studies.compare)."""
+"""The order in which a comparison starts its runs in the worker pool (ecmx.solver.studies.schedule)."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
+import pytest
+
 from ecmx.solver.config.studies import load_comparison
-from ecmx.solver.studies.compare import comparison_runs, longest_first
+from ecmx.solver.studies.compare import comparison_runs, planned_directories
+from ecmx.solver.studies.schedule import earlier_cost, estimated_costs, longest_first, planned_cost
 from ecmx.solver.studies.sensitivity import sensitivity_plan
 
 CASES = Path(__file__).resolve().parents[2] / "cases"
 
 
-def test_the_expensive_runs_start_first():
-    """nvp-vs-hev: the 3D two-way runs, then the 3D one-way runs, then the 16 sphere-1d sensitivity
-    runs (listed first, the sensitivity runs used to queue behind nothing and a 3D run could start
-    last and finish alone)."""
+@pytest.fixture(scope="module")
+def planned():
+    """nvp-vs-hev's 20 runs (4 own 3D runs, then 16 sphere-1d sensitivity runs) and their directories
+    below a comparison directory ``compare`` (made relative: each test puts it in its tmp_path)."""
     study = load_comparison(CASES / "nvp-vs-hev.yaml")
-    runs = [run.case for run in [*comparison_runs(study), *sensitivity_plan(study)[0]]]
-    order = [runs[i] for i in longest_first(runs)]
+    runs = [*comparison_runs(study), *sensitivity_plan(study)[0]]
+    dirs = planned_directories(study, runs, Path("compare"))
+    return [run.case for run in runs], [d.relative_to("compare") for d in dirs]
+
+
+def _summary(directory: Path, case, wall: float, changes: dict | None = None) -> None:  # noqa: ANN001
+    """An earlier run's summary.json in ``directory`` (the fields the estimate reads, then ``changes``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = {"case": case.name, "status": "completed", "material": case.material.name,
+               "geometry": case.geometry.kind, "mechanics": case.mechanics.enabled, "wall_time_s": wall, **(changes or {})}
+    (directory / "summary.json").write_text(json.dumps(summary))
+
+
+def test_without_earlier_runs_the_plan_orders_3d_two_way_first(planned, tmp_path):
+    """A fresh directory: the 3D two-way runs, then the 3D one-way runs, then the 16 sphere-1d runs."""
+    cases, dirs = planned
+    order = [cases[i] for i in longest_first(cases, [tmp_path / d for d in dirs])]
     assert [c.name for c in order[:4]] == ["nvp-two-way", "hev-two-way", "nvp", "hev"]
     assert {c.geometry.kind for c in order[4:]} == {"sphere-1d"} and len(order) == 20
-    assert sorted(longest_first(runs)) == list(range(20))
+
+
+def test_planned_cost_grows_with_the_mesh_and_the_coupling(planned):
+    """Seconds of a 3D run (~7k cells) against a sphere-1d one, a finer mesh, two-way coupling."""
+    cases, _ = planned
+    nvp, nvp_two_way, sphere = cases[0], cases[2], cases[4]
+    assert 5.0 < planned_cost(nvp) < 15.0 and 0.4 < planned_cost(sphere) < 1.0
+    assert planned_cost(nvp_two_way) == pytest.approx(0.5 + 1.5 * (planned_cost(nvp) - 0.5))
+    finer = nvp.model_copy(deep=True)
+    finer.geometry.mesh.interface_size = nvp.geometry.mesh.interface_size / 2
+    assert planned_cost(finer) > 2.0 * planned_cost(nvp)
+
+
+def test_earlier_times_in_the_directory_set_the_order(planned, tmp_path):
+    """An earlier comparison in the same directory measured HE-V one-way (20 s) longer than NVP
+    two-way (12 s): the order follows the measurement (hev-two-way, hev, nvp-two-way, nvp), so that
+    two workers end together (24.6 + 8.5 against 20.4 + 12.2 s) instead of hev starting last."""
+    cases, dirs = planned
+    walls = {"nvp": 8.5, "hev": 20.4, "nvp-two-way": 12.2, "hev-two-way": 24.6}
+    for case, d in zip(cases[:4], dirs[:4], strict=True):
+        _summary(tmp_path / d, case, walls[case.name])
+    order = [cases[i].name for i in longest_first(cases, [tmp_path / d for d in dirs])]
+    assert order[:4] == ["hev-two-way", "hev", "nvp-two-way", "nvp"]
+    # the sphere-1d runs, without an earlier time, are on the measured scale (median ratio) and last
+    costs = estimated_costs(cases, [tmp_path / d for d in dirs])
+    scale = sorted(walls[c.name] / planned_cost(c) for c in cases[:4])
+    assert costs[4] == pytest.approx(planned_cost(cases[4]) * (scale[1] + scale[2]) / 2)
+
+
+@pytest.mark.parametrize("change", [
+    {"status": "failed"}, {"case": "other"}, {"material": "hev"}, {"geometry": "sphere-1d"},
+    {"mechanics": False}, {"wall_time_s": float("nan")}, {"wall_time_s": -1.0}, {"wall_time_s": "fast"},
+])
+def test_an_earlier_run_of_something_else_is_not_used(planned, tmp_path, change):
+    cases, _ = planned
+    _summary(tmp_path, cases[0], 30.0, change)
+    assert earlier_cost(cases[0], tmp_path) is None
+    _summary(tmp_path, cases[0], 30.0)
+    assert earlier_cost(cases[0], tmp_path) == 30.0
+
+
+def test_a_bad_summary_file_is_ignored(planned, tmp_path):
+    """Not JSON, not an object, too large, a link, a directory: no estimate, no error."""
+    case = planned[0][0]
+    path = tmp_path / "summary.json"
+    for text in ("{not json", "[1, 2]", '{"wall_time_s": 3}', " " * (1 << 21)):
+        path.write_text(text)
+        assert earlier_cost(case, tmp_path) is None
+    path.unlink()
+    _summary(tmp_path / "real", case, 30.0)
+    os.symlink(tmp_path / "real" / "summary.json", path)
+    assert earlier_cost(case, tmp_path) is None
+    path.unlink()
+    path.mkdir()
+    assert earlier_cost(case, tmp_path) is None
+    assert earlier_cost(case, tmp_path / "missing") is None

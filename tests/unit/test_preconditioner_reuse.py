@@ -69,3 +69,10 @@ def test_step_change_is_measured_from_the_last_set_up():
     assert _solve(rule, 10)
     rule.expect_operator((4.0, "current"))  # 1.5× from the last set-up (6), 2.5× from the first (10)
     assert not _solve(rule, 10)
+
+
+def test_floor_keeps_factors_whose_fresh_solve_took_one_iteration():
+    """An LU preconditioner converges in one iteration when fresh: kept until a solve needs more than the floor."""
+    rule = ReuseRule(floor=6)
+    assert _solve(rule, 1)
+    assert [_solve(rule, n) for n in (3, 6, 7, 1)] == [False, False, False, True]

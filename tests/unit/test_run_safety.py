@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from support.cases import ELECTROLYTE, MATERIAL
 from support.fakes import FakeCellProblem
+from support.signals import default_sigint
 
 from ecmx.postprocess.xdmf import read_xdmf
 from ecmx.solver.cli import INTERRUPTED, user_errors
@@ -303,7 +304,8 @@ def test_cli_run_interrupted(case_dir):
                                         + "solver: {time_step: {max: 0.5 s}}\noutput: {fields_every: 1000}\n")
     env = dict(os.environ, COLUMNS="300", NO_COLOR="1")
     run = subprocess.Popen([*ECMX, "run", "slow.yaml", "--out", "out", "--no-progress"], cwd=case_dir,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           preexec_fn=default_sigint)
     timeseries = case_dir / "out.partial" / "timeseries.csv"
     try:
         deadline = time.monotonic() + 90

@@ -24,6 +24,7 @@ import yaml
 from support.cases import write_yaml
 from support.fake_runs import comparison_files, fake_runner, unreadable_runner
 from support.mpi import mpiexec
+from support.signals import default_sigint
 from support.sweep_fakes import fake_run, lossy_run
 
 from ecmx.postprocess.sweep_summary import read_summary
@@ -63,7 +64,7 @@ def _start_cli(runner: str, *args: str, launcher: tuple[str, ...] = ()) -> subpr
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
     command = [*launcher, sys.executable, "-c", CLI_SCRIPT, runner, *args]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

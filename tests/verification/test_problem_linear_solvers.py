@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from support.problem_helpers import make_case, particle_in_box_mesh, run_constant_current
 
+from ecmx.solver.fem import newton
 from ecmx.solver.fem.cell_problem import CellProblem
 
 
@@ -16,7 +17,7 @@ def reference():
     return run_constant_current(problem, -5 * problem.capacity_C / 3600.0, 5.0, 6)
 
 
-@pytest.mark.parametrize("linear_solver", ["ilu", "fieldsplit"])
+@pytest.mark.parametrize("linear_solver", ["ilu", "fieldsplit", "gmres-lu"])
 def test_iterative_solver_matches_mumps(linear_solver, reference):
     case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4,
                      solver={"linear_solver": linear_solver})
@@ -51,6 +52,28 @@ def test_fieldsplit_keeps_its_preconditioner_until_the_step_changes():
     assert states[0] == states[1] == states[2] < states[3] == states[4]
     assert problem._newton.reuse.setups == 2
     assert problem._newton.reuse.solves == iterations > 2
+
+
+def test_gmres_lu_keeps_its_factors_across_newton_iterations_and_steps():
+    """``gmres-lu`` factorises the Jacobian once for steps of one length (GMRES then iterates against each
+    new Jacobian with those factors) and again after a 4× longer step; the numeric factorisations are
+    counted by the state of MUMPS's factor matrix."""
+    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4,
+                     solver={"linear_solver": "gmres-lu"})
+    problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
+    problem.set_control("current", -5 * problem.capacity_C / 3600.0)
+    pc = problem._newton._problem.solver.getKSP().getPC()
+    states, iterations = [], 0
+    for dt in (5.0, 5.0, 5.0, 20.0, 20.0):
+        outcome = problem.try_step(dt)
+        assert outcome.converged
+        problem.accept()
+        states.append(pc.getFactorMatrix().stateGet())
+        iterations += outcome.newton_iterations
+    assert states[0] == states[1] == states[2] == states[3] - 1 == states[4] - 1
+    rule = problem._newton.reuse
+    assert (rule.setups, rule.solves) == (2, iterations)
+    assert iterations < rule.krylov_iterations <= newton.LU_REFACTOR_ITERATIONS * iterations  # stale factors: a few each
 
 
 def _phase_field_problem(linear_solver: str) -> CellProblem:
