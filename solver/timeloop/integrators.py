@@ -64,6 +64,10 @@ run's step onto DOD 0.9 landed 0.65 V off (thousands of times the tolerance), wh
 
 LANDING_FLOOR = 0.2
 """A knot closer than this fraction of the last step is crossed, not landed on (no sliver steps)."""
+KINK_STRENGTH = 1.0
+"""Smallest change of the slope of U(θ) at a knot [V per unit θ] that steps land on: a tenth of a
+volt over a tenth of the window. NVP's mid-window knots (0.3, 0.5, 0.7: 0.54, 0, 0.54) are crossed;
+landing on them added 17 cheap steps to cases/nvp.yaml (6 in the rest, which recrosses 0.7)."""
 LANDING_SHARE = 0.5
 """A knot is landed on only when it lies in this first share of the proposed step; one further ahead
 is crossed (the part of the step beyond the kink, which sets the cell voltage's error, is short).
@@ -136,17 +140,21 @@ class BdfIntegrator:
         jumping: per unknown block, True for an algebraic block that enters the norm too, but only
             on steps whose stencil holds no level from before the last restart, where it jumps (the
             cell voltage V̂ at a control change); None: no such block.
+        landing: per unknown block, the knots of its ``kinks`` that steps land on
+            (:meth:`time_to_knot`); None: every knot.
     """
 
     def __init__(self, rtol: float, atol: float, differential: Sequence[bool], comm: MPI.Comm,
                  fixed_order: int | None = None,
                  kinks: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
-                 magnitudes: Sequence[float] | None = None, jumping: Sequence[bool] | None = None) -> None:
+                 magnitudes: Sequence[float] | None = None, jumping: Sequence[bool] | None = None,
+                 landing: Sequence[np.ndarray | None] | None = None) -> None:
         self.rtol, self.atol = float(rtol), float(atol)
         self.differential = tuple(differential)
         self.magnitudes = tuple(float(m) for m in magnitudes) if magnitudes is not None else (0.0,) * len(self.differential)
         self.kinks = tuple(kinks) if kinks is not None else (None,) * len(self.differential)
         self.jumping = tuple(jumping) if jumping is not None else (False,) * len(self.differential)
+        self.landing = tuple(landing) if landing is not None else tuple(None if k is None else k[0] for k in self.kinks)
         self.comm = comm
         self.max_order = fixed_order or MAX_ORDER
         self.times: list[float] = []  # newest first, at most MAX_ORDER + 1 levels since the restart
@@ -159,10 +167,10 @@ class BdfIntegrator:
     def for_problem(cls, problem: Any, rtol: float, atol: float, comm: MPI.Comm) -> BdfIntegrator:
         """The integrator of a time-dependent problem as `ecmx run` builds it: its ``differential``
         blocks and, where the problem has them, its ``kinks``, ``error_magnitudes`` and
-        ``jumping_blocks``."""
+        ``jumping_blocks``, and the knots of its U(θ) table strong enough to land on (:func:`strong_knots`)."""
         return cls(rtol, atol, problem.differential, comm, kinks=getattr(problem, "kinks", None),
                    magnitudes=getattr(problem, "error_magnitudes", None),
-                   jumping=getattr(problem, "jumping_blocks", None))
+                   jumping=getattr(problem, "jumping_blocks", None), landing=strong_knots(problem))
 
     def restart(self, time: float, state: list[np.ndarray]) -> None:
         """Forget the history: the next step is backward Euler from ``state`` at ``time`` [s]."""
@@ -231,8 +239,8 @@ class BdfIntegrator:
         if len(self.times) < 2:
             return None
         last = self.times[0] - self.times[1]
-        found = [_knot_time(self.states[0][b][kink[1]], self.states[1][b][kink[1]], kink[0], last, self.comm)
-                 for b, kink in enumerate(self.kinks) if kink is not None]
+        found = [_knot_time(self.states[0][b][kink[1]], self.states[1][b][kink[1]], self.landing[b], last, self.comm)
+                 for b, kink in enumerate(self.kinks) if kink is not None and self.landing[b] is not None]
         found = [t for t in found if t is not None and LANDING_FLOOR * last < t < LANDING_SHARE * step]
         return min(found, default=None)
 
@@ -299,6 +307,18 @@ def crosses_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndar
     low, high = float(bounds[0]), -float(bounds[1])
     knots = np.asarray(knots, dtype=float)
     return bool(np.any((low < knots) & (knots < high)))
+
+
+def strong_knots(problem: Any) -> list[np.ndarray | None] | None:
+    """Per block of ``problem.kinks``, the knots of its U(θ) table (``problem.case``'s material) where
+    the slope of U changes by at least KINK_STRENGTH; None when the problem has no such table."""
+    kinks = getattr(problem, "kinks", None)
+    table = getattr(getattr(getattr(problem, "case", None), "material", None), "open_circuit_voltage", None)
+    if kinks is None or table is None:
+        return None
+    theta, voltage = np.asarray(table.stoichiometry, dtype=float), np.asarray(table.voltage, dtype=float)
+    strong = theta[1:-1][np.abs(np.diff(np.diff(voltage) / np.diff(theta))) >= KINK_STRENGTH]
+    return [None if kink is None else strong for kink in kinks]
 
 
 def _knot_time(now: np.ndarray, before: np.ndarray, knots: np.ndarray, dt: float, comm: MPI.Comm) -> float | None:

@@ -78,3 +78,19 @@ def test_a_discharge_lands_steps_on_knots_ahead_of_the_surface():
     landed = [k for k in knots if np.min(np.abs(shell - k)) < 1e-3 * per_step]
     print(f"{len(landed)} of {len(knots)} knots landed on")
     assert len(landed) >= 3
+
+
+def test_steps_land_only_on_knots_where_the_slope_of_u_changes_much():
+    """NVP's table: the mid-window knots 0.3, 0.5 and 0.7 (slope changes 0.54, 0 and 0.54 V per unit θ)
+    are crossed; landing on them added 17 cheap steps to cases/nvp.yaml."""
+    from types import SimpleNamespace
+
+    from ecmx.solver.timeloop.integrators import strong_knots
+
+    table = make_case([{"step": "rest", "duration": "1 s"}], material="nvp").material.open_circuit_voltage
+    problem = SimpleNamespace(kinks=((np.asarray(table.stoichiometry), np.array([True])), None),
+                              case=SimpleNamespace(material=SimpleNamespace(open_circuit_voltage=table)))
+    strong, other = strong_knots(problem)
+    assert other is None
+    assert {0.3, 0.5, 0.7}.isdisjoint(strong.tolist())
+    assert {0.255, 0.26, 0.745}.issubset(strong.tolist())
