@@ -42,9 +42,9 @@ class TryLog:
     def install(self) -> None:
         log, try_step, change = self, staggered.StaggeredSteps.try_step, staggered.StaggeredSteps._change
 
-        def logged_try(steps, dt, weights=None, guess=None):
+        def logged_try(steps, dt, weights=None, guess=None, budget=None):
             log.rows.append({"dt": dt, "changes": []})
-            outcome = try_step(steps, dt, weights, guess)
+            outcome = try_step(steps, dt, weights, guess, budget)
             log.rows[-1].update(converged=outcome.converged, newton=outcome.newton_iterations)
             return outcome
 

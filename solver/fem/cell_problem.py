@@ -308,36 +308,40 @@ class CellProblem:
 
     # ------------------------------------------------------------------------------------------
     def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
-                 guess: Sequence[np.ndarray] | None = None) -> StepOutcome:
+                 guess: Sequence[np.ndarray] | None = None, budget: int | None = None) -> StepOutcome:
         """One step of length dt [s] from the last accepted state (not committed).
 
         ``weights`` (a₀, a₁, a₂) [1/s] make ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁ (BDF2 from
         :func:`ecmx.solver.timeloop.integrators.bdf_weights`); None is backward Euler, (1, −1, 0)/dt.
         ``guess``: Newton's first iterate (owned values per block, as :meth:`state`; the integrator's
         predictor), else the last accepted state; a solve from the guess that fails is repeated from
-        the last accepted state. With an iterative linear solver, a step whose Krylov solve fails is
-        retried once with MUMPS.
+        the last accepted state. ``budget``: Newton iterations of the whole try (the solve from the
+        guess and its continuation) before it is abandoned as ``capped`` (a step too large: the caller
+        cuts it), without the repeat from the last accepted state; None: the user's maximum per solve.
+        With an iterative linear solver, a step whose Krylov solve fails is retried once with MUMPS.
         """
         if weights is None:
             weights = (1.0 / dt, -1.0 / dt, 0.0)
         self.history.set_weights([w * self.scales.time for w in weights])
         self._newton.expect_operator((weights[0], self._control[0]))  # a₀ and the mode scale the Jacobian
         if guess is None:
-            return self._newton.solve(self.reject, self._bounds_violation)
-        outcome = self._newton.solve(lambda: self._start_from(guess), self._bounds_violation)
+            return self._newton.solve(self.reject, self._bounds_violation, budget)
+        outcome = self._newton.solve(lambda: self._start_from(guess), self._bounds_violation, budget)
         if outcome.converged and not self._converged_on_the_step_scale(outcome):
-            outcome = self._continued(outcome)
-        if outcome.converged:
+            left = None if budget is None else max(budget - outcome.newton_iterations, 1)
+            outcome = self._continued(outcome, left)
+        if outcome.converged or outcome.capped:
             return outcome
         retry = self._newton.solve(self.reject, self._bounds_violation)
         return replace(retry, newton_iterations=outcome.newton_iterations + retry.newton_iterations)
 
-    def _continued(self, outcome: StepOutcome) -> StepOutcome:
+    def _continued(self, outcome: StepOutcome, budget: int | None = None) -> StepOutcome:
         """Newton continued from the iterate of a solve that converged only relative to a poor guess
         (:meth:`_converged_on_the_step_scale`), under the same test, instead of started again from the
         last accepted state: measured on cases/hev.yaml, 16 of 115 tries converged so, and their
-        63 Newton iterations were thrown away. Collective."""
-        more = self._newton.solve(lambda: None, self._bounds_violation)
+        63 Newton iterations were thrown away. ``budget``: as :meth:`try_step`'s, what is left of it.
+        Collective."""
+        more = self._newton.solve(lambda: None, self._bounds_violation, budget)
         more = replace(more, newton_iterations=outcome.newton_iterations + more.newton_iterations)
         if more.converged and self._converged_on_the_step_scale(more):
             return more

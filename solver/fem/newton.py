@@ -183,6 +183,10 @@ class StepOutcome:
     """Whether Newton converged by a relative test (‖F‖ ≤ rtol ‖F(first iterate)‖, or a round-off-size
     update), not by the absolute tolerance: its accuracy is then only as good as the first iterate's
     residual is small."""
+    capped: bool = False
+    """Whether the solve stopped unconverged at a per-try budget of Newton iterations below the user's
+    ``max_iterations`` (:meth:`CoupledNewton.solve` ``budget``): the step was too large, not the problem
+    unsolvable."""
 
 
 @dataclass(frozen=True)
@@ -231,22 +235,25 @@ class CoupledNewton:
         :mod:`ecmx.solver.fem.impedance`)."""
         return self._problem.F, self._problem.J
 
-    def solve(self, reset: Callable[[], None], check: Callable[[], str]) -> StepOutcome:
+    def solve(self, reset: Callable[[], None], check: Callable[[], str], budget: int | None = None) -> StepOutcome:
         """Newton from the state ``reset`` restores; ``check`` names a state out of bounds ('' if none).
 
-        A Krylov solve that failed with a reused preconditioner is retried with a fresh one, one that
-        failed with a fresh one once with MUMPS. Collective.
+        ``budget``: at most this many Newton iterations (each solve of the fallbacks below), if fewer than
+        ``settings.max_iterations``; a solve stopped by it is ``capped``. A Krylov solve that failed with a
+        reused preconditioner is retried with a fresh one, one that failed with a fresh one once with MUMPS.
+        Collective (the iteration count and the residual norms SNES tests are global).
         """
-        outcome = self._solve_with(self._problem, reset, check)
+        outcome = self._solve_with(self._problem, reset, check, budget)
         if self.linear_solver != "mumps" and _linear_failure(outcome) and self.reuse.last_solve_reused:
-            retry = self._solve_with(self._problem, reset, check)  # the rule sets the preconditioner up again
+            retry = self._solve_with(self._problem, reset, check, budget)  # the rule sets the preconditioner up again
             outcome = replace(retry, newton_iterations=outcome.newton_iterations + retry.newton_iterations)
         if _linear_failure(outcome) and self.linear_solver != "mumps":
             if self._direct is None:
                 self._direct = self._build("mumps")
-            retry = self._solve_with(self._direct, reset, check)
+            retry = self._solve_with(self._direct, reset, check, budget)
             outcome = StepOutcome(retry.converged, outcome.newton_iterations + retry.newton_iterations,
-                                  f"{retry.reason}; retried with MUMPS after the {self.linear_solver} solve failed")
+                                  f"{retry.reason}; retried with MUMPS after the {self.linear_solver} solve failed",
+                                  capped=retry.capped)
         return outcome
 
     def expect_operator(self, key: Sequence[Any]) -> None:
@@ -257,20 +264,27 @@ class CoupledNewton:
             self._last, self._operator_key = None, tuple(key)
 
     def _solve_with(self, problem: dolfinx.fem.petsc.NonlinearProblem, reset: Callable[[], None],
-                    check: Callable[[], str]) -> StepOutcome:
+                    check: Callable[[], str], budget: int | None = None) -> StepOutcome:
         reset()
         snes = problem.solver
         last, self._last = self._last, None
+        capped = budget is not None and budget < self._settings.max_iterations
+        snes.setTolerances(max_it=budget if capped else self._settings.max_iterations)
         try:
             problem.solve()
         except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
             return StepOutcome(False, snes.getIterationNumber(), f"linear solver failed: {exc}")
+        finally:
+            snes.setTolerances(max_it=self._settings.max_iterations)
         reason = snes.getConvergedReason()
         its = snes.getIterationNumber()
         if reason <= 0:
             bad = check()  # often the cause: say so
             detail = f"; last iterate: {bad}" if bad else ""
-            return StepOutcome(False, its, f"Newton did not converge ({_snes_reason(reason)}){detail}")
+            capped = capped and reason == PETSc.SNES.ConvergedReason.DIVERGED_MAX_IT
+            budget_note = f" at the per-try budget of {budget} iterations" if capped else ""
+            return StepOutcome(False, its, f"Newton did not converge ({_snes_reason(reason)}){budget_note}{detail}",
+                               capped=capped)
         bad = check()
         if bad:
             return StepOutcome(False, its, bad)

@@ -31,12 +31,24 @@ from typing import Any, Protocol
 from ecmx.solver.errors import SolveError
 from ecmx.solver.timeloop.integrators import BdfIntegrator, crossing
 from ecmx.solver.timeloop.protocol import JUMPING, STATE_TOLERANCE, Control, Event, ProtocolStep, Segment
-from ecmx.solver.timeloop.stepping import StepController
+from ecmx.solver.timeloop.stepping import MIN_FACTOR, StepController
 from ecmx.solver.units import F
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES_PER_STEP = 80
+
+TRY_NEWTON_BUDGET = 8
+"""Newton iterations a try of a step that can still be cut may take (the solve from the predictor and its
+continuation) before it is abandoned and the step cut, without the repeat from the last accepted state with
+the user's full ``solver.max_newton_iterations``; a step's try after such a failure, and a try at the minimum
+step, get the full budget. Measured on cases/hev.yaml (3D, rtol 3e-5, bench/bench_step_tries.py, 5 runs): no
+try of 9 or more Newton iterations was ever accepted; see docs/model.md §7 for the totals."""
+
+CAPPED_CUT = MIN_FACTOR
+"""The cut of a step whose try ran out of TRY_NEWTON_BUDGET, instead of ``solver.time_step.cut``: measured on
+cases/hev.yaml (two-way too), such steps were 4-20 times the error tolerance (norms 12-20, as large a cut as a
+rejection allows); halved, their retries with the full budget took 10-16 Newton iterations and were rejected."""
 
 
 class SteppableProblem(Protocol):
@@ -46,7 +58,7 @@ class SteppableProblem(Protocol):
 
     def set_control(self, mode: str, value: float) -> None: ...
     def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
-                 guess: Sequence[Any] | None = None) -> Any: ...
+                 guess: Sequence[Any] | None = None, budget: int | None = None) -> Any: ...
     def state(self) -> list[Any]: ...
     def accept(self) -> None: ...
     def reject(self) -> None: ...
@@ -388,7 +400,9 @@ class ProtocolRunner:
                  first: bool) -> list[Event]:
         """Take one accepted step; returns the events it reached (within their tolerances).
 
-        A failed solve cuts the step, a local error above the tolerance shrinks it; a try that passes
+        A failed solve cuts the step (by CAPPED_CUT where the try ran out of TRY_NEWTON_BUDGET, which every try
+        of a step that can still be cut gets until one runs out of it), a local error above the tolerance shrinks
+        it; a try that passes
         an event is rejected and the step re-solved to land on the event's crossing (jumping
         quantities have no meaningful value before a segment's first step).
         """
@@ -399,6 +413,7 @@ class ProtocolRunner:
         dt = self.controller.propose(min((h for h in horizons if h is not None), default=None))
         start = _Sample(0.0, self._distances(events, q_old, *clock, skip_jumping=first))
         bracket = _Bracket(start)
+        capped = False  # a try of this step already ran out of TRY_NEWTON_BUDGET
         for _ in range(MAX_TRIES_PER_STEP):
             if self.guard is not None:
                 self.guard()
@@ -406,11 +421,14 @@ class ProtocolRunner:
             weights = self.integrator.weights(dt)
             if segment.control.rate != 0.0:  # a voltage sweep: the set value at the end of the try
                 self.problem.set_control(segment.control.mode, segment.control.at(clock[0] + dt))
-            outcome = self.problem.try_step(dt, weights, self.integrator.predict(dt))
+            budget = None if capped or not self.controller.can_cut(dt - bracket.lo.dt) else TRY_NEWTON_BUDGET
+            outcome = self.problem.try_step(dt, weights, self.integrator.predict(dt), budget)
+            capped = capped or bool(getattr(outcome, "capped", False))
             if not outcome.converged:
                 self.problem.reject()
                 log.debug("step of %.4g s failed (%s); cutting", dt, outcome.reason)
-                dt = bracket.lo.dt + self.controller.failed(dt - bracket.lo.dt, outcome.reason)
+                cut = CAPPED_CUT if getattr(outcome, "capped", False) else None
+                dt = bracket.lo.dt + self.controller.failed(dt - bracket.lo.dt, outcome.reason, cut)
                 continue
             error = self.integrator.error(dt, self.problem.state())
             if error > 1.0:

@@ -104,9 +104,10 @@ class StaggeredSteps:
         return getattr(self.problem, name)
 
     def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
-                 guess: Sequence[np.ndarray] | None = None) -> Any:
+                 guess: Sequence[np.ndarray] | None = None, budget: int | None = None) -> Any:
         """Solve the step from the predicted φ, then mechanics, and again until φ stops mattering;
-        Newton starts from ``guess`` (None: the last accepted state), then from the last pass."""
+        Newton starts from ``guess`` (None: the last accepted state), then from the last pass; ``budget``
+        bounds each pass's Newton iterations (the cell problem's ``try_step``)."""
         self._dt = dt
         phi = self.problem.harmonic_hydrostatic.x.array
         if self._fresh:  # φ as the observers left it after the last accepted step
@@ -120,7 +121,7 @@ class StaggeredSteps:
         for _ in range(MAX_STAGGER_ITERATIONS):
             used = phi.copy()
             self._mechanics_current = False
-            outcome = self.problem.try_step(dt, weights, guess)
+            outcome = self.problem.try_step(dt, weights, guess, budget)
             iterations += outcome.newton_iterations
             if not outcome.converged:
                 return replace(outcome, newton_iterations=iterations)

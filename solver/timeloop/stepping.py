@@ -7,7 +7,8 @@ limited to ``growth`` (and to MAX_BDF2_RATIO, the stability limit of variable-st
 1 + √2). A rejected step (e > 1) is retried with the same formula, with two exceptions where the
 error does not fall as dt^{k+1} (:meth:`StepController.rejected`): a step whose stencil crossed a
 kink of the model (a knot of U(θ)) is retried with the exponent 1/k, and a step rejected twice takes
-the order its two errors measured. A failed Newton solve is cut by ``cut``. A failure at the
+the order its two errors measured. A failed Newton solve is cut by ``cut`` (or by the factor the caller
+passes: :data:`~ecmx.solver.timeloop.runner.CAPPED_CUT` for a try that ran out of its Newton budget). A failure at the
 minimum step is a :class:`~ecmx.solver.errors.SolveError`. After a restart (a protocol step, a
 control change) the first step is ``initial``, and so is the second: the first has no estimate to
 grow by.
@@ -124,6 +125,10 @@ class StepController:
         """Whether ``dt`` is the minimum step (to round-off): no smaller step to retry with."""
         return dt <= self.minimum * (1.0 + 1e-12)
 
+    def can_cut(self, dt: float) -> bool:
+        """Whether a failed try of ``dt`` [s] can be retried with a smaller step (it is above the minimum)."""
+        return not self._at_minimum(dt)
+
     def rejected(self, dt: float, error: float, order: int, kinked: bool = False) -> float:
         """The step to retry with after a step of ``dt`` whose error norm ``error`` exceeded 1:
         dt · max(MIN_FACTOR, min(SAFETY, SAFETY e^{−1/p})) with p the order the error falls with.
@@ -150,8 +155,9 @@ class StepController:
         self.dt = max(dt * max(MIN_FACTOR, min(SAFETY, SAFETY * error ** (-1.0 / exponent))), self.minimum)
         return self.dt
 
-    def failed(self, dt: float, reason: str) -> float:
-        """Cut the step after a failed Newton solve of size ``dt``; returns the step to retry with.
+    def failed(self, dt: float, reason: str, cut: float | None = None) -> float:
+        """Cut the step after a failed Newton solve of size ``dt`` by ``cut`` (None: the setting's); returns the
+        step to retry with.
 
         Raises:
             SolveError: ``dt`` already was the minimum step.
@@ -163,5 +169,5 @@ class StepController:
                 f"the solver did not converge even at the minimum time step {self.minimum:g} s "
                 f"({reason}); try a smaller solver.time_step.min, a finer mesh or a lower current"
             )
-        self.dt = max(dt * self.cut, self.minimum)
+        self.dt = max(dt * (self.cut if cut is None else cut), self.minimum)
         return self.dt

@@ -41,9 +41,9 @@ class Hooked(FakeCellProblem):
         super().__init__(case, comm, **kwargs)
         self.hook, self.pause, self.accepted = hook, pause, 0
 
-    def try_step(self, dt, weights=None, guess=None):
+    def try_step(self, dt, weights=None, guess=None, budget=None):
         time.sleep(self.pause)
-        return super().try_step(dt, weights, guess)
+        return super().try_step(dt, weights, guess, budget)
 
     def accept(self):
         super().accept()

@@ -110,7 +110,8 @@ class FakeCellProblem:
     def _voltage(self, ts: float, current: float) -> float:
         return ocv(ts) + self._overpotential(current)
 
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None, guess=None) -> StepOutcome:
+    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None, guess=None,
+                 budget=None) -> StepOutcome:
         weights = weights or (1.0 / dt, -1.0 / dt, 0.0)
         self.tries.append(dt)
         end = self.t + dt

@@ -33,7 +33,7 @@ class Problem:
         self.theta, self.accepted_theta, self.solves = np.full(2, 0.5), np.full(2, 0.5), 0
         self.dt, self.responses, self.guesses = 0.0, 0, []
 
-    def try_step(self, dt, weights=None, guess=None):
+    def try_step(self, dt, weights=None, guess=None, budget=None):
         self.solves += 1
         self.dt = dt
         self.guesses.append(guess)

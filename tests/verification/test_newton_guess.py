@@ -103,9 +103,9 @@ def test_a_solve_from_a_poor_guess_is_continued_not_started_again(hev_problem: C
     newton, resets = problem._newton, []
     solve = newton.solve
 
-    def spy(reset, check):
+    def spy(reset, check, budget=None):
         resets.append(reset)
-        return solve(reset, check)
+        return solve(reset, check, budget)
 
     newton.solve = spy
     try:
@@ -114,5 +114,39 @@ def test_a_solve_from_a_poor_guess_is_continued_not_started_again(hev_problem: C
         del newton.solve
     assert outcome.converged
     assert len(resets) == 2 and problem.reject not in resets  # the guess's solve, then its continuation
+    assert abs(problem.quantities()["voltage_V"] - expected) < 1e-9
+    problem.reject()
+
+
+def test_a_try_out_of_its_budget_is_abandoned_not_started_again(hev_problem: CellProblem) -> None:
+    """A try given a Newton budget (issue 14: the runner's TRY_NEWTON_BUDGET while the step can still be
+    cut) that runs out of it from a poor guess is given up as ``capped`` after that many iterations, without
+    the repeat from the last accepted state with the full budget; a budget of the user's maximum is no cap;
+    the same step without a budget still lands on the step from the last state."""
+    problem = hev_problem
+    reference = problem.try_step(1.0)
+    assert reference.converged and not reference.capped
+    expected = problem.quantities()["voltage_V"]
+    problem.reject()
+    guess = problem.state()
+    guess[-1] = guess[-1] + 1.0 * VOLT
+    newton, resets = problem._newton, []
+    solve = newton.solve
+
+    def spy(reset, check, budget=None):
+        resets.append(reset)
+        return solve(reset, check, budget)
+
+    newton.solve = spy
+    try:
+        capped = problem.try_step(1.0, guess=guess, budget=2)
+        problem.reject()
+        full = problem.try_step(1.0, guess=guess, budget=newton.settings.max_iterations)
+    finally:
+        del newton.solve
+    assert not capped.converged and capped.capped and capped.newton_iterations == 2
+    assert "per-try budget of 2" in capped.reason
+    assert problem.reject not in resets  # neither try started again from the last accepted state
+    assert full.converged and not full.capped
     assert abs(problem.quantities()["voltage_V"] - expected) < 1e-9
     problem.reject()
