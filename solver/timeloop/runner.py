@@ -24,6 +24,8 @@ step and snapshot.
 from __future__ import annotations
 
 import logging
+import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -44,6 +46,14 @@ continuation) before it is abandoned and the step cut, without the repeat from t
 the user's full ``solver.max_newton_iterations``; a step's try after such a failure, and a try at the minimum
 step, get the full budget. Measured on cases/hev.yaml (3D, rtol 3e-5, bench/bench_step_tries.py, 5 runs): no
 try of 9 or more Newton iterations was ever accepted; see docs/model.md §7 for the totals."""
+
+BUDGET_MEMORY = 20
+"""Accepted steps whose Newton iterations set the per-try budget (:meth:`ProtocolRunner.try_budget`)."""
+
+BUDGET_MARGIN = 1.5
+"""The per-try budget is at least this many times the most Newton iterations of the last BUDGET_MEMORY accepted
+steps: a problem whose accepted steps need many iterations (a phase-separating particle, a stiff case) keeps
+room for them; on cases/hev.yaml (at most 5 in any accepted try) the budget stays TRY_NEWTON_BUDGET."""
 
 CAPPED_CUT = MIN_FACTOR
 """The cut of a step whose try ran out of TRY_NEWTON_BUDGET, instead of ``solver.time_step.cut``: measured on
@@ -197,6 +207,7 @@ class ProtocolRunner:
         self.segment_log: list[dict[str, Any]] = []
         self._events: list[Event] = []  # the events of the running segment
         self._resume: dict[str, Any] | None = None  # restore_checkpoint_state, until run() uses it
+        self._accepted_iterations: deque[int] = deque(maxlen=BUDGET_MEMORY)  # of the last accepted steps
 
     # -- derived quantities ------------------------------------------------------------------
     def state_of_charge(self, q: dict[str, float]) -> float:
@@ -349,7 +360,8 @@ class ProtocolRunner:
                 "levels": [[t, q] for t, q in self._levels], "na_before": self._na_before,
                 "directions": [[e.direction, self._start_values.get(id(e))] for e in self._events
                                if e.quantity in JUMPING],
-                "controller": self.controller.checkpoint_state(), "integrator": integrator}, arrays
+                "controller": self.controller.checkpoint_state(), "integrator": integrator,
+                "accepted_iterations": list(self._accepted_iterations)}, arrays
 
     def restore_checkpoint_state(self, state: dict[str, Any], arrays: Sequence[Any]) -> None:
         """Put :meth:`checkpoint_state` back (``time`` set, the problem restored): :meth:`run` then
@@ -358,6 +370,7 @@ class ProtocolRunner:
         self.controller.restore_checkpoint_state(state["controller"])
         self.integrator.restore_checkpoint_state(state["integrator"], arrays)
         self._levels = [(float(t), dict(q)) for t, q in state["levels"]]
+        self._accepted_iterations.extend(int(n) for n in state.get("accepted_iterations", []))
         self._resume = state
 
     def _restore_directions(self, events: list[Event], directions: list[list[Any]]) -> None:
@@ -421,7 +434,7 @@ class ProtocolRunner:
             weights = self.integrator.weights(dt)
             if segment.control.rate != 0.0:  # a voltage sweep: the set value at the end of the try
                 self.problem.set_control(segment.control.mode, segment.control.at(clock[0] + dt))
-            budget = None if capped or not self.controller.can_cut(dt - bracket.lo.dt) else TRY_NEWTON_BUDGET
+            budget = None if capped or not self.controller.can_cut(dt - bracket.lo.dt) else self.try_budget()
             outcome = self.problem.try_step(dt, weights, self.integrator.predict(dt), budget)
             capped = capped or bool(getattr(outcome, "capped", False))
             if not outcome.converged:
@@ -533,6 +546,11 @@ class ProtocolRunner:
                 e.direction = 1 if e.target >= value else -1
                 self._start_values[id(e)] = value
 
+    def try_budget(self) -> int:
+        """Newton iterations a try of a step that can still be cut may take: TRY_NEWTON_BUDGET, or
+        BUDGET_MARGIN times the most the last BUDGET_MEMORY accepted steps took, whichever is larger."""
+        return max(TRY_NEWTON_BUDGET, math.ceil(BUDGET_MARGIN * max(self._accepted_iterations, default=0)))
+
     def _accept(self, segment: Segment, q: dict[str, float], q_old: dict[str, float], step: _Try,
                 reached: list[Event]) -> None:
         order = self.integrator.order
@@ -541,6 +559,7 @@ class ProtocolRunner:
         self.time += step.dt
         self.integrator.accepted(self.time, self.problem.state())
         self.steps_accepted += 1
+        self._accepted_iterations.append(int(step.outcome.newton_iterations))
         self.last = self.record(q, segment, q_old, step.dt, step.outcome.newton_iterations, reached, step.weights)
         self.last.order, self.last.error_norm = order, step.error
         self._na_before = q_old["na_total_mol"]

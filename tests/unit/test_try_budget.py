@@ -6,13 +6,16 @@ is cut at once by CAPPED_CUT, and the next try of that step, like any try at the
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 from support.fakes import FakeCellProblem
 from unit.test_run_driver import make_case, run
 
 from ecmx.solver.errors import SolveError
 from ecmx.solver.fem.newton import StepOutcome
-from ecmx.solver.timeloop.runner import CAPPED_CUT, TRY_NEWTON_BUDGET
+from ecmx.solver.timeloop.runner import BUDGET_MARGIN, CAPPED_CUT, TRY_NEWTON_BUDGET
 
 
 class StallingProblem(FakeCellProblem):
@@ -76,3 +79,20 @@ def test_a_capped_failure_at_the_minimum_is_impossible():
     with pytest.raises(SolveError, match="minimum time step"):
         run(case, problem=problem)
     assert problem.budgets[-1] == (pytest.approx(0.25), None)
+
+
+def test_the_budget_grows_with_what_accepted_steps_needed():
+    """A problem whose converged tries take many Newton iterations (a phase-separating particle, a stiff case)
+    keeps room for them: after accepted steps of 12 iterations the budget is 1.5 x 12, not TRY_NEWTON_BUDGET."""
+    case = _case(0.02)
+
+    class ManyIterations(StallingProblem):
+        def try_step(self, dt, weights=None, guess=None, budget=None):
+            outcome = super().try_step(dt, weights, guess, budget)
+            return replace(outcome, newton_iterations=12) if outcome.converged else outcome
+
+    problem = ManyIterations(case, stall_above=1e9)
+    runner, log, _ = run(case, problem=problem)
+    assert problem.budgets[0][1] == TRY_NEWTON_BUDGET  # nothing accepted yet
+    assert all(budget == math.ceil(BUDGET_MARGIN * 12) for _, budget in problem.budgets[1:])
+    assert runner.try_budget() == 18 and log.records[-1].depth_of_discharge == pytest.approx(0.02, abs=1e-9)
