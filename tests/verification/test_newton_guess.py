@@ -9,6 +9,9 @@ only) did not see. A step from a guess must give the state of a step from the la
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -94,24 +97,9 @@ def test_a_solve_from_a_poor_guess_is_continued_not_started_again(hev_problem: C
     instead of starting again from the last accepted state (issue 14: on cases/hev.yaml 16 of 115 tries
     threw 63 Newton iterations away so), and still lands on the step from the last state."""
     problem = hev_problem
-    reference = problem.try_step(1.0)
-    assert reference.converged
-    expected = problem.quantities()["voltage_V"]
-    problem.reject()
-    guess = problem.state()
-    guess[-1] = guess[-1] + 1.0 * VOLT
-    newton, resets = problem._newton, []
-    solve = newton.solve
-
-    def spy(reset, check, budget=None):
-        resets.append(reset)
-        return solve(reset, check, budget)
-
-    newton.solve = spy
-    try:
+    expected, guess = _reference_and_a_poor_guess(problem)
+    with _resets_of(problem._newton) as resets:
         outcome = problem.try_step(1.0, guess=guess)
-    finally:
-        del newton.solve
     assert outcome.converged
     assert len(resets) == 2 and problem.reject not in resets  # the guess's solve, then its continuation
     assert abs(problem.quantities()["voltage_V"] - expected) < 1e-9
@@ -124,14 +112,36 @@ def test_a_try_out_of_its_budget_is_abandoned_not_started_again(hev_problem: Cel
     the repeat from the last accepted state with the full budget; a budget of the user's maximum is no cap;
     the same step without a budget still lands on the step from the last state."""
     problem = hev_problem
+    expected, guess = _reference_and_a_poor_guess(problem)
+    newton = problem._newton
+    with _resets_of(newton) as resets:
+        capped = problem.try_step(1.0, guess=guess, budget=2)
+        problem.reject()
+        full = problem.try_step(1.0, guess=guess, budget=newton.settings.max_iterations)
+    assert not capped.converged and capped.capped and capped.newton_iterations == 2
+    assert "per-try budget of 2" in capped.reason
+    assert problem.reject not in resets  # neither try started again from the last accepted state
+    assert full.converged and not full.capped
+    assert abs(problem.quantities()["voltage_V"] - expected) < 1e-9
+    problem.reject()
+
+
+def _reference_and_a_poor_guess(problem: CellProblem) -> tuple[float, list]:
+    """The cell voltage [V] of a 1 s step solved from the last accepted state (then rejected), and a guess
+    for the same step with the voltage 1 V off."""
     reference = problem.try_step(1.0)
     assert reference.converged and not reference.capped
     expected = problem.quantities()["voltage_V"]
     problem.reject()
     guess = problem.state()
     guess[-1] = guess[-1] + 1.0 * VOLT
-    newton, resets = problem._newton, []
-    solve = newton.solve
+    return expected, guess
+
+
+@contextlib.contextmanager
+def _resets_of(newton) -> Iterator[list]:
+    """The ``reset`` callables ``newton.solve`` is called with inside the block."""
+    resets, solve = [], newton.solve
 
     def spy(reset, check, budget=None):
         resets.append(reset)
@@ -139,14 +149,6 @@ def test_a_try_out_of_its_budget_is_abandoned_not_started_again(hev_problem: Cel
 
     newton.solve = spy
     try:
-        capped = problem.try_step(1.0, guess=guess, budget=2)
-        problem.reject()
-        full = problem.try_step(1.0, guess=guess, budget=newton.settings.max_iterations)
+        yield resets
     finally:
         del newton.solve
-    assert not capped.converged and capped.capped and capped.newton_iterations == 2
-    assert "per-try budget of 2" in capped.reason
-    assert problem.reject not in resets  # neither try started again from the last accepted state
-    assert full.converged and not full.capped
-    assert abs(problem.quantities()["voltage_V"] - expected) < 1e-9
-    problem.reject()
