@@ -413,11 +413,11 @@ class ProtocolRunner:
                  first: bool) -> list[Event]:
         """Take one accepted step; returns the events it reached (within their tolerances).
 
-        A failed solve cuts the step (by CAPPED_CUT where the try ran out of TRY_NEWTON_BUDGET, which every try
-        of a step that can still be cut gets until one runs out of it), a local error above the tolerance shrinks
-        it; a try that passes
-        an event is rejected and the step re-solved to land on the event's crossing (jumping
-        quantities have no meaningful value before a segment's first step).
+        A failed solve cuts the step (by CAPPED_CUT where the try ran out of its Newton budget,
+        :meth:`try_budget`, which every try of a step that can still be cut gets until one runs out of it),
+        a local error above the tolerance shrinks it; a try that passes an event is rejected and the step
+        re-solved to land on the event's crossing (jumping quantities have no meaningful value before a
+        segment's first step).
         """
         self._check_step_limit(segment)
         q_old = self.last.quantities
@@ -426,7 +426,7 @@ class ProtocolRunner:
         dt = self.controller.propose(min((h for h in horizons if h is not None), default=None))
         start = _Sample(0.0, self._distances(events, q_old, *clock, skip_jumping=first))
         bracket = _Bracket(start)
-        capped = False  # a try of this step already ran out of TRY_NEWTON_BUDGET
+        capped = False  # a try of this step already ran out of its Newton budget
         for _ in range(MAX_TRIES_PER_STEP):
             if self.guard is not None:
                 self.guard()
@@ -436,12 +436,13 @@ class ProtocolRunner:
                 self.problem.set_control(segment.control.mode, segment.control.at(clock[0] + dt))
             budget = None if capped or not self.controller.can_cut(dt - bracket.lo.dt) else self.try_budget()
             outcome = self.problem.try_step(dt, weights, self.integrator.predict(dt), budget)
-            capped = capped or bool(getattr(outcome, "capped", False))
+            ran_out = bool(getattr(outcome, "capped", False))
+            capped = capped or ran_out
             if not outcome.converged:
                 self.problem.reject()
                 log.debug("step of %.4g s failed (%s); cutting", dt, outcome.reason)
-                cut = CAPPED_CUT if getattr(outcome, "capped", False) else None
-                dt = bracket.lo.dt + self.controller.failed(dt - bracket.lo.dt, outcome.reason, cut)
+                dt = bracket.lo.dt + self.controller.failed(dt - bracket.lo.dt, outcome.reason,
+                                                            CAPPED_CUT if ran_out else None)
                 continue
             error = self.integrator.error(dt, self.problem.state())
             if error > 1.0:
