@@ -102,7 +102,7 @@ _FRESH = [False]
 
 def instrument() -> None:
     """Put the timers on the classes (before any problem is built: SNES keeps bound callbacks)."""
-    from ecmx.solver.fem import block_residual, cell_problem, fused_jacobian, newton
+    from ecmx.solver.fem import block_jacobian, block_residual, cell_problem, fused_jacobian, newton
     from ecmx.solver.fem.mechanics import MechanicsProblem
     from ecmx.solver.studies.recorder import Recorder
     from ecmx.solver.timeloop.integrators import BdfIntegrator
@@ -114,10 +114,10 @@ def instrument() -> None:
 
     original = newton.CoupledNewton._solve_with
 
-    def solve_with(self: Any, problem: Any, reset: Any, check: Any) -> Any:
+    def solve_with(self: Any, problem: Any, reset: Any, check: Any, budget: Any = None) -> Any:
         _FRESH[0] = True
         with _timed("newton solve"):
-            outcome = original(self, problem, reset, check)
+            outcome = original(self, problem, reset, check, budget)
         COST["newton iterations"][1] += problem.solver.getIterationNumber()
         return outcome
 
@@ -131,6 +131,7 @@ def instrument() -> None:
 
     block_residual.BlockResidual._assemble = assemble_residual
     _wrap(fused_jacobian.FusedJacobian, "_assemble", "jacobian")
+    _wrap(block_jacobian.BlockJacobian, "_assemble", "jacobian")
     _wrap(dolfinx.fem.petsc, "assemble_jacobian", "jacobian")  # the blocks' own, where nothing is fused
     _wrap(cell_problem.CellProblem, "try_step", "try_step")
     _wrap(cell_problem.CellProblem, "quantities", "quantities")

@@ -36,6 +36,7 @@ from dolfinx import fem
 from petsc4py import PETSc
 
 from ecmx.solver.fem import preconditioner_reuse
+from ecmx.solver.fem.block_jacobian import BlockJacobian
 from ecmx.solver.fem.block_residual import BlockResidual
 from ecmx.solver.fem.fused_jacobian import FusedJacobian, shared_space_groups
 from ecmx.solver.fem.preconditioner_reuse import ReuseRule
@@ -348,6 +349,8 @@ class CoupledNewton:
         prune_unreached_entries(problem, self._unknowns, self._entity_maps)  # before any assembly or set-up
         if self._fused is not None:
             self._fused.attach(problem)
+        else:  # DOLFINx's blocked Jacobian, prepared once
+            BlockJacobian(problem.J, self._unknowns).attach(problem)
         residual = BlockResidual(problem.F, self._unknowns, self._before_assembly)
         residual.attach(problem)
         self._block_residuals[id(problem)] = residual

@@ -86,6 +86,19 @@ def test_no_group_without_shared_spaces():
     assert problem._newton._fused is None
 
 
+def test_block_jacobian_is_dolfinx_bit_for_bit():
+    """Without a fused group the SNES Jacobian is :class:`~ecmx.solver.fem.block_jacobian.BlockJacobian`,
+    DOLFINx's blocked assembly prepared once: every block there, the very same values."""
+    from ecmx.solver.fem.block_jacobian import BlockJacobian
+
+    problem = CellProblem(sphere_1d_mesh(elements=10), make_case("sphere-1d"))
+    nl = problem._newton._problem
+    assert getattr(nl.solver.getJacobian()[2][0], "__self__", None).__class__ is BlockJacobian
+    jacobian, blocked = fused_and_blocked(problem, -2 * problem.capacity_C / 3600.0)
+    assert np.count_nonzero(jacobian[-1, :-1]) >= 2  # the voltage row's couplings are there
+    assert np.array_equal(jacobian, blocked)
+
+
 @pytest.mark.parametrize("spaces, groups", [("aab", [(0, 2)]), ("abb", [(1, 2)]), ("abc", []), ("aabbb", [(0, 2), (2, 3)])])
 def test_shared_space_groups(spaces, groups):
     class Element:
