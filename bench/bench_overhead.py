@@ -160,7 +160,7 @@ def _instrument_parts() -> None:
     _wrap(dolfinx.fem, "pack_constants", "constant packing")
     _wrap(fused_jacobian._Group, "add_to", "fused groups")
     _wrap(dolfinx.fem, "assemble_matrix", "fused kernels")
-    _wrap(block_residual, "_assemble_vector_array", "residual kernels")
+    _wrap(block_residual, "assemble_vector", "residual kernels")
     _wrap(mechanics.MechanicsProblem, "_update_fields", "mechanics fields")
     _wrap(StressRecovery, "update", "stress recovery")
     _wrap(probes.PointEvaluator, "evaluate", "probes")

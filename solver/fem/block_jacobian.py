@@ -8,7 +8,8 @@ block), a flush of the matrix and a second pass over all blocks to set the diago
 sphere-1d run (43 DOFs, nine blocks, one rank) 0.64 ms per Jacobian through DOLFINx, 0.30 ms here.
 
 :class:`BlockJacobian` assembles the same compiled Jacobian blocks (:attr:`NonlinearProblem.J`) in the same
-order through the same kernels into the same local submatrices, so the matrix is DOLFINx's bit for bit; it
+order through the same kernels into the same local submatrices (x copied into the unknowns by
+:class:`~ecmx.solver.fem.block_residual.BlockArrays`), so the matrix is DOLFINx's bit for bit; it
 is the Jacobian callback where :class:`~ecmx.solver.fem.fused_jacobian.FusedJacobian` fuses nothing.
 Collective.
 """
@@ -28,6 +29,8 @@ from dolfinx.cpp.fem.petsc import assemble_matrix as _assemble_block
 from dolfinx.cpp.la.petsc import create_index_sets
 from petsc4py import PETSc
 
+from ecmx.solver.fem.block_residual import BlockArrays
+
 
 class BlockJacobian:
     """The Jacobian of one residual form per unknown block, assembled block by block into a blocked AIJ matrix.
@@ -44,17 +47,18 @@ class BlockJacobian:
         index_sets = create_index_sets([(u.function_space.dofmap.index_map, u.function_space.dofmap.index_map_bs)
                                         for u in self._unknowns])
         self._index_sets = list(index_sets)
+        self._arrays: BlockArrays | None = None
 
     def attach(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
         """Make this the Jacobian callback of ``problem``'s SNES (its matrix A, no separate preconditioner)."""
         if problem.P_mat is not None:
             raise ValueError("a block Jacobian does not assemble a separate preconditioner matrix")
+        self._arrays = BlockArrays(problem.x, self._unknowns)
         problem.solver.setJacobian(self._assemble, problem.A)
 
     def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
         """The Jacobian at x into A (unknowns set to x first, as DOLFINx does)."""
-        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        dolfinx.fem.petsc.assign(x, self._unknowns)
+        self._arrays.assign(x)
         A.zeroEntries()
         iss = self._index_sets
         for i, j, form in self._blocks:

@@ -44,17 +44,19 @@ def test_residual_is_dolfinx_blocked_residual_bit_for_bit():
 
 
 def test_residual_packs_only_the_row_coefficients(monkeypatch):
+    from ecmx.solver.fem import block_residual
+
     problem = _problem_in_a_step()
     nl = problem._newton._problem
     packed = []
-    original = fem.pack_coefficients
 
-    def counting(form, *args, **kwargs):
-        packed.append(form)
-        return original(form, *args, **kwargs)
+    def counting(original):
+        def count(form, *args, **kwargs):
+            packed.append(form)
+            return original(form, *args, **kwargs)
+        return count
 
-    monkeypatch.setattr(fem, "pack_coefficients", counting)
-    monkeypatch.setattr(dolfinx.fem.petsc, "pack_coefficients", counting)
-    monkeypatch.setattr(dolfinx.fem.assemble, "pack_coefficients", counting)
+    for module in (fem, dolfinx.fem.petsc, dolfinx.fem.assemble, block_residual):  # the Python wrapper and the C++ call
+        monkeypatch.setattr(module, "pack_coefficients", counting(module.pack_coefficients))
     nl.solver.computeFunction(nl.x, nl.b)
     assert len(packed) == len(nl.F)
