@@ -64,13 +64,16 @@ class TableCurve:
         self.log = log
         self._ys = np.log(ys) if log else ys
         self._slopes = np.diff(self._ys) / np.diff(self.xs)
+        self._slopes_by_position = np.concatenate(([0.0], self._slopes, [0.0]))  # by searchsorted's position
 
     def value_and_slope(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(y(x), dy/dx) at the points x (numpy arrays of x's shape)."""
+        """(y(x), dy/dx) at the points x (numpy arrays of x's shape).
+
+        The slope is picked by the position of x among the knots (0 before the first, the number of knots at or
+        beyond the last, NaN too): one search and one lookup (this runs before every residual assembly)."""
         x = np.asarray(x, dtype=float)
         inner = np.interp(x, self.xs, self._ys)
-        k = np.clip(np.searchsorted(self.xs, x, side="right") - 1, 0, self._slopes.size - 1)
-        slope = np.where((x >= self.xs[0]) & (x < self.xs[-1]), self._slopes[k], 0.0)
+        slope = self._slopes_by_position[np.searchsorted(self.xs, x, side="right")]
         if not self.log:
             return inner, slope
         value = np.exp(inner)
