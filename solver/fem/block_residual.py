@@ -43,6 +43,14 @@ class BlockArrays:
         self._targets = [(u.x.array, o1 - o0, o0, o1, g0, g1)
                          for u, (o0, o1, g0, g1) in zip(unknowns, self.offsets, strict=True)]
 
+    def fill(self, x: PETSc.Vec) -> None:
+        """Copy the unknowns into x, as ``dolfinx.fem.petsc.assign(unknowns, x)``."""
+        with x.localForm() as local:
+            values = local.array_w
+            for array, n, o0, o1, g0, g1 in self._targets:
+                values[o0:o1] = array[:n]
+                values[g0:g1] = array[n:]
+
     def assign(self, x: PETSc.Vec) -> None:
         """Copy x (ghosts updated first) into the unknowns, as ``dolfinx.fem.petsc.assign(x, unknowns)``."""
         x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
@@ -84,6 +92,13 @@ class BlockResidual:
         if self._hook is not None:
             self._hook()
         self._assemble_rows(b, range(len(self._forms)))
+
+    def solve(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
+        """``problem.solve()`` (Newton from the unknowns, the solution left in them) with the copies between
+        the unknowns and x through :class:`BlockArrays`. Collective."""
+        self._arrays.fill(problem.x)
+        problem.solver.solve(None, problem.x)
+        self._arrays.assign(problem.x)
 
     def assemble_rows(self, b: PETSc.Vec, rows: Sequence[int]) -> None:
         """F of the row blocks ``rows`` at the present values of the unknowns into b (a vector of the

@@ -37,6 +37,8 @@ def global_range(u: fem.Function) -> tuple[float, float]:
     n = u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
     owned = u.x.array[:n]
     comm = u.function_space.mesh.comm
+    if comm.size == 1:  # checked at every Newton solve and try: no reduction of one value
+        return (float(owned.min()), float(owned.max())) if owned.size else (np.inf, -np.inf)
     lo = comm.allreduce(float(owned.min()) if owned.size else np.inf, op=MPI.MIN)
     hi = comm.allreduce(float(owned.max()) if owned.size else -np.inf, op=MPI.MAX)
     return float(lo), float(hi)

@@ -272,7 +272,7 @@ class CoupledNewton:
         capped = budget is not None and budget < self._settings.max_iterations
         snes.setTolerances(max_it=budget if capped else self._settings.max_iterations)
         try:
-            problem.solve()
+            self._block_residuals[id(problem)].solve(problem)  # problem.solve() without DOLFINx's wrappers
         except PETSc.Error as exc:  # e.g. a MUMPS failure on a singular Jacobian
             return StepOutcome(False, snes.getIterationNumber(), f"linear solver failed: {exc}")
         finally:
