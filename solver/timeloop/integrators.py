@@ -280,7 +280,17 @@ class BdfIntegrator:
             if crossed[b]:
                 ratio[self.kinks[b][1]] = 0.0
             sums.append(float(ratio.max()) if ratio.size else 0.0)
-        return float(self.comm.allreduce(max(sums, default=0.0), op=MPI.MAX))
+        return float(_reduced(np.array([max(sums, default=0.0)]), self.comm, MPI.MAX)[0])
+
+
+def _reduced(local: np.ndarray, comm: MPI.Comm, op: MPI.Op) -> np.ndarray:
+    """``local`` reduced by ``op`` over ``comm`` (collective); on one rank ``local`` itself (these run at every
+    try: no reduction of one rank's values)."""
+    if comm.size == 1:
+        return local
+    reduced = np.empty_like(local)
+    comm.Allreduce(local, reduced, op=op)
+    return reduced
 
 
 def crosses_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndarray, comm: MPI.Comm) -> bool:
@@ -302,8 +312,7 @@ def crosses_knot(levels: Sequence[np.ndarray], knots: np.ndarray, where: np.ndar
     """
     stacked = np.vstack(levels)[:, where]
     local = np.array([stacked.min(), -stacked.max()]) if stacked.size else np.full(2, np.inf)
-    bounds = np.empty(2)
-    comm.Allreduce(local, bounds, op=MPI.MIN)  # the smallest value and the largest (negated), in one reduction
+    bounds = _reduced(local, comm, MPI.MIN)  # the smallest value and the largest (negated), in one reduction
     low, high = float(bounds[0]), -float(bounds[1])
     knots = np.asarray(knots, dtype=float)
     return bool(np.any((low < knots) & (knots < high)))
@@ -325,8 +334,7 @@ def _knot_time(now: np.ndarray, before: np.ndarray, knots: np.ndarray, dt: float
     """Time [s] for the extreme of ``now`` that moves outward (the largest rising, the smallest
     falling, at its rate over the last step ``dt``) to reach the nearest knot outside its range."""
     local = np.array([-now.min(), now.max(), -before.min(), before.max()]) if now.size else np.full(4, -np.inf)
-    bounds = np.empty(4)
-    comm.Allreduce(local, bounds, op=MPI.MAX)  # the extremes (the smallest ones negated), in one reduction
+    bounds = _reduced(local, comm, MPI.MAX)  # the extremes (the smallest ones negated), in one reduction
     low, high, low_before, high_before = (bounds * np.array([-1.0, 1.0, -1.0, 1.0])).tolist()
     times = []
     if high > high_before and np.any(knots > high):
