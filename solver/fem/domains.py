@@ -32,9 +32,9 @@ import dolfinx
 import numpy as np
 import ufl
 from dolfinx import fem
-from dolfinx.cpp.fem import assemble_scalar, pack_coefficients, pack_constants
-from mpi4py import MPI
 from petsc4py import PETSc
+
+from ecmx.solver.fem.models import global_integral
 
 OUTER_BOUNDARY = 10**6
 """Integration-data id of all outer electrolyte facets (Na metal and walls)."""
@@ -167,12 +167,8 @@ class CellDomains:
         return fem.form(integrand, entity_maps=self.entity_maps)
 
     def integrate(self, form: ufl.Form | fem.Form) -> float:
-        """The global value of a scalar form (collective). Assembled by DOLFINx's C++ calls (its Python
-        wrapper checks types at every call: the global quantities of every try of a time step integrate
-        seven forms), not reduced on one rank (the sum of one value is that value)."""
-        compiled = (form if isinstance(form, fem.Form) else self.form(form))._cpp_object
-        value = assemble_scalar(compiled, pack_constants(compiled), pack_coefficients(compiled))
-        return float(value if self.comm.size == 1 else self.comm.allreduce(value, op=MPI.SUM))
+        """The global value of a scalar form (collective; :func:`~ecmx.solver.fem.models.global_integral`)."""
+        return global_integral(form if isinstance(form, fem.Form) else self.form(form), self.comm)
 
     def _facet_measure(self, kind: str, subdomain_data: Any) -> ufl.Measure:
         metadata = {"quadrature_degree": self._degrees["facet"]}
