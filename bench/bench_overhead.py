@@ -114,7 +114,7 @@ def instrument() -> None:
 
     original = newton.CoupledNewton._solve_with
 
-    def solve_with(self: Any, problem: Any, reset: Any, check: Any, budget: Any = None) -> Any:
+    def solve_with(self: Any, problem: Any, reset: Any, check: Any, budget: int | None = None) -> Any:
         _FRESH[0] = True
         with _timed("newton solve"):
             outcome = original(self, problem, reset, check, budget)

@@ -61,7 +61,7 @@ from petsc4py import PETSc
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
-from ecmx.solver.fem.models import global_integral, interpolate
+from ecmx.solver.fem.models import interpolate
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
 from ecmx.solver.fem.solution_projection import SolutionProjection
@@ -426,7 +426,7 @@ class MechanicsProblem:
                 self._local_coefficient * (self._c_p1.x.array - self.reference_concentration))
 
     def _assemble(self, name: str) -> float:
-        return global_integral(self._integrals[name], self.comm)
+        return self.comm.allreduce(fem.assemble_scalar(self._integrals[name]), MPI.SUM)
 
     def _extremes(self, wanted: Sequence[tuple[str, str, str]]) -> dict[str, float]:
         """``{key: the global max or min of field name}`` for (key, field name, "max" or "min") in ``wanted``,
