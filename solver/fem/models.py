@@ -47,8 +47,8 @@ def global_range(u: fem.Function) -> tuple[float, float]:
 
 def global_integral(form: fem.Form, comm: MPI.Comm) -> float:
     """The value of a compiled scalar form summed over the ranks of ``comm`` (collective), assembled by DOLFINx's
-    C++ calls: its Python wrapper checks types at every call, and the quantities of every try of a time step and
-    of the mechanics of every accepted step integrate five to seven forms. One rank's value is not reduced."""
+    C++ calls: its Python wrapper checks types at every call, and the quantities of every try of a time step
+    integrate seven forms. One rank's value is not reduced (the sum of one value is that value)."""
     compiled = form._cpp_object
     value = assemble_scalar(compiled, pack_constants(compiled), pack_coefficients(compiled))
     return float(value if comm.size == 1 else comm.allreduce(value, op=MPI.SUM))
