@@ -114,10 +114,10 @@ def instrument() -> None:
 
     original = newton.CoupledNewton._solve_with
 
-    def solve_with(self: Any, problem: Any, reset: Any, check: Any) -> Any:
+    def solve_with(self: Any, problem: Any, reset: Any, check: Any, budget: int | None = None) -> Any:
         _FRESH[0] = True
         with _timed("newton solve"):
-            outcome = original(self, problem, reset, check)
+            outcome = original(self, problem, reset, check, budget)
         COST["newton iterations"][1] += problem.solver.getIterationNumber()
         return outcome
 
