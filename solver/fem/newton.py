@@ -68,7 +68,8 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     return setting
 
 FIELDSPLIT_MAX_ITERATIONS = 150
-"""``fieldsplit``: FGMRES iterations before a solve counts as failed (then set up again, then MUMPS). Healthy solves
+"""``fieldsplit``: FGMRES iterations before a solve counts as failed (then set up again, then MUMPS or, in a try
+with a Newton budget, the step is cut: :meth:`CoupledNewton.solve`). Healthy solves
 take 12-21 iterations fresh and at most ~60 reused (the rule sets up again beyond twice the fresh count); the
 Jacobians that need more are Newton iterates with overpotentials so large that the Butler–Volmer rows are ~1e8×
 the bulk ones (condition ~1e15), where the multiplicative split stalls even with every block solved by LU.
