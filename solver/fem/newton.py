@@ -15,7 +15,8 @@ The Krylov solvers keep their preconditioner across Newton iterations and steps 
 by the rule of :mod:`ecmx.solver.fem.preconditioner_reuse` (Krylov iterations grown, a failed solve, a
 changed step or control mode). A step whose Krylov solve fails with a reused preconditioner is
 retried with a fresh one; one that fails with a fresh one (near a voltage cliff the Jacobian gets hard
-for the preconditioners) is retried once with MUMPS.
+for the preconditioners) is retried once with MUMPS, unless the try has a Newton budget (the step can still
+be cut): then the try ends as out of its budget (:meth:`CoupledNewton.solve`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     return setting
 
 FIELDSPLIT_MAX_ITERATIONS = 150
-"""``fieldsplit``: FGMRES iterations before a solve counts as failed (then set up again, then MUMPS). Healthy solves
+"""``fieldsplit``: FGMRES iterations before a solve counts as failed (then set up again, then MUMPS or, in a try
+with a Newton budget, the step is cut: :meth:`CoupledNewton.solve`). Healthy solves
 take 12-21 iterations fresh and at most ~60 reused (the rule sets up again beyond twice the fresh count); the
 Jacobians that need more are Newton iterates with overpotentials so large that the Butler–Volmer rows are ~1e8×
 the bulk ones (condition ~1e15), where the multiplicative split stalls even with every block solved by LU.
@@ -241,13 +243,21 @@ class CoupledNewton:
 
         ``budget``: at most this many Newton iterations (each solve of the fallbacks below), if fewer than
         ``settings.max_iterations``; a solve stopped by it is ``capped``. A Krylov solve that failed with a
-        reused preconditioner is retried with a fresh one, one that failed with a fresh one once with MUMPS.
+        reused preconditioner is retried with a fresh one, one that failed with a fresh one once with MUMPS,
+        except under a budget (a step that can still be cut): then the try ends ``capped``, so that the step is
+        cut to a fifth and its next try, without a budget, has the MUMPS fallback. Those failures are Newton
+        iterates far from the solution (on cases/hev.yaml ‖F‖ 1e4-1e6, contracting by e⁻¹ an iteration) whose
+        MUMPS solve ran out of the budget too: 0.5 s CPU of the run's 10 s of cell solves, the same steps.
         Collective (the iteration count and the residual norms SNES tests are global).
         """
         outcome = self._solve_with(self._problem, reset, check, budget)
         if self.linear_solver != "mumps" and _linear_failure(outcome) and self.reuse.last_solve_reused:
             retry = self._solve_with(self._problem, reset, check, budget)  # the rule sets the preconditioner up again
             outcome = replace(retry, newton_iterations=outcome.newton_iterations + retry.newton_iterations)
+        budgeted = budget is not None and budget < self._settings.max_iterations
+        if _linear_failure(outcome) and self.linear_solver != "mumps" and budgeted:
+            return replace(outcome, capped=True, reason=f"{outcome.reason}, with a fresh preconditioner, under the "
+                                                        f"per-try budget of {budget} iterations: the step is cut")
         if _linear_failure(outcome) and self.linear_solver != "mumps":
             if self._direct is None:
                 self._direct = self._build("mumps")
