@@ -5,7 +5,7 @@ what does not change between calls: the function spaces of every block and their
 packing of every block's constants and coefficients through the Python wrappers (a type check per
 block), a flush of the matrix and a second pass over all blocks to set the diagonal of Dirichlet rows
 (the coupled cell problem has none). On a small system that is most of the cost: measured on a
-sphere-1d run (43 DOFs, nine blocks, one rank) 0.64 ms per Jacobian through DOLFINx, 0.30 ms here.
+sphere-1d run (43 DOFs, nine blocks, one rank) 0.62–0.68 ms per Jacobian through DOLFINx, 0.25–0.33 ms here.
 
 :class:`BlockJacobian` assembles the same compiled Jacobian blocks (:attr:`NonlinearProblem.J`) in the same
 order through the same kernels into the same local submatrices (x copied into the unknowns by
