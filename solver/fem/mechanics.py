@@ -306,6 +306,10 @@ class MechanicsProblem:
         ksp.setOptionsPrefix(prefix)
         ksp.setOperators(self._A)
         ksp.setFromOptions()
+        # set up (factorise, or build the multigrid hierarchy) while the options are in the database: the
+        # factor matrix reads its mat_mumps_* options only then (deleted before, ICNTL(24) and CNTL(3) were
+        # silently ignored: no null-pivot detection on the free particle's singular stiffness matrix)
+        ksp.setUp()
         for k in options:
             del opts[prefix + k]
         self._guess: SolutionProjection | None = None

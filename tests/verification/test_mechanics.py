@@ -553,6 +553,21 @@ def test_direct_and_iterative_solvers_agree(ball_coarse):
     assert relative_max(f_direct - f_iterative, direct.max()) < 1e-8
 
 
+def test_direct_solver_applies_its_mumps_controls(ball_coarse):
+    """The MUMPS controls of LINEAR_SOLVERS["direct"] reach the factorisation (they are read when the
+    factor is set up, which must happen before the options leave the database): null-pivot detection
+    finds the six rigid-body modes of the free particle, with the threshold CNTL(3) as given."""
+    c = concentration(ball_coarse)
+    problem = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="direct")
+    project(c, 0.036, "cartesian")
+    problem.solve()
+    factor = problem._ksp.getPC().getFactorMatrix()
+    assert factor.getMumpsIcntl(24) == 1
+    assert factor.getMumpsCntl(3) == pytest.approx(1e-8)
+    assert problem.comm.allreduce(factor.getMumpsInfog(28), MPI.MAX) == 6  # the null pivots found
+    assert problem.quantities()["von_mises_max"] > 0.0
+
+
 def test_iterative_solver_starts_from_the_previous_displacement(ball_coarse):
     """CG starts from the last displacement: a repeated solve at an unchanged concentration needs no
     iteration (the test is against ‖b‖, so the first solve's accuracy holds), one at a slightly
