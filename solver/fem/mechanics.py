@@ -61,6 +61,8 @@ from petsc4py import PETSc
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
+from ecmx.solver.fem.linear_response import MAX_ENTRIES as MAX_RESPONSE_ENTRIES
+from ecmx.solver.fem.linear_response import LinearResponse, load_derivative
 from ecmx.solver.fem.models import interpolate
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
@@ -212,6 +214,7 @@ class MechanicsProblem:
         self._init_solver(linear_solver, petsc_options)
         self._init_fields()
         self._init_integrals()
+        self._init_response()
 
     # ------------------------------------------------------------------ setup steps
     def _init_particles(self, centres: np.ndarray | None, cell_particle_index: np.ndarray | None) -> None:
@@ -270,7 +273,8 @@ class MechanicsProblem:
         zero = ufl.zero(3, 3)
         a = ufl.inner(elasticity.stress(elasticity.strain(u, x, system), zero, lam, mu), elasticity.strain(v, x, system))
         L = ufl.inner(elasticity.stress(self._eps_ch, zero, lam, mu), elasticity.strain(v, x, system))
-        self._a, self._L = fem.form(a * w * ufl.dx), fem.form(L * w * ufl.dx)
+        self._L_ufl = L * w * ufl.dx
+        self._a, self._L = fem.form(a * w * ufl.dx), fem.form(self._L_ufl)
         self.u_hat = fem.Function(self.V, name="displacement_mesh_units")
         eps_nodal = elasticity.strain(self.u_hat, x, system, self._tiny)
         self._sigma = self.youngs_modulus * elasticity.stress(eps_nodal, self._eps_ch, lam, mu)
@@ -395,6 +399,16 @@ class MechanicsProblem:
         Raises:
             RuntimeError: the linear solve failed.
         """
+        if self._response is not None:
+            self._response.displacement(self._solution)
+        else:
+            self._solve_system()
+        self.u_hat.x.array[: self._solution.getLocalSize()] = self._solution.array_r
+        self.u_hat.x.scatter_forward()
+        self._update_fields()
+
+    def _solve_system(self) -> None:
+        """The displacement into ``_solution`` by assembling the load and solving (rigid part removed)."""
         self._strain_field.refresh()
         b = self._b
         with b.localForm() as loc:
@@ -414,9 +428,23 @@ class MechanicsProblem:
         self._rigid.remove(self._solution)
         if self._guess is not None:
             self._guess.add(self._solution)
-        self.u_hat.x.array[: self._solution.getLocalSize()] = self._solution.array_r
-        self.u_hat.x.scatter_forward()
-        self._update_fields()
+
+    def _init_response(self) -> None:
+        """The linear response u = Z c + z₀ (:mod:`ecmx.solver.fem.linear_response`) where it applies: the
+        direct solver on one rank, a load linear in c_s, Z of at most ``MAX_ENTRIES`` values."""
+        self._response: LinearResponse | None = None
+        n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+        n_c = self.concentration.function_space.dofmap.index_map.size_global
+        if (self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES
+                or self.concentration.function_space.mesh is not self.mesh):
+            return
+        constant = [self._rotation] if self._rotation is not None else []
+        derivative = load_derivative(self._L_ufl, self.concentration, constant)
+        if derivative is None:
+            return
+        self._solve_system()
+        self._response = LinearResponse(derivative, self.concentration, self._ksp, self.bcs, self._nullspace,
+                                        self._rigid, self._solution)
 
     def _update_fields(self) -> None:
         """The P1 fields of the current solution: displacement [m], recovered stresses, φ."""
