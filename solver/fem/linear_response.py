@@ -91,7 +91,7 @@ class LinearResponse:
 
 def _dense_load(derivative: ufl.Form, bcs: list[fem.DirichletBC], nullspace: PETSc.NullSpace | None) -> np.ndarray:
     """B = dL/dc as a column-major dense array, rows of held dofs zero and the null space removed from every
-    column (as the load of a solve is treated; in numpy loops, not BLAS, whose threads only contend here)."""
+    column (as the load of a solve is treated)."""
     B = dolfinx.fem.petsc.assemble_matrix(fem.form(derivative))
     B.assemble()
     indptr, columns, values = B.getValuesCSR()
@@ -102,7 +102,6 @@ def _dense_load(derivative: ufl.Form, bcs: list[fem.DirichletBC], nullspace: PET
         dofs, _ = bc.dof_indices()
         dense[dofs[dofs < dense.shape[0]]] = 0.0
     if nullspace is not None:
-        for mode in nullspace.getVecs():  # orthonormal
-            n = mode.array_r
-            dense -= np.multiply.outer(n, np.einsum("i,ij->j", n, dense))
+        null = np.array([v.array_r for v in nullspace.getVecs()])  # orthonormal
+        dense -= null.T @ (null @ dense)
     return dense
