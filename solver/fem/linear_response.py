@@ -33,6 +33,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 from ufl.algorithms import expand_derivatives, extract_coefficients
+from ufl.algorithms.analysis import extract_constants
 
 MAX_ENTRIES = 8_000_000
 """Largest Z (n_u × n_c values, 64 MB) built; beyond it the back-substitution per solve stays."""
@@ -41,10 +42,10 @@ MAX_ENTRIES = 8_000_000
 def load_derivative(load: ufl.Form, concentration: fem.Function, constant: Sequence[fem.Function]) -> ufl.Form | None:
     """dL/dc (a bilinear form: load test function × P1 trial on c's space) when the load ``load`` is linear
     in ``concentration`` (the derivative does not depend on it) and reads no coefficient besides it and
-    the time-constant ``constant`` ones; None otherwise."""
+    the time-constant ``constant`` ones, and no Constant; None otherwise."""
     coefficients = set(extract_coefficients(load))
-    if concentration not in coefficients or coefficients - {concentration, *constant}:
-        return None
+    if concentration not in coefficients or coefficients - {concentration, *constant} or extract_constants(load):
+        return None  # a Constant may change between solves
     derivative = expand_derivatives(ufl.derivative(load, concentration, ufl.TrialFunction(concentration.function_space)))
     if not derivative.integrals() or concentration in extract_coefficients(derivative):
         return None

@@ -90,3 +90,22 @@ def test_the_iterative_solver_keeps_its_solve(ball_mesh):
     c.x.array[:] = C0
     problem = MechanicsProblem(ball_mesh, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="iterative")
     assert problem._response is None
+
+
+def test_a_load_with_a_constant_or_another_coefficient_is_not_a_linear_response():
+    """Only c_s may change between solves: a Constant or another Function in the load could."""
+    import ufl
+    from dolfinx import fem
+
+    from ecmx.solver.fem.linear_response import load_derivative
+
+    msh = interval(4)
+    c = concentration(msh)
+    other = fem.Function(c.function_space)
+    scale = fem.Constant(msh, 2.0)
+    v = ufl.TestFunction(fem.functionspace(msh, ("Lagrange", 2)))
+    assert load_derivative(c * v.dx(0) * ufl.dx, c, []) is not None
+    assert load_derivative(scale * c * v.dx(0) * ufl.dx, c, []) is None
+    assert load_derivative(other * c * v.dx(0) * ufl.dx, c, []) is None
+    assert load_derivative(other * c * v.dx(0) * ufl.dx, c, [other]) is not None  # declared time-constant
+    assert load_derivative(c**2 * v.dx(0) * ufl.dx, c, []) is None
