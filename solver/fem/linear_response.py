@@ -35,6 +35,8 @@ from petsc4py import PETSc
 from ufl.algorithms import expand_derivatives, extract_coefficients
 from ufl.algorithms.analysis import extract_constants
 
+from ecmx.solver.fem.factor_cache import LastEntry, content_key, matrix_parts
+
 MAX_ENTRIES = 8_000_000
 """Largest Z (n_u × n_c values, 64 MB) built; beyond it the back-substitution per solve stays."""
 
@@ -65,18 +67,26 @@ class LinearResponse:
             of the rigid part (a projection), applied to every displacement.
         current: the displacement (Vec, rigid part removed) of the present concentration, solved the
             ordinary way.
+        cache: (the entry, the factorisation's key) where Z is kept for a later problem with the same
+            factorisation, load derivative, held dofs and null space
+            (:mod:`ecmx.solver.fem.factor_cache`); None: not kept.
     """
 
     def __init__(self, derivative: ufl.Form, concentration: fem.Function, factor_ksp: PETSc.KSP,
-                 bcs: list[fem.DirichletBC], nullspace: PETSc.NullSpace | None, rigid: Any, current: PETSc.Vec) -> None:
+                 bcs: list[fem.DirichletBC], nullspace: PETSc.NullSpace | None, rigid: Any, current: PETSc.Vec,
+                 cache: tuple[LastEntry, str] | None = None) -> None:
         self._concentration, self._rigid = concentration, rigid
-        load = _dense_load(derivative, bcs, nullspace)
-        comm = MPI.COMM_SELF
-        rhs = PETSc.Mat().createDense(load.shape, array=load, comm=comm)
-        self._Z = PETSc.Mat().createDense(load.shape, comm=comm)
-        self._Z.setUp()
-        factor_ksp.getPC().getFactorMatrix().matSolve(rhs, self._Z)  # all columns in one (BLAS-3) solve
-        rhs.destroy()
+        B = dolfinx.fem.petsc.assemble_matrix(fem.form(derivative))
+        B.assemble()
+        held = [bc.dof_indices()[0] for bc in bcs]
+        null = np.array([v.array_r for v in nullspace.getVecs()]) if nullspace is not None else np.zeros((0, 0))
+        entry, key = (None, None) if cache is None else (cache[0], content_key([cache[1], *matrix_parts(B), *held, null]))
+        self._Z = entry.get(key) if entry is not None else None
+        if self._Z is None:
+            self._Z = _response(factor_ksp, _dense_load(B, held, null))
+            if entry is not None:
+                entry.put(key, self._Z)
+        B.destroy()
         self._c = self._Z.createVecRight()
         self._c.array[:] = concentration.x.array[: self._c.getLocalSize()]
         self._offset = current.duplicate()
@@ -90,19 +100,25 @@ class LinearResponse:
         self._rigid.remove(out)
 
 
-def _dense_load(derivative: ufl.Form, bcs: list[fem.DirichletBC], nullspace: PETSc.NullSpace | None) -> np.ndarray:
-    """B = dL/dc as a column-major dense array, rows of held dofs zero and the null space removed from every
-    column (as the load of a solve is treated)."""
-    B = dolfinx.fem.petsc.assemble_matrix(fem.form(derivative))
-    B.assemble()
+def _response(factor_ksp: PETSc.KSP, load: np.ndarray) -> PETSc.Mat:
+    """Z = K⁺ (P B): the factor's solution for every column of the dense load, in one (BLAS-3) solve."""
+    comm = MPI.COMM_SELF
+    rhs = PETSc.Mat().createDense(load.shape, array=load, comm=comm)
+    Z = PETSc.Mat().createDense(load.shape, comm=comm)
+    Z.setUp()
+    factor_ksp.getPC().getFactorMatrix().matSolve(rhs, Z)
+    rhs.destroy()
+    return Z
+
+
+def _dense_load(B: PETSc.Mat, held: Sequence[np.ndarray], null: np.ndarray) -> np.ndarray:
+    """B = dL/dc as a column-major dense array, the rows of the ``held`` dofs zero and the null space (rows
+    of ``null``, orthonormal) removed from every column (as the load of a solve is treated)."""
     indptr, columns, values = B.getValuesCSR()
     dense = np.zeros(B.getSize(), order="F")
     dense[np.repeat(np.arange(indptr.size - 1), np.diff(indptr)), columns] = values
-    B.destroy()
-    for bc in bcs:
-        dofs, _ = bc.dof_indices()
+    for dofs in held:
         dense[dofs[dofs < dense.shape[0]]] = 0.0
-    if nullspace is not None:
-        null = np.array([v.array_r for v in nullspace.getVecs()])  # orthonormal
+    if null.size:
         dense -= null.T @ (null @ dense)
     return dense

@@ -61,6 +61,7 @@ from petsc4py import PETSc
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
+from ecmx.solver.fem.factor_cache import FACTORS, RESPONSES, content_key, matrix_parts
 from ecmx.solver.fem.linear_response import MAX_ENTRIES as MAX_RESPONSE_ENTRIES
 from ecmx.solver.fem.linear_response import LinearResponse, load_derivative
 from ecmx.solver.fem.models import interpolate
@@ -303,6 +304,13 @@ class MechanicsProblem:
         self.linear_solver = select_linear_solver(linear_solver, self.coordinates, global_dofs)
         options = dict(LINEAR_SOLVERS[self.linear_solver])
         options.update(petsc_options or {})
+        self._guess: SolutionProjection | None = None
+        self.iterations = 0
+        self._factor_key = self._cache_key(options)
+        cached = FACTORS.get(self._factor_key) if self._factor_key is not None else None
+        if cached is not None:  # the same matrix and options as the last factorisation of this process
+            self._ksp = cached
+            return
         opts = PETSc.Options()
         for k, val in options.items():
             opts[prefix + k] = val
@@ -316,7 +324,8 @@ class MechanicsProblem:
         ksp.setUp()
         for k in options:
             del opts[prefix + k]
-        self._guess: SolutionProjection | None = None
+        if self._factor_key is not None:
+            FACTORS.put(self._factor_key, ksp)
         if ksp.getType() != PETSc.KSP.Type.PREONLY:
             # start from the projection onto the last solutions (solution_projection): fewer
             # iterations, and the test ‖r‖ < rtol ‖b‖ (PETSc's default, against b, not r0) keeps the
@@ -324,7 +333,14 @@ class MechanicsProblem:
             ksp.setInitialGuessNonzero(True)
             self._guess = SolutionProjection(self._A, PROJECTION_DEPTH)
         self._ksp = ksp
-        self.iterations = 0
+
+    def _cache_key(self, options: dict[str, Any]) -> str | None:
+        """The key of the direct solver's factorisation in :data:`~ecmx.solver.fem.factor_cache.FACTORS`:
+        the matrix, its null space and the options (one rank, direct solver only; else None)."""
+        if self.linear_solver != "direct" or self.comm.size > 1:
+            return None
+        null = [v.array_r for v in self._rigid.null]
+        return content_key([*matrix_parts(self._A), *null, repr(sorted(options.items()))])
 
     def _init_fields(self) -> None:
         """The output fields: displacement [m], the recovered stresses, and φ (linear expansion only)."""
@@ -444,7 +460,7 @@ class MechanicsProblem:
             return
         self._solve_system()
         self._response = LinearResponse(derivative, self.concentration, self._ksp, self.bcs, self._nullspace,
-                                        self._rigid, self._solution)
+                                        self._rigid, self._solution, cache=(RESPONSES, self._factor_key))
 
     def _update_fields(self) -> None:
         """The P1 fields of the current solution: displacement [m], recovered stresses, φ."""

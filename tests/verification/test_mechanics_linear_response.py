@@ -109,3 +109,63 @@ def test_a_load_with_a_constant_or_another_coefficient_is_not_a_linear_response(
     assert load_derivative(other * c * v.dx(0) * ufl.dx, c, []) is None
     assert load_derivative(other * c * v.dx(0) * ufl.dx, c, [other]) is not None  # declared time-constant
     assert load_derivative(c**2 * v.dx(0) * ufl.dx, c, []) is None
+
+
+def _stress_after(problem: MechanicsProblem, c, tau: float = 0.108) -> np.ndarray:
+    project(c, tau, "cartesian")
+    problem.solve()
+    return problem.fields["stress"].x.array.copy()
+
+
+def test_a_second_problem_with_the_same_matrices_reuses_the_factor_and_the_response(ball_mesh):
+    """factor_cache: the same mesh and material reuse the last factorisation and Z (the fields are those
+    of the first problem); another Poisson ratio (another stiffness matrix) or partial molar volume
+    (another load) computes its own, with the fields of a problem built with empty caches."""
+    from ecmx.solver.fem.factor_cache import FACTORS, RESPONSES
+
+    def build(**expansion):
+        c = concentration(ball_mesh)
+        c.x.array[:] = C0
+        material = nvp_material(**expansion)
+        return MechanicsProblem(ball_mesh, "cartesian", material, c, C0, degree=2), c
+
+    def fresh(**expansion):
+        FACTORS.clear()
+        RESPONSES.clear()
+        return build(**expansion)
+
+    first, c1 = fresh()
+    second, c2 = build()
+    assert second._ksp is first._ksp and second._response._Z is first._response._Z
+    assert np.array_equal(_stress_after(second, c2), _stress_after(first, c1))
+
+    other_load, c3 = build(partial_molar_volume=2 * OMEGA)
+    assert other_load._ksp is first._ksp and other_load._response._Z is not first._response._Z
+    reference, c4 = fresh(partial_molar_volume=2 * OMEGA)
+    assert np.allclose(_stress_after(other_load, c3), 2 * _stress_after(first, c1), rtol=0, atol=1e-9 * 2e9)
+    assert np.array_equal(_stress_after(other_load, c3), _stress_after(reference, c4))
+
+    softer = nvp_material()
+    softer.poissons_ratio = 0.3
+    c5 = concentration(ball_mesh)
+    c5.x.array[:] = C0
+    stiffer_nu = MechanicsProblem(ball_mesh, "cartesian", softer, c5, C0, degree=2)
+    assert stiffer_nu._ksp is not reference._ksp and stiffer_nu._response._Z is not reference._response._Z
+    FACTORS.clear()
+    RESPONSES.clear()
+    c6 = concentration(ball_mesh)
+    c6.x.array[:] = C0
+    uncached = MechanicsProblem(ball_mesh, "cartesian", softer, c6, C0, degree=2)
+    assert np.array_equal(_stress_after(stiffer_nu, c5), _stress_after(uncached, c6))
+    assert not np.allclose(_stress_after(stiffer_nu, c5), _stress_after(first, c1), rtol=1e-3)
+
+
+def test_another_mesh_does_not_reuse_the_factor(ball_mesh):
+    c = concentration(ball_mesh)
+    c.x.array[:] = C0
+    first = MechanicsProblem(ball_mesh, "cartesian", nvp_material(), c, C0, degree=2)
+    msh = ball(0.3, radius=1.1)  # the same mesh generator, other coordinates
+    c_other = concentration(msh)
+    c_other.x.array[:] = C0
+    other = MechanicsProblem(msh, "cartesian", nvp_material(), c_other, C0, degree=2)
+    assert other._ksp is not first._ksp and other._response._Z is not first._response._Z
