@@ -9,6 +9,10 @@ Discretisation and solver
 - u in vector Lagrange P1 or P2 (default P2), in mesh units (µm), so ε = sym ∇u is dimensionless;
   the system is scaled by E (λ/E, μ/E), which makes its entries O(1). The stiffness matrix is
   assembled once; each :meth:`MechanicsProblem.solve` assembles only the load.
+- A load linear in c_s (the linear isotropic laws), with the direct solver on one rank: the displacement
+  is the linear response R (Z c_s + z₀), one dense product per solve
+  (:mod:`ecmx.solver.fem.linear_response`); a process reuses its last factorisation and Z for a
+  problem with the same matrices (:mod:`ecmx.solver.fem.factor_cache`).
 - ε_ch: the exact UFL law for closed forms and tables of at most 40 knots; longer tables are
   evaluated in numpy at the nodes of c_s before every solve (:mod:`ecmx.solver.fem.table_fields`),
   so a 1000-knot lattice or ΔV/V table compiles and runs as a short one does.
@@ -446,7 +450,7 @@ class MechanicsProblem:
             self._guess.add(self._solution)
 
     def _init_response(self) -> None:
-        """The linear response u = Z c + z₀ (:mod:`ecmx.solver.fem.linear_response`) where it applies: the
+        """The linear response u = R (Z c + z₀) (:mod:`ecmx.solver.fem.linear_response`) where it applies: the
         direct solver on one rank, a load linear in c_s, Z of at most ``MAX_ENTRIES`` values."""
         self._response: LinearResponse | None = None
         n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
