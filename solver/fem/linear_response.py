@@ -83,6 +83,8 @@ class LinearResponse:
         entry, key = (None, None) if cache is None else (cache[0], content_key([cache[1], *matrix_parts(B), *held, null]))
         self._Z = entry.get(key) if entry is not None else None
         if self._Z is None:
+            if entry is not None:
+                entry.clear()  # not two responses held at once
             self._Z = _response(factor_ksp, _dense_load(B, held, null))
             if entry is not None:
                 entry.put(key, self._Z)

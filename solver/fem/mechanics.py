@@ -315,6 +315,7 @@ class MechanicsProblem:
         if cached is not None:  # the same matrix and options as the last factorisation of this process
             self._ksp = cached
             return
+        FACTORS.clear()  # not two factorisations held at once
         opts = PETSc.Options()
         for k, val in options.items():
             opts[prefix + k] = val
