@@ -46,7 +46,8 @@ from dolfinx.cpp.fem.petsc import assemble_matrix as _assemble_block
 from dolfinx.cpp.la.petsc import create_index_sets
 from dolfinx.fem.forms import derivative_block
 from petsc4py import PETSc
-from ufl.algorithms import expand_derivatives
+from ufl.algorithms.apply_algebra_lowering import apply_algebra_lowering
+from ufl.algorithms.apply_derivatives import apply_derivatives
 
 from ecmx.solver.fem.interface_space import interface_space, interface_targets, split_interface
 
@@ -61,6 +62,15 @@ def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int
                 groups.append((start, i - start))
             start = i
     return groups
+
+
+def jacobian_blocks(residuals: Sequence[ufl.Form], unknowns: Sequence[fem.Function]) -> list[list[ufl.Form | None]]:
+    """The Jacobian blocks dF_i/du_j with their derivatives applied: UFL's ``expand_derivatives`` of each
+    block, with its algebra lowering done once per residual instead of once per block (the same forms, to
+    their signatures: the same compiled kernels; on cases/nvp.yaml 0.34 -> 0.29 s of set-up)."""
+    lowered = [apply_algebra_lowering(f) for f in residuals]
+    return [[apply_derivatives(f) if f is not None else None for f in row]
+            for row in derivative_block(lowered, list(unknowns))]
 
 
 def _explicit_degrees(jacobian: Sequence[Sequence[ufl.Form | None]], group: tuple[int, int]) -> bool:
@@ -172,8 +182,7 @@ class FusedJacobian:
         self._unknowns = list(unknowns)
         self._entity_maps = list(entity_maps)
         self._spaces: dict[tuple[int, int], fem.FunctionSpace] = {}
-        jacobian = [[expand_derivatives(f) if f is not None else None for f in row]
-                    for row in derivative_block(list(residuals), self._unknowns)]
+        jacobian = jacobian_blocks(residuals, self._unknowns)
         groups = [g for g in groups if _explicit_degrees(jacobian, g)]
         fused: list[list[ufl.Integral]] = [[] for _ in groups]  # one Form of each list at the end (a Form per
         # sum would traverse every integrand again)

@@ -9,6 +9,10 @@ Discretisation and solver
 - u in vector Lagrange P1 or P2 (default P2), in mesh units (µm), so ε = sym ∇u is dimensionless;
   the system is scaled by E (λ/E, μ/E), which makes its entries O(1). The stiffness matrix is
   assembled once; each :meth:`MechanicsProblem.solve` assembles only the load.
+- A load linear in c_s (the linear isotropic laws), with the direct solver on one rank: the displacement
+  is the linear response R (Z c_s + z₀), one dense product per solve
+  (:mod:`ecmx.solver.fem.linear_response`); a process reuses its last factorisation and Z for a
+  problem with the same matrices (:mod:`ecmx.solver.fem.factor_cache`).
 - ε_ch: the exact UFL law for closed forms and tables of at most 40 knots; longer tables are
   evaluated in numpy at the nodes of c_s before every solve (:mod:`ecmx.solver.fem.table_fields`),
   so a 1000-knot lattice or ΔV/V table compiles and runs as a short one does.
@@ -61,6 +65,9 @@ from petsc4py import PETSc
 
 from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
+from ecmx.solver.fem.factor_cache import FACTORS, RESPONSES, content_key, matrix_parts
+from ecmx.solver.fem.linear_response import MAX_ENTRIES as MAX_RESPONSE_ENTRIES
+from ecmx.solver.fem.linear_response import LinearResponse, load_derivative
 from ecmx.solver.fem.models import interpolate
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
@@ -212,6 +219,7 @@ class MechanicsProblem:
         self._init_solver(linear_solver, petsc_options)
         self._init_fields()
         self._init_integrals()
+        self._init_response()
 
     # ------------------------------------------------------------------ setup steps
     def _init_particles(self, centres: np.ndarray | None, cell_particle_index: np.ndarray | None) -> None:
@@ -270,7 +278,8 @@ class MechanicsProblem:
         zero = ufl.zero(3, 3)
         a = ufl.inner(elasticity.stress(elasticity.strain(u, x, system), zero, lam, mu), elasticity.strain(v, x, system))
         L = ufl.inner(elasticity.stress(self._eps_ch, zero, lam, mu), elasticity.strain(v, x, system))
-        self._a, self._L = fem.form(a * w * ufl.dx), fem.form(L * w * ufl.dx)
+        self._L_ufl = L * w * ufl.dx
+        self._a, self._L = fem.form(a * w * ufl.dx), fem.form(self._L_ufl)
         self.u_hat = fem.Function(self.V, name="displacement_mesh_units")
         eps_nodal = elasticity.strain(self.u_hat, x, system, self._tiny)
         self._sigma = self.youngs_modulus * elasticity.stress(eps_nodal, self._eps_ch, lam, mu)
@@ -299,6 +308,14 @@ class MechanicsProblem:
         self.linear_solver = select_linear_solver(linear_solver, self.coordinates, global_dofs)
         options = dict(LINEAR_SOLVERS[self.linear_solver])
         options.update(petsc_options or {})
+        self._guess: SolutionProjection | None = None
+        self.iterations = 0
+        self._factor_key = self._cache_key(options)
+        cached = FACTORS.get(self._factor_key) if self._factor_key is not None else None
+        if cached is not None:  # the same matrix and options as the last factorisation of this process
+            self._ksp = cached
+            return
+        FACTORS.clear()  # not two factorisations held at once
         opts = PETSc.Options()
         for k, val in options.items():
             opts[prefix + k] = val
@@ -306,9 +323,14 @@ class MechanicsProblem:
         ksp.setOptionsPrefix(prefix)
         ksp.setOperators(self._A)
         ksp.setFromOptions()
+        # set up (factorise, or build the multigrid hierarchy) while the options are in the database: the
+        # factor matrix reads its mat_mumps_* options only then (deleted before, ICNTL(24) and CNTL(3) were
+        # silently ignored: no null-pivot detection on the free particle's singular stiffness matrix)
+        ksp.setUp()
         for k in options:
             del opts[prefix + k]
-        self._guess: SolutionProjection | None = None
+        if self._factor_key is not None:
+            FACTORS.put(self._factor_key, ksp)
         if ksp.getType() != PETSc.KSP.Type.PREONLY:
             # start from the projection onto the last solutions (solution_projection): fewer
             # iterations, and the test ‖r‖ < rtol ‖b‖ (PETSc's default, against b, not r0) keeps the
@@ -316,7 +338,14 @@ class MechanicsProblem:
             ksp.setInitialGuessNonzero(True)
             self._guess = SolutionProjection(self._A, PROJECTION_DEPTH)
         self._ksp = ksp
-        self.iterations = 0
+
+    def _cache_key(self, options: dict[str, Any]) -> str | None:
+        """The key of the direct solver's factorisation in :data:`~ecmx.solver.fem.factor_cache.FACTORS`:
+        the matrix, its null space and the options (one rank, direct solver only; else None)."""
+        if self.linear_solver != "direct" or self.comm.size > 1:
+            return None
+        null = [v.array_r for v in self._rigid.null]
+        return content_key([*matrix_parts(self._A), *null, repr(sorted(options.items()))])
 
     def _init_fields(self) -> None:
         """The output fields: displacement [m], the recovered stresses, and φ (linear expansion only)."""
@@ -391,6 +420,16 @@ class MechanicsProblem:
         Raises:
             RuntimeError: the linear solve failed.
         """
+        if self._response is not None:
+            self._response.displacement(self._solution)
+        else:
+            self._solve_system()
+        self.u_hat.x.array[: self._solution.getLocalSize()] = self._solution.array_r
+        self.u_hat.x.scatter_forward()
+        self._update_fields()
+
+    def _solve_system(self) -> None:
+        """The displacement into ``_solution`` by assembling the load and solving (rigid part removed)."""
         self._strain_field.refresh()
         b = self._b
         with b.localForm() as loc:
@@ -410,9 +449,23 @@ class MechanicsProblem:
         self._rigid.remove(self._solution)
         if self._guess is not None:
             self._guess.add(self._solution)
-        self.u_hat.x.array[: self._solution.getLocalSize()] = self._solution.array_r
-        self.u_hat.x.scatter_forward()
-        self._update_fields()
+
+    def _init_response(self) -> None:
+        """The linear response u = R (Z c + z₀) (:mod:`ecmx.solver.fem.linear_response`) where it applies: the
+        direct solver on one rank, a load linear in c_s, Z of at most ``MAX_ENTRIES`` values."""
+        self._response: LinearResponse | None = None
+        n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+        n_c = self.concentration.function_space.dofmap.index_map.size_global
+        if (self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES
+                or self.concentration.function_space.mesh is not self.mesh):
+            return
+        constant = [self._rotation] if self._rotation is not None else []
+        derivative = load_derivative(self._L_ufl, self.concentration, constant)
+        if derivative is None:
+            return
+        self._solve_system()
+        self._response = LinearResponse(derivative, self.concentration, self._ksp, self.bcs, self._nullspace,
+                                        self._rigid, self._solution, cache=(RESPONSES, self._factor_key))
 
     def _update_fields(self) -> None:
         """The P1 fields of the current solution: displacement [m], recovered stresses, φ."""

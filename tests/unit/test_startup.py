@@ -3,7 +3,7 @@
 A small run (sphere-1d) is dominated by start-up: scipy.interpolate (~0.8 s), pint's registry
 (~0.7 s), scipy.special (~0.4 s) and meshio (~0.25 s) were loaded by every run and are needed only
 by rare paths (monotone smoothing, unusual unit strings, irregular particle shapes, the older VTU
-format).
+format). scipy.sparse (~0.25 s) built the coupled Jacobian's pruned sparsity pattern; numpy does.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import pytest
 from ecmx.solver import units
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pint", "scipy.interpolate", "scipy.special", "meshio")
+HEAVY = ("pint", "scipy.interpolate", "scipy.special", "scipy.sparse", "meshio")
 
 
 def test_loading_a_case_and_the_run_driver_imports_no_heavy_module() -> None:
     code = (
         "import json, sys\n"
         "from ecmx.solver.config.case import load_case\n"
-        "import ecmx.solver.studies.run, ecmx.meshes, ecmx.solver.fem.cell_problem\n"
+        "import ecmx.solver.studies.run, ecmx.meshes, ecmx.solver.fem.cell_problem, ecmx.solver.fem.mechanics_case\n"
         f"load_case({str(ROOT / 'cases' / 'nvp.yaml')!r})\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )

@@ -152,3 +152,25 @@ def test_group_with_a_block_without_cell_integrals(degree):
     scale = blocked.norm(PETSc.NormType.INFINITY)
     blocked.axpy(-1.0, problem.A)
     assert blocked.norm(PETSc.NormType.INFINITY) <= 1e-13 * scale
+
+
+def test_jacobian_blocks_are_expand_derivatives_with_one_lowering_per_residual(monkeypatch):
+    """The fused Jacobian's blocks are UFL's expand_derivatives of dF_i/du_j, to their signatures (the same
+    compiled kernels), with the algebra lowering of each residual done once (not once per block)."""
+    from ufl.algorithms import expand_derivatives
+
+    from ecmx.solver.fem import fused_jacobian
+
+    case = make_case("particle-in-electrolyte", material={"diffusivity": 1e-15}, theta0=0.4)
+    lowerings = []
+    lower = fused_jacobian.apply_algebra_lowering
+    monkeypatch.setattr(fused_jacobian, "apply_algebra_lowering", lambda form: lowerings.append(form) or lower(form))
+    problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
+    newton = problem._newton
+    assert len(lowerings) == len(newton._residuals) == 4
+    blocks = fused_jacobian.jacobian_blocks(newton._residuals, newton._unknowns)
+    expected = dolfinx.fem.forms.derivative_block(newton._residuals, newton._unknowns)
+    for row, expected_row in zip(blocks, expected, strict=True):
+        for form, reference in zip(row, expected_row, strict=True):
+            assert form.signature() == expand_derivatives(reference).signature()
+    assert sum(bool(form.integrals()) for row in blocks for form in row) >= 12  # the zero blocks have no integral

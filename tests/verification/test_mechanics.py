@@ -553,6 +553,52 @@ def test_direct_and_iterative_solvers_agree(ball_coarse):
     assert relative_max(f_direct - f_iterative, direct.max()) < 1e-8
 
 
+def test_direct_solver_applies_its_mumps_controls(ball_coarse):
+    """The MUMPS controls of LINEAR_SOLVERS["direct"] reach the factorisation (they are read when the
+    factor is set up, which must happen before the options leave the database): null-pivot detection
+    finds the six rigid-body modes of the free particle, with the threshold CNTL(3) as given."""
+    c = concentration(ball_coarse)
+    problem = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2, linear_solver="direct")
+    project(c, 0.036, "cartesian")
+    problem.solve()
+    factor = problem._ksp.getPC().getFactorMatrix()
+    assert factor.getMumpsIcntl(24) == 1
+    assert factor.getMumpsCntl(3) == pytest.approx(1e-8)
+    assert problem.comm.allreduce(factor.getMumpsInfog(28), MPI.MAX) == 6  # the null pivots found
+    assert problem.quantities()["von_mises_max"] > 0.0
+
+
+def test_rigid_part_is_removed_without_a_mass_matrix(ball_coarse, monkeypatch):
+    """The set-up assembles one matrix on V x V (the stiffness): the weighted mass products of the rigid modes
+    are load vectors, equal to the mass matrix times each mode; a removed displacement has no rigid part
+    in the volume sense (zero weighted mean translation and rotation)."""
+    import dolfinx.fem.petsc
+    import ufl
+
+    assembled = []
+    assemble = dolfinx.fem.petsc.assemble_matrix
+    monkeypatch.setattr(dolfinx.fem.petsc, "assemble_matrix",  # the outer calls (a form first, not a matrix)
+                        lambda *a, **k: (isinstance(a[0], fem.Form) and assembled.append(a[0])) or assemble(*a, **k))
+    c = concentration(ball_coarse)
+    problem = MechanicsProblem(ball_coarse, "cartesian", nvp_material(), c, C0, degree=2)
+    square = [form for form in assembled if form.function_spaces[1].dofmap.index_map_bs == 3]  # vector trial
+    assert len(square) == 1  # the stiffness (the linear response's dL/dc is not on V x V)
+    monkeypatch.undo()
+    rigid = problem._rigid
+    u, v = ufl.TrialFunction(problem.V), ufl.TestFunction(problem.V)
+    mass = dolfinx.fem.petsc.assemble_matrix(fem.form(ufl.inner(u, v) * ufl.dx))
+    mass.assemble()
+    assert len(rigid.null) == 6
+    for mode, product in zip(rigid.null, rigid._mass_modes, strict=True):
+        expected = mass.createVecLeft()
+        mass.mult(mode, expected)
+        assert np.abs(product.array_r - expected.array_r).max() <= 1e-13 * np.abs(expected.array_r).max()
+    x = rigid.null[0].duplicate()
+    x.setArray(np.random.default_rng(1).standard_normal(x.getLocalSize()) + 3.0 * rigid.null[0].array_r)
+    rigid.remove(x)
+    assert max(abs(product.dot(x)) for product in rigid._mass_modes) <= 1e-12 * x.norm()
+
+
 def test_iterative_solver_starts_from_the_previous_displacement(ball_coarse):
     """CG starts from the last displacement: a repeated solve at an unchanged concentration needs no
     iteration (the test is against ‖b‖, so the first solve's accuracy holds), one at a slightly
