@@ -14,6 +14,9 @@ from matplotlib.figure import Figure
 
 VECTOR_FORMAT = ".pdf"
 """The vector copy written beside every PNG."""
+PNG_OPTIONS = {"pil_kwargs": {"compress_level": 3}}
+"""zlib level 3, not Pillow's 6: the same pixels, encoded in half the CPU time (measured on the
+comparison's figures: 1.5 s less in all, the files 10–20 % larger)."""
 
 
 def new_figure(**kwargs: Any) -> Figure:
@@ -41,7 +44,7 @@ def save(fig: Figure, path: Path, dpi: int = 120, only: str | None = None) -> li
     engine = fig.get_layout_engine()
     try:
         for target in written:
-            fig.savefig(target, **({"dpi": dpi} if target.suffix == ".png" else {}))
+            fig.savefig(target, **(PNG_OPTIONS | {"dpi": dpi} if target.suffix == ".png" else {}))
             if engine is not None:  # the vector copy keeps the PNG's layout (within a point; a third less work)
                 fig.set_layout_engine("none")
     finally:

@@ -113,3 +113,25 @@ def test_the_pdf_keeps_the_layout_of_the_png(tmp_path: Path, monkeypatch: pytest
     assert len(laid_out) == 1 and isinstance(fig.get_layout_engine(), TightLayoutEngine)
     save(fig, tmp_path / "b.png", only=".pdf")  # a PDF alone is laid out for itself
     assert len(laid_out) == 2
+
+
+def test_the_two_grids_compute_their_slices_once_per_runs_and_depths(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """grid and grid_own share the mid-plane slices: once in this process, once per worker for the
+    same runs and depths of discharge, again for other depths."""
+    from ecmx.postprocess import figure_jobs, figures
+
+    calls: list[tuple[float, ...]] = []
+    real = figures.grid_slices
+    monkeypatch.setattr(figures, "grid_slices", lambda runs, dods: calls.append(tuple(dods)) or real(runs, dods))
+    run = load_run(write_fake_run(tmp_path / "one-d", fake_case("nvp", "sphere-1d"), dods=DODS))
+    functions = figure_jobs.figure_functions([run], DODS)
+    functions["grid"](tmp_path / "a" / "grid.png")
+    functions["grid_own"](tmp_path / "a" / "own.png")
+    assert calls == [DODS]
+    figure_jobs._planes.cache_clear()
+    directories = [str(run.directory)]
+    assert figure_jobs.draw_figure("grid", directories, list(DODS), str(tmp_path / "b" / "grid.png"), True)
+    assert figure_jobs.draw_figure("grid_own", directories, list(DODS), str(tmp_path / "b" / "own.png"), False)
+    assert figure_jobs.draw_figure("grid", directories, [0.9], str(tmp_path / "c" / "grid.png"), True)
+    assert calls == [DODS, DODS, (0.9,)]
+    assert sorted(p.name for p in (tmp_path / "c" / "slices").glob("*.vtp")) == [figures.slice_file_name(run, 0.9)]
