@@ -34,3 +34,30 @@ def test_frozen_minor_ticks_are_the_same_marks_without_tick_objects(tmp_path: Pa
     assert np.array_equal(ys, [v for v in expected["y"] if lo <= v <= hi]) and len(ys) > 20
     a, b = (matplotlib.image.imread(tmp_path / name) for name in ("ticks.png", "frozen.png"))
     assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_the_3d_views_images_in_one_axes_are_the_pixels_of_one_axes_per_image(tmp_path: Path) -> None:
+    """view3d.image_grid places its images, titles and colour bars where subplots with
+    ``fig.colorbar(ax=..., fraction=0.06)`` (the former layout) put them: the same PNG."""
+    from ecmx.postprocess import view3d
+    from ecmx.postprocess.plotting import colour_scale
+
+    rng = np.random.default_rng(3)
+    dods, labels = (0.1, 0.5, 0.9), ["NVP\nc", "NVP\nvM"]
+    images = {(i, j): (rng.random((60, 60, 3)) * 255).astype(np.uint8) for i in range(2) for j in range(3)}
+    del images[(1, 1)]  # a missing snapshot leaves its panel empty
+    scales = {0: colour_scale(0.0, 1.0, "viridis"), 1: colour_scale(2.0, 40.0, "inferno")}
+    save(view3d.image_grid(images, scales, labels, dods), tmp_path / "one.png", dpi=110, only=".png")
+    fig = new_figure(figsize=(2.3 * 3 + 1.6, 2.3 * 2 + 0.6))
+    for (i, j), image in images.items():
+        ax = fig.add_subplot(2, 3, i * 3 + j + 1)
+        ax.imshow(image)
+        ax.set_axis_off()
+        if i == 0:
+            ax.set_title(f"DOD {100 * dods[j]:.0f} %", fontsize=10)
+        if j == 2:
+            fig.colorbar(scales[i], ax=ax, fraction=0.06, label=labels[i])
+    fig.suptitle("Particle with the front half (y < 0) cut away; the Na-metal face is above (+z)", fontsize=9)
+    save(fig, tmp_path / "each.png", dpi=110, only=".png")
+    a, b = (matplotlib.image.imread(tmp_path / name) for name in ("one.png", "each.png"))
+    assert a.shape == b.shape and np.array_equal(a, b)
