@@ -31,7 +31,8 @@ from matplotlib.transforms import Bbox, TransformedBbox
 from ecmx.postprocess.labels import run_label
 from ecmx.postprocess.plotting import colour_cycle, colour_scale, new_figure, save
 from ecmx.postprocess.rundata import RunData, Snapshot
-from ecmx.postprocess.slices import mid_plane_slice, radial_profile
+from ecmx.postprocess.slices import mid_plane_slice
+from ecmx.postprocess.slices import radial_profiles as radial_profiles_of
 
 MPA = 1e-6
 BLOCKS = (
@@ -311,6 +312,17 @@ def _profile_scale(run: RunData, snap: Snapshot, quantity: str) -> tuple[float, 
     return offset, 1.0 / run.case.material.usable_concentration
 
 
+def _profiles(runs: Sequence[RunData], dods: Sequence[float]) -> dict[tuple[int, int], dict[str, dict[str, np.ndarray]]]:
+    """The radial profile of each drawn quantity by (run index, DOD index), each snapshot sampled once."""
+    profiles = {}
+    for k, run in enumerate(runs):
+        for j, dod in enumerate(dods):
+            snap = run.snapshot_at(dod)
+            drawn = [q for q, _ in PROFILE_ROWS if snap is not None and snap.has(q)]
+            profiles[k, j] = radial_profiles_of(snap, drawn) if drawn else {}
+    return profiles
+
+
 def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure:
     """c_s − c̄_s (per cycled window), σ_r, σ_θ and von Mises against r/R, one column per DOD (mean
     over rays, band = spread between rays). The concentration is shown relative to the particle mean
@@ -318,14 +330,14 @@ def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) 
     fig = new_figure(figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)), layout="tight")
     axes = fig.subplots(len(PROFILE_ROWS), len(dods), squeeze=False, sharex=True)
     colours = colour_cycle()
+    profiles = _profiles(runs, dods)
     for j, dod in enumerate(dods):
         for i, (quantity, label) in enumerate(PROFILE_ROWS):
             ax = axes[i, j]
             for k, run in enumerate(runs):
-                snap = run.snapshot_at(dod)
-                if snap is None or not snap.has(quantity):
+                snap, prof = run.snapshot_at(dod), profiles[k, j].get(quantity)
+                if prof is None:
                     continue
-                prof = radial_profile(snap, quantity)
                 offset, scale = _profile_scale(run, snap, quantity)
                 colour = colours[k % len(colours)]
                 ax.plot(prof["x"], (prof["mean"] - offset) * scale, color=colour, label=case_label(run))
