@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ecmx.postprocess import figures as figs
-from ecmx.postprocess import fronts, view3d, voltammetry
 from ecmx.postprocess.rundata import RunData, load_run
 
 Planes = dict[tuple[int, int], Any]
@@ -44,6 +42,9 @@ def figure_functions(runs: Sequence[RunData], dods: Sequence[float], write_slice
     its own scales does not write ``slices/`` again (the shared grid writes the same files).
     ``planes``: gives the grids' mid-plane slices of these runs and DODs (default: computed at the
     first grid drawn and kept for the other)."""
+    from ecmx.postprocess import figures as figs  # matplotlib: only in a process that draws
+    from ecmx.postprocess import fronts, view3d, voltammetry
+
     planes = planes if planes is not None else functools.cache(lambda: figs.grid_slices(runs, dods))
     return {
         "grid": lambda p: figs.figure_grid(runs, dods, p, planes=planes()),
@@ -70,6 +71,8 @@ def _runs(directories: tuple[str, ...]) -> list[RunData]:
 def _planes(directories: tuple[str, ...], dods: tuple[float, ...]) -> Planes:
     """The grids' slices of the runs in ``directories`` at ``dods``: a worker that draws both grids
     computes them once."""
+    from ecmx.postprocess import figures as figs
+
     return figs.grid_slices(_runs(directories), dods)
 
 

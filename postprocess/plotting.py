@@ -6,15 +6,15 @@ pyplot's figure list, and every figure function can return its Figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import NullLocator
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a process that only reads runs
+    # and writes tables (the comparison's main process, its figures drawn in workers) never loads it
+    from matplotlib.axes import Axes
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.figure import Figure
 
 VECTOR_FORMAT = ".pdf"
 """The vector copy written beside every PNG."""
@@ -25,11 +25,16 @@ comparison's figures: 1.5 s less in all, the files 10–20 % larger)."""
 
 def new_figure(**kwargs: Any) -> Figure:
     """A Figure that belongs to no pyplot state (``Figure(**kwargs)``)."""
+    from matplotlib.figure import Figure
+
     return Figure(**kwargs)
 
 
 def colour_scale(lo: float, hi: float, cmap: str) -> ScalarMappable:
     """A mappable for a colour bar over [lo, hi] in colour map ``cmap``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     return ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
 
 
@@ -62,6 +67,9 @@ def freeze_minor_ticks(ax: Axes) -> None:
     same marks: the props of the axis's own minor tick, at its minor locator's positions in the
     final view), and take the minor locator off. A Tick costs ~3 ms (five artists); a log axis over
     a few decades has dozens. Call when the axes' limits are final (they are fixed here)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullLocator
+
     ax.set_xlim(ax.get_xlim())
     ax.set_ylim(ax.get_ylim())
     for axis in (ax.xaxis, ax.yaxis):

@@ -25,15 +25,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ecmx.postprocess.labels import display_name
 from ecmx.postprocess.plotting import VECTOR_FORMAT, freeze_minor_ticks, new_figure, save
 from ecmx.postprocess.reference import steady_sphere
 from ecmx.postprocess.rundata import RunData, load_run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MPA = 1e-6
 AXES = ("diffusivity", "diffusivity_ratio", "radius")

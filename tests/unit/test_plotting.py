@@ -61,3 +61,16 @@ def test_the_3d_views_images_in_one_axes_are_the_pixels_of_one_axes_per_image(tm
     save(fig, tmp_path / "each.png", dpi=110, only=".png")
     a, b = (matplotlib.image.imread(tmp_path / name) for name in ("one.png", "each.png"))
     assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_the_report_module_loads_no_plotting_library() -> None:
+    """A process that reads runs and writes tables and the report, its figures drawn in worker
+    processes (``ecmx compare``'s main process), imports neither matplotlib nor scipy.optimize."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport ecmx.postprocess.report, ecmx.postprocess.figure_jobs, ecmx.postprocess.sensitivity\n"
+            "print(sorted(m for m in ('matplotlib', 'scipy.optimize') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
