@@ -56,9 +56,18 @@ def _quiet_vtk() -> None:
         pass
 
 
+MULTI_SAMPLES = 0
+"""No multisample anti-aliasing (pyvista's default is 8): each image is drawn at about half its
+rendered size, and the downsampling smooths the edges; with 8 samples the software renderer took
+twice the CPU (1.3 → 0.7 s for the comparison's 24 images), the figure's pixels differing only on
+the particle's outline (570 of 2 million by more than 32/255)."""
+
+
 def new_plotter() -> pv.Plotter:
-    """The off-screen plotter the images are rendered with (white background); close it after use."""
+    """The off-screen plotter the images are rendered with (white background, :data:`MULTI_SAMPLES`);
+    close it after use."""
     plotter = pv.Plotter(off_screen=True, window_size=(PIXELS, PIXELS))
+    plotter.ren_win.SetMultiSamples(MULTI_SAMPLES)
     plotter.set_background("white")
     return plotter
 
