@@ -38,13 +38,17 @@ def test_frozen_minor_ticks_are_the_same_marks_without_tick_objects(tmp_path: Pa
 
 def test_the_3d_views_images_in_one_axes_are_the_pixels_of_one_axes_per_image(tmp_path: Path) -> None:
     """view3d.image_grid places its images, titles and colour bars where subplots with
-    ``fig.colorbar(ax=..., fraction=0.06)`` (the former layout) put them: the same PNG."""
+    ``fig.colorbar(ax=..., fraction=0.06)`` (the former layout) put them, its images trimmed to
+    what is not white background: the same PNG (to resampling round-off)."""
     from ecmx.postprocess import view3d
     from ecmx.postprocess.plotting import colour_scale
 
     rng = np.random.default_rng(3)
     dods, labels = (0.1, 0.5, 0.9), ["NVP\nc", "NVP\nvM"]
-    images = {(i, j): (rng.random((60, 60, 3)) * 255).astype(np.uint8) for i in range(2) for j in range(3)}
+    images = {(i, j): np.full((60, 60, 3), 255, dtype=np.uint8) for i in range(2) for j in range(3)}
+    for k, image in enumerate(images.values()):  # a particle on white (trimmed to it) ...
+        image[10 + k:50, 15:40 + k] = (rng.random((40 - k, 25 + k, 3)) * 254).astype(np.uint8)
+    images[(0, 2)] = (rng.random((60, 60, 3)) * 255).astype(np.uint8)  # ... or no background at all
     del images[(1, 1)]  # a missing snapshot leaves its panel empty
     scales = {0: colour_scale(0.0, 1.0, "viridis"), 1: colour_scale(2.0, 40.0, "inferno")}
     save(view3d.image_grid(images, scales, labels, dods), tmp_path / "one.png", dpi=110, only=".png")
@@ -60,7 +64,8 @@ def test_the_3d_views_images_in_one_axes_are_the_pixels_of_one_axes_per_image(tm
     fig.suptitle("Particle with the front half (y < 0) cut away; the Na-metal face is above (+z)", fontsize=9)
     save(fig, tmp_path / "each.png", dpi=110, only=".png")
     a, b = (matplotlib.image.imread(tmp_path / name) for name in ("one.png", "each.png"))
-    assert a.shape == b.shape and np.array_equal(a, b)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1.01 / 255  # resampling round-off at most
+    assert np.mean(a != b) < 1e-3
 
 
 def test_the_report_module_loads_no_plotting_library() -> None:
