@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ecmx.postprocess import figures as figs
-from ecmx.postprocess import fronts, view3d, voltammetry
 from ecmx.postprocess.rundata import RunData, load_run
+
+Planes = dict[tuple[int, int], Any]
+"""The grids' mid-plane slices by (run index, DOD index) (:func:`ecmx.postprocess.figures.grid_slices`)."""
 
 FIGURE_FILES = {
     "grid": "grid.png", "grid_own": "grid_own_scale.png", "voltage": "voltage.png", "profiles": "profiles.png",
@@ -34,14 +35,20 @@ COSTLIEST_FIRST = ("view3d", "profiles", "grid_own", "grid", "peaks", "voltage",
 """Figures that take seconds (slices, renders, many axes), started first in a pool; the rest follow."""
 
 
-def figure_functions(runs: Sequence[RunData], dods: Sequence[float],
-                     write_slices: bool = True) -> dict[str, Callable[[Path], Any]]:
+def figure_functions(runs: Sequence[RunData], dods: Sequence[float], write_slices: bool = True,
+                     planes: Callable[[], Planes] | None = None) -> dict[str, Callable[[Path], Any]]:
     """Key → function that draws that figure of ``runs`` at ``dods`` into a PNG path and returns the
     Figure, or None when it does not apply (nothing written). ``write_slices`` False: the grid on
-    its own scales does not write ``slices/`` again (the shared grid writes the same files)."""
+    its own scales does not write ``slices/`` again (the shared grid writes the same files).
+    ``planes``: gives the grids' mid-plane slices of these runs and DODs (default: computed at the
+    first grid drawn and kept for the other)."""
+    from ecmx.postprocess import figures as figs  # matplotlib: only in a process that draws
+    from ecmx.postprocess import fronts, view3d, voltammetry
+
+    planes = planes if planes is not None else functools.cache(lambda: figs.grid_slices(runs, dods))
     return {
-        "grid": lambda p: figs.figure_grid(runs, dods, p),
-        "grid_own": lambda p: figs.figure_grid(runs, dods, p, scale="own", write_slices=write_slices),
+        "grid": lambda p: figs.figure_grid(runs, dods, p, planes=planes()),
+        "grid_own": lambda p: figs.figure_grid(runs, dods, p, scale="own", write_slices=write_slices, planes=planes()),
         "voltage": lambda p: figs.voltage_capacity(runs, dods, p),
         "profiles": lambda p: figs.radial_profiles(runs, dods, p),
         "peaks": lambda p: figs.peaks_vs_dod(runs, dods, p),
@@ -60,9 +67,19 @@ def _runs(directories: tuple[str, ...]) -> list[RunData]:
     return [load_run(Path(d)) for d in directories]
 
 
+@functools.lru_cache(maxsize=1)
+def _planes(directories: tuple[str, ...], dods: tuple[float, ...]) -> Planes:
+    """The grids' slices of the runs in ``directories`` at ``dods``: a worker that draws both grids
+    computes them once."""
+    from ecmx.postprocess import figures as figs
+
+    return figs.grid_slices(_runs(directories), dods)
+
+
 def draw_figure(key: str, directories: Sequence[str], dods: Sequence[float], path: str, write_slices: bool) -> bool:
     """A worker's job: draw figure ``key`` of the runs in ``directories`` into ``path``; True when written."""
-    functions = figure_functions(_runs(tuple(directories)), dods, write_slices)
+    planes = functools.partial(_planes, tuple(directories), tuple(dods))
+    functions = figure_functions(_runs(tuple(directories)), dods, write_slices, planes)
     return functions[key](Path(path)) is not None
 
 

@@ -18,16 +18,21 @@ changes the matplotlib backend (:mod:`ecmx.postprocess.plotting`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyvista as pv
+from matplotlib import rcParams
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox, TransformedBbox
 
 from ecmx.postprocess.labels import run_label
 from ecmx.postprocess.plotting import colour_cycle, colour_scale, new_figure, save
 from ecmx.postprocess.rundata import RunData, Snapshot
-from ecmx.postprocess.slices import mid_plane_slice, radial_profile
+from ecmx.postprocess.slices import mid_plane_slice
+from ecmx.postprocess.slices import radial_profiles as radial_profiles_of
 
 MPA = 1e-6
 BLOCKS = (
@@ -97,34 +102,43 @@ def plane_triangles(plane: pv.PolyData) -> tuple[np.ndarray, np.ndarray, np.ndar
     return points[:, 0], points[:, 2], np.asarray(tris, dtype=np.int64).reshape(-1, 3), np.asarray(owner, dtype=np.int64)
 
 
-def draw_plane(ax, plane: pv.PolyData, name: str, cmap: str, clim: tuple[float, float], radius: float) -> None:  # noqa: ANN001
+def draw_plane(ax, plane: pv.PolyData, name: str, cmap: str, clim: tuple[float, float], radius: float,  # noqa: ANN001
+               box: Bbox | None = None) -> None:
     """One slice drawn into ``ax`` as vector triangles (nodal data interpolated, per-cell data flat),
-    looking along −y with z up, framed on the particle (µm)."""
+    looking along −y with z up, framed on the particle: ±1.08 ``radius`` (µm) on each side.
+
+    ``box`` None: the slice fills ``ax`` (its limits are set). Else ``box`` is the square, in
+    ``ax``'s data units, that the frame is drawn into (clipped to it): many panels in one axes."""
     x, z, tris, owner = plane_triangles(plane)
+    if box is not None:
+        scale = box.width / (2.16 * radius)
+        x, z = box.x0 + box.width / 2 + scale * x, box.y0 + box.height / 2 + scale * z
     if name in plane.point_data:
-        ax.tripcolor(x, z, tris, np.asarray(plane.point_data[name], dtype=float), shading="gouraud", cmap=cmap,
-                     vmin=clim[0], vmax=clim[1], rasterized=False)
+        drawn = ax.tripcolor(x, z, tris, np.asarray(plane.point_data[name], dtype=float), shading="gouraud", cmap=cmap,
+                             vmin=clim[0], vmax=clim[1], rasterized=False)
     else:
-        ax.tripcolor(x, z, tris, facecolors=np.asarray(plane.cell_data[name], dtype=float)[owner], cmap=cmap,
-                     vmin=clim[0], vmax=clim[1], edgecolors="none")
+        drawn = ax.tripcolor(x, z, tris, facecolors=np.asarray(plane.cell_data[name], dtype=float)[owner], cmap=cmap,
+                             vmin=clim[0], vmax=clim[1], edgecolors="none")
+    if box is not None:
+        drawn.set_clip_box(TransformedBbox(box, ax.transData))
+        return
     ax.set_aspect("equal")
     ax.set_xlim(-1.08 * radius, 1.08 * radius)
     ax.set_ylim(-1.08 * radius, 1.08 * radius)
 
 
-def _slices(runs: Sequence[RunData], dods: Sequence[float], slice_dir: Path | None) -> dict[tuple[int, int], pv.PolyData]:
-    """The mid-plane slice of every (run, DOD) that exists, each saved to ``slice_dir`` (None: not saved)."""
-    if slice_dir is not None:
-        slice_dir.mkdir(parents=True, exist_ok=True)
-    planes: dict[tuple[int, int], pv.PolyData] = {}
-    for i, run in enumerate(runs):
-        for j, dod in enumerate(dods):
-            snap = run.snapshot_at(dod)
-            if snap is not None:
-                planes[(i, j)] = slice_of(run, snap)
-                if slice_dir is not None:
-                    planes[(i, j)].save(slice_dir / slice_file_name(run, dod))
-    return planes
+def grid_slices(runs: Sequence[RunData], dods: Sequence[float]) -> dict[tuple[int, int], pv.PolyData]:
+    """The mid-plane slice (:func:`slice_of`) of every (run index, DOD index) that has a snapshot."""
+    return {(i, j): slice_of(run, snap) for i, run in enumerate(runs) for j, dod in enumerate(dods)
+            if (snap := run.snapshot_at(dod)) is not None}
+
+
+def save_slices(runs: Sequence[RunData], dods: Sequence[float], planes: dict[tuple[int, int], pv.PolyData],
+                slice_dir: Path) -> None:
+    """Each slice of :func:`grid_slices` as ``slice_dir/<run>_dodNNN.vtp``."""
+    slice_dir.mkdir(parents=True, exist_ok=True)
+    for (i, j), plane in planes.items():
+        plane.save(slice_dir / slice_file_name(runs[i], dods[j]))
 
 
 def colour_ranges(planes: Sequence[pv.PolyData]) -> dict[str, tuple[float, float]]:
@@ -141,63 +155,116 @@ GRID_INCHES = {"panel": 2.0, "gap": 0.06, "block_gap": 0.25, "left": 0.9, "top":
 """Layout of the grid in inches: square panels, row labels left, colour bars right."""
 
 
+@dataclass(frozen=True)
+class GridLayout:
+    """Where the grid's panels and colour bars lie, in inches from the figure's bottom left."""
+
+    n_runs: int
+    n_dods: int
+
+    @property
+    def width(self) -> float:
+        g = GRID_INCHES
+        return g["left"] + self.n_dods * g["panel"] + (self.n_dods - 1) * g["gap"] + 0.2 + g["bar"] + g["right"]
+
+    @property
+    def height(self) -> float:
+        g, nrows = GRID_INCHES, len(BLOCKS) * self.n_runs
+        return (g["top"] + nrows * g["panel"] + (nrows - len(BLOCKS)) * g["gap"] + (len(BLOCKS) - 1) * g["block_gap"]
+                + g["bottom"])
+
+    def row_top(self, block: int, run: int) -> float:
+        """Distance of a panel row's top edge from the figure's top."""
+        g = GRID_INCHES
+        return g["top"] + block * (self.block_height + g["block_gap"]) + run * (g["panel"] + g["gap"])
+
+    @property
+    def block_height(self) -> float:
+        return self.n_runs * GRID_INCHES["panel"] + (self.n_runs - 1) * GRID_INCHES["gap"]
+
+    def panel(self, block: int, run: int, dod: int) -> Bbox:
+        g = GRID_INCHES
+        x0 = g["left"] + dod * (g["panel"] + g["gap"])
+        return Bbox.from_bounds(x0, self.height - self.row_top(block, run) - g["panel"], g["panel"], g["panel"])
+
+    def bar(self, top: float, height: float) -> list[float]:
+        """A colour bar's axes rectangle (figure fraction) from its top (inches from the figure's top)."""
+        g = GRID_INCHES
+        left = g["left"] + self.n_dods * g["panel"] + (self.n_dods - 1) * g["gap"] + 0.2
+        return [left / self.width, (self.height - top - height) / self.height, g["bar"] / self.width, height / self.height]
+
+
 def figure_grid(runs: Sequence[RunData], dods: Sequence[float], path: Path, scale: str = "shared",
-                write_slices: bool = True) -> Figure:
+                write_slices: bool = True, planes: dict[tuple[int, int], pv.PolyData] | None = None) -> Figure:
     """Write the slice grid PNG (and PDF) to ``path`` and the slice data to ``path.parent/slices/``
     (unless ``write_slices`` is False: the other grid writes the same files).
 
     ``scale="shared"``: one colour scale per block for all panels; ``"own"``: one per case (row).
     Each colour bar's axes is labelled ``scale:<array>`` (shared) or ``scale:<array>:<case>`` (own)
-    and spans its colour range. Returns the Figure.
+    and spans its colour range. ``planes``: :func:`grid_slices` of the same runs and DODs, when
+    already computed (the two grids share them). Every panel is drawn into one axes
+    (``panels``; one Axes per panel cost a second of CPU per grid). Returns the Figure.
     """
-    planes = _slices(runs, dods, path.parent / "slices" if write_slices else None)
+    planes = grid_slices(runs, dods) if planes is None else planes
+    if write_slices:
+        save_slices(runs, dods, planes, path.parent / "slices")
+    layout = GridLayout(len(runs), len(dods))
+    fig = new_figure(figsize=(layout.width, layout.height))
+    canvas = _panel_axes(fig, layout)
     shared = colour_ranges(list(planes.values()))
-    g = GRID_INCHES
-    nrows, ncols = len(BLOCKS) * len(runs), len(dods)
-    width = g["left"] + ncols * g["panel"] + (ncols - 1) * g["gap"] + 0.2 + g["bar"] + g["right"]
-    height = (g["top"] + nrows * g["panel"] + (nrows - len(BLOCKS)) * g["gap"] + (len(BLOCKS) - 1) * g["block_gap"]
-              + g["bottom"])
-    fig = new_figure(figsize=(width, height))
-
-    def box(x0: float, y_top: float, w: float, h: float) -> list[float]:
-        return [x0 / width, (height - y_top - h) / height, w / width, h / height]
-
-    block_height = len(runs) * g["panel"] + (len(runs) - 1) * g["gap"]
-    bar_left = g["left"] + ncols * g["panel"] + (ncols - 1) * g["gap"] + 0.2
     for b, (name, label, cmap) in enumerate(BLOCKS):
-        block_top = g["top"] + b * (block_height + g["block_gap"])
         for i, run in enumerate(runs):
             own = colour_ranges([planes[k] for k in planes if k[0] == i]) if scale == "own" else shared
-            y = block_top + i * (g["panel"] + g["gap"])
-            for j, dod in enumerate(dods):
-                ax = fig.add_axes(box(g["left"] + j * (g["panel"] + g["gap"]), y, g["panel"], g["panel"]))
-                _draw_panel(ax, planes.get((i, j)), name, cmap, own[name], run)
-                if b == 0 and i == 0:
-                    ax.set_title(dod_label(dod))
-                if j == 0:
-                    ax.text(-0.06, 0.5, f"{case_label(run)}\nR = {run.case.geometry.particle.radius / 1e-6:g} µm", fontsize=10,
-                            rotation=90, ha="right", va="center", transform=ax.transAxes)
+            for j in range(len(dods)):
+                _draw_panel(canvas, layout.panel(b, i, j), planes.get((i, j)), name, cmap, own[name], run)
             if scale == "own":
-                cax = fig.add_axes(box(bar_left, y + 0.1 * g["panel"], g["bar"], 0.8 * g["panel"]),
-                                   label=f"scale:{name}:{run.name}")
+                top = layout.row_top(b, i) + 0.1 * GRID_INCHES["panel"]
+                cax = fig.add_axes(layout.bar(top, 0.8 * GRID_INCHES["panel"]), label=f"scale:{name}:{run.name}")
                 fig.colorbar(colour_scale(*own[name], cmap), cax=cax, label=label if i == 0 else None)
         if scale != "own":
-            cax = fig.add_axes(box(bar_left, block_top + 0.1 * g["panel"], g["bar"], block_height - 0.2 * g["panel"]),
-                               label=f"scale:{name}")
+            cax = fig.add_axes(layout.bar(layout.row_top(b, 0) + 0.1 * GRID_INCHES["panel"],
+                                          layout.block_height - 0.2 * GRID_INCHES["panel"]), label=f"scale:{name}")
             fig.colorbar(colour_scale(*shared[name], cmap), cax=cax, label=label)
+    _grid_labels(canvas, layout, runs, dods)
     what = "one colour scale per block, shared by all panels" if scale != "own" else "each case (row) on its own colour scale"
-    fig.suptitle(f"Mid-plane (y = 0) slices, {what}; the Na-metal face is above (+z)", fontsize=10, y=1 - 0.15 / height)
+    fig.suptitle(f"Mid-plane (y = 0) slices, {what}; the Na-metal face is above (+z)", fontsize=10,
+                 y=1 - 0.15 / layout.height)
     save(fig, path, dpi=110)
     return fig
 
 
-def _draw_panel(ax, plane: pv.PolyData | None, name: str, cmap: str, clim: tuple[float, float], run: RunData) -> None:  # noqa: ANN001
-    """One panel of the grid: the rendered slice, or 'no data'."""
-    ax.set_axis_off()  # no ticks or spines (and much faster to draw)
+def _panel_axes(fig: Figure, layout: GridLayout) -> Axes:
+    """One axes over the whole figure, axis off, its data units inches from the bottom left."""
+    canvas = fig.add_axes((0.0, 0.0, 1.0, 1.0), label="panels")
+    canvas.set_axis_off()
+    canvas.set_autoscale_on(False)
+    canvas.set_xlim(0.0, layout.width)
+    canvas.set_ylim(0.0, layout.height)
+    return canvas
+
+
+def _grid_labels(canvas: Axes, layout: GridLayout, runs: Sequence[RunData], dods: Sequence[float]) -> None:
+    """Column titles (DOD, above the first row, where an axes title would be: 6 pt above the panel)
+    and each row's case label (left of its first panel)."""
+    for j, dod in enumerate(dods):
+        top = layout.panel(0, 0, j)
+        canvas.text(top.x0 + top.width / 2, top.y1 + 6 / 72, dod_label(dod), ha="center", va="baseline",
+                    fontsize=rcParams["axes.titlesize"])
+    for b in range(len(BLOCKS)):
+        for i, run in enumerate(runs):
+            box = layout.panel(b, i, 0)
+            canvas.text(box.x0 - 0.06 * box.width, box.y0 + box.height / 2,
+                        f"{case_label(run)}\nR = {run.case.geometry.particle.radius / 1e-6:g} µm", fontsize=10,
+                        rotation=90, ha="right", va="center")
+
+
+def _draw_panel(canvas: Axes, box: Bbox, plane: pv.PolyData | None, name: str, cmap: str, clim: tuple[float, float],
+                run: RunData) -> None:
+    """One panel of the grid into ``box`` (inches) of ``canvas``: the slice, or 'no data'."""
     if plane is not None and name in plane.array_names:
-        draw_plane(ax, plane, name, cmap, clim, run.snapshots[0].radius)
+        draw_plane(canvas, plane, name, cmap, clim, run.snapshots[0].radius, box)
     else:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        canvas.text(box.x0 + box.width / 2, box.y0 + box.height / 2, "no data", ha="center", va="center")
 
 
 def slice_file_name(run: RunData, dod: float) -> str:
@@ -245,6 +312,17 @@ def _profile_scale(run: RunData, snap: Snapshot, quantity: str) -> tuple[float, 
     return offset, 1.0 / run.case.material.usable_concentration
 
 
+def _profiles(runs: Sequence[RunData], dods: Sequence[float]) -> dict[tuple[int, int], dict[str, dict[str, np.ndarray]]]:
+    """The radial profile of each drawn quantity by (run index, DOD index), each snapshot sampled once."""
+    profiles = {}
+    for k, run in enumerate(runs):
+        for j, dod in enumerate(dods):
+            snap = run.snapshot_at(dod)
+            drawn = [q for q, _ in PROFILE_ROWS if snap is not None and snap.has(q)]
+            profiles[k, j] = radial_profiles_of(snap, drawn) if drawn else {}
+    return profiles
+
+
 def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> Figure:
     """c_s − c̄_s (per cycled window), σ_r, σ_θ and von Mises against r/R, one column per DOD (mean
     over rays, band = spread between rays). The concentration is shown relative to the particle mean
@@ -252,14 +330,14 @@ def radial_profiles(runs: Sequence[RunData], dods: Sequence[float], path: Path) 
     fig = new_figure(figsize=(3.3 * len(dods), 2.4 * len(PROFILE_ROWS)), layout="tight")
     axes = fig.subplots(len(PROFILE_ROWS), len(dods), squeeze=False, sharex=True)
     colours = colour_cycle()
+    profiles = _profiles(runs, dods)
     for j, dod in enumerate(dods):
         for i, (quantity, label) in enumerate(PROFILE_ROWS):
             ax = axes[i, j]
             for k, run in enumerate(runs):
-                snap = run.snapshot_at(dod)
-                if snap is None or not snap.has(quantity):
+                snap, prof = run.snapshot_at(dod), profiles[k, j].get(quantity)
+                if prof is None:
                     continue
-                prof = radial_profile(snap, quantity)
                 offset, scale = _profile_scale(run, snap, quantity)
                 colour = colours[k % len(colours)]
                 ax.plot(prof["x"], (prof["mean"] - offset) * scale, color=colour, label=case_label(run))

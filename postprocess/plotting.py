@@ -6,23 +6,36 @@ pyplot's figure list, and every figure function can return its Figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
+import numpy as np
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a process that only reads runs
+    # and writes tables (the comparison's main process, its figures drawn in workers) never loads it
+    from matplotlib.axes import Axes
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.figure import Figure
 
 VECTOR_FORMAT = ".pdf"
 """The vector copy written beside every PNG."""
+PNG_OPTIONS = {"pil_kwargs": {"compress_level": 1, "compress_type": 3}}
+"""zlib's run-length strategy (Z_RLE) at level 1, not Pillow's default (level 6): the same pixels
+encoded in 40 % of the CPU time (the comparison's eight PNGs: 1.65 → 0.69 s; level 3 alone 0.90 s),
+the files 16 % larger in all (4.2 MB instead of 3.6 MB)."""
 
 
 def new_figure(**kwargs: Any) -> Figure:
     """A Figure that belongs to no pyplot state (``Figure(**kwargs)``)."""
+    from matplotlib.figure import Figure
+
     return Figure(**kwargs)
 
 
 def colour_scale(lo: float, hi: float, cmap: str) -> ScalarMappable:
     """A mappable for a colour bar over [lo, hi] in colour map ``cmap``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     return ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
 
 
@@ -41,13 +54,49 @@ def save(fig: Figure, path: Path, dpi: int = 120, only: str | None = None) -> li
     engine = fig.get_layout_engine()
     try:
         for target in written:
-            fig.savefig(target, **({"dpi": dpi} if target.suffix == ".png" else {}))
+            fig.savefig(target, **(PNG_OPTIONS | {"dpi": dpi} if target.suffix == ".png" else {}))
             if engine is not None:  # the vector copy keeps the PNG's layout (within a point; a third less work)
                 fig.set_layout_engine("none")
     finally:
         if engine is not None:
             fig.set_layout_engine(engine)
     return written
+
+
+def freeze_minor_ticks(ax: Axes) -> None:
+    """Draw ``ax``'s minor tick marks as one line of markers per axis instead of one Tick each (the
+    same marks: the props of the axis's own minor tick, at its minor locator's positions in the
+    final view), and take the minor locator off. A Tick costs ~3 ms (five artists); a log axis over
+    a few decades has dozens. Call when the axes' limits are final (they are fixed here)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    for axis in (ax.xaxis, ax.yaxis):
+        locs = np.asarray(axis.get_minorticklocs(), dtype=float)
+        template = axis.get_minor_ticks(1)[0].tick1line
+        if template.get_visible() and len(locs):
+            marks = Line2D([], [])
+            marks.update_from(template)
+            marks.set_transform(template.get_transform())
+            marks.set_clip_on(False)
+            marks.set_zorder(axis.get_zorder())  # drawn where the axis draws its ticks
+            at, zero = _in_view(axis, locs), np.zeros(len(locs))
+            marks.set_data(*((at, zero[:len(at)]) if axis is ax.xaxis else (zero[:len(at)], at)))
+            ax.add_artist(marks)
+        axis.set_minor_locator(NullLocator())
+        axis.minorTicks.clear()
+
+
+def _in_view(axis: Any, locs: np.ndarray) -> np.ndarray:
+    """The positions of ``locs`` inside the view of ``axis`` (as its own tick update keeps them:
+    within 1e-10 of the interval in the scale's coordinates)."""
+    transform = axis.get_transform()
+    lo, hi = sorted(transform.transform(np.asarray(axis.get_view_interval(), dtype=float)))
+    at = transform.transform(locs)
+    tol = 1e-10 * max(abs(hi - lo), 1e-300)
+    return locs[(at >= lo - tol) & (at <= hi + tol)]
 
 
 def colour_cycle() -> list[str]:

@@ -25,16 +25,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from ecmx.postprocess.labels import display_name
-from ecmx.postprocess.plotting import VECTOR_FORMAT, new_figure, save
+from ecmx.postprocess.plotting import VECTOR_FORMAT, freeze_minor_ticks, new_figure, save
 from ecmx.postprocess.reference import steady_sphere
 from ecmx.postprocess.rundata import RunData, load_run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MPA = 1e-6
 AXES = ("diffusivity", "diffusivity_ratio", "radius")
@@ -226,6 +227,8 @@ def sensitivity_figure(points: Sequence[Point], names: Sequence[str], dod: float
                  f"Green: where {num} is visibly heterogeneous (spread ≥ {100 * first.heterogeneous:g} % of its cycled "
                  f"window) while {den} is uniform (≤ {100 * first.uniform:g} %); star: the shipped cases; dashed: the "
                  "long-time sphere, N₀R/(2D) and σ*/15", fontsize=9)
+    for ax in axes.flat:  # unlabelled minor ticks of the log axes: one line of marks each (seconds less)
+        freeze_minor_ticks(ax)
     save(fig, path, only=only)
     return fig
 
@@ -257,8 +260,6 @@ def _draw_column(axes: Sequence[Any], x: np.ndarray, chosen: Sequence[Point], nu
                 ax.plot(x[k], values[k], "*", color=colour, ms=14, mec="k", mew=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for scale in (ax.xaxis, ax.yaxis):
-            scale.set_minor_formatter(NullFormatter())  # mathtext labels on every minor tick are slow
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for level in (chosen[0].heterogeneous, chosen[0].uniform):

@@ -105,37 +105,49 @@ def radial_profile(snapshot: Snapshot, quantity: str, samples: int = 60) -> dict
     Returns ``{"x", "mean", "min", "max"}``: the mean over the rays and their spread. A
     spherically symmetric run gives its nodal (or per-cell, as steps) values directly.
     """
-    values = snapshot.values(quantity)
-    R = snapshot.radius
-    if snapshot.coordinate_system == "spherical":
-        r = snapshot.grid.points[:, 0] - snapshot.centre[0]
-        if snapshot.association(quantity) == "point":
-            order = np.argsort(r)
-            x, v = r[order] / R, values[order]
-        else:
-            lines = snapshot.grid.cells_dict[pv.CellType.LINE]
-            ends = np.sort(r[lines], axis=1)
-            order = np.argsort(ends[:, 0])
-            x = ends[order].ravel() / R
-            v = np.repeat(values[order], 2)
-        return {"x": x, "mean": v, "min": v, "max": v}
+    return radial_profiles(snapshot, [quantity], samples)[quantity]
 
-    grid = snapshot.scalar_grid([quantity])
+
+def radial_profiles(snapshot: Snapshot, quantities: list[str], samples: int = 60) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`radial_profile` of each of ``quantities`` (all of which the snapshot has), the rays
+    sampled once for all of them."""
+    if snapshot.coordinate_system == "spherical":
+        return {q: _spherical_profile(snapshot, q) for q in quantities}
+    grid = snapshot.scalar_grid(quantities)
     x = np.linspace(0.0, 0.995, samples)
     dirs = ray_directions(snapshot.coordinate_system)
     origin = snapshot.centre if snapshot.coordinate_system == "cartesian" else np.zeros(3)
-    points = (origin[None, None, :] + R * x[None, :, None] * dirs[:, None, :]).reshape(-1, 3)
+    points = (origin[None, None, :] + snapshot.radius * x[None, :, None] * dirs[:, None, :]).reshape(-1, 3)
     probe = pv.PolyData(points).sample(grid)
-    sampled = np.asarray(probe.point_data[quantity], dtype=float).reshape(len(dirs), samples)
     valid = np.asarray(probe.point_data["vtkValidPointMask"], dtype=bool).reshape(len(dirs), samples)
-    sampled = np.where(valid, sampled, np.nan)
     keep = valid.any(axis=0)
-    return {
-        "x": x[keep],
-        "mean": np.nanmean(sampled[:, keep], axis=0),
-        "min": np.nanmin(sampled[:, keep], axis=0),
-        "max": np.nanmax(sampled[:, keep], axis=0),
-    }
+    profiles = {}
+    for quantity in quantities:
+        sampled = np.asarray(probe.point_data[quantity], dtype=float).reshape(len(dirs), samples)
+        sampled = np.where(valid, sampled, np.nan)
+        profiles[quantity] = {
+            "x": x[keep],
+            "mean": np.nanmean(sampled[:, keep], axis=0),
+            "min": np.nanmin(sampled[:, keep], axis=0),
+            "max": np.nanmax(sampled[:, keep], axis=0),
+        }
+    return profiles
+
+
+def _spherical_profile(snapshot: Snapshot, quantity: str) -> dict[str, np.ndarray]:
+    """The radial profile of a spherically symmetric run: its nodal (or per-cell, as steps) values."""
+    values = snapshot.values(quantity)
+    r = snapshot.grid.points[:, 0] - snapshot.centre[0]
+    if snapshot.association(quantity) == "point":
+        order = np.argsort(r)
+        x, v = r[order] / snapshot.radius, values[order]
+    else:
+        lines = snapshot.grid.cells_dict[pv.CellType.LINE]
+        ends = np.sort(r[lines], axis=1)
+        order = np.argsort(ends[:, 0])
+        x = ends[order].ravel() / snapshot.radius
+        v = np.repeat(values[order], 2)
+    return {"x": x, "mean": v, "min": v, "max": v}
 
 
 def peak(snapshot: Snapshot, quantity: str, kind: str = "max") -> float:

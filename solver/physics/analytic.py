@@ -24,7 +24,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 SERIES_TERMS = 119
 """Terms of the constant-flux series (exp(−α²τ) < 1e-16 for τ ≥ 2.6e-4 at 119 terms)."""
@@ -97,6 +96,8 @@ def steady_sphere_stresses(x: np.ndarray, stress_scale: float) -> dict[str, np.n
 @functools.cache
 def _eigenvalues() -> np.ndarray:
     """The positive roots α_n of tan α = α, n = 1 … SERIES_TERMS."""
+    from scipy.optimize import brentq  # only here: scipy.optimize costs 0.7 s to import (the report reads SteadySphere)
+
     return np.array([brentq(lambda a: np.tan(a) - a, n * np.pi + 1e-9, n * np.pi + np.pi / 2 - 1e-9)
                      for n in range(1, SERIES_TERMS + 1)])
 

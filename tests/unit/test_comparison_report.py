@@ -138,7 +138,8 @@ def test_3d_view_renders_without_a_display(tmp_path: Path) -> None:
         "runs = [load_run(write_fake_run(out / m, fake_case(m, 'particle-in-electrolyte'))) for m in ('nvp', 'hev')]\n"
         "runs.append(load_run(write_fake_run(out / 'one-d', fake_case('nvp', 'sphere-1d'))))\n"
         "fig = particle_views(runs, (0.1, 0.9), out / 'view.png')\n"
-        "print('FIGURE' if fig is not None else 'NONE', len(fig.axes) if fig is not None else 0)\n"
+        "print('FIGURE' if fig is not None else 'NONE', sum(len(ax.images) for ax in fig.axes) if fig is not None else 0,\n"
+        "      len([ax for ax in fig.axes if ax.get_label() == '<colorbar>']) if fig is not None else 0)\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["PYTHONPATH"] = f"{ROOT / 'tests'}:{env.get('PYTHONPATH', '')}"
@@ -148,8 +149,8 @@ def test_3d_view_renders_without_a_display(tmp_path: Path) -> None:
     if "NONE" in result.stdout:  # a machine without off-screen GL: one clear line, no crash
         assert "3D particle view skipped: off-screen rendering is not available" in result.stderr
         pytest.skip("no off-screen rendering on this machine")
-    # 2 runs × 2 quantities × 2 depths of discharge panels, plus one colour bar per row
-    assert "FIGURE 12" in result.stdout, result.stdout
+    # 2 runs × 2 quantities × 2 depths of discharge images, and one colour bar per row
+    assert "FIGURE 8 4" in result.stdout, result.stdout
     import matplotlib.image
 
     image = matplotlib.image.imread(tmp_path / "view.png")

@@ -113,3 +113,50 @@ def test_the_pdf_keeps_the_layout_of_the_png(tmp_path: Path, monkeypatch: pytest
     assert len(laid_out) == 1 and isinstance(fig.get_layout_engine(), TightLayoutEngine)
     save(fig, tmp_path / "b.png", only=".pdf")  # a PDF alone is laid out for itself
     assert len(laid_out) == 2
+
+
+def test_the_two_grids_compute_their_slices_once_per_runs_and_depths(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """grid and grid_own share the mid-plane slices: once in this process, once per worker for the
+    same runs and depths of discharge, again for other depths."""
+    from ecmx.postprocess import figure_jobs, figures
+
+    calls: list[tuple[float, ...]] = []
+    real = figures.grid_slices
+    monkeypatch.setattr(figures, "grid_slices", lambda runs, dods: calls.append(tuple(dods)) or real(runs, dods))
+    run = load_run(write_fake_run(tmp_path / "one-d", fake_case("nvp", "sphere-1d"), dods=DODS))
+    functions = figure_jobs.figure_functions([run], DODS)
+    functions["grid"](tmp_path / "a" / "grid.png")
+    functions["grid_own"](tmp_path / "a" / "own.png")
+    assert calls == [DODS]
+    figure_jobs._planes.cache_clear()
+    directories = [str(run.directory)]
+    assert figure_jobs.draw_figure("grid", directories, list(DODS), str(tmp_path / "b" / "grid.png"), True)
+    assert figure_jobs.draw_figure("grid_own", directories, list(DODS), str(tmp_path / "b" / "own.png"), False)
+    assert figure_jobs.draw_figure("grid", directories, [0.9], str(tmp_path / "c" / "grid.png"), True)
+    assert calls == [DODS, DODS, (0.9,)]
+    assert sorted(p.name for p in (tmp_path / "c" / "slices").glob("*.vtp")) == [figures.slice_file_name(run, 0.9)]
+
+
+def test_3d_images_without_multisampling_differ_only_on_the_outline(tmp_path: Path) -> None:
+    """The plotter renders without multisample anti-aliasing (half the CPU of pyvista's 8 samples):
+    the images differ from 8-sample ones on edge pixels only."""
+    import numpy as np
+
+    from ecmx.postprocess import view3d
+
+    run = load_run(write_fake_run(tmp_path / "nvp", fake_case("nvp", "particle-in-electrolyte"), dods=DODS))
+    surface = view3d.cut_particle(run, run.snapshot_at(DODS[0]))
+    try:
+        plotter = view3d.new_plotter()
+    except Exception as exc:  # noqa: BLE001  (no off-screen GL here: nothing to compare)
+        pytest.skip(f"no off-screen rendering on this machine ({exc})")
+    try:
+        assert plotter.ren_win.GetMultiSamples() == 0
+        plain = view3d.render(surface, "c_ratio", "viridis", (0.0, 1.0), plotter)
+        plotter.ren_win.SetMultiSamples(8)
+        smooth = view3d.render(surface, "c_ratio", "viridis", (0.0, 1.0), plotter)
+    finally:
+        plotter.close()
+    differ = np.abs(plain.astype(int) - smooth.astype(int)).max(axis=-1) > 32
+    drawn = (plain != 255).any(axis=-1)
+    assert drawn.mean() > 0.1 and differ.mean() < 0.02

@@ -1,0 +1,81 @@
+"""ecmx.postprocess.plotting: the cheaper ways of drawing the same figure are the same pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+
+from ecmx.postprocess.plotting import freeze_minor_ticks, new_figure, save
+
+
+def _log_figure() -> tuple:  # noqa: ANN202
+    fig = new_figure(figsize=(4, 3))
+    ax = fig.add_subplot()
+    ax.plot([1e-17, 3e-15, 1e-14], [0.4, 2e-2, 5e-4], "o-")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return fig, ax
+
+
+def test_frozen_minor_ticks_are_the_same_marks_without_tick_objects(tmp_path: Path) -> None:
+    fig, _ = _log_figure()
+    save(fig, tmp_path / "ticks.png", only=".png")
+    fig, ax = _log_figure()
+    expected = {"x": ax.xaxis.get_minorticklocs(), "y": ax.yaxis.get_minorticklocs()}
+    freeze_minor_ticks(ax)
+    save(fig, tmp_path / "frozen.png", only=".png")
+    assert ax.xaxis.minorTicks == [] and ax.yaxis.minorTicks == []
+    xs, ys = ax.lines[-2].get_xdata(), ax.lines[-1].get_ydata()  # the marks, after the plotted line
+    lo, hi = ax.get_xlim()
+    assert np.array_equal(xs, [v for v in expected["x"] if lo <= v <= hi]) and len(xs) > 20
+    lo, hi = ax.get_ylim()
+    assert np.array_equal(ys, [v for v in expected["y"] if lo <= v <= hi]) and len(ys) > 20
+    a, b = (matplotlib.image.imread(tmp_path / name) for name in ("ticks.png", "frozen.png"))
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_the_3d_views_images_in_one_axes_are_the_pixels_of_one_axes_per_image(tmp_path: Path) -> None:
+    """view3d.image_grid places its images, titles and colour bars where subplots with
+    ``fig.colorbar(ax=..., fraction=0.06)`` (the former layout) put them, its images trimmed to
+    what is not white background: the same PNG (to resampling round-off)."""
+    from ecmx.postprocess import view3d
+    from ecmx.postprocess.plotting import colour_scale
+
+    rng = np.random.default_rng(3)
+    dods, labels = (0.1, 0.5, 0.9), ["NVP\nc", "NVP\nvM"]
+    images = {(i, j): np.full((60, 60, 3), 255, dtype=np.uint8) for i in range(2) for j in range(3)}
+    for k, image in enumerate(images.values()):  # a particle on white (trimmed to it) ...
+        image[10 + k:50, 15:40 + k] = (rng.random((40 - k, 25 + k, 3)) * 254).astype(np.uint8)
+    images[(0, 2)] = (rng.random((60, 60, 3)) * 255).astype(np.uint8)  # ... or no background at all
+    del images[(1, 1)]  # a missing snapshot leaves its panel empty
+    scales = {0: colour_scale(0.0, 1.0, "viridis"), 1: colour_scale(2.0, 40.0, "inferno")}
+    save(view3d.image_grid(images, scales, labels, dods), tmp_path / "one.png", dpi=110, only=".png")
+    fig = new_figure(figsize=(2.3 * 3 + 1.6, 2.3 * 2 + 0.6))
+    for (i, j), image in images.items():
+        ax = fig.add_subplot(2, 3, i * 3 + j + 1)
+        ax.imshow(image)
+        ax.set_axis_off()
+        if i == 0:
+            ax.set_title(f"DOD {100 * dods[j]:.0f} %", fontsize=10)
+        if j == 2:
+            fig.colorbar(scales[i], ax=ax, fraction=0.06, label=labels[i])
+    fig.suptitle("Particle with the front half (y < 0) cut away; the Na-metal face is above (+z)", fontsize=9)
+    save(fig, tmp_path / "each.png", dpi=110, only=".png")
+    a, b = (matplotlib.image.imread(tmp_path / name) for name in ("one.png", "each.png"))
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1.01 / 255  # resampling round-off at most
+    assert np.mean(a != b) < 1e-3
+
+
+def test_the_report_module_loads_no_plotting_library() -> None:
+    """A process that reads runs and writes tables and the report, its figures drawn in worker
+    processes (``ecmx compare``'s main process), imports neither matplotlib nor scipy.optimize."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport ecmx.postprocess.report, ecmx.postprocess.figure_jobs, ecmx.postprocess.sensitivity\n"
+            "print(sorted(m for m in ('matplotlib', 'scipy.optimize') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
