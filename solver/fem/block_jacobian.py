@@ -10,8 +10,8 @@ sphere-1d run (43 DOFs, nine blocks, one rank) 0.62–0.68 ms per Jacobian throu
 :class:`BlockJacobian` assembles the same compiled Jacobian blocks (:attr:`NonlinearProblem.J`) in the same
 order through the same kernels into the same local submatrices (x copied into the unknowns by
 :class:`~ecmx.solver.fem.block_residual.BlockArrays`), so the matrix is DOLFINx's bit for bit; it
-is the Jacobian callback where :class:`~ecmx.solver.fem.fused_jacobian.FusedJacobian` fuses nothing.
-Collective.
+is the Jacobian callback where :class:`~ecmx.solver.fem.fused_jacobian.FusedJacobian` fuses nothing, and
+assembles the blocks that one does not fuse (:meth:`BlockJacobian.add_blocks`). Collective.
 """
 
 from __future__ import annotations
@@ -33,36 +33,52 @@ from ecmx.solver.fem.block_residual import BlockArrays
 
 
 class BlockJacobian:
-    """The Jacobian of one residual form per unknown block, assembled block by block into a blocked AIJ matrix.
+    """Jacobian blocks of a blocked system, assembled block by block into a blocked AIJ matrix.
 
     Args:
-        jacobian: the compiled Jacobian blocks (rows by unknowns; None for an empty block).
+        blocks: (row, column, compiled block form) of every block to assemble, in assembly order.
         unknowns: the unknowns, in block order (set to x before assembly).
     """
 
-    def __init__(self, jacobian: Sequence[Sequence[fem.Form | None]], unknowns: Sequence[fem.Function]) -> None:
+    def __init__(self, blocks: Sequence[tuple[int, int, fem.Form]], unknowns: Sequence[fem.Function]) -> None:
         self._unknowns = list(unknowns)
-        self._blocks = [(i, j, form._cpp_object) for i, row in enumerate(jacobian)
-                        for j, form in enumerate(row) if form is not None]
+        self.blocks: list[tuple[int, int, fem.Form]] = list(blocks)
+        """The blocks assembled: (row, column, compiled form)."""
+        self._compiled = [(i, j, form._cpp_object) for i, j, form in self.blocks]
         index_sets = create_index_sets([(u.function_space.dofmap.index_map, u.function_space.dofmap.index_map_bs)
                                         for u in self._unknowns])
-        self._index_sets = list(index_sets)
+        self.index_sets: list[PETSc.IS] = list(index_sets)
+        """Each unknown's local indices in the blocked matrix (owned and ghost)."""
         self._arrays: BlockArrays | None = None
+
+    @classmethod
+    def of(cls, jacobian: Sequence[Sequence[fem.Form | None]], unknowns: Sequence[fem.Function]) -> BlockJacobian:
+        """All blocks of ``jacobian`` (rows by unknowns; None for an empty block), row by row."""
+        return cls([(i, j, form) for i, row in enumerate(jacobian) for j, form in enumerate(row) if form is not None],
+                   unknowns)
 
     def attach(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
         """Make this the Jacobian callback of ``problem``'s SNES (its matrix A, no separate preconditioner)."""
         if problem.P_mat is not None:
             raise ValueError("a block Jacobian does not assemble a separate preconditioner matrix")
-        self._arrays = BlockArrays(problem.x, self._unknowns)
+        self.prepare(problem)
         problem.solver.setJacobian(self._assemble, problem.A)
 
-    def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
-        """The Jacobian at x into A (unknowns set to x first, as DOLFINx does)."""
+    def prepare(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
+        """Work out the copies from ``problem``'s x into the unknowns (before :meth:`add_blocks`)."""
+        self._arrays = BlockArrays(problem.x, self._unknowns)
+
+    def add_blocks(self, x: PETSc.Vec, A: PETSc.Mat) -> None:
+        """The unknowns set to x, A zeroed and the blocks added (local numbering; A not finalised). Collective."""
         self._arrays.assign(x)
         A.zeroEntries()
-        iss = self._index_sets
-        for i, j, form in self._blocks:
+        iss = self.index_sets
+        for i, j, form in self._compiled:
             sub = A.getLocalSubMatrix(iss[i], iss[j])
             _assemble_block(sub, form, pack_constants(form), pack_coefficients(form), [], True)
             A.restoreLocalSubMatrix(iss[i], iss[j], sub)
+
+    def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
+        """The Jacobian at x into A (unknowns set to x first, as DOLFINx does)."""
+        self.add_blocks(x, A)
         A.assemble()

@@ -16,7 +16,8 @@ unknown's dofs (θ on the particle side, ĉ and φ̂_e on the electrolyte side, 
 V̂ at every node: the P1 basis sums to one). Every Γ block had evaluated the Butler–Volmer flux and the
 OCV table again; measured on the NVP sphere at 9 701 DOFs (one rank): the eleven Γ blocks 43 ms, the Γ
 group 11 ms (kernel and insertion), the Jacobian 65 → 43 ms. Exterior-facet integrals, and every block
-outside a group, are assembled as before.
+outside a group, are assembled block by block as DOLFINx does
+(:class:`~ecmx.solver.fem.block_jacobian.BlockJacobian`, prepared once).
 
 Measured on cases/nvp.yaml's mesh (3 053 DOFs, 5 547 electrolyte cells, one rank, CPU time):
 the four electrolyte cell blocks 17.4 ms, the fused kernel 5.7 ms + 1.5 ms to add its values.
@@ -42,13 +43,12 @@ import dolfinx.la
 import numpy as np
 import ufl
 from dolfinx import fem
-from dolfinx.cpp.fem.petsc import assemble_matrix as _assemble_block
-from dolfinx.cpp.la.petsc import create_index_sets
 from dolfinx.fem.forms import derivative_block
 from petsc4py import PETSc
 from ufl.algorithms.apply_algebra_lowering import apply_algebra_lowering
 from ufl.algorithms.apply_derivatives import apply_derivatives
 
+from ecmx.solver.fem.block_jacobian import BlockJacobian
 from ecmx.solver.fem.interface_space import interface_space, interface_targets, split_interface
 
 
@@ -187,7 +187,7 @@ class FusedJacobian:
         fused: list[list[ufl.Integral]] = [[] for _ in groups]  # one Form of each list at the end (a Form per
         # sum would traverse every integrand again)
         self._pairs = [np.zeros((count, count), dtype=bool) for _, count in groups]  # blocks with cell integrals
-        self._blocks: list[tuple[int, int, fem.Form]] = []
+        blocks: list[tuple[int, int, fem.Form]] = []
         n = len(self._unknowns)
         parent = interface_space(self._unknowns, jacobian)  # P1 on the parent mesh: all Γ blocks in one kernel
         interface: list[ufl.Integral] = []
@@ -207,7 +207,7 @@ class FusedJacobian:
                     interface_pairs[i, j] = True
                 compiled = fem.form(other, entity_maps=self._entity_maps) if other is not None else None
                 if compiled is not None and compiled._cpp_object.integral_types:  # zero blocks compile to no integral
-                    self._blocks.append((i, j, compiled))
+                    blocks.append((i, j, compiled))
         self._fused_ufl = [(self._group_targets(group), form, pairs)
                            for group, form, pairs in zip(groups, map(_form_of, fused), self._pairs, strict=True)
                            if form is not None]
@@ -215,8 +215,8 @@ class FusedJacobian:
             blocked, unknowns, maps = self._blocked_space(parent, n), self._unknowns, self._entity_maps
             self._fused_ufl.append((lambda iss: interface_targets(blocked, unknowns, maps, [i.getIndices() for i in iss]),
                                     ufl.Form(interface), interface_pairs))
+        self._rest = BlockJacobian(blocks, self._unknowns)  # the blocks outside the fused groups
         self._groups: list[_Group] = []  # compiled with the first matrix
-        self._index_sets: list[PETSc.IS] = []
 
     def _component_integrals(self, block: ufl.Form, space: fem.FunctionSpace, count: int,
                              components: tuple[int, int]) -> list[ufl.Integral]:
@@ -246,6 +246,7 @@ class FusedJacobian:
         """Make this the Jacobian callback of ``problem``'s SNES (its matrix A, no separate preconditioner)."""
         if problem.P_mat is not None:
             raise ValueError("a fused Jacobian does not assemble a separate preconditioner matrix")
+        self._rest.prepare(problem)
         if not self._groups:
             self._build_groups(problem.A)
         # the Γ group adds exact zeros at nodes of a facet's far-side cell that belong to the unknown through
@@ -256,9 +257,7 @@ class FusedJacobian:
 
     def _build_groups(self, A: PETSc.Mat) -> None:
         """Compile the fused forms and the insertion pattern of each group into A's local numbering."""
-        index_sets = create_index_sets([(u.function_space.dofmap.index_map, u.function_space.dofmap.index_map_bs)
-                                        for u in self._unknowns])
-        self._index_sets = list(index_sets)
+        index_sets = self._rest.index_sets
         n_local = A.getLGMap()[0].getSize()
         for targets_of, form, pairs in self._fused_ufl:
             compiled = fem.form(form, entity_maps=self._entity_maps)
@@ -268,14 +267,7 @@ class FusedJacobian:
 
     def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
         """The Jacobian at x into A: the remaining blocks as DOLFINx assembles them, then the fused groups."""
-        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        dolfinx.fem.petsc.assign(x, self._unknowns)
-        A.zeroEntries()
-        iss = self._index_sets
-        for i, j, form in self._blocks:
-            sub = A.getLocalSubMatrix(iss[i], iss[j])
-            _assemble_block(sub, form._cpp_object, fem.pack_constants(form), fem.pack_coefficients(form), [], True)
-            A.restoreLocalSubMatrix(iss[i], iss[j], sub)
+        self._rest.add_blocks(x, A)
         for group in self._groups:
             group.add_to(A)
         A.assemble()

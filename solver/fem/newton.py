@@ -360,7 +360,7 @@ class CoupledNewton:
         if self._fused is not None:
             self._fused.attach(problem)
         else:  # DOLFINx's blocked Jacobian, prepared once
-            BlockJacobian(problem.J, self._unknowns).attach(problem)
+            BlockJacobian.of(problem.J, self._unknowns).attach(problem)
         residual = BlockResidual(problem.F, self._unknowns, self._before_assembly)
         residual.attach(problem)
         self._block_residuals[id(problem)] = residual

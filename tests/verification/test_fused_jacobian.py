@@ -61,7 +61,7 @@ def test_interface_blocks_in_one_kernel_in_3d():
     problem = CellProblem(particle_in_box_mesh(size=0.8, interface_size=0.4), case)
     fused = problem._newton._fused
     assert len(fused._groups) == 2  # the (ĉ, φ̂_e) cell group and the Γ group
-    assert all(fem.IntegralType.interior_facet not in form._cpp_object.integral_types for _, _, form in fused._blocks)
+    assert all(fem.IntegralType.interior_facet not in form._cpp_object.integral_types for _, _, form in fused._rest.blocks)
     interface = fused._groups[1]
     assert interface.form.function_spaces[0].dofmap.index_map_bs == 4
     fused_values, blocked = fused_and_blocked(problem, -5 * problem.capacity_C / 3600.0)
