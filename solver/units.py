@@ -70,6 +70,7 @@ SIMPLE_UNITS: dict[str, tuple[str, float, float]] = {
     "mol/m^3": ("mol/m^3", 1.0, 0.0), "kg/m^3": ("kg/m^3", 1.0, 0.0), "g/cm^3": ("kg/m^3", 1e3, 0.0),
     "g/mol": ("kg/mol", 1e-3, 0.0), "kg/mol": ("kg/mol", 1.0, 0.0),
     "Pa": ("Pa", 1.0, 0.0), "kPa": ("Pa", 1e3, 0.0), "MPa": ("Pa", 1e6, 0.0), "GPa": ("Pa", 1e9, 0.0),
+    "A/kg": ("A/kg", 1.0, 0.0), "mA/g": ("A/kg", 1.0, 0.0), "A/g": ("A/kg", 1e3, 0.0),
 }
 _SIMPLE = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?) +(\S+)")
 

@@ -105,7 +105,10 @@ class PointEvaluator:
     def _combine(self, functions: Mapping[str, fem.Function], local: dict[str, np.ndarray],
                  priority: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every rank's values, each point from the rank with the lowest ``priority`` (default: the
-        lowest rank) that has one; NaN where none has."""
+        lowest rank) that has one; NaN where none has. On one rank: its own values, nothing gathered
+        (the probes of every accepted step)."""
+        if self.mesh.comm.size == 1:
+            return {name: values if functions[name].ufl_shape else values[:, 0] for name, values in local.items()}
         gathered = self.mesh.comm.allgather((local, priority))
         out = {}
         for name, values in local.items():

@@ -471,3 +471,28 @@ def test_unknown_library_entry_hints_list_the_right_kind(case_dir):
     assert "unknown library entry 'seawater': expected one of naclo4-ec-pc or" in electrolyte
     material = str(_error(case_dir, "material=unobtainium"))
     assert "nvp" in material and "naclo4-ec-pc" not in material
+
+
+def test_a_text_read_again_is_parsed_once_and_each_reader_gets_its_own_copy(tmp_path, monkeypatch):
+    """A comparison re-reads its case and library files per variant: the same text is parsed once, and a
+    caller that changes what it got does not change what the next reader gets."""
+    from ecmx.solver.config import safe_yaml
+
+    parses = []
+    monkeypatch.setattr(safe_yaml, "_parse", lambda text: parses.append(text) or yaml.load(text, Loader=safe_yaml.SafeYAMLLoader))
+    safe_yaml._parsed.cache_clear()
+    text = "base: &b {a: 1, b: [1, 2]}\nother: *b\n"
+    first = _read(tmp_path, text)
+    first["base"]["b"].append(3)
+    first["new"] = 1
+    second = _read(tmp_path, text)
+    assert second == {"base": {"a": 1, "b": [1, 2]}, "other": {"a": 1, "b": [1, 2]}}
+    assert second["base"] is second["other"]  # an alias is still one object, as PyYAML makes it
+    assert len(parses) == 1
+    safe_yaml._parsed.cache_clear()
+
+
+def test_refused_yaml_is_refused_again_when_read_again(tmp_path):
+    for _ in range(2):
+        with pytest.raises(CaseError, match="duplicate key"):
+            _read(tmp_path, "a: 1\na: 2\n")
