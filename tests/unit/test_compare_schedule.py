@@ -35,11 +35,44 @@ def _summary(directory: Path, case, wall: float, changes: dict | None = None) ->
 
 
 def test_without_earlier_runs_the_plan_orders_3d_two_way_first(planned, tmp_path):
-    """A fresh directory: the 3D two-way runs, then the 3D one-way runs, then the 16 sphere-1d runs."""
+    """A fresh directory: the 3D two-way runs, then the 3D one-way runs (each HE-V, the wider window,
+    before NVP), then the 16 sphere-1d runs."""
     cases, dirs = planned
     order = [cases[i] for i in longest_first(cases, [tmp_path / d for d in dirs])]
-    assert [c.name for c in order[:4]] == ["nvp-two-way", "hev-two-way", "nvp", "hev"]
+    assert [c.name for c in order[:4]] == ["hev-two-way", "nvp-two-way", "hev", "nvp"]
     assert {c.geometry.kind for c in order[4:]} == {"sphere-1d"} and len(order) == 20
+
+
+def _ends(order: list[str], walls: dict[str, float], workers: int = 2) -> tuple[float, list[list[str]]]:
+    """When the last run ends and each worker's runs, the runs started in ``order`` on free workers."""
+    free, runs = [0.0] * workers, [[] for _ in range(workers)]
+    for name in order:
+        w = free.index(min(free))
+        free[w] += walls[name]
+        runs[w].append(name)
+    return max(free), runs
+
+
+def test_a_fresh_directory_puts_the_two_hev_runs_on_different_workers(planned, tmp_path):
+    """Measured on main (bench_compare, 2 workers): HE-V's 3D runs are the longer of each coupling.
+    Started in the planned order, the two workers end together (21.5 s) instead of one running both
+    HE-V runs (23.4 s)."""
+    cases, dirs = planned
+    walls = {"hev-two-way": 12.8, "nvp-two-way": 10.9, "hev": 10.6, "nvp": 8.5}
+    order = [cases[i].name for i in longest_first(cases, [tmp_path / d for d in dirs])][:4]
+    end, runs = _ends(order, walls)
+    assert all(sum(name.startswith("hev") for name in worker) == 1 for worker in runs)
+    assert end == pytest.approx(21.5) and _ends(["nvp-two-way", "hev-two-way", "nvp", "hev"], walls)[0] == 23.4
+
+
+def test_planned_cost_grows_with_the_window(planned):
+    """HE-V (θ 0.267-0.933) sweeps 4/3 of NVP's window (0.25-0.75) on the same mesh and protocol."""
+    cases, _ = planned
+    nvp, hev = cases[0], cases[1]
+    assert hev.material.name == "hev" and hev.geometry == nvp.geometry
+    lo, hi = hev.material.stoichiometry_window
+    assert nvp.material.stoichiometry_window == (0.25, 0.75) and hi - lo == pytest.approx(2 / 3, abs=1e-3)
+    assert planned_cost(hev) - 0.5 == pytest.approx((planned_cost(nvp) - 0.5) * (hi - lo) / 0.5, rel=1e-12)
 
 
 def test_planned_cost_grows_with_the_mesh_and_the_coupling(planned):
