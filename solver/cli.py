@@ -8,6 +8,7 @@ traceback and without writing anything. A run that fails during the solve exits 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -570,8 +571,13 @@ def paraview(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. The command's objects are frozen out of the interpreter's last
+    garbage collections when it ends (the process exits next; ``ecmx compare``'s parent spent
+    0.2-0.5 s there): files are closed, MPI finalized and exit handlers run as before."""
+    try:
+        app()
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":

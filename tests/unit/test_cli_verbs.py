@@ -125,3 +125,22 @@ def test_run_resume_refusals(case_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert not (case_dir / "res").exists() and not (case_dir / "res.partial").exists()
     result = _invoke("run", "case.yaml", "--resume", "--overwrite")
     assert result.exit_code == 2 and "give one of them" in _plain(result.output)
+
+
+@pytest.mark.parametrize("argv", [["ecmx", "--help"], ["ecmx", "compare", "no-such-file.yaml"]])
+def test_the_command_freezes_its_objects_before_the_interpreter_ends(monkeypatch, argv):
+    """The last garbage collections of a finished command are skipped (gc.freeze: the process exits
+    next), whether the command succeeded or not."""
+    import gc
+    import sys
+
+    from ecmx.solver import cli
+
+    monkeypatch.setattr(sys, "argv", argv)
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit):
+            cli.main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
