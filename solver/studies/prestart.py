@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ecmx.solver.studies.workers import process_pool, terminate_workers
+from ecmx.solver.studies.workers import main_not_reimported, process_pool, terminate_workers
 
 LAUNCHER_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 """Set by mpiexec (MPICH/Hydra, Open MPI, PMIx) or Slurm: then no worker is started early."""
@@ -51,7 +51,8 @@ def prestarted_workers(workers: int | None = None) -> Iterator[Prestarted | None
         yield None
         return
     with process_pool(count) as pool:
-        for _ in range(count):  # one job per worker: each spawns a process
-            pool.submit(warm_up)
+        with main_not_reimported():
+            for _ in range(count):  # one job per worker: each spawns a process (all of them now)
+                pool.submit(warm_up)
         yield Prestarted(pool, count)
         terminate_workers(pool)  # not adopted (or adopted and ended): only warm-ups ran, end them now

@@ -53,6 +53,39 @@ def worker_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
+CLI_MODULE = "ecmx.solver.cli"
+
+
+def _is_cli(main: object) -> bool:
+    """Whether ``main`` (the ``__main__`` module) is ecmx's command line: ``python -m ecmx.solver.cli``
+    or the ``ecmx`` console script (a file that imports the CLI's ``main``)."""
+    cli = sys.modules.get(CLI_MODULE)
+    return (getattr(getattr(main, "__spec__", None), "name", None) == CLI_MODULE
+            or (cli is not None and getattr(main, "main", None) is getattr(cli, "main", None) is not None))
+
+
+@contextlib.contextmanager
+def main_not_reimported() -> Iterator[None]:
+    """Worker processes spawned inside the block do not import the parent's ``__main__`` module again
+    when it is ecmx's command line (a spawned child imports it by default: typer, rich and the CLI,
+    0.1 s of CPU per worker while every core is busy starting up). Workers run only functions of
+    ecmx's own modules, which they import by name. Any other main module (a user's script, whose
+    functions a worker may run) is left as it is."""
+    main = sys.modules.get("__main__")
+    if main is None or not _is_cli(main):
+        yield
+        return
+    spec, names = main.__spec__, main.__dict__
+    path = names.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            names["__file__"] = path
+
+
 def _exit_with_parent() -> None:
     """Ask Linux to SIGTERM this process when its parent dies (no-op elsewhere)."""
     if not sys.platform.startswith("linux"):

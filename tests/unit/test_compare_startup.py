@@ -88,3 +88,38 @@ def test_planning_the_comparison_needs_no_unit_registry(monkeypatch: pytest.Monk
     extra, _ = compare.sensitivity_plan(study)
     assert len(extra) == 16
     assert units.to_si("100 mA/g", "A/kg") == 100.0 and units.to_si("0.1 A/g", "A/kg") == 100.0
+
+
+def _preparation(monkeypatch: pytest.MonkeyPatch, main: object) -> dict:
+    """What a worker spawned inside ``main_not_reimported`` is told to import as its main module."""
+    import multiprocessing.spawn
+    import sys
+
+    from ecmx.solver.studies.workers import main_not_reimported
+
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    with main_not_reimported():
+        data = multiprocessing.spawn.get_preparation_data("worker")
+    return {k: v for k, v in data.items() if k.startswith("init_main")}
+
+
+def test_spawned_workers_do_not_import_the_command_line_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under ``ecmx`` (its console script, or ``python -m ecmx.solver.cli``) a worker does not import
+    the CLI (typer, rich) again; a user's own script stays the workers' main module; nothing of the
+    parent's main module changes after the block."""
+    import types
+
+    from ecmx.solver import cli
+
+    script = types.ModuleType("__main__")
+    script.__file__, script.__spec__, script.main = str(tmp_path / "ecmx"), None, cli.main
+    assert _preparation(monkeypatch, script) == {}
+    assert script.__file__ == str(tmp_path / "ecmx") and script.main is cli.main
+    as_module = types.ModuleType("__main__")
+    as_module.__spec__ = types.SimpleNamespace(name="ecmx.solver.cli")
+    as_module.__file__ = cli.__file__
+    assert _preparation(monkeypatch, as_module) == {}
+    assert as_module.__spec__.name == "ecmx.solver.cli" and as_module.__file__ == cli.__file__
+    user = types.ModuleType("__main__")
+    user.__file__, user.__spec__ = str(tmp_path / "study.py"), None
+    assert _preparation(monkeypatch, user) == {"init_main_from_path": str(tmp_path / "study.py")}
