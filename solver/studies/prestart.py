@@ -6,8 +6,9 @@ before it can run a case: about a second of CPU, which used to begin only after 
 read and validated the comparison file and planned its runs (another 1.5 s). ``ecmx compare``
 starts its workers first (:func:`prestarted_workers`); each imports what a run needs
 (:func:`warm_up`) while the parent validates, and :func:`ecmx.solver.studies.compare.run_comparison`
-adopts them when it wants as many workers. The workers only import: a bad input file still
-writes nothing, and ends them at once (exit status 2).
+adopts them when it wants as many workers. They are spawned without importing ``ecmx``'s command
+line again (:func:`~ecmx.solver.studies.workers.main_not_reimported`). The workers only import:
+a bad input file still writes nothing, and ends them at once (exit status 2).
 
 Nothing is started under an MPI launcher (the cases then run on the launcher's ranks) or with one
 worker.
