@@ -68,9 +68,13 @@ class BlockJacobian:
         """Work out the copies from ``problem``'s x into the unknowns (before :meth:`add_blocks`)."""
         self._arrays = BlockArrays(problem.x, self._unknowns)
 
+    def assign(self, x: PETSc.Vec) -> None:
+        """The unknowns set to x (ghosts updated; after :meth:`prepare`). Collective."""
+        self._arrays.assign(x)
+
     def add_blocks(self, x: PETSc.Vec, A: PETSc.Mat) -> None:
         """The unknowns set to x, A zeroed and the blocks added (local numbering; A not finalised). Collective."""
-        self._arrays.assign(x)
+        self.assign(x)
         A.zeroEntries()
         iss = self.index_sets
         for i, j, form in self._compiled:
