@@ -11,7 +11,9 @@ sphere-1d run (43 DOFs, nine blocks, one rank) 0.62–0.68 ms per Jacobian throu
 order through the same kernels into the same local submatrices (x copied into the unknowns by
 :class:`~ecmx.solver.fem.block_residual.BlockArrays`), so the matrix is DOLFINx's bit for bit; it
 is the Jacobian callback where :class:`~ecmx.solver.fem.fused_jacobian.FusedJacobian` fuses nothing, and
-assembles the blocks that one does not fuse (:meth:`BlockJacobian.add_blocks`). Collective.
+holds the blocks that one does not fuse, the unknowns' index sets and the copy of x into the unknowns
+(:meth:`BlockJacobian.assign`) for it (it assembles those blocks into CSR matrices of their own and puts
+all values into A through PETSc's COO interface). Collective.
 """
 
 from __future__ import annotations
