@@ -12,10 +12,10 @@ no zeroing and no assembly pass of its own. The stored pattern is the entries so
 diagonal: with the reached filter of :func:`~ecmx.solver.fem.sparsity.local_reached_entries` the pattern
 :func:`~ecmx.solver.fem.sparsity.prune_unreached_entries` preallocates.
 
-Measured on cases/nvp.yaml's mesh (3 053 DOFs, one rank, process time; bench/bench_jacobian_blocks.py):
-adding the parts' values to A row by row (``MatSetValuesLocal`` per row of each fused group, a local
-submatrix per cell for the other blocks, then ``MatAssembly``) cost about 2.4 ms of an 11 ms Jacobian; the
-copy into one buffer and ``MatSetValuesCOO`` 0.3 ms.
+Measured on cases/nvp.yaml's mesh (3 053 DOFs, one rank, process time): adding the parts' values to A row by
+row (``MatSetValuesLocal`` per row of each fused group, a local submatrix per cell for the other blocks, then
+``MatAssembly``) cost 2.4 ms of an 11 ms Jacobian alone (bench/bench_jacobian_blocks.py) and 3.5 ms of 15 ms
+inside a run (bench/bench_overhead.py); the copy into one buffer and ``MatSetValuesCOO`` 0.3 and 0.85 ms.
 """
 
 from __future__ import annotations
