@@ -20,9 +20,10 @@ part of a try of a time step and of an accepted step:
 
 Prints one row per run and, for the last run, the table per try [ms] with the share of a try that lies
 outside the Newton iterations, then every timer (CPU s, calls, ms per call; nested timers are part of
-their callers'): besides the above, the fused Jacobian groups (``_Group.add_to``) and their kernels
-(``dolfinx.fem.assemble_matrix``), the residual kernels, coefficient and constant packing, the mechanics
-fields and stress recovery, the probes and the set-up of the cell problem and of the mechanics.
+their callers'): besides the above, the Jacobian's parts (fused groups and other blocks, ``CsrPart.assemble``:
+kernels into their CSR matrices) and their insertion into A (``CooAssembly.set_values``), the residual kernels,
+coefficient and constant packing, the mechanics fields and stress recovery, the probes and the set-up of the cell
+problem and of the mechanics.
 
 Measured (2 shared cores at load 4-6, CPU s of one run, figures ±15 % between runs):
 
@@ -41,6 +42,13 @@ Measured (2 shared cores at load 4-6, CPU s of one run, figures ±15 % between r
       entries, 3 ms fields and stress recovery)
     recorder (quantities, probes, files)           0.5 (5.8 ms)              0.44 (5.4 ms)
     set-up (cell problem + mechanics; JIT cached)  1.0                       1.0
+
+With the Jacobian put into A through PETSc's COO interface (ecmx.solver.fem.coo_assembly), the same runs
+(old and new timed one after the other, same tries and Newton iterations: hev 108 / 255, nvp 86 / 151):
+a Jacobian 15.1 -> 11.9 ms (hev) and 15.1 -> 12.5 ms (nvp), of which the parts' kernels into their CSR
+matrices 10.8 and 11.4 ms and the one MatSetValuesCOO 0.84-0.87 ms (the row-by-row insertion of the fused
+groups alone had cost 3.5 ms); a Newton iteration 32.8 -> 28.5 and 29.2 -> 26.8 ms; whole run 13.1 -> 11.7 s
+and 8.2 -> 7.6 s CPU.
 
 The kernels run at DOLFINx's rate on this machine: a bare P1 mass matrix on the 5 547 electrolyte cells
 costs 2.2-2.8 ms at quadrature degree 1 or 2, with or without entity maps (on a structured unit cube
@@ -149,7 +157,7 @@ def instrument() -> None:
 
 def _instrument_parts() -> None:
     """Timers on the parts of the assemblies, the observers and the set-up (nested in the timers above)."""
-    from ecmx.solver.fem import block_residual, cell_problem, fused_jacobian, mechanics, probes
+    from ecmx.solver.fem import block_residual, cell_problem, coo_assembly, mechanics, probes
     from ecmx.solver.fem.stress_recovery import StressRecovery
 
     # isort: split
@@ -158,8 +166,8 @@ def _instrument_parts() -> None:
 
     _wrap(dolfinx.fem, "pack_coefficients", "coefficient packing")
     _wrap(dolfinx.fem, "pack_constants", "constant packing")
-    _wrap(fused_jacobian._Group, "add_to", "fused groups")
-    _wrap(dolfinx.fem, "assemble_matrix", "fused kernels")
+    _wrap(coo_assembly.CsrPart, "assemble", "Jacobian parts: kernels into CSR")
+    _wrap(coo_assembly.CooAssembly, "set_values", "Jacobian parts into A (COO)")
     _wrap(block_residual, "assemble_vector", "residual kernels")
     _wrap(mechanics.MechanicsProblem, "_update_fields", "mechanics fields")
     _wrap(StressRecovery, "update", "stress recovery")

@@ -11,7 +11,9 @@ sphere-1d run (43 DOFs, nine blocks, one rank) 0.62–0.68 ms per Jacobian throu
 order through the same kernels into the same local submatrices (x copied into the unknowns by
 :class:`~ecmx.solver.fem.block_residual.BlockArrays`), so the matrix is DOLFINx's bit for bit; it
 is the Jacobian callback where :class:`~ecmx.solver.fem.fused_jacobian.FusedJacobian` fuses nothing, and
-assembles the blocks that one does not fuse (:meth:`BlockJacobian.add_blocks`). Collective.
+holds the blocks that one does not fuse, the unknowns' index sets and the copy of x into the unknowns
+(:meth:`BlockJacobian.assign`) for it (it assembles those blocks into CSR matrices of their own and puts
+all values into A through PETSc's COO interface). Collective.
 """
 
 from __future__ import annotations
@@ -68,9 +70,13 @@ class BlockJacobian:
         """Work out the copies from ``problem``'s x into the unknowns (before :meth:`add_blocks`)."""
         self._arrays = BlockArrays(problem.x, self._unknowns)
 
+    def assign(self, x: PETSc.Vec) -> None:
+        """The unknowns set to x (ghosts updated; after :meth:`prepare`). Collective."""
+        self._arrays.assign(x)
+
     def add_blocks(self, x: PETSc.Vec, A: PETSc.Mat) -> None:
         """The unknowns set to x, A zeroed and the blocks added (local numbering; A not finalised). Collective."""
-        self._arrays.assign(x)
+        self.assign(x)
         A.zeroEntries()
         iss = self.index_sets
         for i, j, form in self._compiled:

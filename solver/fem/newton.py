@@ -356,10 +356,10 @@ class CoupledNewton:
             petsc_options=newton_options(settings.rtol, settings.atol, settings.max_iterations, linear_solver),
             entity_maps=self._entity_maps,
         )
-        prune_unreached_entries(problem, self._unknowns, self._entity_maps)  # before any assembly or set-up
-        if self._fused is not None:
+        if self._fused is not None:  # A preallocated with the entries it reaches, filled through PETSc's COO
             self._fused.attach(problem)
         else:  # DOLFINx's blocked Jacobian, prepared once
+            prune_unreached_entries(problem, self._unknowns, self._entity_maps)  # before any assembly or set-up
             BlockJacobian.of(problem.J, self._unknowns).attach(problem)
         residual = BlockResidual(problem.F, self._unknowns, self._before_assembly)
         residual.attach(problem)

@@ -140,17 +140,26 @@ def _owned_entries(A: PETSc.Mat, rows: np.ndarray, columns: np.ndarray) -> Patte
     return _pattern(owned_rows, owned_columns, (end - start, A.getSize()[1]))
 
 
+def local_reached_entries(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],
+                          entity_maps: Sequence[Any]) -> Pattern | None:
+    """:func:`reached_entries` of ``problem``'s Jacobian forms in the matrix's local indices (owned and ghost
+    rows of every block); None without entity maps or with an unknown of block size > 1 (not worked out)."""
+    if not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
+        return None
+    index_sets = create_index_sets([(u.function_space.dofmap.index_map, 1) for u in unknowns])
+    dofs = [cell_dofs(u, entity_maps, iset.getIndices()) for u, iset in zip(unknowns, index_sets, strict=True)]
+    n_local = sum(iset.getSize() for iset in index_sets)  # owned and ghost indices of every block
+    return reached_entries(problem.J, dofs, n_local)
+
+
 def prune_unreached_entries(problem: dolfinx.fem.petsc.NonlinearProblem, unknowns: Sequence[fem.Function],
                             entity_maps: Sequence[Any]) -> int:
     """Preallocate ``problem``'s Jacobian matrix again without the entries no integral reaches (unknowns of
     block size 1); returns how many stored entries were removed on all ranks. Collective."""
     A = problem.A
-    if not entity_maps or any(u.function_space.dofmap.index_map_bs != 1 for u in unknowns):
+    local = local_reached_entries(problem, unknowns, entity_maps)
+    if local is None:
         return 0
-    index_sets = create_index_sets([(u.function_space.dofmap.index_map, 1) for u in unknowns])
-    dofs = [cell_dofs(u, entity_maps, iset.getIndices()) for u, iset in zip(unknowns, index_sets, strict=True)]
-    n_local = sum(iset.getSize() for iset in index_sets)  # owned and ghost indices of every block
-    local = reached_entries(problem.J, dofs, n_local)
     row_map, column_map = A.getLGMap()
     owned = _owned_entries(A, row_map.apply(local.rows().astype(PETSc.IntType)).astype(np.int64),
                            column_map.apply(local.indices.astype(PETSc.IntType)).astype(np.int64))

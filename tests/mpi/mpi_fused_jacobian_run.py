@@ -1,7 +1,8 @@
 """Compare the fused Jacobian with DOLFINx's block-by-block assembly on the ranks it runs on; exit 0 when
 they agree to round-off, print the relative difference, the number of ghost dofs of the electrolyte, the
-longest row and column but the cell voltage's, the mallocs of the assembly and the stored entries of
-DOLFINx's pattern and of ours (:mod:`ecmx.solver.fem.sparsity`).
+longest row and column but the cell voltage's, the mallocs of the assembly, the stored entries of
+DOLFINx's pattern and of ours (:mod:`ecmx.solver.fem.sparsity`) and 1 if ours are exactly the entries some
+integral reaches and the diagonal on every rank (0 otherwise).
 
 Used by test_fused_jacobian_mpi.py under ``mpiexec -n 2``: ``python mpi_fused_jacobian_run.py``.
 """
@@ -20,6 +21,7 @@ from petsc4py import PETSc
 from support.problem_helpers import make_case, particle_in_box_mesh
 
 from ecmx.solver.fem.cell_problem import CellProblem
+from ecmx.solver.fem.sparsity import _owned_entries, local_reached_entries
 
 
 def main() -> None:
@@ -34,6 +36,7 @@ def main() -> None:
     nl.solver.computeJacobian(nl.x, nl.A, nl.A)
     mallocs = int(nl.A.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["mallocs"])
     rows, columns = pattern_extent(nl.A, problem._newton._unknowns)
+    reached = MPI.COMM_WORLD.allreduce(int(stores_reached_entries(nl, problem._newton)), op=MPI.MIN)
     blocked = dolfinx.fem.petsc.assemble_matrix(nl.J)
     blocked.assemble()
     stored = [int(m.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["nz_used"]) for m in (blocked, nl.A)]
@@ -42,8 +45,21 @@ def main() -> None:
     difference = blocked.norm(PETSc.NormType.INFINITY) / scale
     ghosts = MPI.COMM_WORLD.allreduce(problem.electrolyte.c.function_space.dofmap.index_map.num_ghosts)
     if MPI.COMM_WORLD.rank == 0:
-        print(f"RESULT {difference:.3e} {ghosts} {MPI.COMM_WORLD.size} {rows} {columns} {mallocs} {stored[0]} {stored[1]}",
-              flush=True)
+        print(f"RESULT {difference:.3e} {ghosts} {MPI.COMM_WORLD.size} {rows} {columns} {mallocs} {stored[0]} {stored[1]} "
+              f"{reached}", flush=True)
+
+
+def stores_reached_entries(nl: dolfinx.fem.petsc.NonlinearProblem, newton: object) -> bool:
+    """Whether the owned rows of the Jacobian store exactly the entries some integration entity of some rank
+    reaches and the diagonal (:mod:`ecmx.solver.fem.sparsity`), the pattern the COO preallocation must give.
+    Collective."""
+    A = nl.A
+    local = local_reached_entries(nl, newton._unknowns, newton._entity_maps)
+    row_map, column_map = A.getLGMap()
+    owned = _owned_entries(A, row_map.apply(local.rows().astype(PETSc.IntType)).astype(np.int64),
+                           column_map.apply(local.indices.astype(PETSc.IntType)).astype(np.int64))
+    indptr, indices, _ = A.getValuesCSR()
+    return np.array_equal(indptr, owned.indptr) and np.array_equal(indices, owned.indices)
 
 
 def pattern_extent(A: PETSc.Mat, unknowns: list) -> tuple[int, int]:
