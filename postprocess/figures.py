@@ -283,9 +283,8 @@ def voltage_capacity(runs: Sequence[RunData], dods: Sequence[float], path: Path)
     for run in runs:
         cap, volt = _capacity(run), run.timeseries["voltage_V"]
         (line,) = ax.plot(cap, volt, label=case_label(run))
-        for dod in dods:
-            k = np.argmin(np.abs(run.timeseries["depth_of_discharge"] - dod))
-            ax.plot(cap[k], volt[k], "o", color=line.get_color(), ms=4)
+        at = [int(np.argmin(np.abs(run.timeseries["depth_of_discharge"] - dod))) for dod in dods]
+        ax.plot(np.asarray(cap)[at], np.asarray(volt)[at], "o", color=line.get_color(), ms=4)  # one artist per run
     ax.set_xlabel("capacity delivered (mAh/g)")
     ax.set_ylabel("cell voltage vs Na$^+$/Na (V)")
     ax.grid(alpha=0.3)
@@ -371,14 +370,10 @@ def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> 
         window = run.case.material.usable_concentration
         (line,) = ax_vm.plot(dod * 100, ts["von_mises_max"][discharging] * MPA, label=case_label(run))
         ax_c.plot(dod * 100, (ts["c_max"] - ts["c_min"])[discharging] / window, color=line.get_color(), label=case_label(run))
-        for d in dods:
-            snap = run.snapshot_at(d)
-            if snap is None:
-                continue
-            if snap.has("von_mises"):
-                ax_vm.plot(100 * d, snap.values("von_mises").max() * MPA, "o", color=line.get_color(), ms=4)
-            c = snap.values("concentration")
-            ax_c.plot(100 * d, (c.max() - c.min()) / window, "o", color=line.get_color(), ms=4)
+        vm, spread = _snapshot_peaks(run, dods, window)
+        for ax, dots in ((ax_vm, vm), (ax_c, spread)):
+            if dots:  # one artist per run and axes (the dots in DOD order)
+                ax.plot(*np.transpose(dots), "o", color=line.get_color(), ms=4)
     ax_vm.set_ylabel("peak von Mises stress (MPa)")
     ax_c.set_ylabel(r"$(c_{\max}-c_{\min})$ / cycled window $c_{s,\max}(\theta_{hi}-\theta_{lo})$")
     for ax in (ax_vm, ax_c):
@@ -388,6 +383,21 @@ def peaks_vs_dod(runs: Sequence[RunData], dods: Sequence[float], path: Path) -> 
     fig.suptitle(PEAKS_SUBTITLE, fontsize=8.5)
     save(fig, path)
     return fig
+
+
+def _snapshot_peaks(run: RunData, dods: Sequence[float], window: float) -> tuple[list, list]:
+    """(DOD %, peak von Mises in MPa) and (DOD %, (c_max − c_min)/``window``) read from the snapshot
+    field files at each of ``dods`` that has a snapshot (von Mises only where it was written)."""
+    vm, spread = [], []
+    for d in dods:
+        snap = run.snapshot_at(d)
+        if snap is None:
+            continue
+        if snap.has("von_mises"):
+            vm.append((100 * d, snap.values("von_mises").max() * MPA))
+        c = snap.values("concentration")
+        spread.append((100 * d, (c.max() - c.min()) / window))
+    return vm, spread
 
 
 def surface_von_mises(runs: Sequence[RunData], path: Path, probe: str = "surface") -> Figure | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 from ecmx.postprocess.plotting import freeze_minor_ticks, new_figure, save
 
@@ -79,3 +80,66 @@ def test_the_report_module_loads_no_plotting_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _shared_figure() -> tuple:  # noqa: ANN202
+    fig = new_figure(figsize=(6, 4), layout="tight")
+    axes = fig.subplots(2, 2, sharex=True)
+    x = np.linspace(0.0, 1.0, 50)
+    for k, ax in enumerate(axes.flat):
+        ax.plot(x, 1e3 * (k + 1) * np.sin(3 * x) + 1e8, label=f"case {k}")  # an offset text on y
+        ax.fill_between(x, -x, x, alpha=0.2)
+        ax.set_ylabel(r"$\sigma_r$ (MPa)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    return fig, axes
+
+
+def test_saved_figures_have_fixed_ticks_and_the_pixels_of_matplotlibs_own_layout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """save lays a figure out once as its PNG's draw would and then fixes every axis's ticks (no
+    locator or formatter runs again at the PNG's and the PDF's draws): the PNG is byte for byte
+    the one matplotlib writes laying the figure out itself, ticks, labels and offset text alike.
+    Afterwards every axis has its own locator and formatter back."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    from ecmx.postprocess.plotting import PNG_OPTIONS
+
+    fig, axes = _shared_figure()
+    fig.savefig(tmp_path / "own.png", dpi=120, **PNG_OPTIONS)
+    fig, axes = _shared_figure()
+    own = [(ax.yaxis.get_major_locator(), ax.xaxis.get_major_formatter()) for ax in axes.flat]
+    seen, savefig = [], Figure.savefig
+
+    def recording(self: Figure, *args: object, **kwargs: object) -> None:
+        seen.append([(type(ax.yaxis.get_major_locator()), type(ax.xaxis.get_major_formatter()), ax.yaxis.get_offset_text().get_text())
+                     for ax in axes.flat])
+        savefig(self, *args, **kwargs)
+        seen[-1] = [(*before, ax.yaxis.get_offset_text().get_text()) for before, ax in zip(seen[-1], axes.flat, strict=True)]
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    save(fig, tmp_path / "fixed.png")
+    assert len(seen) == 2  # the PNG and the PDF, both drawn with fixed tickers
+    assert all(kind[:2] == (FixedLocator, FixedFormatter) for drawn in seen for kind in drawn)
+    assert all(kind[3] and kind[3] == seen[0][0][3] for drawn in seen for kind in drawn)  # offset text drawn
+    assert [(ax.yaxis.get_major_locator(), ax.xaxis.get_major_formatter()) for ax in axes.flat] == own
+    assert fig.get_layout_engine() is not None  # restored
+    assert (tmp_path / "own.png").read_bytes() == (tmp_path / "fixed.png").read_bytes()
+    assert (tmp_path / "fixed.pdf").stat().st_size > 0
+
+
+def test_the_png_is_drawn_with_the_renderer_that_laid_the_figure_out(tmp_path: Path) -> None:
+    """The layout's text extents and parsed mathtext serve the PNG's draw (one Agg renderer, as when
+    matplotlib lays the figure out inside the PNG's draw): a mathtext label is parsed once for the
+    layout and the PNG together (and twice for the PDF, whose text measurer and renderer have a
+    parser each). A layout run on a canvas of its own would measure and parse everything again."""
+    from matplotlib.mathtext import MathTextParser
+
+    fig = new_figure(figsize=(4, 3), layout="tight")
+    ax = fig.add_subplot()
+    ax.plot([0.0, 1.0], [0.0, 1.0])
+    ax.set_ylabel(r"$(c_{\max}-c_{\min})/c_{s,\max}(\theta_{hi}-\theta_{lo})$ in a test")
+    before = MathTextParser._parse_cached.cache_info().misses
+    save(fig, tmp_path / "label.png")
+    assert MathTextParser._parse_cached.cache_info().misses - before == 1 + 2
