@@ -68,7 +68,7 @@ from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
 from ecmx.solver.fem.factor_cache import FACTORS, RESPONSES, content_key, matrix_parts
 from ecmx.solver.fem.linear_response import MAX_ENTRIES as MAX_RESPONSE_ENTRIES
 from ecmx.solver.fem.linear_response import LinearResponse, load_derivative
-from ecmx.solver.fem.models import interpolate
+from ecmx.solver.fem.mechanics_nodes import nodal_indices
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
 from ecmx.solver.fem.solution_projection import SolutionProjection
@@ -105,6 +105,17 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
     },
 }
 
+
+# The direct solver's factorisation from BLR_MIN_DOFS global displacement DOFs on: block low-rank (BLR),
+# full-rank factors kept for the solves (ICNTL(35) = 3), blocks compressed only below 1e-14 of their norm
+# (CNTL(7)). Measured on the fine comparison's particle (96 777 P2 DOFs, 71M factor entries, one process):
+# 11.3 instead of 17.5 s of CPU, the displacement within 3e-11 of its peak of the full-rank factor's
+# (CNTL(7) 1e-13: 3e-10; 1e-12: 1e-9; 1e-10: 4e-9), the back-substitution as fast. Below, the fronts are
+# too small to compress (cases/nvp.yaml's particle, 6 624 DOFs: the same 0.2 s) and the full-rank
+# factor stays, which keeps the linear response (small systems only) equal to its back-substitution to
+# round-off.
+BLR_MIN_DOFS = 20_000
+BLR_OPTIONS: dict[str, Any] = {"mat_mumps_icntl_35": 3, "mat_mumps_cntl_7": 1e-14}
 
 # ``auto``: above this many global displacement DOFs on a 3D mesh the iterative solve, below it the
 # direct one. Measured (bench/bench_sphere3d.py --breakdown, 1 rank): at 193k P2 DOFs (the
@@ -307,6 +318,8 @@ class MechanicsProblem:
         global_dofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
         self.linear_solver = select_linear_solver(linear_solver, self.coordinates, global_dofs)
         options = dict(LINEAR_SOLVERS[self.linear_solver])
+        if self.linear_solver == "direct" and global_dofs >= BLR_MIN_DOFS:
+            options.update(BLR_OPTIONS)
         options.update(petsc_options or {})
         self._guess: SolutionProjection | None = None
         self.iterations = 0
@@ -356,12 +369,14 @@ class MechanicsProblem:
         displacement = fem.Function(fem.functionspace(msh, ("Lagrange", 1, (self.coordinates.mesh_dimension,))),
                                     name="displacement")
         self.fields: dict[str, fem.Function] = {"displacement": displacement, **self._recovery.fields}
+        self._displacement_nodes = nodal_indices(displacement.function_space, self.V)
         self._probes = PointEvaluator(msh, snap=True)  # particles only: surface probes take the nearest point
         self._c_p1: fem.Function | None = None
         omega = self.chemical_strain.partial_molar_volume
         if omega is not None:
             W1 = self._recovery.fields["hydrostatic"].function_space
             self.fields["harmonic_hydrostatic"] = fem.Function(W1, name="harmonic_hydrostatic")
+            self._c_nodes = nodal_indices(W1, self.concentration.function_space)
             self._c_p1 = fem.Function(W1)
             self._local_coefficient = local_hydrostatic_coefficient(omega, self.youngs_modulus, self.poissons_ratio)
 
@@ -469,12 +484,10 @@ class MechanicsProblem:
 
     def _update_fields(self) -> None:
         """The P1 fields of the current solution: displacement [m], recovered stresses, φ."""
-        displacement = self.fields["displacement"]
-        interpolate(displacement, self.u_hat)
-        displacement.x.array[:] *= self.length_unit
+        self.fields["displacement"].x.array[:] = self.u_hat.x.array[self._displacement_nodes] * self.length_unit
         self._recovery.update()
         if self._c_p1 is not None:
-            interpolate(self._c_p1, self.concentration)
+            self._c_p1.x.array[:] = self.concentration.x.array[self._c_nodes]
             self.fields["harmonic_hydrostatic"].x.array[:] = self.fields["hydrostatic"].x.array + (
                 self._local_coefficient * (self._c_p1.x.array - self.reference_concentration))
 
