@@ -67,7 +67,7 @@ from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
 from ecmx.solver.fem.factor_cache import FACTORS, RESPONSES, content_key, matrix_parts
 from ecmx.solver.fem.linear_response import MAX_ENTRIES as MAX_RESPONSE_ENTRIES
-from ecmx.solver.fem.linear_response import LinearResponse, load_derivative
+from ecmx.solver.fem.linear_response import LinearLoad, LinearResponse, load_derivative
 from ecmx.solver.fem.mechanics_nodes import nodal_indices
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
@@ -443,15 +443,24 @@ class MechanicsProblem:
         self.u_hat.x.scatter_forward()
         self._update_fields()
 
-    def _solve_system(self) -> None:
-        """The displacement into ``_solution`` by assembling the load and solving (rigid part removed)."""
-        self._strain_field.refresh()
+    def _assemble_load(self) -> None:
+        """The load at the present concentration into ``_b``, the rows of held dofs zero: B c + b₀ where the load
+        is linear in c_s (:class:`~ecmx.solver.fem.linear_response.LinearLoad`), else assembled."""
         b = self._b
+        if self._load is not None:
+            self._load.assemble(b)
+            return
+        self._strain_field.refresh()
         with b.localForm() as loc:
             loc.set(0.0)
         dolfinx.fem.petsc.assemble_vector(b, self._L)
         b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         dolfinx.fem.petsc.set_bc(b, self.bcs)
+
+    def _solve_system(self) -> None:
+        """The displacement into ``_solution`` by assembling the load and solving (rigid part removed)."""
+        self._assemble_load()
+        b = self._b
         if self._nullspace is not None:
             self._nullspace.remove(b)
         if self._guess is not None:
@@ -466,20 +475,25 @@ class MechanicsProblem:
             self._guess.add(self._solution)
 
     def _init_response(self) -> None:
-        """The linear response u = R (Z c + z₀) (:mod:`ecmx.solver.fem.linear_response`) where it applies: the
-        direct solver on one rank, a load linear in c_s, Z of at most ``MAX_ENTRIES`` values."""
+        """For a load linear in c_s (:mod:`ecmx.solver.fem.linear_response`): the load as B c + b₀, and the
+        linear response u = R (Z c + z₀) where it applies: the direct solver on one rank, Z of at most
+        ``MAX_ENTRIES`` values."""
         self._response: LinearResponse | None = None
-        n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
-        n_c = self.concentration.function_space.dofmap.index_map.size_global
-        if (self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES
-                or self.concentration.function_space.mesh is not self.mesh):
+        self._load: LinearLoad | None = None
+        if self.concentration.function_space.mesh is not self.mesh:
             return
         constant = [self._rotation] if self._rotation is not None else []
         derivative = load_derivative(self._L_ufl, self.concentration, constant)
         if derivative is None:
             return
+        self._assemble_load()
+        self._load = LinearLoad(derivative, self.concentration, self.bcs, self._b)
+        n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+        n_c = self.concentration.function_space.dofmap.index_map.size_global
+        if self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES:
+            return
         self._solve_system()
-        self._response = LinearResponse(derivative, self.concentration, self._ksp, self.bcs, self._nullspace,
+        self._response = LinearResponse(self._load, self.concentration, self._ksp, self._nullspace,
                                         self._rigid, self._solution, cache=(RESPONSES, self._factor_key))
 
     def _update_fields(self) -> None:
