@@ -23,10 +23,9 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 # isort: split
 
 import numpy as np
+import scipy.sparse
 import ufl
 from dolfinx import fem
-from mpi4py import MPI
-from petsc4py import PETSc
 from ufl.algorithms import expand_derivatives, extract_coefficients
 
 
@@ -40,71 +39,49 @@ class AveragedStressOperator:
         p1_cell_dofs, node_of_vertex: for every (owned cell, cell vertex) in cell order, the P1 dof and the
             DG node whose value goes to it.
         count: the number of cells around each P1 dof.
-        out: the averaged tensor's array (P1 dofs × 9, flat), holding the present tensor (for s₀);
-            :meth:`apply` writes it.
+        current: the present averaged tensor (P1 dofs × 9), for s₀.
 
     Raises:
         ValueError: a stress that is not affine in a coefficient.
     """
 
     def __init__(self, sigma: ufl.core.expr.Expr, coefficients: Sequence[fem.Function], space: fem.FunctionSpace,
-                 p1_cell_dofs: np.ndarray, node_of_vertex: np.ndarray, count: np.ndarray, out: np.ndarray):
+                 p1_cell_dofs: np.ndarray, node_of_vertex: np.ndarray, count: np.ndarray, current: np.ndarray):
+        self._coefficients = list(coefficients)
         weights = 1.0 / count[p1_cell_dofs]
-        self._parts = []
-        for f in coefficients:  # (G_f, f's values as a Vec that shares their memory)
-            G = _operator(sigma, f, space, p1_cell_dofs, node_of_vertex, weights, count.size)
-            self._parts.append((G, PETSc.Vec().createWithArray(f.x.array, comm=MPI.COMM_SELF)))
-        self._out = PETSc.Vec().createWithArray(out, comm=MPI.COMM_SELF)
-        self._offset = self._out.copy()
-        self._products()
-        self._offset.axpy(-1.0, self._out)  # s0 = present tensor - sum G_f f
-        self._out.axpy(1.0, self._offset)
+        self._operators = [self._operator(sigma, f, space, p1_cell_dofs, node_of_vertex, weights, count.size)
+                           for f in self._coefficients]
+        self._offset = current.ravel() - self._products()
 
-    def _products(self) -> None:
-        """out ← Σ_f G_f f."""
-        for i, (G, f) in enumerate(self._parts):
-            if i == 0:
-                G.mult(f, self._out)
-            else:
-                G.multAdd(f, self._out, self._out)
+    def _products(self) -> np.ndarray:
+        return sum(G @ f.x.array for G, f in zip(self._operators, self._coefficients, strict=True))
 
-    def apply(self) -> None:
-        """The averaged tensor at the present coefficients into ``out``."""
-        self._products()
-        self._out.axpy(1.0, self._offset)
+    def apply(self, out: np.ndarray) -> None:
+        """out (P1 dofs × 9, flat) ← the averaged tensor at the present coefficients."""
+        out[:] = self._products() + self._offset
 
-
-def _operator(sigma: ufl.core.expr.Expr, f: fem.Function, space: fem.FunctionSpace, p1_cell_dofs: np.ndarray,
-              node_of_vertex: np.ndarray, weights: np.ndarray, n_p1: int) -> PETSc.Mat:
-    """G_f = A D_f: the averaging A (9 P1 dofs × cell values) of the cell values' derivative D_f in f
-    (cell values × f's dofs, dense per cell), one sparse product."""
-    V = f.function_space
-    derivative = expand_derivatives(ufl.derivative(sigma, f, ufl.TrialFunction(V)))
-    if f in extract_coefficients(derivative):
-        raise ValueError(f"the stress is not affine in {f.name}")
-    msh, bs = space.mesh, V.dofmap.index_map_bs
-    cells = np.arange(msh.topology.index_map(msh.topology.dim).size_local, dtype=np.int32)
-    values = fem.Expression(derivative, space.element.interpolation_points).eval(msh, cells)
-    n_nodes = values.shape[1]
-    values = values.reshape(len(cells) * n_nodes * 9, -1)  # rows (cell, node, component), argument dofs
-    nd = values.shape[1]
-    columns = np.repeat((V.dofmap.list[cells][:, :, None] * bs + np.arange(bs)).reshape(len(cells), 1, nd),
-                        n_nodes * 9, axis=1)
-    D = _csr(values.shape[0], f.x.array.size, np.arange(0, values.size + 1, nd), columns.ravel(), values.ravel())
-    per_cell = p1_cell_dofs.size // max(len(cells), 1)
-    cell = np.repeat(cells.astype(np.int64), per_cell)
-    rows = (p1_cell_dofs[:, None] * 9 + np.arange(9)).ravel()
-    sources = (((cell * n_nodes + node_of_vertex) * 9)[:, None] + np.arange(9)).ravel()
-    order = np.argsort(rows, kind="stable")  # each (row, source) once: a vertex takes a cell's value once
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=9 * n_p1))])
-    A = _csr(9 * n_p1, D.getSize()[0], indptr, sources[order], np.repeat(weights, 9)[order])
-    G = A.matMult(D)
-    A.destroy()
-    D.destroy()
-    return G
-
-
-def _csr(n_rows: int, n_columns: int, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray) -> PETSc.Mat:
-    """A serial AIJ matrix from CSR arrays (column indices unique within a row)."""
-    return PETSc.Mat().createAIJ(size=(n_rows, n_columns), comm=MPI.COMM_SELF,
-                                 csr=(indptr.astype(PETSc.IntType), indices.astype(PETSc.IntType), values))
+    @staticmethod
+    def _operator(sigma: ufl.core.expr.Expr, f: fem.Function, space: fem.FunctionSpace, p1_cell_dofs: np.ndarray,
+                  node_of_vertex: np.ndarray, weights: np.ndarray, n_p1: int) -> scipy.sparse.csr_matrix:
+        """G_f = A D_f: the averaging A (9 P1 dofs × cell values) of the cell values' derivative D_f in f
+        (cell values × f's dofs, dense per cell), one sparse product."""
+        V = f.function_space
+        derivative = expand_derivatives(ufl.derivative(sigma, f, ufl.TrialFunction(V)))
+        if f in extract_coefficients(derivative):
+            raise ValueError(f"the stress is not affine in {f.name}")
+        msh, bs = space.mesh, V.dofmap.index_map_bs
+        cells = np.arange(msh.topology.index_map(msh.topology.dim).size_local, dtype=np.int32)
+        values = fem.Expression(derivative, space.element.interpolation_points).eval(msh, cells)
+        n_nodes = values.shape[1]
+        values = values.reshape(len(cells) * n_nodes * 9, -1)  # rows (cell, node, component), argument dofs
+        nd = values.shape[1]
+        columns = np.repeat((V.dofmap.list[cells][:, :, None] * bs + np.arange(bs)).reshape(len(cells), 1, nd),
+                            n_nodes * 9, axis=1)
+        D = scipy.sparse.csr_matrix((values.ravel(), columns.ravel(), np.arange(0, values.size + 1, nd)),
+                                    shape=(values.shape[0], f.x.array.size))
+        per_cell = p1_cell_dofs.size // max(len(cells), 1)
+        cell = np.repeat(cells.astype(np.int64), per_cell)
+        rows = (p1_cell_dofs[:, None] * 9 + np.arange(9)).ravel()
+        sources = (((cell * n_nodes + node_of_vertex) * 9)[:, None] + np.arange(9)).ravel()
+        A = scipy.sparse.csr_matrix((np.repeat(weights, 9), (rows, sources)), shape=(9 * n_p1, D.shape[0]))
+        return (A @ D).tocsr()

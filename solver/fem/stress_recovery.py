@@ -108,17 +108,16 @@ class StressRecovery:
     def use_operator(self, coefficients: Sequence[fem.Function]) -> None:
         """From now on average the stress as sparse products in ``coefficients`` (the Functions that change
         between updates; the stress must be affine in them): :mod:`ecmx.solver.fem.stress_operator`. Serial."""
-        self._averaged_tensor()
+        tensor = self._averaged_tensor().reshape(-1, 9)
         self._operator = AveragedStressOperator(self._sigma, coefficients, self._stress_dg.function_space,
-                                                self._p1_cell_dofs, self._node_of_vertex, self._p1_count,
-                                                self.fields["stress"].x.array)
+                                                self._p1_cell_dofs, self._node_of_vertex, self._p1_count, tensor)
 
     def _averaged_tensor(self) -> np.ndarray:
         """Evaluate the cell stress and average it at the vertices into ``fields["stress"]``;
         returns its (local + ghost) nodal values as (N, 3, 3)."""
         tensor = self.fields["stress"]
         if self._operator is not None:
-            self._operator.apply()
+            self._operator.apply(tensor.x.array)
             return tensor.x.array.reshape(-1, 3, 3)
         interpolate(self._stress_dg, self._stress_expr)
         acc = tensor.x.array.reshape(-1, 9)
