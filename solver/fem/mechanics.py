@@ -488,8 +488,6 @@ class MechanicsProblem:
             return
         self._assemble_load()
         self._load = LinearLoad(derivative, self.concentration, self.bcs, self._b)
-        if self.comm.size == 1:  # the stress is affine in u and c_s as the load is
-            self._recovery.use_operator([self.u_hat, self.concentration])
         n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
         n_c = self.concentration.function_space.dofmap.index_map.size_global
         if self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES:

@@ -21,7 +21,6 @@ Fields (P1 on the particle mesh):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
@@ -33,7 +32,6 @@ import numpy as np
 from dolfinx import fem
 
 from ecmx.solver.fem.models import interpolate
-from ecmx.solver.fem.stress_operator import AveragedStressOperator
 from ecmx.solver.physics import elasticity
 from ecmx.solver.physics.coordinates import CoordinateSystem
 
@@ -68,8 +66,6 @@ class StressRecovery:
         S = fem.functionspace(mesh, ("DG", degree - 1, (3, 3)))
         self._stress_dg = fem.Function(S, name="stress_dg")
         self._stress_expr = fem.Expression(sigma, S.element.interpolation_points)
-        self._sigma = sigma
-        self._operator: AveragedStressOperator | None = None
         W1 = fem.functionspace(mesh, ("Lagrange", 1))
         self.fields: dict[str, fem.Function] = {
             "stress": fem.Function(fem.functionspace(mesh, ("Lagrange", 1, (3, 3))), name="stress"),
@@ -85,10 +81,9 @@ class StressRecovery:
         n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
         p1 = W1.dofmap.list[:n_owned]
         dg = self._stress_dg.function_space.dofmap.list[:n_owned]
-        node = np.broadcast_to(np.arange(p1.shape[1]) if dg.shape[1] > 1 else np.zeros(p1.shape[1], dtype=int), p1.shape)
         if dg.shape[1] == 1:  # DG0: the cell value goes to each of its vertices
             dg = np.repeat(dg, p1.shape[1], axis=1)
-        self._p1_cell_dofs, self._dg_cell_dofs, self._node_of_vertex = p1.ravel(), dg.ravel(), node.ravel()
+        self._p1_cell_dofs, self._dg_cell_dofs = p1.ravel(), dg.ravel()
         count = fem.Function(W1)
         np.add.at(count.x.array, self._p1_cell_dofs, 1.0)
         count.x.scatter_reverse(dolfinx.la.InsertMode.add)
@@ -105,21 +100,11 @@ class StressRecovery:
         self._at_centre = dist <= centre_tolerance
         self._normal = d / np.where(self._at_centre, 1.0, dist)[:, None]
 
-    def use_operator(self, coefficients: Sequence[fem.Function]) -> None:
-        """From now on average the stress as sparse products in ``coefficients`` (the Functions that change
-        between updates; the stress must be affine in them): :mod:`ecmx.solver.fem.stress_operator`. Serial."""
-        tensor = self._averaged_tensor().reshape(-1, 9)
-        self._operator = AveragedStressOperator(self._sigma, coefficients, self._stress_dg.function_space,
-                                                self._p1_cell_dofs, self._node_of_vertex, self._p1_count, tensor)
-
     def _averaged_tensor(self) -> np.ndarray:
         """Evaluate the cell stress and average it at the vertices into ``fields["stress"]``;
         returns its (local + ghost) nodal values as (N, 3, 3)."""
-        tensor = self.fields["stress"]
-        if self._operator is not None:
-            self._operator.apply(tensor.x.array)
-            return tensor.x.array.reshape(-1, 3, 3)
         interpolate(self._stress_dg, self._stress_expr)
+        tensor = self.fields["stress"]
         acc = tensor.x.array.reshape(-1, 9)
         cell_values = self._stress_dg.x.array.reshape(-1, 9)[self._dg_cell_dofs]
         for k in range(9):  # the sums of np.add.at, in the same order (bincount adds in input order), 4× faster

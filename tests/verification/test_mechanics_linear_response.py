@@ -200,34 +200,3 @@ def test_the_linear_load_is_the_assembled_load(system, ball_mesh, monkeypatch):
     monkeypatch.setattr(mechanics.dolfinx.fem.petsc, "assemble_vector", forbidden)
     problem.solve()
     assert problem.quantities()["von_mises_max"] > 1e6
-
-
-@pytest.mark.parametrize("system", ["spherical", "axisymmetric", "cartesian"])
-def test_the_stress_operator_gives_the_recovered_fields(system, ball_mesh, monkeypatch):
-    """A load linear in c_s (serial): the averaged stress is Σ G_f f + s₀ (stress_operator), with the fields
-    of the expression and vertex averaging to round-off, and the expression is not evaluated at a solve."""
-    from ecmx.solver.fem import stress_recovery
-
-    msh = {"spherical": lambda: interval(20), "axisymmetric": lambda: half_disk(0.25), "cartesian": lambda: ball_mesh}[system]()
-    c = concentration(msh)
-    c.x.array[:] = C0
-    monkeypatch.setattr(mechanics, "MAX_RESPONSE_ENTRIES", 0)
-    problem = MechanicsProblem(msh, system, nvp_material(), c, C0, degree=2)
-    recovery = problem._recovery
-    assert recovery._operator is not None
-    project(c, 0.108, system)
-
-    def forbidden(*_args, **_kwargs):
-        raise AssertionError("the stress expression evaluated at a solve")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(stress_recovery, "interpolate", forbidden)
-        problem.solve()
-    got = {name: f.x.array.copy() for name, f in problem.fields.items()}
-    recovery._operator = None
-    problem._update_fields()
-    peak = np.abs(problem.fields["stress"].x.array).max()
-    assert peak > 1e6
-    for name, f in problem.fields.items():
-        scale = max(peak, np.abs(f.x.array).max()) if name != "displacement" else np.abs(f.x.array).max()
-        assert np.abs(got[name] - f.x.array).max() <= 1e-11 * scale, name
