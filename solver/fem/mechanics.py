@@ -8,7 +8,11 @@ Discretisation and solver
 -------------------------
 - u in vector Lagrange P1 or P2 (default P2), in mesh units (µm), so ε = sym ∇u is dimensionless;
   the system is scaled by E (λ/E, μ/E), which makes its entries O(1). The stiffness matrix is
-  assembled once; each :meth:`MechanicsProblem.solve` assembles only the load.
+  assembled once; each :meth:`MechanicsProblem.solve` assembles only the load, or, for a load linear
+  in c_s, forms it as B c_s + b₀ (one sparse product; :class:`~ecmx.solver.fem.linear_response.LinearLoad`).
+- The direct solver factorises with MUMPS's block low-rank (BLR) variant from :data:`BLR_MIN_DOFS` DOFs on
+  (full-rank factors kept, blocks dropped only below 1e-14): the fine comparison's particle factorises
+  in 9.6-11.3 instead of 17.2-17.5 s of CPU, the displacement within 3e-11 of its peak.
 - A load linear in c_s (the linear isotropic laws), with the direct solver on one rank: the displacement
   is the linear response R (Z c_s + z₀), one dense product per solve
   (:mod:`ecmx.solver.fem.linear_response`); a process reuses its last factorisation and Z for a
@@ -35,7 +39,8 @@ The recovered stress fields of :mod:`ecmx.solver.fem.stress_recovery` (``stress`
 ``principal_stresses``, ``von_mises``, ``hydrostatic``, ``max_principal``, ``radial_stress``,
 ``tangential_stress``, ``strain_energy_density``), and:
 
-- ``displacement`` [m]: the P_k solution interpolated at the vertices;
+- ``displacement`` [m]: the P_k solution at the vertices (copied from its vertex nodes,
+  :mod:`ecmx.solver.fem.mechanics_nodes`);
 - ``harmonic_hydrostatic`` φ = σ_h + k_σ (c_s − c_s,0) (isotropic linear expansion only), the smooth
   part of σ_h for staggered two-way coupling (:mod:`ecmx.solver.fem.coupling`,
   :func:`ecmx.solver.physics.stress_diffusion.stress_assisted_flux_split`).
