@@ -10,9 +10,9 @@ Discretisation and solver
   the system is scaled by E (λ/E, μ/E), which makes its entries O(1). The stiffness matrix is
   assembled once; each :meth:`MechanicsProblem.solve` assembles only the load, or, for a load linear
   in c_s, forms it as B c_s + b₀ (one sparse product; :class:`~ecmx.solver.fem.linear_response.LinearLoad`).
-- The direct solver factorises with MUMPS's block low-rank (BLR) variant from :data:`BLR_MIN_DOFS` DOFs on
-  (full-rank factors kept, blocks dropped only below 1e-14): the fine comparison's particle factorises
-  in 9.6-11.3 instead of 17.2-17.5 s of CPU, the displacement within 3e-11 of its peak.
+- The direct solver factorises with MUMPS's block low-rank (BLR) kernels from :data:`BLR_MIN_DOFS` DOFs on
+  (no dropping, full-rank factors kept): the fine comparison's particle factorises in 10 instead of
+  20 s of CPU, the displacement within 8e-12 of its peak.
 - A load linear in c_s (the linear isotropic laws), with the direct solver on one rank: the displacement
   is the linear response R (Z c_s + z₀), one dense product per solve
   (:mod:`ecmx.solver.fem.linear_response`); a process reuses its last factorisation and Z for a
@@ -111,16 +111,17 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
 }
 
 
-# The direct solver's factorisation from BLR_MIN_DOFS global displacement DOFs on: block low-rank (BLR),
-# full-rank factors kept for the solves (ICNTL(35) = 3), blocks compressed only below 1e-14 of their norm
-# (CNTL(7)). Measured on the fine comparison's particle (96 777 P2 DOFs, 71M factor entries, one process):
-# 11.3 instead of 17.5 s of CPU, the displacement within 3e-11 of its peak of the full-rank factor's
-# (CNTL(7) 1e-13: 3e-10; 1e-12: 1e-9; 1e-10: 4e-9), the back-substitution as fast. Below, the fronts are
-# too small to compress (cases/nvp.yaml's particle, 6 624 DOFs: the same 0.2 s) and the full-rank
-# factor stays, which keeps the linear response (small systems only) equal to its back-substitution to
-# round-off.
+# The direct solver's factorisation from BLR_MIN_DOFS global displacement DOFs on: MUMPS's block low-rank
+# (BLR) kernels with no dropping (CNTL(7) = 0) and the full-rank factors kept for the solves (ICNTL(35) = 3).
+# Measured on the fine comparison's particle (96 777 P2 DOFs, 71M factor entries, one process): 10.0
+# instead of 19.8 s of CPU for the factorisation (the gain is the BLR kernels', not compression: dropping
+# below CNTL(7) = 1e-14 gave the same time), the displacement within 8e-12 of its peak of the full-rank
+# factor's (a SCOTCH ordering of the full-rank one: 1e-10; CNTL(7) 1e-14: 3e-11, 1e-12: 9e-10), the
+# back-substitution as fast. Below, the fronts are small (cases/hev.yaml's particle, 6 624 DOFs: the
+# same 0.2 s) and the full-rank factor stays, which keeps the linear response (small systems only) equal
+# to its back-substitution to round-off.
 BLR_MIN_DOFS = 20_000
-BLR_OPTIONS: dict[str, Any] = {"mat_mumps_icntl_35": 3, "mat_mumps_cntl_7": 1e-14}
+BLR_OPTIONS: dict[str, Any] = {"mat_mumps_icntl_35": 3, "mat_mumps_cntl_7": 0.0}
 
 # ``auto``: above this many global displacement DOFs on a 3D mesh the iterative solve, below it the
 # direct one. Measured (bench/bench_sphere3d.py --breakdown, 1 rank): at 193k P2 DOFs (the
