@@ -12,8 +12,11 @@ entries) 0.9-1.0 ms instead of 8-10 ms for the back-substitution and 0.4 ms for 
 for 0.3-0.4 s of set-up (break-even after about 50 solves; a 3D case makes 85-117). The displacement
 agrees with the back-substitution to 1e-14 of its peak (round-off of a different order of sums).
 
-Used (:func:`linear_response_or_none`) for the direct solver on one rank, when the load's derivative
-in c_s no longer depends on c_s and the load reads no other time-dependent coefficient (not for the
+:class:`LinearLoad` (b = B c + b₀, one sparse product) is the load of every solve of such a law, also where
+Z is not built (the iterative solver, several ranks, Z too large), e.g. on the fine comparison's particle.
+
+Z is used by :class:`~ecmx.solver.fem.mechanics.MechanicsProblem` for the direct solver on one rank, when
+the load's derivative in c_s no longer depends on c_s and the load reads no other time-dependent coefficient (not for the
 finite strain, tables, or nodally sampled laws), and when Z holds at most :data:`MAX_ENTRIES` values.
 """
 
@@ -54,14 +57,57 @@ def load_derivative(load: ufl.Form, concentration: fem.Function, constant: Seque
     return derivative
 
 
+class LinearLoad:
+    """The load of a solve, b(c) = B c + b₀, as one sparse product (issue 14) for a load linear in c_s.
+
+    B = dL/dc is assembled once with the rows of the held dofs zero; b₀ = b(c₀) − B c₀ from the load
+    ``current`` assembled the ordinary way at the present concentration c₀ (held rows zero). On the fine
+    comparison's particle (96 777 P2 DOFs, 4 696 P1 nodes) the product replaces the assembly of the
+    load at every accepted step. The same vector to round-off (the integrand is linear in c_s, so both are
+    exact for their quadrature). Collective.
+
+    Args:
+        derivative: dL/dc (:func:`load_derivative`).
+        concentration: c_s (read at every :meth:`assemble`).
+        bcs: the Dirichlet conditions (their rows of the load are zero).
+        current: the load at the present concentration (owned part read).
+    """
+
+    def __init__(self, derivative: ufl.Form, concentration: fem.Function, bcs: list[fem.DirichletBC],
+                 current: PETSc.Vec) -> None:
+        self._concentration = concentration
+        self.matrix = dolfinx.fem.petsc.assemble_matrix(fem.form(derivative))
+        self.matrix.assemble()
+        n_owned = self.matrix.getLocalSize()[0]
+        self.held = [dofs[dofs < n_owned] for dofs in (bc.dof_indices()[0] for bc in bcs)]
+        if self.held:
+            start = self.matrix.getOwnershipRange()[0]
+            self.matrix.zeroRows(np.concatenate(self.held).astype(PETSc.IntType) + start, diag=0.0)
+        self._c = self.matrix.createVecRight()
+        self._offset = self.matrix.createVecLeft()
+        self._offset.array[:] = current.array_r[:n_owned]
+        self._read_concentration()
+        product = self.matrix.createVecLeft()
+        self.matrix.mult(self._c, product)
+        self._offset.axpy(-1.0, product)  # b0 = b(c0) - B c0
+        product.destroy()
+
+    def _read_concentration(self) -> None:
+        self._c.array[:] = self._concentration.x.array[: self._c.getLocalSize()]
+
+    def assemble(self, out: PETSc.Vec) -> None:
+        """out ← B c + b₀ at the present concentration (owned entries; ``out`` has the matrix's row layout)."""
+        self._read_concentration()
+        self.matrix.multAdd(self._c, self._offset, out)
+
+
 class LinearResponse:
     """u = R (Z c + z₀) for a load linear in the concentration (serial, direct solver; see the module docstring).
 
     Args:
-        derivative: dL/dc (:func:`load_derivative`).
+        load: the load B c + b₀ (:class:`LinearLoad`: B with the held rows zero).
         concentration: c_s (read at every :meth:`displacement`).
         factor_ksp: the set-up direct solver of the stiffness matrix (its factor solves for Z).
-        bcs: the Dirichlet conditions (held rows of the load are zero).
         nullspace: the stiffness matrix's null space (removed from the load), or None.
         rigid: the rigid-body modes (:class:`~ecmx.solver.fem.rigid_modes.RigidBodyModes`): R, the removal
             of the rigid part (a projection), applied to every displacement.
@@ -72,13 +118,11 @@ class LinearResponse:
             (:mod:`ecmx.solver.fem.factor_cache`); None: not kept.
     """
 
-    def __init__(self, derivative: ufl.Form, concentration: fem.Function, factor_ksp: PETSc.KSP,
-                 bcs: list[fem.DirichletBC], nullspace: PETSc.NullSpace | None, rigid: Any, current: PETSc.Vec,
+    def __init__(self, load: LinearLoad, concentration: fem.Function, factor_ksp: PETSc.KSP,
+                 nullspace: PETSc.NullSpace | None, rigid: Any, current: PETSc.Vec,
                  cache: tuple[LastEntry, str] | None = None) -> None:
         self._concentration, self._rigid = concentration, rigid
-        B = dolfinx.fem.petsc.assemble_matrix(fem.form(derivative))
-        B.assemble()
-        held = [bc.dof_indices()[0] for bc in bcs]
+        B, held = load.matrix, load.held
         null = np.array([v.array_r for v in nullspace.getVecs()]) if nullspace is not None else np.zeros((0, 0))
         entry, key = (None, None) if cache is None else (cache[0], content_key([cache[1], *matrix_parts(B), *held, null]))
         self._Z = entry.get(key) if entry is not None else None
@@ -88,7 +132,6 @@ class LinearResponse:
             self._Z = _response(factor_ksp, _dense_load(B, held, null))
             if entry is not None:
                 entry.put(key, self._Z)
-        B.destroy()
         self._c = self._Z.createVecRight()
         self._c.array[:] = concentration.x.array[: self._c.getLocalSize()]
         self._offset = current.duplicate()

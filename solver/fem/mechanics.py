@@ -8,7 +8,11 @@ Discretisation and solver
 -------------------------
 - u in vector Lagrange P1 or P2 (default P2), in mesh units (µm), so ε = sym ∇u is dimensionless;
   the system is scaled by E (λ/E, μ/E), which makes its entries O(1). The stiffness matrix is
-  assembled once; each :meth:`MechanicsProblem.solve` assembles only the load.
+  assembled once; each :meth:`MechanicsProblem.solve` assembles only the load, or, for a load linear
+  in c_s, forms it as B c_s + b₀ (one sparse product; :class:`~ecmx.solver.fem.linear_response.LinearLoad`).
+- The direct solver factorises with MUMPS's block low-rank (BLR) kernels from :data:`BLR_MIN_DOFS` DOFs on
+  (no dropping, full-rank factors kept): the fine comparison's particle factorises in 10 instead of
+  20 s of CPU, the displacement within 8e-12 of its peak.
 - A load linear in c_s (the linear isotropic laws), with the direct solver on one rank: the displacement
   is the linear response R (Z c_s + z₀), one dense product per solve
   (:mod:`ecmx.solver.fem.linear_response`); a process reuses its last factorisation and Z for a
@@ -35,7 +39,8 @@ The recovered stress fields of :mod:`ecmx.solver.fem.stress_recovery` (``stress`
 ``principal_stresses``, ``von_mises``, ``hydrostatic``, ``max_principal``, ``radial_stress``,
 ``tangential_stress``, ``strain_energy_density``), and:
 
-- ``displacement`` [m]: the P_k solution interpolated at the vertices;
+- ``displacement`` [m]: the P_k solution at the vertices (copied from its vertex nodes,
+  :mod:`ecmx.solver.fem.mechanics_nodes`);
 - ``harmonic_hydrostatic`` φ = σ_h + k_σ (c_s − c_s,0) (isotropic linear expansion only), the smooth
   part of σ_h for staggered two-way coupling (:mod:`ecmx.solver.fem.coupling`,
   :func:`ecmx.solver.physics.stress_diffusion.stress_assisted_flux_split`).
@@ -67,8 +72,8 @@ from ecmx.solver.errors import CaseError
 from ecmx.solver.fem.crystal import chemical_strain_of, rotation_matrices
 from ecmx.solver.fem.factor_cache import FACTORS, RESPONSES, content_key, matrix_parts
 from ecmx.solver.fem.linear_response import MAX_ENTRIES as MAX_RESPONSE_ENTRIES
-from ecmx.solver.fem.linear_response import LinearResponse, load_derivative
-from ecmx.solver.fem.models import interpolate
+from ecmx.solver.fem.linear_response import LinearLoad, LinearResponse, load_derivative
+from ecmx.solver.fem.mechanics_nodes import nodal_indices
 from ecmx.solver.fem.probes import PointEvaluator
 from ecmx.solver.fem.rigid_modes import RigidBodyModes
 from ecmx.solver.fem.solution_projection import SolutionProjection
@@ -105,6 +110,18 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
     },
 }
 
+
+# The direct solver's factorisation from BLR_MIN_DOFS global displacement DOFs on: MUMPS's block low-rank
+# (BLR) kernels with no dropping (CNTL(7) = 0) and the full-rank factors kept for the solves (ICNTL(35) = 3).
+# Measured on the fine comparison's particle (96 777 P2 DOFs, 71M factor entries, one process): 10.0
+# instead of 19.8 s of CPU for the factorisation (the gain is the BLR kernels', not compression: dropping
+# below CNTL(7) = 1e-14 gave the same time), the displacement within 8e-12 of its peak of the full-rank
+# factor's (a SCOTCH ordering of the full-rank one: 1e-10; CNTL(7) 1e-14: 3e-11, 1e-12: 9e-10), the
+# back-substitution as fast. Below, the fronts are small (cases/hev.yaml's particle, 6 624 DOFs: the
+# same 0.2 s) and the full-rank factor stays, which keeps the linear response (small systems only) equal
+# to its back-substitution to round-off.
+BLR_MIN_DOFS = 20_000
+BLR_OPTIONS: dict[str, Any] = {"mat_mumps_icntl_35": 3, "mat_mumps_cntl_7": 0.0}
 
 # ``auto``: above this many global displacement DOFs on a 3D mesh the iterative solve, below it the
 # direct one. Measured (bench/bench_sphere3d.py --breakdown, 1 rank): at 193k P2 DOFs (the
@@ -307,6 +324,8 @@ class MechanicsProblem:
         global_dofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
         self.linear_solver = select_linear_solver(linear_solver, self.coordinates, global_dofs)
         options = dict(LINEAR_SOLVERS[self.linear_solver])
+        if self.linear_solver == "direct" and global_dofs >= BLR_MIN_DOFS:
+            options.update(BLR_OPTIONS)
         options.update(petsc_options or {})
         self._guess: SolutionProjection | None = None
         self.iterations = 0
@@ -356,12 +375,14 @@ class MechanicsProblem:
         displacement = fem.Function(fem.functionspace(msh, ("Lagrange", 1, (self.coordinates.mesh_dimension,))),
                                     name="displacement")
         self.fields: dict[str, fem.Function] = {"displacement": displacement, **self._recovery.fields}
+        self._displacement_nodes = nodal_indices(displacement.function_space, self.V)
         self._probes = PointEvaluator(msh, snap=True)  # particles only: surface probes take the nearest point
         self._c_p1: fem.Function | None = None
         omega = self.chemical_strain.partial_molar_volume
         if omega is not None:
             W1 = self._recovery.fields["hydrostatic"].function_space
             self.fields["harmonic_hydrostatic"] = fem.Function(W1, name="harmonic_hydrostatic")
+            self._c_nodes = nodal_indices(W1, self.concentration.function_space)
             self._c_p1 = fem.Function(W1)
             self._local_coefficient = local_hydrostatic_coefficient(omega, self.youngs_modulus, self.poissons_ratio)
 
@@ -428,15 +449,24 @@ class MechanicsProblem:
         self.u_hat.x.scatter_forward()
         self._update_fields()
 
-    def _solve_system(self) -> None:
-        """The displacement into ``_solution`` by assembling the load and solving (rigid part removed)."""
-        self._strain_field.refresh()
+    def _assemble_load(self) -> None:
+        """The load at the present concentration into ``_b``, the rows of held dofs zero: B c + b₀ where the load
+        is linear in c_s (:class:`~ecmx.solver.fem.linear_response.LinearLoad`), else assembled."""
         b = self._b
+        if self._load is not None:
+            self._load.assemble(b)
+            return
+        self._strain_field.refresh()
         with b.localForm() as loc:
             loc.set(0.0)
         dolfinx.fem.petsc.assemble_vector(b, self._L)
         b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         dolfinx.fem.petsc.set_bc(b, self.bcs)
+
+    def _solve_system(self) -> None:
+        """The displacement into ``_solution`` by assembling the load and solving (rigid part removed)."""
+        self._assemble_load()
+        b = self._b
         if self._nullspace is not None:
             self._nullspace.remove(b)
         if self._guess is not None:
@@ -451,30 +481,33 @@ class MechanicsProblem:
             self._guess.add(self._solution)
 
     def _init_response(self) -> None:
-        """The linear response u = R (Z c + z₀) (:mod:`ecmx.solver.fem.linear_response`) where it applies: the
-        direct solver on one rank, a load linear in c_s, Z of at most ``MAX_ENTRIES`` values."""
+        """For a load linear in c_s (:mod:`ecmx.solver.fem.linear_response`): the load as B c + b₀, and the
+        linear response u = R (Z c + z₀) where it applies: the direct solver on one rank, Z of at most
+        ``MAX_ENTRIES`` values."""
         self._response: LinearResponse | None = None
-        n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
-        n_c = self.concentration.function_space.dofmap.index_map.size_global
-        if (self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES
-                or self.concentration.function_space.mesh is not self.mesh):
+        self._load: LinearLoad | None = None
+        if self.concentration.function_space.mesh is not self.mesh:
             return
         constant = [self._rotation] if self._rotation is not None else []
         derivative = load_derivative(self._L_ufl, self.concentration, constant)
         if derivative is None:
             return
+        self._assemble_load()
+        self._load = LinearLoad(derivative, self.concentration, self.bcs, self._b)
+        n_u = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+        n_c = self.concentration.function_space.dofmap.index_map.size_global
+        if self.linear_solver != "direct" or self.comm.size > 1 or n_u * n_c > MAX_RESPONSE_ENTRIES:
+            return
         self._solve_system()
-        self._response = LinearResponse(derivative, self.concentration, self._ksp, self.bcs, self._nullspace,
+        self._response = LinearResponse(self._load, self.concentration, self._ksp, self._nullspace,
                                         self._rigid, self._solution, cache=(RESPONSES, self._factor_key))
 
     def _update_fields(self) -> None:
         """The P1 fields of the current solution: displacement [m], recovered stresses, φ."""
-        displacement = self.fields["displacement"]
-        interpolate(displacement, self.u_hat)
-        displacement.x.array[:] *= self.length_unit
+        self.fields["displacement"].x.array[:] = self.u_hat.x.array[self._displacement_nodes] * self.length_unit
         self._recovery.update()
         if self._c_p1 is not None:
-            interpolate(self._c_p1, self.concentration)
+            self._c_p1.x.array[:] = self.concentration.x.array[self._c_nodes]
             self.fields["harmonic_hydrostatic"].x.array[:] = self.fields["hydrostatic"].x.array + (
                 self._local_coefficient * (self._c_p1.x.array - self.reference_concentration))
 

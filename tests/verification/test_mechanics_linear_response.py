@@ -169,3 +169,34 @@ def test_another_mesh_does_not_reuse_the_factor(ball_mesh):
     c_other.x.array[:] = C0
     other = MechanicsProblem(msh, "cartesian", nvp_material(), c_other, C0, degree=2)
     assert other._ksp is not first._ksp and other._response._Z is not first._response._Z
+
+
+@pytest.mark.parametrize("system", ["axisymmetric", "cartesian"])
+def test_the_linear_load_is_the_assembled_load(system, ball_mesh, monkeypatch):
+    """Without the linear response (a system too large for Z) the load of every solve is B c + b₀ (issue 14):
+    no assembly, and the vector of the assembly at a new concentration to round-off, held rows zero."""
+    msh = half_disk(0.25) if system == "axisymmetric" else ball_mesh
+    c = concentration(msh)
+    c.x.array[:] = C0
+    monkeypatch.setattr(mechanics, "MAX_RESPONSE_ENTRIES", 0)
+    problem = MechanicsProblem(msh, system, nvp_material(), c, C0, degree=2)
+    assert problem._response is None and problem._load is not None
+    assert (len(problem.bcs) > 0) == (system == "axisymmetric")
+    project(c, 0.108, system)
+    problem._assemble_load()
+    product = problem._b.array.copy()
+    load, problem._load = problem._load, None
+    problem._assemble_load()
+    assembled = problem._b.array.copy()
+    assert np.abs(assembled).max() > 0.0
+    assert np.abs(product - assembled).max() <= 1e-13 * np.abs(assembled).max()
+    for bc in problem.bcs:
+        assert np.all(product[bc.dof_indices()[0]] == 0.0)
+    problem._load = load
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("a load assembly at a solve")
+
+    monkeypatch.setattr(mechanics.dolfinx.fem.petsc, "assemble_vector", forbidden)
+    problem.solve()
+    assert problem.quantities()["von_mises_max"] > 1e6
