@@ -67,15 +67,16 @@ class BlockJacobian:
         problem.solver.setJacobian(self._assemble, problem.A)
 
     def prepare(self, problem: dolfinx.fem.petsc.NonlinearProblem) -> None:
-        """Work out the copies from ``problem``'s x into the unknowns (before :meth:`add_blocks`)."""
+        """Work out the copies from ``problem``'s x into the unknowns (before :meth:`assign`)."""
         self._arrays = BlockArrays(problem.x, self._unknowns)
 
     def assign(self, x: PETSc.Vec) -> None:
         """The unknowns set to x (ghosts updated; after :meth:`prepare`). Collective."""
         self._arrays.assign(x)
 
-    def add_blocks(self, x: PETSc.Vec, A: PETSc.Mat) -> None:
-        """The unknowns set to x, A zeroed and the blocks added (local numbering; A not finalised). Collective."""
+    def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
+        """The Jacobian at x into A (unknowns set to x first, as DOLFINx does), block by block through local
+        submatrices. Collective."""
         self.assign(x)
         A.zeroEntries()
         iss = self.index_sets
@@ -83,8 +84,4 @@ class BlockJacobian:
             sub = A.getLocalSubMatrix(iss[i], iss[j])
             _assemble_block(sub, form, pack_constants(form), pack_coefficients(form), [], True)
             A.restoreLocalSubMatrix(iss[i], iss[j], sub)
-
-    def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
-        """The Jacobian at x into A (unknowns set to x first, as DOLFINx does)."""
-        self.add_blocks(x, A)
         A.assemble()

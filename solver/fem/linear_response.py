@@ -129,7 +129,7 @@ class LinearResponse:
         if self._Z is None:
             if entry is not None:
                 entry.clear()  # not two responses held at once
-            self._Z = _response(factor_ksp, _dense_load(B, held, null))
+            self._Z = _response(factor_ksp, _dense_load(B, null))
             if entry is not None:
                 entry.put(key, self._Z)
         self._c = self._Z.createVecRight()
@@ -156,14 +156,12 @@ def _response(factor_ksp: PETSc.KSP, load: np.ndarray) -> PETSc.Mat:
     return Z
 
 
-def _dense_load(B: PETSc.Mat, held: Sequence[np.ndarray], null: np.ndarray) -> np.ndarray:
-    """B = dL/dc as a column-major dense array, the rows of the ``held`` dofs zero and the null space (rows
-    of ``null``, orthonormal) removed from every column (as the load of a solve is treated)."""
+def _dense_load(B: PETSc.Mat, null: np.ndarray) -> np.ndarray:
+    """B = dL/dc (its held rows already zero: :class:`LinearLoad`) as a column-major dense array, the null
+    space (rows of ``null``, orthonormal) removed from every column (as the load of a solve is treated)."""
     indptr, columns, values = B.getValuesCSR()
     dense = np.zeros(B.getSize(), order="F")
     dense[np.repeat(np.arange(indptr.size - 1), np.diff(indptr)), columns] = values
-    for dofs in held:
-        dense[dofs[dofs < dense.shape[0]]] = 0.0
     if null.size:
         dense -= null.T @ (null @ dense)
     return dense
