@@ -69,13 +69,19 @@ def csr_entries(matrix: dolfinx.la.MatrixCSR, spaces: tuple[fem.FunctionSpace, f
 
 @dataclass
 class CsrPart:
-    """One part of the matrix: a compiled bilinear form, its CSR matrix, and A's local (row, column) of each of
-    the matrix's values (:func:`csr_entries`)."""
+    """One part of the matrix: a compiled bilinear form, its CSR matrix, and what :func:`csr_entries` needs to
+    say where each of the matrix's values goes in A: ``targets``, A's local index of each local dof of the test
+    and trial spaces (−1 where none), and ``pairs``, the component pairs added."""
 
     form: fem.Form
     matrix: dolfinx.la.MatrixCSR
-    rows: np.ndarray
-    columns: np.ndarray
+    targets: tuple[np.ndarray, np.ndarray]
+    pairs: np.ndarray
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """A's local (row, column) of every value of the CSR matrix, −1 where it is not added (:func:`csr_entries`)."""
+        spaces = self.form.function_spaces
+        return csr_entries(self.matrix, (spaces[0], spaces[1]), self.targets, self.pairs)
 
     def assemble(self) -> None:
         """The form's values into its CSR matrix (zeroed first) at the present coefficients."""
@@ -103,26 +109,33 @@ class CooAssembly:
 
     Args:
         parts: the parts, in the order their values are concatenated.
-        reached: the (local row, local column) pairs of A that may hold a value (others are dropped: their
-            values are zero), or None to keep every value of every part.
+
+    Where the values go (A's indices of every value, 4 bytes × 2 a value: 27 MB for the 3.4M values of the
+    71k-DOF sphere) is worked out for each matrix :meth:`preallocate` sets up and not kept: PETSc keeps its own
+    map from the values to A's entries, and a second matrix (a fallback solver's) is rare.
     """
 
-    def __init__(self, parts: Sequence[CsrPart], reached: Pattern | None) -> None:
+    def __init__(self, parts: Sequence[CsrPart]) -> None:
         self.parts = list(parts)
-        self._rows = np.concatenate([p.rows for p in self.parts]).astype(PETSc.IntType)
-        self._columns = np.concatenate([p.columns for p in self.parts]).astype(PETSc.IntType)
-        _drop_unreached(self._rows, self._columns, reached)
-        ends = np.cumsum([p.rows.size for p in self.parts])
-        self._slices = [slice(end - p.rows.size, end) for p, end in zip(self.parts, ends, strict=True)]
+        ends = np.cumsum([p.matrix.data.size for p in self.parts])
+        self._slices = [slice(end - p.matrix.data.size, end) for p, end in zip(self.parts, ends, strict=True)]
         self._values: np.ndarray | None = None  # the parts' values, then a zero for every owned diagonal entry
 
-    def preallocate(self, A: PETSc.Mat) -> None:
-        """Set A's pattern to the entries the parts reach and the owned diagonal (replaces A's pattern). Collective."""
+    def preallocate(self, A: PETSc.Mat, reached: Pattern | None) -> None:
+        """Set A's pattern to the entries the parts reach and the owned diagonal (replaces A's pattern): the
+        parts' values that fall outside ``reached`` (A's (local row, local column) pairs that may hold a value;
+        None: keep every value) are dropped, being zero. Collective."""
+        entries = [part.entries() for part in self.parts]
+        local_rows = np.concatenate([rows for rows, _ in entries]).astype(PETSc.IntType)
+        local_columns = np.concatenate([columns for _, columns in entries]).astype(PETSc.IntType)
+        del entries
+        _drop_unreached(local_rows, local_columns, reached)
         row_map, column_map = A.getLGMap()
         start, end = A.getOwnershipRange()
         diagonal = np.arange(start, end, dtype=PETSc.IntType)
-        rows = np.concatenate([row_map.apply(self._rows), diagonal]).astype(PETSc.IntType)
-        columns = np.concatenate([column_map.apply(self._columns), diagonal]).astype(PETSc.IntType)
+        rows = np.concatenate([row_map.apply(local_rows), diagonal]).astype(PETSc.IntType)
+        columns = np.concatenate([column_map.apply(local_columns), diagonal]).astype(PETSc.IntType)
+        del local_rows, local_columns
         A.setPreallocationCOO(rows, columns)
         if self._values is None:
             self._values = np.zeros(rows.size, dtype=PETSc.ScalarType)

@@ -52,9 +52,9 @@ from ufl.algorithms.apply_algebra_lowering import apply_algebra_lowering
 from ufl.algorithms.apply_derivatives import apply_derivatives
 
 from ecmx.solver.fem.block_jacobian import BlockJacobian
-from ecmx.solver.fem.coo_assembly import CooAssembly, CsrPart, csr_entries
+from ecmx.solver.fem.coo_assembly import CooAssembly, CsrPart
 from ecmx.solver.fem.interface_space import interface_space, interface_targets, split_interface
-from ecmx.solver.fem.sparsity import Pattern, local_reached_entries
+from ecmx.solver.fem.sparsity import local_reached_entries
 
 
 def shared_space_groups(unknowns: Sequence[fem.Function]) -> list[tuple[int, int]]:
@@ -120,8 +120,7 @@ def _block_part(i: int, j: int, form: fem.Form, index_sets: Sequence[PETSc.IS]) 
     matrix = fem.create_matrix(form, block_mode=dolfinx.la.BlockMode.compact)
     spaces = form.function_spaces
     pairs = np.ones((spaces[0].dofmap.index_map_bs, spaces[1].dofmap.index_map_bs), dtype=bool)
-    return CsrPart(form, matrix, *csr_entries(matrix, (spaces[0], spaces[1]),
-                                              (index_sets[i].getIndices(), index_sets[j].getIndices()), pairs))
+    return CsrPart(form, matrix, (index_sets[i].getIndices(), index_sets[j].getIndices()), pairs)
 
 
 class FusedJacobian:
@@ -207,20 +206,20 @@ class FusedJacobian:
             raise ValueError("a fused Jacobian does not assemble a separate preconditioner matrix")
         self._rest.prepare(problem)
         if self._coo is None:
-            self._coo = self._build_parts(local_reached_entries(problem, self._unknowns, self._entity_maps))
-        self._coo.preallocate(problem.A)
+            self._coo = self._build_parts()
+        self._coo.preallocate(problem.A, local_reached_entries(problem, self._unknowns, self._entity_maps))
         problem.solver.setJacobian(self._assemble, problem.A)
 
-    def _build_parts(self, reached: Pattern | None) -> CooAssembly:
-        """Compile the fused forms and work out where every value of every part goes in A's local numbering."""
+    def _build_parts(self) -> CooAssembly:
+        """Compile the fused forms and give every part its CSR matrix and A's local index of each of its dofs."""
         index_sets = self._rest.index_sets
         for targets_of, form, pairs in self._fused_ufl:
             compiled = fem.form(form, entity_maps=self._entity_maps)
             matrix = fem.create_matrix(compiled, block_mode=dolfinx.la.BlockMode.compact)
-            blocked, targets = compiled.function_spaces[0], targets_of(index_sets)
-            self._groups.append(CsrPart(compiled, matrix, *csr_entries(matrix, (blocked, blocked), (targets, targets), pairs)))
+            targets = targets_of(index_sets)
+            self._groups.append(CsrPart(compiled, matrix, (targets, targets), pairs))
         blocks = [_block_part(i, j, form, index_sets) for i, j, form in self._rest.blocks]
-        return CooAssembly(blocks + self._groups, reached)
+        return CooAssembly(blocks + self._groups)
 
     def _assemble(self, _snes: PETSc.SNES, x: PETSc.Vec, A: PETSc.Mat, _P: PETSc.Mat) -> None:
         """The Jacobian at x into A: every part into its CSR matrix, then all their values into A at once."""

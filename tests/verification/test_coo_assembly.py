@@ -25,7 +25,7 @@ from ecmx.solver.fem.sparsity import Pattern, local_reached_entries
 
 def _part(rows: list[int], columns: list[int]) -> SimpleNamespace:
     """A stand-in part: its CSR matrix's values and A's (row, column) of each."""
-    return SimpleNamespace(rows=np.array(rows), columns=np.array(columns),
+    return SimpleNamespace(entries=lambda: (np.array(rows), np.array(columns)),
                            matrix=SimpleNamespace(data=np.zeros(len(rows))))
 
 
@@ -35,8 +35,8 @@ def test_values_summed_placed_and_dropped():
     A.setLGMap(identity, identity)
     first, second = _part([0, 1, 1, -1], [2, 0, 0, 3]), _part([3, 2, 0], [3, 1, -1])
     reached = Pattern(np.array([0, 1, 2, 2, 3]), np.array([2, 0, 3]))  # not (2, 1)
-    coo = CooAssembly([first, second], reached)
-    coo.preallocate(A)
+    coo = CooAssembly([first, second])
+    coo.preallocate(A, reached)
     for values in ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0]), ([-1.0, 0.5, 0.25, 9.0], [2.0, 8.0, 1.0]):
         first.matrix.data[:], second.matrix.data[:] = values
         coo.set_values(A)
@@ -75,3 +75,9 @@ def test_coupled_3d_pattern_is_the_reached_entries_with_blocked_values():
     dense[stored] = 0.0
     assert not dense.any()  # every nonzero of the blocked assembly is stored
     assert np.count_nonzero(values) > 0.9 * values.size
+    # the MUMPS fallback's SNES: its own matrix, preallocated by the same parts (their targets worked out again)
+    direct = newton._build("mumps")
+    direct.solver.computeJacobian(nl.x, direct.A, direct.A)
+    again = direct.A.getValuesCSR()
+    assert np.array_equal(again[0], indptr) and np.array_equal(again[1], indices)
+    assert np.array_equal(again[2], values)
