@@ -95,11 +95,8 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
         "mat_mumps_icntl_24": 1,  # detect the null pivots of the rigid-body modes
         "mat_mumps_cntl_3": 1e-8,
     },
-    "iterative": {
+    "iterative": {  # the relative tolerance is the problem's ``iterative_rtol`` (ITERATIVE_RTOL by default)
         "ksp_type": "cg",
-        # ‖r‖ < 1e-10 ‖b‖: stresses within ~1e-9 of the peak of the exact discrete solution (1e-12
-        # took 26 instead of 19 CG iterations per step on bench/sphere3d.yaml, for 1.5e-9 of the peak)
-        "ksp_rtol": 1e-10,
         "ksp_atol": 1e-30,
         "ksp_max_it": 1000,
         "pc_type": "gamg",
@@ -110,6 +107,12 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
     },
 }
 
+
+ITERATIVE_RTOL = 1e-10
+"""Default relative tolerance of the iterative solve, ‖r‖ < rtol ‖b‖: stresses within ~1e-9 of the peak of the
+exact discrete solution (1e-12 took 26 instead of 19 CG iterations per step on bench/sphere3d.yaml, for 1.5e-9
+of the peak). One-way mechanics relaxes it with the time integration's tolerance
+(:func:`ecmx.solver.fem.mechanics_case.one_way_iterative_rtol`)."""
 
 # The direct solver's factorisation from BLR_MIN_DOFS global displacement DOFs on: MUMPS's block low-rank
 # (BLR) kernels with no dropping (CNTL(7) = 0) and the full-rank factors kept for the solves (ICNTL(35) = 3).
@@ -190,6 +193,7 @@ class MechanicsProblem:
             ``"iterative"`` (CG + GAMG with the rigid-body near-null space, started from the previous
             solution; less memory on big meshes), or ``"auto"`` (:func:`select_linear_solver`).
         petsc_options: overrides of the linear-solver options.
+        iterative_rtol: relative tolerance of the iterative solve, ‖r‖ < iterative_rtol ‖b‖ (dimensionless).
 
     Raises:
         CaseError: a lattice strain that needs a crystal orientation the geometry cannot hold
@@ -214,6 +218,7 @@ class MechanicsProblem:
         length_unit: float = 1e-6,
         linear_solver: str = "direct",
         petsc_options: dict[str, Any] | None = None,
+        iterative_rtol: float = ITERATIVE_RTOL,
     ):
         self.mesh = particle_mesh
         self.comm = particle_mesh.comm
@@ -233,7 +238,7 @@ class MechanicsProblem:
         self._rotation = self._crystal_rotation(orientation)
         self._init_forms()
         self._init_operator(rollers_facets)
-        self._init_solver(linear_solver, petsc_options)
+        self._init_solver(linear_solver, petsc_options, iterative_rtol)
         self._init_fields()
         self._init_integrals()
         self._init_response()
@@ -317,13 +322,15 @@ class MechanicsProblem:
         self._b = dolfinx.fem.petsc.create_vector(self.V)  # ghosted: the assembler adds into ghosts
         self._solution = A.createVecRight()
 
-    def _init_solver(self, linear_solver: str, petsc_options: dict[str, Any] | None) -> None:
+    def _init_solver(self, linear_solver: str, petsc_options: dict[str, Any] | None, iterative_rtol: float) -> None:
         """The KSP with the options of ``LINEAR_SOLVERS[linear_solver]`` (plus overrides) under a
         unique prefix (removed from the global options database afterwards)."""
         prefix = f"ecmx_mechanics_{next(_counter)}_"
         global_dofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
         self.linear_solver = select_linear_solver(linear_solver, self.coordinates, global_dofs)
         options = dict(LINEAR_SOLVERS[self.linear_solver])
+        if self.linear_solver == "iterative":
+            options["ksp_rtol"] = iterative_rtol
         if self.linear_solver == "direct" and global_dofs >= BLR_MIN_DOFS:
             options.update(BLR_OPTIONS)
         options.update(petsc_options or {})
