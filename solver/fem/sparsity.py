@@ -89,24 +89,29 @@ class Pattern(NamedTuple):
         return np.repeat(np.arange(self.indptr.size - 1, dtype=np.int64), np.diff(self.indptr))
 
 
-def _pattern(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> Pattern:
-    """The (row, column) pairs as a CSR pattern of ``shape``: each pair once, columns sorted in each row.
-    Numpy only (one sort of the row·n + column keys: 13 ms for the 0.45M pairs of cases/nvp.yaml, scipy's
-    COO → CSR conversion 23 ms), so that a run does not import scipy.sparse (0.25 s of start-up)."""
-    keys = rows.astype(np.int64) * shape[1] + columns.astype(np.int64)
-    keys.sort()
-    first = np.ones(keys.size, dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    unique_rows, unique_columns = np.divmod(keys[first], shape[1])
+def _pattern_of_keys(keys: np.ndarray, shape: tuple[int, int]) -> Pattern:
+    """The CSR pattern of ``shape`` of the sorted, unique keys row·shape[1] + column (int64)."""
+    unique_rows, unique_columns = np.divmod(keys, shape[1])
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(np.bincount(unique_rows, minlength=shape[0]))
     return Pattern(indptr, unique_columns)
 
 
+def _pattern(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> Pattern:
+    """The (row, column) pairs as a CSR pattern of ``shape``: each pair once, columns sorted in each row.
+    Numpy only (one sort of the row·n + column keys: 13 ms for the 0.45M pairs of cases/nvp.yaml, scipy's
+    COO → CSR conversion 23 ms), so that a run does not import scipy.sparse (0.25 s of start-up)."""
+    return _pattern_of_keys(np.unique(rows.astype(np.int64) * shape[1] + columns.astype(np.int64)), shape)
+
+
 def reached_entries(jacobian: Sequence[Sequence[fem.Form | None]], dofs: Sequence[np.ndarray], n: int) -> Pattern:
     """The pattern (n × n, the matrix's local indices) of every entry some integration entity of a block of
-    ``jacobian`` couples; ``dofs`` from :func:`cell_dofs` per unknown."""
-    all_rows, all_columns = [], []
+    ``jacobian`` couples; ``dofs`` from :func:`cell_dofs` per unknown.
+
+    Each integral's pairs are reduced to their distinct keys before the next: on the 71k-DOF sphere of
+    bench/sphere3d.yaml the pairs of all integrals at once (10M, with the cells' repeats) held 400 MB for a
+    moment, more than the whole time loop adds later."""
+    distinct = [np.empty(0, dtype=np.int64)]
     for i, row in enumerate(jacobian):
         for j, form in enumerate(row):
             if form is None:
@@ -117,13 +122,10 @@ def reached_entries(jacobian: Sequence[Sequence[fem.Form | None]], dofs: Sequenc
                     cells = _entity_cells(cpp, kind, k)
                     rows = dofs[i][cells].reshape(cells.shape[0], cells.shape[1] * dofs[i].shape[1])
                     cols = dofs[j][cells].reshape(cells.shape[0], cells.shape[1] * dofs[j].shape[1])
-                    rows, cols = np.broadcast_arrays(rows[:, :, None], cols[:, None, :])
-                    valid = (rows >= 0) & (cols >= 0)
-                    all_rows.append(rows[valid])
-                    all_columns.append(cols[valid])
-    if not all_rows:
-        return _pattern(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), (n, n))
-    return _pattern(np.concatenate(all_rows), np.concatenate(all_columns), (n, n))
+                    keys = rows[:, :, None] * n + cols[:, None, :]
+                    keys = keys[(rows >= 0)[:, :, None] & (cols >= 0)[:, None, :]]
+                    distinct.append(np.unique(keys))
+    return _pattern_of_keys(np.unique(np.concatenate(distinct)), (n, n))
 
 
 def _owned_entries(A: PETSc.Mat, rows: np.ndarray, columns: np.ndarray) -> Pattern:
