@@ -145,16 +145,41 @@ def freeze_ticks(fig: Figure) -> Callable[[], None]:
     runs the locator and the formatter again at every draw and every bounding box (the layout, each
     axis label's position: 26 times per axis on the profiles figure). Call when the figure is
     complete and laid out: the automatic locators choose their number of ticks from the axes' size.
-    Returns the function that gives every axis its own locator and formatter back (call it after
-    the files are written: a figure changed later places its ticks again)."""
-    kept = [fixed for ax in fig.axes if ax.axison for axis in (ax.xaxis, ax.yaxis) for which in ("major", "minor")
+    Each axis also keeps the ticks it draws (:func:`_keep_drawn_ticks`). Returns the function that
+    gives every axis its own locator, formatter and tick update back (call it after the files are
+    written: a figure changed later places its ticks again)."""
+    drawn = [ax for ax in fig.axes if ax.axison]
+    kept = [fixed for ax in drawn for axis in (ax.xaxis, ax.yaxis) for which in ("major", "minor")
             if (fixed := _fix_ticks(axis, which)) is not None]
+    updates = [_keep_drawn_ticks(axis) for ax in drawn for axis in (ax.xaxis, ax.yaxis)]
 
     def restore() -> None:
+        for axis in updates:
+            del axis._update_ticks
         for ticker, locator, formatter in reversed(kept):
             ticker.locator, ticker.formatter = locator, formatter
 
     return restore
+
+
+def _keep_drawn_ticks(axis: Any) -> Any:
+    """Give ``axis`` (its ticks fixed) an ``_update_ticks`` that places its ticks and returns those
+    in view once per view interval. Matplotlib's places every tick again (position, label text) each
+    time the axis draws, measures a label's or a spine's extent, or a sibling does: ~20 times per
+    axis and draw on the profiles figure (its PNG and PDF: 0.78 → 0.64 s CPU). The positions and
+    texts are fixed, so the ticks are the same. Returns ``axis``; ``del axis._update_ticks`` gives
+    it matplotlib's back."""
+    update = axis._update_ticks
+    kept: dict[str, Any] = {}
+
+    def drawn_ticks() -> list[Any]:
+        view = tuple(axis.get_view_interval())
+        if kept.get("view") != view:
+            kept["view"], kept["ticks"] = view, update()
+        return kept["ticks"]
+
+    axis._update_ticks = drawn_ticks
+    return axis
 
 
 def _fix_ticks(axis: Any, which: str) -> tuple[Any, Any, Any] | None:
