@@ -184,11 +184,14 @@ def keep_drawn_ticks(axes: Sequence[Axes]) -> Callable[[], None]:
 
 
 def _kept_ticks(axis: Any, update: Callable[[], list[Any]]) -> Callable[[], list[Any]]:
-    """``update`` (``axis``'s tick update) run again only when the view or the axes' position changed."""
+    """``update`` (``axis``'s tick update) run again only when the view or the axes' position changed.
+    The position as placed (``original``; the active one follows from it, the view and the figure's
+    size): reading the active one applies the aspect, which sets the position and invalidates every
+    transform below it at each call."""
     kept: dict[str, Any] = {}
 
     def drawn_ticks() -> list[Any]:
-        key = (tuple(axis.get_view_interval()), axis.axes.get_position().bounds)
+        key = (tuple(axis.get_view_interval()), axis.axes.get_position(original=True).bounds)
         if kept.get("key") != key:
             kept["key"], kept["ticks"] = key, update()
         return kept["ticks"]
