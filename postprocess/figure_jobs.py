@@ -80,7 +80,17 @@ def draw_figure(key: str, directories: Sequence[str], dods: Sequence[float], pat
     """A worker's job: draw figure ``key`` of the runs in ``directories`` into ``path``; True when written."""
     planes = functools.partial(_planes, tuple(directories), tuple(dods))
     functions = figure_functions(_runs(tuple(directories)), dods, write_slices, planes)
-    return functions[key](Path(path)) is not None
+    return draw_into(functions[key], Path(path))
+
+
+def draw_into(draw: Callable[[Path], Any], path: Path) -> bool:
+    """Draw one figure with ``draw`` (a function of :func:`figure_functions`) into ``path``; True when
+    written. The figure is dropped here, with the cyclic garbage collector off while it is drawn and
+    one collection after that frees it (:func:`ecmx.postprocess.plotting.garbage_collected_after`)."""
+    from ecmx.postprocess.plotting import garbage_collected_after
+
+    with garbage_collected_after():
+        return draw(path) is not None
 
 
 def draw_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path,
@@ -102,7 +112,7 @@ def start_figures(runs: Sequence[RunData], dods: Sequence[float], fig_dir: Path,
     futures = _submit(runs, dods, paths, pool) if pool is not None else None
     if futures is None:
         functions = figure_functions(runs, dods)
-        drawn = {key: functions[key](path) is not None for key, path in paths.items()}
+        drawn = {key: draw_into(functions[key], path) for key, path in paths.items()}
         return lambda: {key: path for key, path in paths.items() if drawn[key]}
     return lambda: {key: path for key, path in paths.items() if futures[key].result()}
 

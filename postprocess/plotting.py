@@ -5,7 +5,12 @@ pyplot's figure list, and every figure function can return its Figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import io
+import struct
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +24,35 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a process t
 
 VECTOR_FORMAT = ".pdf"
 """The vector copy written beside every PNG."""
-PNG_OPTIONS = {"pil_kwargs": {"compress_level": 1, "compress_type": 3}}
-"""zlib's run-length strategy (Z_RLE) at level 1, not Pillow's default (level 6): the same pixels
-encoded in 40 % of the CPU time (the comparison's eight PNGs: 1.65 → 0.69 s; level 3 alone 0.90 s),
-the files 16 % larger in all (4.2 MB instead of 3.6 MB)."""
+PNG_ZLIB_LEVEL = 1
+"""zlib's level for the PNGs (:func:`write_png`)."""
+
+
+@contextmanager
+def garbage_collected_after() -> Iterator[None]:
+    """Draw with the cyclic garbage collector off, then collect once what the drawing made (drop
+    the figure inside: it is the garbage).
+
+    Matplotlib's artists, transforms and callbacks are reference cycles: a figure is freed only by
+    the collector, and drawing one allocates enough to start dozens of collections, the full ones
+    scanning again every object of matplotlib, pyvista and ecmx (~300 000) and those of the figures
+    still alive. On entry the objects that exist are frozen out of the scans (:func:`gc.freeze`, a
+    list splice); on exit one collection frees the figure's garbage scanning only what the drawing
+    made, and the old objects go back (:func:`gc.unfreeze`; garbage among them, e.g. left by other
+    work in a worker, goes with a later collection as it would have). Collections were ~0.7 s of
+    the comparison's 5.7 s of figures' CPU (``bench/bench_figures.py --gc-off``). Where the collector
+    is already off (someone else's choice) this does nothing."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.unfreeze()
+        gc.enable()
 
 
 def new_figure(**kwargs: Any) -> Figure:
@@ -60,13 +90,59 @@ def save(fig: Figure, path: Path, dpi: int = 120, only: str | None = None) -> li
         restore_ticks = freeze_ticks(fig)
         try:
             for target in written:
-                fig.savefig(target, **(PNG_OPTIONS | {"dpi": dpi} if target.suffix == ".png" else {}))
+                if target.suffix == ".png":
+                    pixels = _Pixels()
+                    fig.savefig(pixels, format="raw", dpi=dpi)  # Agg's own draw, as a PNG's
+                    write_png(target, pixels.rgba, dpi)
+                else:
+                    fig.savefig(target)
         finally:
             restore_ticks()
     finally:
         if engine is not None:
             fig.set_layout_engine(engine)
     return written
+
+
+class _Pixels(io.RawIOBase):
+    """The file matplotlib's raw writer (``savefig(format="raw")``) writes to: keeps the RGBA
+    buffer it is given (Agg's, rows from the top) as an array, without a copy."""
+
+    rgba: np.ndarray
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, buffer: Any) -> int:
+        self.rgba = np.asarray(buffer)
+        return self.rgba.nbytes
+
+
+def write_png(path: Path, rgba: np.ndarray, dpi: float) -> None:
+    """``rgba`` (height × width × 4, uint8, rows from the top) as the PNG matplotlib writes (the same
+    pixels, the same Software text and pixel density), each row Sub-filtered (the difference to the
+    pixel on its left) and deflated at :data:`PNG_ZLIB_LEVEL`. Pillow's PNG encoder (matplotlib's)
+    tries every filter on every row: its encoding alone took twice the CPU time (0.34 → 0.17 s for
+    the comparison's largest six at level 1 with zlib's run-length strategy, as ecmx asked of it;
+    ~0.4 s less for all nine in ``bench/bench_figures.py``), the files 11 % larger in all (4.7 MB
+    instead of 4.2 MB)."""
+    import matplotlib
+
+    height, width, channels = rgba.shape
+    rows = rgba.reshape(height, width * channels)
+    filtered = np.empty((height, width * channels + 1), dtype=np.uint8)
+    filtered[:, 0] = 1  # the Sub filter
+    filtered[:, 1:1 + channels] = rows[:, :channels]
+    np.subtract(rows[:, channels:], rows[:, :-channels], out=filtered[:, 1 + channels:])
+    software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
+    per_metre = int(dpi / 0.0254 + 0.5)
+    with open(path, "wb") as stream:
+        stream.write(b"\x89PNG\r\n\x1a\n")
+        for kind, data in ((b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)),
+                           (b"tEXt", b"Software\0" + software.encode("latin-1")),
+                           (b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+                           (b"IDAT", zlib.compress(filtered, PNG_ZLIB_LEVEL)), (b"IEND", b"")):
+            stream.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)))
 
 
 def lay_out(fig: Figure, dpi: float) -> None:
@@ -85,9 +161,11 @@ def lay_out(fig: Figure, dpi: float) -> None:
         return
     screen = fig.dpi
     fig.dpi = dpi
+    release = keep_drawn_ticks([ax for ax in fig.axes if ax.axison])
     try:
         engine.execute(fig)
     finally:
+        release()
         fig.dpi = screen
     fig.set_layout_engine("none")
 
@@ -98,16 +176,56 @@ def freeze_ticks(fig: Figure) -> Callable[[], None]:
     runs the locator and the formatter again at every draw and every bounding box (the layout, each
     axis label's position: 26 times per axis on the profiles figure). Call when the figure is
     complete and laid out: the automatic locators choose their number of ticks from the axes' size.
-    Returns the function that gives every axis its own locator and formatter back (call it after
-    the files are written: a figure changed later places its ticks again)."""
-    kept = [fixed for ax in fig.axes if ax.axison for axis in (ax.xaxis, ax.yaxis) for which in ("major", "minor")
+    Each axis also keeps the ticks it draws (:func:`keep_drawn_ticks`). Returns the function that
+    gives every axis its own locator, formatter and tick update back (call it after the files are
+    written: a figure changed later places its ticks again)."""
+    drawn = [ax for ax in fig.axes if ax.axison]
+    kept = [fixed for ax in drawn for axis in (ax.xaxis, ax.yaxis) for which in ("major", "minor")
             if (fixed := _fix_ticks(axis, which)) is not None]
+    release = keep_drawn_ticks(drawn)
 
     def restore() -> None:
+        release()
         for ticker, locator, formatter in reversed(kept):
             ticker.locator, ticker.formatter = locator, formatter
 
     return restore
+
+
+def keep_drawn_ticks(axes: Sequence[Axes]) -> Callable[[], None]:
+    """Give each axis of ``axes`` an ``_update_ticks`` that places its ticks and returns those in view
+    once per view interval and axes position, and returns the function that gives them matplotlib's
+    back. Matplotlib's places every tick again (locator, formatter, each tick's position and label)
+    each time the axis draws, measures a label's or a spine's extent, or a shared sibling does:
+    ~12 times per axis in the profiles figure's layout and ~20 times per axis and file in its draws
+    (PNG + PDF 0.78 → 0.64 s CPU, its layout 0.24 → 0.20 s). With the limits and the axes' place the same
+    the ticks are the same: the locators choose from the view and the axes' length in points (not
+    the dpi), and in the files' draws the ticks are fixed (:func:`freeze_ticks`)."""
+    axes_of = [axis for ax in axes for axis in (ax.xaxis, ax.yaxis)]
+    for axis in axes_of:
+        axis._update_ticks = _kept_ticks(axis, axis._update_ticks)
+
+    def release() -> None:
+        for axis in axes_of:
+            del axis._update_ticks
+
+    return release
+
+
+def _kept_ticks(axis: Any, update: Callable[[], list[Any]]) -> Callable[[], list[Any]]:
+    """``update`` (``axis``'s tick update) run again only when the view or the axes' position changed.
+    The position as placed (``original``; the active one follows from it, the view and the figure's
+    size): reading the active one applies the aspect, which sets the position and invalidates every
+    transform below it at each call."""
+    kept: dict[str, Any] = {}
+
+    def drawn_ticks() -> list[Any]:
+        key = (tuple(axis.get_view_interval()), axis.axes.get_position(original=True).bounds)
+        if kept.get("key") != key:
+            kept["key"], kept["ticks"] = key, update()
+        return kept["ticks"]
+
+    return drawn_ticks
 
 
 def _fix_ticks(axis: Any, which: str) -> tuple[Any, Any, Any] | None:

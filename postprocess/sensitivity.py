@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecmx.postprocess.labels import display_name
-from ecmx.postprocess.plotting import VECTOR_FORMAT, freeze_minor_ticks, new_figure, save
+from ecmx.postprocess.plotting import VECTOR_FORMAT, freeze_minor_ticks, garbage_collected_after, new_figure, save
 from ecmx.postprocess.reference import steady_sphere
 from ecmx.postprocess.rundata import RunData, load_run
 
@@ -186,7 +186,7 @@ def start_figure(points: Sequence[Point], names: Sequence[str], dod: float, path
             return lambda: _wait(jobs)
         except RuntimeError:  # a pool that takes no jobs (broken, shut down): here
             pass
-    sensitivity_figure(points, names, dod, path)
+    figure_job(points, names, dod, str(path))
     return lambda: None
 
 
@@ -195,9 +195,12 @@ def _wait(jobs: Sequence[cf.Future]) -> None:
         job.result()
 
 
-def figure_job(points: Sequence[Point], names: Sequence[str], dod: float, path: str, only: str) -> None:
-    """A worker's job: write the ``only`` file (``.png`` or the PDF) of :func:`sensitivity_figure`."""
-    sensitivity_figure(points, names, dod, Path(path), only)
+def figure_job(points: Sequence[Point], names: Sequence[str], dod: float, path: str, only: str | None = None) -> None:
+    """A worker's job: write the ``only`` file (``.png`` or the PDF; None: both) of
+    :func:`sensitivity_figure`, the figure dropped here, drawn with the cyclic garbage collector off
+    and freed by one collection after (:func:`ecmx.postprocess.plotting.garbage_collected_after`)."""
+    with garbage_collected_after():
+        sensitivity_figure(points, names, dod, Path(path), only)
 
 
 def sensitivity_figure(points: Sequence[Point], names: Sequence[str], dod: float, path: Path,
