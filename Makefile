@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
-## The main job: the NVP vs HE-V comparison (default mesh, a few minutes on 2 cores).
+## The main job: the NVP vs HE-V comparison (default mesh, well under a minute on 2 cores).
 compare: $(STAMP)
 	$(VENV)/bin/ecmx compare cases/nvp-vs-hev.yaml --overwrite
 
