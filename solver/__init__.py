@@ -1,6 +1,6 @@
 """ecmx solver: configuration, physics, finite elements, time loop, studies and the CLI.
 
-Layers (imports point down only): ``errors``/``units``/``files`` → ``config`` → ``physics`` →
+Layers (imports point down only): ``errors``/``units``/``files``/``threads`` → ``config`` → ``physics`` →
 (``ecmx.meshes``) → ``fem`` → ``timeloop`` → ``studies`` → ``cli``; ``ecmx.postprocess`` reads what
 ``studies`` writes.
 

@@ -21,6 +21,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ecmx.solver.threads import one_blas_thread_per_rank
+
+one_blas_thread_per_rank()  # before numpy and PETSc load their BLAS (ecmx.solver.threads)
+
 _API = {
     "load_case": "ecmx.solver.config.case",
     "load_sweep": "ecmx.solver.config.studies",

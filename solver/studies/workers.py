@@ -28,7 +28,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-_WORKER_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from ecmx.solver.threads import THREAD_VARIABLES
+
 # an inherited MPI launcher environment would make each worker join the parent's MPI job
 _LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_")
 _PR_SET_PDEATHSIG = 1
@@ -45,7 +46,7 @@ def worker_environment() -> Iterator[None]:
         for key in list(os.environ):
             if key.startswith(_LAUNCHER_PREFIXES):
                 del os.environ[key]
-        for key in _WORKER_THREADS:
+        for key in THREAD_VARIABLES:
             os.environ.setdefault(key, "1")
         yield
     finally:

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"ecmx.solver": ROOT / "solver", "ecmx.meshes": ROOT / "meshes", "ecmx.postprocess": ROOT / "postprocess"}
 LEAVES = {"ecmx.solver", "ecmx.solver.errors", "ecmx.solver.units", "ecmx.solver.files",
-          "ecmx.solver.collective", "ecmx.solver._compat"}
+          "ecmx.solver.collective", "ecmx.solver._compat", "ecmx.solver.threads"}
 ALLOWED = {
     "leaf": {"leaf"},
     "config": {"leaf", "config"},
