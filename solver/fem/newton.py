@@ -94,11 +94,11 @@ MUMPS_CONTROLS = {
 FIELDSPLIT_RESTART = 60
 """``fieldsplit``: FGMRES restarts after this many iterations. Its basis holds two vectors of the whole system per
 iteration (1.1 MB each on the 71k-DOF sphere of bench/sphere3d.yaml), allocated as the iterations grow and kept
-with the solver: restarting at the cap, 150, the few solves near the end of discharge that ran past 100
-iterations added 118 MB to the hour's peak. Healthy solves take 12-21 iterations fresh and fewer than twice that
-reused (then the preconditioner is set up again), so they never restart: cases/nvp.yaml the same 1954 Krylov
-iterations at 60 as at 150, cases/hev.yaml 4535 against 4477, both with the same steps, Newton iterations and
-final voltage."""
+with the solver: restarting at the cap, 150, the few solves near the end of the hour's discharge that ran past
+100 iterations added 99 + 19 MB to the resident set (traced around each solve; 20 MB with the restart at 60).
+Healthy solves take 12-21 iterations fresh and fewer than twice that reused (then the preconditioner is set up
+again), so they never restart: cases/nvp.yaml the same 1954 Krylov iterations at 60 as at 150, cases/hev.yaml
+4535 against 4477, both with the same steps, Newton iterations and final voltage."""
 
 
 def newton_options(rtol: float, atol: float, max_iterations: int, linear_solver: str = "mumps") -> dict[str, Any]:
