@@ -99,3 +99,25 @@ def test_collinear_solutions_and_no_solution(loads):
     assert np.allclose(x.array, 2.0 * exact(A, b), rtol=1e-10, atol=0)
     with pytest.raises(ValueError, match="depth"):
         SolutionProjection(A, 0)
+
+
+def test_a_full_store_reuses_the_vectors_of_the_pair_it_drops(loads):
+    """Past ``depth`` no vector is created: the dropped pair's two vectors take the new solution and its image
+    (on several ranks a dropped parallel vector is not destroyed but left in PETSc's garbage), and the guesses are
+    those of the newest solutions."""
+    A = laplacian()
+    projection = stored(A, loads, (0.0, 0.1), depth=2)
+    handles = {v.handle for pair in projection._pairs for v in pair}
+    for t in (0.2, 0.3, 0.4):
+        projection.add(vec(exact(A, loads(t))))
+    assert {v.handle for pair in projection._pairs for v in pair} == handles
+    x = vec(np.zeros(N))
+    projection.guess(loads(0.5), x)
+    newest = stored(A, loads, (0.3, 0.4), depth=2)
+    y = vec(np.zeros(N))
+    newest.guess(loads(0.5), y)
+    assert np.allclose(x.array, y.array, rtol=1e-12, atol=1e-12)
+    for u, image in projection._pairs:  # each image is K of its solution
+        expected = A.createVecLeft()
+        A.mult(u, expected)
+        assert np.allclose(image.array, expected.array, rtol=1e-13, atol=1e-13)
