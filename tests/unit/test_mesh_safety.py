@@ -324,7 +324,7 @@ MPI_READ = textwrap.dedent(
     try:
         read_mesh(MeshFile(Path(sys.argv[1]), {"kind": "mesh-file", "dim": 3}))
     except CaseError as error:
-        print(f"rank {MPI.COMM_WORLD.rank}: CaseError {error.key}", flush=True)
+        print(f"<rank {MPI.COMM_WORLD.rank}: CaseError {error.key}>", flush=True)
     """
 )
 
@@ -337,9 +337,10 @@ def test_a_bad_mesh_file_fails_on_every_rank(tmp_path: Path) -> None:
     run = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", MPI_READ, str(tmp_path / "evil.msh")],
                          capture_output=True, text=True, timeout=60, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0, run.stderr[-2000:]
-    # the two ranks share one stdout pipe, so their lines may interleave: match each report, not lines
-    assert sorted(re.findall(r"rank \d: CaseError [\w.]+", run.stdout)) == [
-        f"rank {r}: CaseError geometry.file" for r in (0, 1)]
+    # the two ranks share one stdout pipe, so their lines may interleave (unbuffered, print writes the newline
+    # apart: "...geometry.filerank 1: ..." was seen): match each delimited report, not lines
+    assert sorted(re.findall(r"<rank \d: CaseError [\w.]+>", run.stdout)) == [
+        f"<rank {r}: CaseError geometry.file>" for r in (0, 1)]
     assert not any(m.exists() for m in markers)
 
 
