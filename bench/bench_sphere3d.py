@@ -87,11 +87,13 @@ values); per accepted step cell solve 2.50 / 2.61 s and mechanics 5.75 / 6.10 s 
 
 On a faster 2-core machine (AMD EPYC, 32 MB L3; the same code as above 491.8 s and 1057 MB with the mesh cached),
 after one-way mechanics' CG tolerance followed solver.rtol (1e-8 instead of 1e-10), the COO indices and the reached
-pattern were trimmed, FGMRES restarted at 60 and one BLAS thread ran per rank: the whole hour 336.6 s and 980.6 MB
-on 1 rank (3.7 kB per DOF), 184.5 s on 2 ranks (1.82x; 1124 MB on the largest rank). The first second: 1 rank
-81.3-87.0 s, 2 ranks 46.1 s. ``--breakdown --window 1``, 1 rank / 2 ranks, wall s: imports 0.7 / 0.7, mesh
-1.4 / 1.3, cell problem 5.1 / 3.2, mechanics set-up 5.2 / 4.0 (1.2 s of it the BLAS threads, since fixed), first
-mechanics solve 3.4 / 1.8, time loop 68.6 / 37.0 (cell solve 0.72 / 0.41 s and mechanics 1.37 / 0.72 s per step).
+pattern were trimmed, FGMRES restarted at 60 and one BLAS thread ran per rank: the whole hour 330.7-336.6 s and
+979-981 MB on 1 rank (3.7 kB per DOF), 184.5 s on 2 ranks with 1124 MB on the largest rank. That was a leak of the
+mechanics' projection store (two parallel vectors a step left in PETSc's garbage); after its fix 187.8 s and 865 MB
+per rank (1.76-1.82x). The first second: 1 rank 81.3-87.0 s, 2 ranks 46.1 s. ``--breakdown --window 1``, 1 rank /
+2 ranks, wall s: imports 0.7 / 0.7, mesh 1.4 / 1.3, cell problem 5.1 / 3.2, mechanics set-up 5.2 / 4.0 (1.2 s of it
+the BLAS threads, since fixed), first mechanics solve 3.4 / 1.8, time loop 68.6 / 37.0 (cell solve 0.72 / 0.41 s and
+mechanics 1.37 / 0.72 s per step).
 """
 
 from __future__ import annotations
