@@ -1,6 +1,7 @@
 """The cost of one Newton iteration of the coupled cell problem against its size (a benchmark, not a test).
 
-    .venv/bin/python bench/bench_step_cost.py                 # before/after preconditioner reuse, 3k-26k DOFs (~4 min)
+    .venv/bin/python bench/bench_step_cost.py                 # before/after preconditioner reuse, 3k-36k DOFs (~6 min)
+    .venv/bin/python bench/bench_step_cost.py --reuse on --family graded     # the interface refined faster
     .venv/bin/python bench/bench_step_cost.py --reuse on --meshes 0.5:0.25,0.5:0.12,0.45:0.07,0.4:0.05
     .venv/bin/python bench/bench_step_cost.py --linear-solver mumps --reuse on
     .venv/bin/python bench/bench_step_cost.py --meshes 0.5:0.25,0.5:0.1 --degrees
@@ -9,7 +10,7 @@
     .venv/bin/python bench/bench_step_cost.py --run cases/hev.yaml --linear-solver gmres-lu --reuse on
 
 For the default 3D problem (the NVP sphere of cases/nvp.yaml, R = 1 µm in its electrolyte box, 1C
-discharge from the charged state) at several mesh sizes (3k to ~50k DOFs), each in a fresh process
+discharge from the charged state) at several mesh sizes (``--family``: 3k to 36k DOFs), each in a fresh process
 on one rank: three warm-up steps of 5 s, then the minimum over ``--repeats`` repetitions of the CPU
 time (the machine is shared: process time, and its minimum, is the cost without interference) of
 
@@ -26,7 +27,9 @@ time (the machine is shared: process time, and its minimum, is the cost without 
 
 ``--reuse both`` (the default) runs every mesh without and with reuse and prints both tables. Each
 table ends with the exponent p of cost ∝ DOFs^p of each part (least squares over the meshes) and the
-column it/(F+J), the ratio of a Newton iteration to one residual + one Jacobian assembly.
+column it/(F+J), the ratio of a Newton iteration to one residual + one Jacobian assembly; the last three
+columns are PETSc's flop count of one Krylov iteration per DOF and the rates of the solve and of a bare
+product with the Jacobian (:func:`_rates`).
 ``--degrees`` also prints the quadrature degree of every integral of the residual and the Jacobian
 (the degrees FFCx uses). ``--run CASE`` instead runs a whole case file (``ecmx run``, no output
 written but the run directory in a temporary folder) without and with reuse and prints the steps,
@@ -49,6 +52,25 @@ the eleven Γ blocks of the Jacobian each its own kernel, DOLFINx's residual wit
     and after; stored entries 1 564 471 -> 1 447 964 at 49k). --run cases/nvp.yaml --reuse on: 37.7 -> 26.8 s CPU,
     the same 324 steps, 508 linear solves, 51 set-ups, 7404 -> 7407 Krylov iterations.
 
+Uniform against graded meshes (this 2-core AMD EPYC machine, idle, ``--reuse on``, Nov 2026). The graded family
+(the old default) refines the particle's surface six times and the bulk 1.4 times from 3k to 75k DOFs, so the
+DOFs move towards the particle and its surface, whose cells cost more per DOF; the uniform family (the default
+since) keeps the grading and measures the cost of the same problem at more DOFs. Exponents p of the Newton
+iteration over 3k-75k graded: 1.12 (residual 1.14, Jacobian 1.10, linear solve 1.20); over 3k-36k uniform, two
+runs: 1.09 and 1.12 (residual 1.03-1.07, Jacobian 1.04-1.06, linear solve 1.23-1.24, PC set-up 1.03-1.13). The
+linear solve's excess is the machine's memory, not more work: 16-17 Krylov iterations at every size, and
+
+    DOFs     flop/DOF/it   solve GF/s   MatMult GF/s
+    3 053        285          3.97          4.24
+    12 795       298          3.01          3.33
+    35 967       310          2.09          3.17
+
+the work per DOF and iteration grows 9 % (GAMG's third level from ~20k DOFs) while the rate of the solve halves
+as the Jacobian, the split blocks PETSc extracts from it and the three GAMG hierarchies outgrow the caches
+(2 x 512 kB L2, 32 MB L3). ``-log_view`` at 36k: PCApply 1.43 s of KSPSolve's 1.89 s, of which the GAMG
+V-cycles of c and φ_e 0.46 s each, that of c_s 0.14 s, the multiplicative split's residual updates ~0.36 s; the
+GAMG variants tried there (threshold 0.05, no aggressive coarsening, unsmoothed aggregation) all cost more.
+
 Earlier (before the rule of :mod:`ecmx.solver.fem.preconditioner_reuse`, load ~9): Newton iteration 56 / 284 /
 1013 ms at 3k / 10k / 26k without reuse; MUMPS (``--linear-solver mumps``) 94 / 510 / 1900 ms;
 ``--run cases/nvp.yaml``: 508 linear solves, set-ups 508 -> 51, Krylov iterations 6632 -> 7431.
@@ -70,7 +92,13 @@ import tempfile
 import time
 from pathlib import Path
 
-MESHES = "0.5:0.25,0.5:0.12,0.45:0.07"  # size:interface_size (µm): 3k, 10k, 26k DOFs (0.4:0.05: ~50k); first: cases/nvp.yaml
+MESH_FAMILIES = {
+    # size:interface_size (µm), first: cases/nvp.yaml. Uniform: both sizes scaled together (the same grading at
+    # every size: 3k, 6.4k, 12.8k, 21k, 36k DOFs). Graded: the interface refined faster than the bulk (3k, 10k,
+    # 26k DOFs; 0.4:0.05 ~50k), so that the DOFs shift towards the particle and its surface, whose cells cost more.
+    "uniform": "0.5:0.25,0.35:0.175,0.25:0.125,0.2:0.1,0.16:0.08",
+    "graded": "0.5:0.25,0.5:0.12,0.45:0.07",
+}
 
 
 def least_cpu_time(action, repeats: int) -> float:
@@ -126,6 +154,7 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
     import ecmx.solver._compat  # noqa: F401, I001  (prepares the DOLFINx import)
     import dolfinx.fem.petsc
     from mpi4py import MPI
+    from petsc4py import PETSc
 
     from ecmx.meshes import load_mesh
     from ecmx.solver.config.case import case_from_dict
@@ -168,10 +197,16 @@ def worker(size_um: float, interface_um: float, linear_solver: str, repeats: int
 
     t_apply = least_cpu_time(lambda: ksp.solve(b, dx), repeats)  # the same operator: no new set-up
     t_pc = max(t_lin - t_apply, 0.0)
+    flops = PETSc.Log.getFlops()
+    ksp.solve(b, dx)
+    apply_flops = PETSc.Log.getFlops() - flops  # PETSc's count of one solve with the preconditioner set up
+    y = b.duplicate()
+    t_mult = least_cpu_time(lambda: [nl.A.mult(b, y) for _ in range(20)], repeats) / 20
     result = {"size_um": size_um, "interface_size_um": interface_um, "dofs": problem.num_dofs,
               "nonzeros": int(nl.A.getInfo()["nz_used"]), "linear_solver": problem._newton.linear_solver,
               "reuse": reuse, "build_s": build, "residual_s": t_res, "jacobian_s": t_jac, "linear_solve_s": t_lin,
-              "preconditioner_setup_s": t_pc, "krylov_iterations": krylov} | _newton_iteration(problem, repeats)
+              "preconditioner_setup_s": t_pc, "krylov_iterations": krylov, "apply_flops": apply_flops,
+              "apply_s": t_apply, "matmult_s": t_mult} | _newton_iteration(problem, repeats)
     if degrees:
         result["quadrature_degrees"] = _degrees(problem)
     return result
@@ -243,18 +278,30 @@ def exponent(rows: list[dict], key: str) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
+def _rates(r: dict) -> str:
+    """The flops of one Krylov iteration per DOF (PETSc's count, the preconditioner's application included), the
+    rate of the solve with its preconditioner set up and that of a bare product with the Jacobian (2 flops per
+    stored entry), GFlop/s: the part of a solve's growth that is the work and the part that is the machine's
+    memory (the rate falls as the matrices outgrow the caches)."""
+    if "apply_flops" not in r or not r["krylov_iterations"]:
+        return ""
+    per_dof = r["apply_flops"] / r["krylov_iterations"] / r["dofs"]
+    return (f" {per_dof:11.0f} {1e-9 * r['apply_flops'] / r['apply_s']:10.2f}"
+            f" {1e-9 * 2 * r['nonzeros'] / r['matmult_s']:12.2f}")
+
+
 def _table(rows: list[dict], title: str) -> None:
     """Print the per-iteration table of one configuration and its exponents."""
     print(f"\n{title}")
     print(f"{'DOFs':>7s} {'nnz':>8s} {'solver':>10s} {'residual ms':>11s} {'Jacobian ms':>11s} {'solve ms':>9s}"
           f" {'PC setup ms':>11s} {'Krylov its':>10s} {'Newton it ms':>12s} {'it/(F+J)':>8s} {'its/step':>8s}"
-          f" {'setups/step':>11s} {'Krylov/step':>11s}")
+          f" {'setups/step':>11s} {'Krylov/step':>11s} {'flop/DOF/it':>11s} {'solve GF/s':>10s} {'MatMult GF/s':>12s}")
     for r in rows:
         ratio = r["newton_iteration_s"] / (r["residual_s"] + r["jacobian_s"])
         print(f"{r['dofs']:7d} {r['nonzeros']:8d} {r['linear_solver']:>10s} {1e3 * r['residual_s']:11.2f}"
               f" {1e3 * r['jacobian_s']:11.2f} {1e3 * r['linear_solve_s']:9.2f} {1e3 * r['preconditioner_setup_s']:11.2f}"
               f" {r['krylov_iterations']:10d} {1e3 * r['newton_iteration_s']:12.2f} {ratio:8.2f} {r['newton_iterations']:8.1f}"
-              f" {r['setups_per_step']:11.2f} {r['krylov_per_step']:11.1f}")
+              f" {r['setups_per_step']:11.2f} {r['krylov_per_step']:11.1f}{_rates(r)}")
         for name, degrees in r.get("quadrature_degrees", {}).items():
             print(f"        {name}: {', '.join(degrees)}")
     if len(rows) >= 2:
@@ -265,7 +312,10 @@ def _table(rows: list[dict], title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meshes", default=MESHES, help="size:interface_size in µm, comma separated")
+    parser.add_argument("--meshes", default=None, help="size:interface_size in µm, comma separated (default: --family)")
+    parser.add_argument("--family", choices=tuple(MESH_FAMILIES), default="uniform",
+                        help="the meshes when --meshes is not given: uniform (bulk and interface sizes scaled together) "
+                             "or graded (the interface refined faster)")
     parser.add_argument("--linear-solver", default="auto")
     parser.add_argument("--reuse", choices=("off", "on", "both"), default="both",
                         help="preconditioner reuse across Newton iterations: off (before), on (after) or both")
@@ -286,7 +336,7 @@ def main() -> None:
         rows = []
         for reuse in modes:
             series = []
-            for pair in args.meshes.split(","):
+            for pair in (args.meshes or MESH_FAMILIES[args.family]).split(","):
                 size, interface = (float(v) for v in pair.split(":"))
                 series.append(_spawn(f"b.worker({size}, {interface}, {args.linear_solver!r}, {args.repeats},"
                                      f" {args.degrees}, {reuse}, {args.material!r})"))
