@@ -40,17 +40,22 @@ def garbage_collected_after() -> Iterator[None]:
     made, and the old objects go back (:func:`gc.unfreeze`; garbage among them, e.g. left by other
     work in a worker, goes with a later collection as it would have). Collections were ~0.7 s of
     the comparison's 5.7 s of figures' CPU (``bench/bench_figures.py --gc-off``). Where the collector
-    is already off (someone else's choice) this does nothing."""
+    is already off (someone else's choice) this does nothing. Where objects are frozen already (a
+    caller's :func:`gc.freeze`) nothing is frozen or thawed: :func:`gc.unfreeze` would thaw the
+    caller's objects too; the collection at the end then scans every object not frozen."""
     if not gc.isenabled():
         yield
         return
+    freeze = gc.get_freeze_count() == 0
     gc.disable()
-    gc.freeze()
+    if freeze:
+        gc.freeze()
     try:
         yield
     finally:
         gc.collect()
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
         gc.enable()
 
 

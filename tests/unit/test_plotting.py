@@ -172,8 +172,8 @@ def test_the_png_is_drawn_with_the_renderer_that_laid_the_figure_out(tmp_path: P
 def test_a_figure_job_draws_without_collections_and_frees_its_figure(tmp_path: Path) -> None:
     """figure_jobs.draw_into draws with the cyclic garbage collector off (no collection scans the
     modules' objects while matplotlib allocates) and frees the figure, a web of reference cycles,
-    with one collection at the end; the collector is on again and nothing stays frozen. With the
-    collector already off (someone else's choice) it is left so."""
+    with one collection at the end; the collector is on again and what it froze is thawed, but not what a
+    caller had frozen. With the collector already off (someone else's choice) it is left so."""
     import gc
     import weakref
 
@@ -196,6 +196,7 @@ def test_a_figure_job_draws_without_collections_and_frees_its_figure(tmp_path: P
             collections.append(info["generation"])
 
     assert gc.isenabled()
+    frozen = gc.get_freeze_count()  # an earlier test in this process may have frozen objects
     gc.callbacks.append(count)
     try:
         assert draw_into(draw, tmp_path / "figure.png")
@@ -203,10 +204,20 @@ def test_a_figure_job_draws_without_collections_and_frees_its_figure(tmp_path: P
         gc.callbacks.remove(count)
     assert collections == [2]  # the one at the end
     assert drawn[0]() is None  # the figure freed by it
-    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.freeze()  # a caller's frozen objects stay frozen: only what draw_into froze is thawed
+    mine = gc.get_freeze_count()
+    try:
+        assert draw_into(draw, tmp_path / "frozen.png")
+        # still frozen (gc.unfreeze would leave 0; a few frozen objects may have been freed meanwhile)
+        assert gc.isenabled() and gc.get_freeze_count() > 0.99 * mine and drawn[1]() is None
+    finally:
+        gc.unfreeze()
+        if frozen:  # an earlier freeze of this process back
+            gc.freeze()
     gc.disable()
     try:
         assert draw_into(draw, tmp_path / "again.png")
-        assert not gc.isenabled() and drawn[1]() is not None  # left to whoever turned it off
+        assert not gc.isenabled() and drawn[2]() is not None  # left to whoever turned it off
     finally:
         gc.enable()
