@@ -15,6 +15,7 @@ import ecmx.solver._compat  # noqa: F401  (prepares the DOLFINx import)
 # isort: split
 
 import dolfinx
+import dolfinx.fem.petsc
 import numpy as np
 import pytest
 from dolfinx import fem
@@ -95,3 +96,45 @@ def test_a_quadrature_table_refreshes_without_the_wrapper(monkeypatch: pytest.Mo
     monkeypatch.setattr(fem.Function, "interpolate", wrapper)
     table.refresh()
     assert np.array_equal(table._frozen.x.array, expected.x.array) and table._frozen.x.array.max() > 0.2
+
+
+def _square_inode_matrices(log: str, rows: int) -> int:
+    """How many matrices of ``rows`` × ``rows`` PETSc's info log says it multiplies with inode rows (a matrix's
+    "Matrix size" line comes before its inode line)."""
+    size, found = "", 0
+    for line in log.splitlines():
+        if "Matrix size:" in line:
+            size = line.split("Matrix size:")[1].split(";")[0].strip()
+        elif "Using Inode routines" in line and size == f"{rows} X {rows}":
+            found += 1
+    return found
+
+
+def test_the_stiffness_matrix_is_multiplied_without_inode_rows(tmp_path) -> None:
+    """PETSc's inode product (the rows of a node's components together) was the slower one for the P2 stiffness
+    matrix (ecmx.solver.fem.mechanics, above ITERATIVE_RTOL): the matrix is stored without. PETSc's info log says
+    which matrices it multiplies with inodes; the same form assembled by default does use them."""
+    from petsc4py import PETSc
+
+    msh = dolfinx.mesh.create_unit_cube(MPI.COMM_SELF, 3, 3, 3)
+    c = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="particle_concentration")
+    c.interpolate(lambda x: 0.5 * C_MAX + 0.05 * C_MAX * x[0] ** 2)
+    material = SimpleNamespace(youngs_modulus=E, poissons_ratio=NU, max_concentration=C_MAX,
+                               chemical_expansion=ChemicalExpansion(partial_molar_volume=OMEGA))
+    logs = []
+    for name in ("problem", "default"):
+        PETSc.Sys.infoAllow(True, str(tmp_path / name))
+        try:
+            if name == "problem":
+                problem = MechanicsProblem(msh, "cartesian", material, c, 0.5 * C_MAX, degree=2, linear_solver="iterative")
+            else:
+                default = dolfinx.fem.petsc.assemble_matrix(problem._a, bcs=problem.bcs)
+                default.assemble()
+                default.destroy()
+        finally:
+            PETSc.Sys.infoAllow(False)
+        logs.append(next(tmp_path.glob(f"{name}*")).read_text())
+    rows = problem._A.getSize()[0]
+    assert rows == 3 * 7**3
+    assert _square_inode_matrices(logs[0], rows) == 0
+    assert _square_inode_matrices(logs[1], rows) == 1
