@@ -94,6 +94,15 @@ per rank (1.76-1.82x). The first second: 1 rank 81.3-87.0 s, 2 ranks 46.1 s. ``-
 2 ranks, wall s: imports 0.7 / 0.7, mesh 1.4 / 1.3, cell problem 5.1 / 3.2, mechanics set-up 5.2 / 4.0 (1.2 s of it
 the BLAS threads, since fixed), first mechanics solve 3.4 / 1.8, time loop 68.6 / 37.0 (cell solve 0.72 / 0.41 s and
 mechanics 1.37 / 0.72 s per step).
+
+The stiffness matrix without PETSc's inode rows (solver/fem/mechanics.py; their product was the slower one, 13.2
+against 6.9 ms on a 117k-DOF P2 ball), the same sitting, base c8240c5 against after: ``--breakdown --window 1``,
+mechanics 1.35 -> 0.81 s per step (the same 5 CG iterations at the last step), first solve 3.3 -> 2.0 s, time loop
+67.7 -> 51.0 s; the whole hour on 1 rank 332.9 -> 263.1 s and 936 MB peak both; on 2 ranks 177.8 -> 151.4 s and
+819 / 822 MB on the largest rank; 183 accepted / 203 tried steps in all four. The 2-rank speed-up falls from 1.87x
+to 1.74x: what is left is the cell solve (0.93 / 0.53 s per step over ``--window 0.2``, 1.75x; under
+``-log_view`` the GAMG V-cycles of the field splits scale 1.11x for θ, whose block is small, and 1.6x for c and
+φ_e; SOR or block-Jacobi ILU for θ instead gave 0.551 and 0.542 against 0.530 s per step on 2 ranks).
 """
 
 from __future__ import annotations
