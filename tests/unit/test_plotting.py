@@ -204,7 +204,8 @@ def test_a_figure_job_draws_without_collections_and_frees_its_figure(tmp_path: P
         gc.callbacks.remove(count)
     assert collections == [2]  # the one at the end
     assert drawn[0]() is None  # the figure freed by it
-    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    # thawed again, or, where objects were frozen before, left frozen (a few of them may have been freed meanwhile)
+    assert gc.isenabled() and (gc.get_freeze_count() == 0 if frozen == 0 else gc.get_freeze_count() > 0.99 * frozen)
     gc.freeze()  # a caller's frozen objects stay frozen: only what draw_into froze is thawed
     mine = gc.get_freeze_count()
     try:
