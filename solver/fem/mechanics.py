@@ -108,12 +108,6 @@ LINEAR_SOLVERS: dict[str, dict[str, Any]] = {
 }
 
 
-# The stiffness matrix is stored without PETSc's "inode" rows (AIJ rows with the same columns, here the d
-# components of a node, multiplied together). PETSc checks for them when a matrix is assembled and uses them in
-# its products if found; in this PETSc build that product is the slower one. Measured on a P2 ball (117 594
-# displacement DOFs, 9.6M stored entries, one process): a product with the matrix 13.2 ms with inodes, 6.9 ms
-# without; CG + GAMG to 1e-8 from zero 77.4 -> 47.2 ms per iteration, the same 25 iterations and the same
-# solution to 12 digits. MUMPS (the direct solver) reads the entries, not the inodes.
 ITERATIVE_RTOL = 1e-10
 """Default relative tolerance of the iterative solve, ‖r‖ < rtol ‖b‖: stresses within ~1e-9 of the peak of the
 exact discrete solution (1e-12 took 26 instead of 19 CG iterations per step on bench/sphere3d.yaml, for 1.5e-9
@@ -316,7 +310,12 @@ class MechanicsProblem:
         """Dirichlet conditions, the assembled stiffness matrix with its (near-)null spaces, vectors."""
         self.bcs = self._dirichlet_conditions(rollers_facets)
         A = dolfinx.fem.petsc.assemble_matrix(self._a, bcs=self.bcs)
-        A.setOption(PETSc.Mat.Option.USE_INODES, False)  # before the assembly ends (the note above ITERATIVE_RTOL)
+        # Without PETSc's "inode" rows (rows with the same columns, a node's components, multiplied together),
+        # which PETSc looks for when the assembly ends: in the PETSc of the dolfinx-solver-real wheel that product
+        # is the slower one. Measured on a P2 ball (117 594 DOFs, 9.6M entries, one process): a product 13.2 ->
+        # 6.9 ms, CG + GAMG to 1e-8 77.4 -> 47.2 ms an iteration with the same 25 iterations and solution (to 12
+        # digits). MUMPS (the direct solver) reads the entries, not the inodes.
+        A.setOption(PETSc.Mat.Option.USE_INODES, False)
         A.assemble()
         self._A = A
         self._rigid = RigidBodyModes(self.V, self.coordinates, self.centres, self.cell_particle_index, self.bcs,

@@ -112,7 +112,7 @@ def _square_inode_matrices(log: str, rows: int) -> int:
 
 def test_the_stiffness_matrix_is_multiplied_without_inode_rows(tmp_path) -> None:
     """PETSc's inode product (the rows of a node's components together) was the slower one for the P2 stiffness
-    matrix (ecmx.solver.fem.mechanics, above ITERATIVE_RTOL): the matrix is stored without. PETSc's info log says
+    matrix (MechanicsProblem._init_operator): the matrix is stored without. PETSc's info log says
     which matrices it multiplies with inodes; the same form assembled by default does use them."""
     from petsc4py import PETSc
 
