@@ -258,7 +258,7 @@ class TimeStep(Schema):
         None, description="optional cap on the time step, s (default: none; the error control sets the step)")
     min: Duration = Field(1e-6, description="smallest time step, s; a failure at this size stops the run")
     growth: Annotated[float, Field(gt=1)] = Field(
-        2.0, description="largest growth factor (> 1) of the step from one step to the next (BDF2 uses at most 2)")
+        2.0, description="largest growth factor (> 1) of the step from one step to the next (the integrator uses at most 2)")
     cut: Annotated[float, Field(gt=0, lt=1)] = Field(0.5, description="factor in (0, 1) applied after a failed Newton solve")
 
     @model_validator(mode="after")
@@ -297,7 +297,7 @@ cut-off within 3e-5 (at 1e-6: 726 steps, 0.004 mV, 2.5 times the CPU time)."""
 
 
 class SolverSettings(Schema):
-    """Error control of the time integration (BDF2), time-step limits, Newton, the linear solver and
+    """Error control of the time integration (variable-order BDF), time-step limits, Newton, the linear solver and
     the step-count guard."""
 
     time_step: TimeStep = Field(TimeStep(), description="time-step limits, s")

@@ -307,12 +307,13 @@ class CellProblem:
                    for u in self._unknowns)
 
     # ------------------------------------------------------------------------------------------
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
+    def try_step(self, dt: float, weights: tuple[float, ...] | None = None,
                  guess: Sequence[np.ndarray] | None = None, budget: int | None = None) -> StepOutcome:
         """One step of length dt [s] from the last accepted state (not committed).
 
-        ``weights`` (a₀, a₁, a₂) [1/s] make ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁ (BDF2 from
-        :func:`ecmx.solver.timeloop.integrators.bdf_weights`); None is backward Euler, (1, −1, 0)/dt.
+        ``weights`` (a₀, a₁[, a₂[, a₃]]) [1/s] make ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁ + a₃ uₙ₋₂ (BDF of
+        order 1-3, :meth:`ecmx.solver.timeloop.integrators.BdfIntegrator.weights`); None is backward Euler,
+        (1, −1)/dt.
         ``guess``: Newton's first iterate (owned values per block, as :meth:`state`; the integrator's
         predictor), else the last accepted state; a solve from the guess that fails is repeated from
         the last accepted state. ``budget``: Newton iterations of the whole try (the solve from the
@@ -321,7 +322,7 @@ class CellProblem:
         With an iterative linear solver, a step whose Krylov solve fails is retried once with MUMPS.
         """
         if weights is None:
-            weights = (1.0 / dt, -1.0 / dt, 0.0)
+            weights = (1.0 / dt, -1.0 / dt)
         self.history.set_weights([w * self.scales.time for w in weights])
         self._newton.expect_operator((weights[0], self._control[0]))  # a₀ and the mode scale the Jacobian
         if guess is None:
@@ -458,8 +459,8 @@ class CellProblem:
         self.history.reset()  # restore_checkpoint_state puts the history back
 
     def checkpoint_state(self) -> list[np.ndarray]:
-        """This rank's arrays of the time history (uₙ, uₙ₋₁ of every unknown with a storage term):
-        with :meth:`state_arrays`, what a resumed run needs to continue BDF2 exactly."""
+        """This rank's arrays of the time history (uₙ, uₙ₋₁, uₙ₋₂ of every unknown with a storage
+        term): with :meth:`state_arrays`, what a resumed run needs to continue the BDF exactly."""
         return self.history.checkpoint_state()
 
     def restore_checkpoint_state(self, arrays: Sequence[np.ndarray]) -> None:

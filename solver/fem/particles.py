@@ -3,7 +3,7 @@
 Rows (nondimensional, :mod:`ecmx.solver.physics.particle`):
     ∫ ∂θ/∂t v dV + ∫ D̂_s(θ) ∇θ·∇v dV + ∫_Γ ĵ v dA [− ∫ Ĵ_σ·∇v dV] = 0,
 with ĵ the outward interface flux (c_s,max R/t₀) and D̂_s = D_s/D_ref. ∂θ/∂t is the shared
-:class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2, set by the time loop).
+:class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2/BDF3, set by the time loop).
 
 Two-way chemo-mechanics (``mechanics.coupling: two-way``) adds the stress-assisted flux Ĵ_σ with
 σ_h = φ − k_σ Δc_s: the local part implicit here, the harmonic part φ [Pa] copied into

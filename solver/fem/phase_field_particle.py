@@ -10,7 +10,7 @@ w [J/m²]) gives the natural condition κ ∇θ·n = w (1 − θ) (0: neutral we
 +ŵ ∫_Γ (1 − θ) q dÂ of the μ̂ row, ŵ = w/(c_s,max RT R). The reaction at Γ sees
 the surface equilibrium potential U₀ − μ/F (:meth:`PhaseFieldParticle.open_circuit_voltage`), so
 η = φ_s − φ_e − U₀ + μ/F − (RT/F) ln(c/c_ref). ∂θ/∂t is the shared
-:class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2 with error control).
+:class:`~ecmx.solver.fem.time_history.TimeHistory` rate (backward Euler or BDF2/BDF3 with error control).
 
 Two-way chemo-mechanics adds −Ω σ_h to μ with σ_h = φ − k_σ (c_s − c_s,0): the local part implicit,
 the harmonic part φ [Pa] (``harmonic_hydrostatic``) copied from the mechanics after each accepted step.

@@ -19,7 +19,7 @@ generation, so ``state.json`` always names one whole state; the directory is rem
 protocol completes. What is stored is generic: the arrays of all
 unknowns (``problem.state_arrays()``, restored with ``problem.restore_state``), the problem's time
 history (``problem.checkpoint_state()``/``restore_checkpoint_state``) and the time loop's
-(``runner.checkpoint_state()``/``restore_checkpoint_state``: the step-size controller, the BDF2
+(``runner.checkpoint_state()``/``restore_checkpoint_state``: the step-size controller, the BDF
 levels, the event-location levels).
 
 A run that was interrupted (Ctrl-C, a killed process, a full disk) leaves ``<out>.partial``;
@@ -27,7 +27,7 @@ A run that was interrupted (Ctrl-C, a killed process, a full disk) leaves ``<out
 counters, cuts ``timeseries.csv`` and ``probes.csv`` back to the checkpoint's rows, removes field
 and snapshot files written after it, and runs the rest of the protocol; ``timeseries.csv``
 continues the old one (no repeated rows) and the resumed run takes the same steps as an
-uninterrupted one (the interrupted segment goes on with BDF2 and the step the controller had
+uninterrupted one (the interrupted segment goes on with its BDF order, clock and the step the controller had
 chosen, no restart), so its results equal the uninterrupted run's to round-off.
 
 What cannot resume, and why (each refused with a CaseError that says so):

@@ -1,17 +1,39 @@
-"""Variable-step BDF2 with a local-error estimate (the scheme-independent part, numpy).
+"""Variable-step, variable-order BDF (orders 1-3) with a local-error estimate (the scheme-independent part, numpy).
 
-The models see the scheme only through the weights (a₀, a₁, a₂) [1/s] of
-∂u/∂t ≈ a₀ uₙ₊₁ + a₁ uₙ + a₂ uₙ₋₁ (:class:`ecmx.solver.fem.time_history.TimeHistory`). The
+The models see the scheme only through the weights (a₀, a₁, a₂, a₃) [1/s] of
+∂u/∂t ≈ a₀ uₙ₊₁ + a₁ uₙ + a₂ uₙ₋₁ + a₃ uₙ₋₂ (:class:`ecmx.solver.fem.time_history.TimeHistory`). The
 :class:`BdfIntegrator` keeps the last accepted states since the last restart and gives, for a step dt:
 
-- the order: 1 (backward Euler) for the first two steps after a (re)start, 2 (BDF2) afterwards;
-- the weights: the derivative at tₙ₊₁ of the Lagrange polynomial through tₙ₊₁, tₙ[, tₙ₋₁];
+- the order: 1 (backward Euler) for the first two steps after a (re)start, 2 (BDF2) afterwards, and 3
+  (BDF3) or back to 2 where the local-error estimates of the neighbouring orders say that it allows longer
+  steps (:meth:`BdfIntegrator.select_order`, after the rule of DASSL/IDA);
+- the clock: every restart (the start, a control change) switches the current or the voltage
+  abruptly, and diffusion answers with a √(t − t_r) layer (the surface concentration of a particle
+  under a constant flux is c₀ − a√t + b t + …). Its derivatives are unbounded at t_r, so on t the
+  steps grow only by a fixed fraction of t − t_r: some 20 steps per decade of time at rtol 1e-6, from
+  the 10 ms first step to the particle's diffusion time. The same solution is a smooth series in
+  s = √(t − t_r), so steps of order ≥ 2 run on s: the BDF weights are those of the polynomial through
+  the levels' s values, times ds/dt = 1/(2s) at tₙ₊₁, and the predictor and the error estimate use the
+  same nodes. A function smooth in t is as smooth in s (away from t_r, a step on s is one on t), and
+  t = s² is a polynomial of degree 2, so BDF2 and BDF3 on s are still exact for a Na content linear in
+  t (a constant current moves exactly I Δt/F of Na in every step, as on t). Backward Euler is not, so
+  order 1 runs on t. The step controller sets the next step's length on s too (:meth:`BdfIntegrator.rescaled`).
+  Measured at the default tolerances, accepted / tried steps, t → s (orders 1-3 both): the sphere-1d
+  reduction of bench/sphere3d.yaml 144/171 → 106/130, cases/nvp.yaml one-way 77/78 → 58/61 and two-way
+  70/72 → 55/60, cases/hev.yaml one-way 95/112 → 83/102 and two-way 98/113 → 82/93; the constant-flux
+  sphere (bench/bench_time_integration.py) 55 → 42 steps at rtol 1e-6, the error against the series
+  1.22e-3 → 1.50e-3 of jR/D (the mesh's floor: 1.22e-3), and 22 → 16 steps at rtol 1e-4, 1.31e-2 →
+  1.08e-2 (BDF2 on t, before: 63 steps and 1.77e-3, 24 and 1.01e-2);
+- the weights: the derivative at tₙ₊₁ of the Lagrange polynomial through tₙ₊₁, tₙ[, tₙ₋₁[, tₙ₋₂]] (on the
+  step's clock);
 - the local-error estimate (Milne's device): the difference between the corrector uₙ₊₁ and the
   predictor, the polynomial of degree k through the last k + 1 accepted levels extrapolated to tₙ₊₁,
   scaled by the variable-step error constants, E ≈ c (uₙ₊₁ − u_pred) with
   c = (−τ/a₀)/(−τ/a₀ + π), τ = Σ αⱼ (tⱼ − tₙ₊₁)^{k+1}/(k+1)! the truncation constant of the scheme and
   π = Π (tₙ₊₁ − tₙ₋ᵢ)/(k+1)! the one of the predictor (1/3 for backward Euler, 2/11 for BDF2 at equal
   steps). The first step after a restart has no estimate: it is ``time_step.initial`` long;
+  for an order j other than the step's, the estimate is Cⱼ/πⱼ (uₙ₊₁ − Pⱼ), Pⱼ the polynomial through
+  the last j + 1 levels (uₙ₊₁ is accurate beyond order j, so uₙ₊₁ − Pⱼ ≈ πⱼ y⁽ʲ⁺¹⁾);
 - the error norm: the largest |E|/(atol + rtol max(|uₙ₊₁|, |uₙ|, m)) over the nodes of the
   differential blocks (θ, ĉ), m a floor of the magnitude per block (``magnitudes``; 0 by default):
   1 for θ (``error_magnitudes`` of the particle models), a fraction whose range [0, 1] is its
@@ -52,7 +74,14 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-MAX_ORDER = 2
+MAX_ORDER = 3
+"""The highest order (the time history keeps three past levels, :data:`ecmx.solver.fem.time_history.DEPTH`).
+Measured on the √t clock at the default tolerances (accepted / tried steps, orders up to 2 → up to 3): the
+sphere-1d reduction of bench/sphere3d.yaml 125/155 → 106/130, cases/nvp.yaml 65/68 → 58/61 (one-way) and
+51/55 → 55/60 (two-way), cases/hev.yaml 82/98 → 83/102 and 82/99 → 82/93: 475 → 446 tries."""
+START_ORDER = 2
+"""The order a run, and every restart, ramps up to (1, 1, then 2) before :meth:`BdfIntegrator.select_order`
+may raise it."""
 KNOT_SLACK = 100.0
 """Factor on the tolerance of a ``jumping`` block (the cell voltage) on a step that crosses a kink of
 the model (a knot of U(θ)): there its estimate is O(Δt²) like the surface θ's (measured 25–110 × the
@@ -90,12 +119,13 @@ def lagrange_derivative_weights(times: Sequence[float]) -> np.ndarray:
     return weights
 
 
-def bdf_weights(times: Sequence[float]) -> tuple[float, float, float]:
-    """(a₀, a₁, a₂) [1/s] of the BDF of order len(times) − 1 at times (tₙ₊₁, tₙ[, tₙ₋₁])."""
+def bdf_weights(times: Sequence[float]) -> tuple[float, ...]:
+    """(a₀, a₁, a₂, a₃) [1/s] of the BDF of order len(times) − 1 at times (tₙ₊₁, tₙ[, tₙ₋₁[, tₙ₋₂]]),
+    zero-padded to order 3."""
     w = lagrange_derivative_weights(times)
-    padded = np.zeros(3)
+    padded = np.zeros(4)
     padded[: w.size] = w
-    return float(padded[0]), float(padded[1]), float(padded[2])
+    return tuple(float(v) for v in padded)
 
 
 def error_constant(new_time: float, past_times: Sequence[float], order: int) -> float:
@@ -125,13 +155,13 @@ def extrapolate(times: Sequence[float], values: Sequence[np.ndarray], t: float,
 
 
 class BdfIntegrator:
-    """Variable-step BDF1/BDF2 with an error estimate (see the module docstring).
+    """Variable-step, variable-order BDF1-BDF3 with an error estimate (see the module docstring).
 
     Args:
         rtol, atol: the integration tolerances of the differential blocks (nondimensional).
         differential: per unknown block, True when it has a storage term (it enters the error norm).
         comm: the communicator the blocks are distributed over (the norm is global).
-        fixed_order: 1 forces backward Euler throughout (tests, comparisons); None ramps to 2.
+        fixed_order: the highest order (1: backward Euler throughout, for tests and comparisons); None: MAX_ORDER.
         kinks: per unknown block, None or (knots, where): the values (units of the block) where
             the model has a kink (the knots of the piecewise-linear U(θ) table) and the mask of
             the owned nodes where it acts (the particle surface); see :func:`crosses_knot`.
@@ -142,13 +172,15 @@ class BdfIntegrator:
             cell voltage V̂ at a control change); None: no such block.
         landing: per unknown block, the knots of its ``kinks`` that steps land on
             (:meth:`time_to_knot`); None: every knot.
+        warp: steps of order ≥ 2 run on the clock s = √(t − t_r) after each restart at t_r (see the module
+            docstring); False: on t throughout (tests of the plain formulas, comparisons).
     """
 
     def __init__(self, rtol: float, atol: float, differential: Sequence[bool], comm: MPI.Comm,
                  fixed_order: int | None = None,
                  kinks: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
                  magnitudes: Sequence[float] | None = None, jumping: Sequence[bool] | None = None,
-                 landing: Sequence[np.ndarray | None] | None = None) -> None:
+                 landing: Sequence[np.ndarray | None] | None = None, warp: bool = True) -> None:
         self.rtol, self.atol = float(rtol), float(atol)
         self.differential = tuple(differential)
         self.magnitudes = tuple(float(m) for m in magnitudes) if magnitudes is not None else (0.0,) * len(self.differential)
@@ -157,11 +189,15 @@ class BdfIntegrator:
         self.landing = tuple(landing) if landing is not None else tuple(None if k is None else k[0] for k in self.kinks)
         self.comm = comm
         self.max_order = fixed_order or MAX_ORDER
+        self.warp = warp
         self.times: list[float] = []  # newest first, at most MAX_ORDER + 1 levels since the restart
         self.states: list[list[np.ndarray]] = []
         self._predicted: tuple[tuple[Any, ...], list[np.ndarray]] | None = None  # (step, levels) → the predictor
         self.since_restart = 0  # accepted levels after the restart level
         self.kinked = False  # whether the stencil of the last :meth:`error` crossed a kink
+        self.chosen_order = min(START_ORDER, self.max_order)  # the order selection's (:meth:`select_order`)
+        self.steps_at_order = 0  # accepted steps at the chosen order since it last changed
+        self.origin: float | None = None  # the last restart's time [s]: the origin of the clock s = √(t − origin)
 
     @classmethod
     def for_problem(cls, problem: Any, rtol: float, atol: float, comm: MPI.Comm) -> BdfIntegrator:
@@ -175,9 +211,34 @@ class BdfIntegrator:
     def restart(self, time: float, state: list[np.ndarray]) -> None:
         """Forget the history: the next step is backward Euler from ``state`` at ``time`` [s]."""
         self.times, self.states, self.since_restart = [float(time)], [state], 0
+        self.chosen_order, self.steps_at_order = min(START_ORDER, self.max_order), 0
+        self.origin = float(time) if self.warp else None
+
+    def clock(self, time: float) -> float:
+        """The integration variable at ``time`` [s]: s = √(t − t_r) [√s] after a restart at t_r, else t."""
+        return time if self.origin is None else math.sqrt(max(time - self.origin, 0.0))
+
+    def rescaled(self, start: float, dt: float, factor: float, new_start: float) -> float:
+        """The step [s] from ``new_start`` whose length in the integration variable is ``factor`` times
+        that of the step of ``dt`` from ``start`` (both times in s)."""
+        if self.origin is None:
+            return factor * dt
+        length = self.clock(start + dt) - self.clock(start)
+        return (self.clock(new_start) + factor * length) ** 2 + self.origin - new_start
+
+    def _warped(self, order: int) -> bool:
+        """Whether a step of ``order`` runs on s = √(t − t_r): from order 2, which is exact for a linear
+        t = s² (a constant current's Na content); backward Euler on s is not, and runs on t."""
+        return self.origin is not None and order >= 2
+
+    def _clocked(self, times: Sequence[float], order: int) -> list[float]:
+        """``times`` [s] on the integration variable of a step of ``order``."""
+        return [self.clock(t) for t in times] if self._warped(order) else [float(t) for t in times]
 
     def accepted(self, time: float, state: list[np.ndarray]) -> None:
         """Add an accepted level."""
+        if self.order == self.chosen_order:  # (the ramp after a restart does not count)
+            self.steps_at_order += 1
         self.times = [float(time), *self.times][: self.max_order + 1]
         self.states = [state, *self.states][: self.max_order + 1]
         self.since_restart += 1
@@ -187,7 +248,8 @@ class BdfIntegrator:
         the next step has an estimate follow from their number) and this rank's state arrays, level
         by level (newest first), block by block."""
         blocks = len(self.states[0]) if self.states else 0
-        return ({"times": list(self.times), "blocks": blocks, "since_restart": self.since_restart},
+        return ({"times": list(self.times), "blocks": blocks, "since_restart": self.since_restart,
+                 "chosen_order": self.chosen_order, "steps_at_order": self.steps_at_order, "origin": self.origin},
                 [a.copy() for level in self.states for a in level])
 
     def restore_checkpoint_state(self, state: dict[str, Any], arrays: Sequence[np.ndarray]) -> None:
@@ -198,21 +260,28 @@ class BdfIntegrator:
         self.times = times
         self.states = [[np.asarray(a) for a in arrays[i * blocks:(i + 1) * blocks]] for i in range(len(times))]
         self.since_restart = int(state.get("since_restart", len(times) - 1))  # older checkpoints: as after a restart
+        self.chosen_order = min(int(state.get("chosen_order", 2)), self.max_order)  # older checkpoints: BDF2
+        self.steps_at_order = int(state.get("steps_at_order", 0))
+        origin = state.get("origin")
+        self.origin = None if origin is None else float(origin)  # older checkpoints: the plain clock
 
     @property
     def order(self) -> int:
-        """Order of the next step: 1 until two steps since the restart, then up to ``max_order``."""
-        return max(1, min(self.max_order, len(self.times) - 1))
+        """Order of the next step: 1 until two steps since the restart, then up to the chosen order
+        (:meth:`select_order`)."""
+        return max(1, min(self.chosen_order, len(self.times) - 1))
 
     @property
     def estimated(self) -> bool:
         """Whether the next step has an error estimate (not the first step after a restart)."""
         return len(self.times) >= 2
 
-    def weights(self, dt: float) -> tuple[float, float, float]:
+    def weights(self, dt: float) -> tuple[float, ...]:
         """(a₀, a₁, a₂) [1/s] of the next step of ``dt`` s."""
         t_new = self.times[0] + dt
-        return bdf_weights([t_new, *self.times[: self.order]])
+        nodes = self._clocked([t_new, *self.times[: self.order]], self.order)
+        rate = 0.5 / nodes[0] if self._warped(self.order) else 1.0  # ds/dt at t_new
+        return tuple(rate * w for w in bdf_weights(nodes))
 
     def predict(self, dt: float) -> list[np.ndarray] | None:
         """The predictor of a step of ``dt`` s, block by block (every block, the algebraic ones too):
@@ -225,7 +294,8 @@ class BdfIntegrator:
         if self._predicted is None or self._predicted[0] != key:
             order, t_new = self.order, self.times[0] + dt
             levels, past = self.states[: order + 1], self.times[: order + 1]
-            basis = lagrange_basis(past, t_new)
+            nodes = self._clocked([t_new, *past], order)
+            basis = lagrange_basis(nodes[1:], nodes[0])
             predicted = [extrapolate(past, [s[b] for s in levels], t_new, basis) for b in range(len(levels[0]))]
             self._predicted = (key, predicted)
         return self._predicted[1]
@@ -264,23 +334,75 @@ class BdfIntegrator:
         if not self.estimated:
             return 0.0
         order, t_new = self.order, self.times[0] + dt
-        past = self.times[: order + 1]
-        c = error_constant(t_new, past, order)
+        nodes = self._clocked([t_new, *self.times[: order + 1]], order)
+        constant = error_constant(nodes[0], nodes[1:], order)
+        norm, self.kinked = self._norm(state, order, constant, self.predict(dt))
+        return norm
+
+    def select_order(self, dt: float, state: list[np.ndarray], error: float) -> tuple[int, float]:
+        """The order of the steps after an accepted step of ``dt`` to ``state`` whose error norm was
+        ``error``, and the error norm at that order (what the step controller grows the step from).
+
+        The candidates are the step's order k and k − 1 (from k = 2), and k + 1 up to ``max_order``
+        once k + 1 steps were taken at k (the rule of DASSL and IDA: a new order first has to show its
+        behaviour). The local error that the step would have made at order j is estimated from the
+        difference of ``state`` and the polynomial through the last j + 1 levels: it is πⱼ y⁽ʲ⁺¹⁾ with
+        πⱼ the predictor's constant (:func:`error_constant`), and the error of the BDF of order j is
+        Cⱼ y⁽ʲ⁺¹⁾. The order whose norm lets the largest next step, norm^{−1/(j+1)}, is chosen, a lower
+        one on a tie. At a kink of the model (a knot of U(θ)) the step's order is kept: there no
+        derivative estimate means anything. Collective."""
+        order = self.order
+        if not self.estimated or self.kinked:
+            return order, error
+        t_new = self.times[0] + dt
+        candidates = {order: error}
+        levels = len(self.times)
+        if order >= 2:
+            candidates[order - 1] = self._estimate(t_new, state, order - 1)
+        if order < self.max_order and order == self.chosen_order and self.steps_at_order + 1 >= order + 1 \
+                and levels >= order + 2:
+            candidates[order + 1] = self._estimate(t_new, state, order + 1)
+
+        def reach(item: tuple[int, float]) -> float:
+            j, norm = item
+            return math.inf if norm <= 0.0 else norm ** (-1.0 / (j + 1))
+
+        best = max(sorted(candidates.items()), key=reach)
+        if best[0] == order or reach(best) <= reach((order, error)):
+            return order, error  # (an order below the chosen one while the levels ramp up keeps the choice)
+        self.chosen_order, self.steps_at_order = best[0], 0
+        return best
+
+    def _estimate(self, t_new: float, state: list[np.ndarray], order: int) -> float:
+        """The norm of Cⱼ/πⱼ (state − Pⱼ(t_new)) for the order j = ``order``: the local error of a BDF step of
+        order j, Pⱼ the polynomial through the last j + 1 levels. Collective."""
+        nodes = self._clocked([t_new, *self.times[: order + 1]], order)
+        s_new, past = nodes[0], nodes[1:]
+        alpha = lagrange_derivative_weights([s_new, *past[:order]])
+        tau = sum(a * (sj - s_new) ** (order + 1) for a, sj in zip(alpha, [s_new, *past[:order]], strict=True))
+        pi = math.prod(s_new - sj for sj in past)
+        constant = (-tau / alpha[0]) / pi  # the factorials cancel
+        basis = lagrange_basis(past, s_new)
+        predicted = [extrapolate(past, [s[b] for s in self.states[: order + 1]], t_new, basis) for b in range(len(state))]
+        return self._norm(state, order, constant, predicted)[0]
+
+    def _norm(self, state: list[np.ndarray], order: int, constant: float,
+              predicted: list[np.ndarray]) -> tuple[float, bool]:
+        """The weighted max norm of ``constant`` (state − predicted) over the measured blocks, and whether
+        the stencil of ``order`` crossed a kink (see the module docstring). Collective."""
         crossed = self._crossed(state, order)
-        self.kinked = any(crossed)
         sums = []
         for b, flag in enumerate(self.measured()):
             if not flag:
                 continue
-            predicted = self.predict(dt)[b]  # the try's own predictor (computed once per step size)
             magnitude = np.maximum(np.abs(state[b]), np.abs(self.states[0][b]))
             slack = KNOT_SLACK if self.jumping[b] and not self.differential[b] and any(crossed) else 1.0
             scale = slack * (self.atol + self.rtol * np.maximum(magnitude, self.magnitudes[b]))
-            ratio = np.abs(c * (state[b] - predicted) / scale)
+            ratio = np.abs(constant * (state[b] - predicted[b]) / scale)
             if crossed[b]:
                 ratio[self.kinks[b][1]] = 0.0
             sums.append(float(ratio.max()) if ratio.size else 0.0)
-        return float(_reduced(np.array([max(sums, default=0.0)]), self.comm, MPI.MAX)[0])
+        return float(_reduced(np.array([max(sums, default=0.0)]), self.comm, MPI.MAX)[0]), any(crossed)
 
 
 def _reduced(local: np.ndarray, comm: MPI.Comm, op: MPI.Op) -> np.ndarray:

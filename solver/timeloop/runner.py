@@ -1,7 +1,7 @@
 """The time loop: protocol steps run with error-controlled time steps, landing on events and snapshot states.
 
 :class:`ProtocolRunner` holds each segment's control (:mod:`ecmx.solver.timeloop.protocol`) until
-one of its terminal events, integrating with variable-step BDF2
+one of its terminal events, integrating with variable-step, variable-order BDF
 (:class:`~ecmx.solver.timeloop.integrators.BdfIntegrator`): a try whose local-error estimate exceeds
 the tolerance is rejected and retried with the step of the
 :class:`~ecmx.solver.timeloop.stepping.StepController`. Every segment start (a protocol step, a
@@ -28,6 +28,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from ecmx.solver.errors import SolveError
@@ -67,7 +68,7 @@ class SteppableProblem(Protocol):
     differential: tuple[bool, ...]
 
     def set_control(self, mode: str, value: float) -> None: ...
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
+    def try_step(self, dt: float, weights: tuple[float, ...] | None = None,
                  guess: Sequence[Any] | None = None, budget: int | None = None) -> Any: ...
     def state(self) -> list[Any]: ...
     def accept(self) -> None: ...
@@ -121,12 +122,12 @@ class _Try:
 
     dt: float
     outcome: Any
-    weights: tuple[float, float, float]
+    weights: tuple[float, ...]
     error: float
 
 
 def default_integrator(problem: SteppableProblem) -> BdfIntegrator:
-    """BDF2 at the default tolerances of ``solver.rtol``/``atol`` over the problem's blocks, with its
+    """BDF (orders 1-3) at the default tolerances of ``solver.rtol``/``atol`` over the problem's blocks, with its
     kinks, error magnitudes and jumping blocks where it has them (:meth:`BdfIntegrator.for_problem`,
     as ``ecmx run`` builds it)."""
     from mpi4py import MPI
@@ -176,7 +177,7 @@ class ProtocolRunner:
             SolveError (``solver.max_steps``); None for no limit.
         guard: called before every try of a step, on every rank; it stops the run by raising
             (e.g. a Ctrl-C that the MPI ranks agreed on).
-        integrator: the time integrator (default: BDF2 at the default tolerances).
+        integrator: the time integrator (default: BDF orders 1-3 at the default tolerances).
     """
 
     def __init__(self, problem: SteppableProblem, steps: Sequence[ProtocolStep], controller: StepController, *,
@@ -189,7 +190,7 @@ class ProtocolRunner:
         self.controller = controller
         self.integrator = integrator or default_integrator(problem)
         self._levels: list[tuple[float, dict[str, float]]] = []  # accepted (time, quantities) of the segment
-        self._na_before = 0.0  # Na content [mol] of the level before the last accepted one
+        self._na_past = [0.0, 0.0]  # Na content [mol] of the two levels before the last accepted one, newest first
         self.capacity_C = float(capacity_C)
         self.theta_lo, self.theta_hi = (float(v) for v in stoichiometry_window)
         self.pending_snapshots = sorted(float(d) for d in snapshot_dods)
@@ -242,11 +243,11 @@ class ProtocolRunner:
 
     def record(self, q: dict[str, float], segment: Segment | None, q_old: dict[str, float] | None,
                dt: float, newton_iterations: int, events: list[Event],
-               weights: tuple[float, float, float] | None = None) -> StepRecord:
+               weights: tuple[float, ...] | None = None) -> StepRecord:
         """The record of the current state.
 
         The Na balance error compares the discrete change of the Na content over the step,
-        dt (a₀ Nₙ₊₁ + a₁ Nₙ + a₂ Nₙ₋₁) with the scheme's weights (Nₙ₊₁ − Nₙ for backward Euler; the
+        dt (a₀ Nₙ₊₁ + a₁ Nₙ + a₂ Nₙ₋₁ + a₃ Nₙ₋₂) with the scheme's weights (Nₙ₊₁ − Nₙ for backward Euler; the
         problem's ``na_rate_mol_per_s`` × dt where it reports it, computed without the cancellation of
         the large Nₙ), with the Na that entered at the counter electrode, −I dt/F (I of the new
         state), normalised by |I dt/F|, or by the Na content when no current flows.
@@ -254,13 +255,14 @@ class ProtocolRunner:
         soc = self.state_of_charge(q)
         error = 0.0
         if q_old is not None and dt > 0.0:
-            a0, a1, a2 = weights if weights is not None else (1.0 / dt, -1.0 / dt, 0.0)
+            a0, a1, *older = weights if weights is not None else (1.0 / dt, -1.0 / dt)
             passed = -q["current_A"] * dt / F
             scale = abs(passed) if passed != 0.0 else abs(q_old["na_total_mol"])
             if "na_rate_mol_per_s" in q:
                 change = dt * q["na_rate_mol_per_s"]
             else:
-                change = dt * (a0 * q["na_total_mol"] + a1 * q_old["na_total_mol"] + a2 * self._na_before)
+                change = dt * (a0 * q["na_total_mol"] + a1 * q_old["na_total_mol"]
+                               + sum(a * n for a, n in zip(older, self._na_past, strict=False)))
             error = (change - passed) / max(scale, 1e-300)
         return StepRecord(self.time, segment.step_index if segment else 0, segment, dict(q), soc, 1.0 - soc,
                           error, newton_iterations, dt, list(events))
@@ -275,7 +277,8 @@ class ProtocolRunner:
         resume = self._resume
         q = self.problem.quantities() if resume is None else dict(self._levels[-1][1])
         self.last = self.record(q, None, None, 0.0, 0, [])
-        self._na_before = q["na_total_mol"] if resume is None else float(resume["na_before"])
+        self._na_past = ([q["na_total_mol"]] * 2 if resume is None
+                         else [float(resume["na_before"]), float(resume.get("na_older", resume["na_before"]))])
         if self.observer:
             self.observer.step_accepted(self.last)
         for dod in list(self.pending_snapshots):
@@ -357,7 +360,8 @@ class ProtocolRunner:
         arrays (the integrator's levels)."""
         integrator, arrays = self.integrator.checkpoint_state()
         return {"within_segment": not any(e.terminal for e in self.last.events),
-                "levels": [[t, q] for t, q in self._levels], "na_before": self._na_before,
+                "levels": [[t, q] for t, q in self._levels], "na_before": self._na_past[0],
+                "na_older": self._na_past[1],
                 "directions": [[e.direction, self._start_values.get(id(e))] for e in self._events
                                if e.quantity in JUMPING],
                 "controller": self.controller.checkpoint_state(), "integrator": integrator,
@@ -448,7 +452,8 @@ class ProtocolRunner:
             if error > 1.0:
                 self.problem.reject()
                 log.debug("step of %.4g s: local error %.3g of the tolerance; shrinking", dt, error)
-                dt = self.controller.rejected(dt, error, self.integrator.order, self.integrator.kinked)
+                dt = self.controller.rejected(dt, error, self.integrator.order, self.integrator.kinked,
+                                              partial(self.integrator.rescaled, self.time, dt, new_start=self.time))
                 bracket = _Bracket(start)
                 continue
             step = _Try(dt, outcome, weights, error)
@@ -556,14 +561,16 @@ class ProtocolRunner:
                 reached: list[Event]) -> None:
         order = self.integrator.order
         self.problem.accept()
-        self.controller.accepted(step.dt, step.error, order, self.integrator.estimated)
+        next_order, next_error = self.integrator.select_order(step.dt, self.problem.state(), step.error)
+        self.controller.accepted(step.dt, next_error, next_order, self.integrator.estimated,
+                                 partial(self.integrator.rescaled, self.time, step.dt, new_start=self.time + step.dt))
         self.time += step.dt
         self.integrator.accepted(self.time, self.problem.state())
         self.steps_accepted += 1
         self._accepted_iterations.append(int(step.outcome.newton_iterations))
         self.last = self.record(q, segment, q_old, step.dt, step.outcome.newton_iterations, reached, step.weights)
         self.last.order, self.last.error_norm = order, step.error
-        self._na_before = q_old["na_total_mol"]
+        self._na_past = [q_old["na_total_mol"], self._na_past[0]]
         self._levels = [*self._levels[-2:], (self.time, dict(q))]
         if self.observer:
             self.observer.step_accepted(self.last)

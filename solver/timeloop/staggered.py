@@ -103,7 +103,7 @@ class StaggeredSteps:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.problem, name)
 
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None,
+    def try_step(self, dt: float, weights: tuple[float, ...] | None = None,
                  guess: Sequence[np.ndarray] | None = None, budget: int | None = None) -> Any:
         """Solve the step from the predicted φ, then mechanics, and again until φ stops mattering;
         Newton starts from ``guess`` (None: the last accepted state), then from the last pass; ``budget``

@@ -3,13 +3,16 @@
 After a step of order k whose local-error norm is e (<= 1 passes,
 :meth:`ecmx.solver.timeloop.integrators.BdfIntegrator.error`) the next step is
 dt · min(growth, max(MIN_FACTOR, SAFETY e^{−1/(k+1)})): the standard controller, with the growth
-limited to ``growth`` (and to MAX_BDF2_RATIO, the stability limit of variable-step BDF2 being
-1 + √2). A rejected step (e > 1) is retried with the same formula, with two exceptions where the
-error does not fall as dt^{k+1} (:meth:`StepController.rejected`): a step whose stencil crossed a
-kink of the model (a knot of U(θ)) is retried with the exponent 1/k, and a step rejected twice takes
-the order its two errors measured. A failed Newton solve is cut by ``cut`` (or by the factor the caller
-passes: :data:`~ecmx.solver.timeloop.runner.CAPPED_CUT` for a try that ran out of its Newton budget). A failure at the
-minimum step is a :class:`~ecmx.solver.errors.SolveError`. After a restart (a protocol step, a
+limited to ``growth`` (and to MAX_STEP_RATIO, within the zero-stability limits of variable-step
+BDF2, 1 + √2, and BDF3, 2.553: Z. Li and H.-L. Liao, arXiv:2201.00527). Where the integrator runs
+on its √(t − t_r) clock (:meth:`~ecmx.solver.timeloop.integrators.BdfIntegrator.rescaled`), the factor
+applies to the step's length on that clock (``rescale``). A rejected step (e > 1) is retried with the
+same formula, with two exceptions where the error does not fall as dt^{k+1}
+(:meth:`StepController.rejected`): a step whose stencil crossed a kink of the model (a knot of U(θ)) is
+retried with the exponent 1/k, and a step rejected twice takes the order its two errors measured. A
+failed Newton solve is cut by ``cut`` (or by the factor the caller passes:
+:data:`~ecmx.solver.timeloop.runner.CAPPED_CUT` for a try that ran out of its Newton budget). A failure
+at the minimum step is a :class:`~ecmx.solver.errors.SolveError`. After a restart (a protocol step, a
 control change) the first step is ``initial``, and so is the second: the first has no estimate to
 grow by.
 
@@ -20,6 +23,7 @@ exactly on them. All times in seconds.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ecmx.solver.errors import SolveError
@@ -27,7 +31,7 @@ from ecmx.solver.errors import SolveError
 ROUNDOFF = 1e-9  # relative tolerance on step/milestone comparisons
 SAFETY = 0.9
 MIN_FACTOR = 0.2  # the largest cut after a rejected step
-MAX_BDF2_RATIO = 2.0  # largest dtₙ₊₁/dtₙ (variable-step BDF2 is zero-stable below 1 + √2)
+MAX_STEP_RATIO = 2.0  # largest ratio of consecutive steps on the integrator's clock (see the module docstring)
 
 
 @dataclass
@@ -110,16 +114,22 @@ class StepController:
     def factor(self, error: float, order: int) -> float:
         """The step ratio after an error norm ``error`` of a step of ``order``."""
         if error <= 0.0:
-            return min(self.growth, MAX_BDF2_RATIO)
-        return min(self.growth, MAX_BDF2_RATIO, max(MIN_FACTOR, SAFETY * error ** (-1.0 / (order + 1))))
+            return min(self.growth, MAX_STEP_RATIO)
+        return min(self.growth, MAX_STEP_RATIO, max(MIN_FACTOR, SAFETY * error ** (-1.0 / (order + 1))))
 
-    def accepted(self, dt: float, error: float, order: int, estimated: bool = True) -> None:
+    def accepted(self, dt: float, error: float, order: int, estimated: bool = True,
+                 rescale: Callable[[float], float] | None = None) -> None:
         """The next step after an accepted step of ``dt`` with error norm ``error``; a step without an
         error estimate (``estimated`` False: the first after a restart) is repeated at its size, not
-        grown: doubled, it was rejected at both restarts of cases/hev.yaml (error norm 1.7 and 2.2)."""
+        grown: doubled, it was rejected at both restarts of cases/hev.yaml (error norm 1.7 and 2.2).
+        ``rescale``: the step [s] whose length on the integrator's clock is the given factor times this
+        step's (None: ``dt`` times the factor)."""
         self._rejection = None
-        factor = self.factor(error, order) if estimated else 1.0
-        self.dt = min(max(dt * factor, self.minimum), self.maximum)
+        if not estimated:
+            self.dt = min(max(dt, self.minimum), self.maximum)
+            return
+        factor = self.factor(error, order)
+        self.dt = min(max(dt * factor if rescale is None else rescale(factor), self.minimum), self.maximum)
 
     def _at_minimum(self, dt: float) -> bool:
         """Whether ``dt`` is the minimum step (to round-off): no smaller step to retry with."""
@@ -129,7 +139,8 @@ class StepController:
         """Whether a failed try of ``dt`` [s] can be retried with a smaller step (it is above the minimum)."""
         return not self._at_minimum(dt)
 
-    def rejected(self, dt: float, error: float, order: int, kinked: bool = False) -> float:
+    def rejected(self, dt: float, error: float, order: int, kinked: bool = False,
+                 rescale: Callable[[float], float] | None = None) -> float:
         """The step to retry with after a step of ``dt`` whose error norm ``error`` exceeded 1:
         dt · max(MIN_FACTOR, min(SAFETY, SAFETY e^{−1/p})) with p the order the error falls with.
 
@@ -137,7 +148,7 @@ class StepController:
         knot of U(θ), :func:`~ecmx.solver.timeloop.integrators.crosses_knot`) the cell voltage's
         estimate falls only as dt^{1.3–2} (measured on cases/hev.yaml: 4.2 → 1.6 → 1.0 at 98 → 55
         → 42 s), so p = k there. A second rejection of the same step measures p from the two tries,
-        log(e₁/e₂)/log(dt₁/dt₂), kept within [1, k + 1].
+        log(e₁/e₂)/log(dt₁/dt₂), kept within [1, k + 1]. ``rescale``: as in :meth:`accepted`.
 
         Raises:
             SolveError: ``dt`` already was the minimum step.
@@ -152,7 +163,8 @@ class StepController:
             dt_before, error_before = self._rejection
             exponent = min(max(math.log(error_before / error) / math.log(dt_before / dt), 1.0), order + 1)
         self._rejection = (dt, error)
-        self.dt = max(dt * max(MIN_FACTOR, min(SAFETY, SAFETY * error ** (-1.0 / exponent))), self.minimum)
+        factor = max(MIN_FACTOR, min(SAFETY, SAFETY * error ** (-1.0 / exponent)))
+        self.dt = max(dt * factor if rescale is None else rescale(factor), self.minimum)
         return self.dt
 
     def failed(self, dt: float, reason: str, cut: float | None = None) -> float:

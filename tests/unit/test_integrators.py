@@ -17,25 +17,36 @@ from ecmx.solver.timeloop.integrators import (
 
 
 def test_bdf_weights_and_milne_constants():
-    assert bdf_weights([1.0, 0.0]) == pytest.approx((1.0, -1.0, 0.0))  # backward Euler
-    assert bdf_weights([1.0, 0.0, -1.0]) == pytest.approx((1.5, -2.0, 0.5))  # BDF2, equal steps
+    assert bdf_weights([1.0, 0.0]) == pytest.approx((1.0, -1.0, 0.0, 0.0))  # backward Euler
+    assert bdf_weights([1.0, 0.0, -1.0]) == pytest.approx((1.5, -2.0, 0.5, 0.0))  # BDF2, equal steps
     omega, dt = 2.0, 1.0  # variable step: a0 = (1+2ω)/((1+ω)dt), a1 = −(1+ω)/dt, a2 = ω²/((1+ω)dt)
     assert bdf_weights([1.0, 0.0, -0.5]) == pytest.approx(
-        ((1 + 2 * omega) / (1 + omega) / dt, -(1 + omega) / dt, omega**2 / (1 + omega) / dt))
+        ((1 + 2 * omega) / (1 + omega) / dt, -(1 + omega) / dt, omega**2 / (1 + omega) / dt, 0.0))
+    assert bdf_weights([1.0, 0.0, -1.0, -2.0]) == pytest.approx((11 / 6, -3.0, 1.5, -1 / 3))  # BDF3, equal steps
     assert error_constant(1.0, [0.0, -1.0], 1) == pytest.approx(1 / 3)
     assert error_constant(1.0, [0.0, -1.0, -2.0], 2) == pytest.approx(2 / 11)
+    assert error_constant(1.0, [0.0, -1.0, -2.0, -3.0], 3) == pytest.approx(3 / 25)  # C = 1/4, π = 1: (1/4)/(1/4 + 1)
 
 
 def test_bdf2_weights_differentiate_quadratics_exactly():
     times = [2.3, 1.6, 0.4]
     a = bdf_weights(times)
     for poly in (np.poly1d([1.0]), np.poly1d([3.0, -1.0]), np.poly1d([0.7, 2.0, -5.0])):
+        assert sum(w * poly(t) for w, t in zip(a, times, strict=False)) == pytest.approx(poly.deriv()(times[0]), abs=1e-12)
+
+
+def test_bdf3_weights_differentiate_cubics_exactly_and_not_quartics():
+    times = [2.3, 1.6, 0.4, 0.1]
+    a = bdf_weights(times)
+    for poly in (np.poly1d([1.0]), np.poly1d([0.7, 2.0, -5.0]), np.poly1d([-0.3, 0.7, 2.0, -5.0])):
         assert sum(w * poly(t) for w, t in zip(a, times, strict=True)) == pytest.approx(poly.deriv()(times[0]), abs=1e-12)
+    quartic = np.poly1d([1.0, 0.0, 0.0, 0.0, 0.0])
+    assert abs(sum(w * quartic(t) for w, t in zip(a, times, strict=True)) - quartic.deriv()(times[0])) > 0.1
 
 
 def test_error_estimate_is_exact_for_a_cubic_and_the_order_ramps_after_a_restart():
     """For u = t³ the BDF2 local error and the Milne estimate agree (both ∝ u''')."""
-    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD)
+    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD, warp=False)
     u = lambda t: np.array([t**3])  # noqa: E731
     integrator.restart(0.0, [u(0.0), np.zeros(1)])
     assert integrator.order == 1 and not integrator.estimated
@@ -44,7 +55,8 @@ def test_error_estimate_is_exact_for_a_cubic_and_the_order_ramps_after_a_restart
     integrator.accepted(1.0, [u(1.0), np.zeros(1)])
     assert integrator.order == 2
     dt = 0.5
-    a0, a1, a2 = integrator.weights(dt)
+    a0, a1, a2, a3 = integrator.weights(dt)
+    assert a3 == 0.0
     # the BDF2 solution of u' = f(t) = 3t² from exact past levels: a0 u_c + a1 u(1) + a2 u(0.5) = f(1.5)
     u_c = (3 * 1.5**2 - a1 * 1.0 - a2 * 0.125) / a0
     estimate = integrator.error(dt, [np.array([u_c]), np.array([1e9])])  # the algebraic block is ignored
@@ -63,7 +75,7 @@ def _integrator_with_history(knots, values, surface=None):
     """BDF2 (atol 1, rtol 0) with levels at t = 0, 0.5, 1 of the node values ``values(t)``; ``knots``
     of the one block (None: none) acting at the nodes ``surface``."""
     per_block = None if knots is None else [(np.asarray(knots, dtype=float), surface)]
-    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD, kinks=per_block)
+    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD, kinks=per_block, warp=False)
     integrator.restart(0.0, [values(0.0)])
     integrator.accepted(0.5, [values(0.5)])
     integrator.accepted(1.0, [values(1.0)])
@@ -122,7 +134,7 @@ def test_a_jumping_block_enters_the_norm_only_once_the_stencil_is_past_the_resta
         return [np.array([0.0]), np.array([1.0 + 0.1 * t**3 + jump])]
 
     integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD,
-                               jumping=(False, True))
+                               jumping=(False, True), warp=False)
     integrator.restart(0.0, level(0.0, jump=-5.0))  # before the control change
     integrator.accepted(0.5, level(0.5))
     assert integrator.measured() == [True, False]
@@ -141,3 +153,92 @@ def test_a_jumping_block_enters_the_norm_only_once_the_stencil_is_past_the_resta
     plain = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True, False), comm=MPI.COMM_WORLD)
     plain.restore_checkpoint_state(saved, arrays)
     assert plain.error(0.5, level(2.0)) == 0.0  # without ``jumping`` the voltage is never measured
+
+
+def _smooth_run(f, h: float, steps: int, atol: float, warp: bool = False) -> list[int]:
+    """The orders of ``steps`` steps of ``h`` from a restart at 0 along the exact solution ``f`` (levels
+    taken from f, each step's order chosen by :meth:`BdfIntegrator.select_order`)."""
+    integrator = BdfIntegrator(rtol=0.0, atol=atol, differential=(True,), comm=MPI.COMM_WORLD, warp=warp)
+    integrator.restart(0.0, [f(0.0)])
+    t, orders = 0.0, []
+    for _ in range(steps):
+        orders.append(integrator.order)
+        error = integrator.error(h, [f(t + h)])
+        integrator.select_order(h, [f(t + h)], error)
+        t += h
+        integrator.accepted(t, [f(t)])
+    return orders
+
+
+def test_the_order_ramps_to_two_after_a_restart_and_rises_to_three_where_that_allows_longer_steps():
+    """exp(−t) at h = 0.1: at a tight tolerance (atol 1e-9) BDF3's smaller error lets the longer step, and the
+    order rises after three steps at 2 (DASSL's rule); at a loose one (atol 1) BDF2's error, far below the
+    tolerance, grows more slowly with the step (Δt³ against Δt⁴) and 2 stays."""
+    decay = lambda t: np.array([np.exp(-t)])  # noqa: E731
+    assert _smooth_run(decay, 0.1, 8, atol=1e-9) == [1, 1, 2, 2, 2, 3, 3, 3]
+    assert _smooth_run(decay, 0.1, 8, atol=1.0) == [1, 1, 2, 2, 2, 2, 2, 2]
+
+
+def test_a_step_across_a_kink_keeps_its_order_and_its_error():
+    integrator = BdfIntegrator(rtol=0.0, atol=1e-9, differential=(True,), comm=MPI.COMM_WORLD, warp=False)
+    integrator.restart(0.0, [np.array([1.0])])
+    for t in (0.1, 0.2, 0.3):
+        integrator.accepted(t, [np.array([np.exp(-t)])])
+    integrator.kinked = True
+    assert integrator.select_order(0.1, [np.array([np.exp(-0.4)])], 0.5) == (2, 0.5)
+
+
+def test_the_square_root_clock_after_a_restart():
+    """After a restart at t_r = 2 the steps of order ≥ 2 run on s = √(t − t_r): their weights differentiate
+    a + b s + c s² (+ d s³ at order 3) exactly at tₙ₊₁, so also a Na content linear in t (= s²), and the
+    √t layer of a diffusion start leaves no error estimate; backward Euler runs on t (exact for t,
+    which on s it would not be)."""
+    t_r = 2.0
+
+    def series(t, cubic=0.0):
+        s = np.sqrt(t - t_r)
+        return 1.0 - 0.8 * s + 0.3 * s**2 + cubic * s**3
+
+    def rate(t, cubic=0.0):
+        s = np.sqrt(t - t_r)
+        return (-0.8 + 0.6 * s + 3.0 * cubic * s**2) / (2.0 * s)
+
+    integrator = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD)
+    integrator.restart(t_r, [np.array([series(t_r)])])
+    assert integrator.weights(0.01) == pytest.approx((100.0, -100.0, 0.0, 0.0))  # backward Euler on t
+    levels = [t_r]
+    for t in (t_r + 0.01, t_r + 0.03):
+        integrator.accepted(t, [np.array([series(t)])])
+        levels.insert(0, t)
+    assert integrator.order == 2
+    t_new = t_r + 0.07
+    a = integrator.weights(0.04)
+    assert sum(w * series(t) for w, t in zip(a, [t_new, *levels], strict=False)) == pytest.approx(rate(t_new), rel=1e-12)
+    assert sum(w * t for w, t in zip(a, [t_new, *levels], strict=False)) == pytest.approx(1.0, rel=1e-12)
+    assert integrator.error(0.04, [np.array([series(t_new)])]) == pytest.approx(0.0, abs=1e-12)
+    plain = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD, warp=False)
+    plain.restart(t_r, [np.array([series(t_r)])])
+    for t in (t_r + 0.01, t_r + 0.03):
+        plain.accepted(t, [np.array([series(t)])])
+    assert plain.error(0.04, [np.array([series(t_new)])]) > 1e-3  # on t the √t start is far from quadratic
+
+    integrator.accepted(t_new, [np.array([series(t_new, 0.5)])])
+    levels.insert(0, t_new)
+    integrator.chosen_order = 3
+    assert integrator.order == 3
+    t_next = t_new + 0.05
+    a = integrator.weights(0.05)
+    nodes = [t_next, *levels[:3]]  # BDF3's stencil
+    assert sum(w * series(t, 0.5) for w, t in zip(a, nodes, strict=True)) == pytest.approx(rate(t_next, 0.5), rel=1e-10)
+    assert sum(w * t for w, t in zip(a, nodes, strict=True)) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_the_next_step_is_scaled_on_the_integrators_clock():
+    """A step whose length on s = √(t − t_r) is f times the last one's: from t_r + 1 (s = 1) after a step of
+    0.44 s from t_r + 0.56 (s from 0.75... 1, Δs = 0.25), f = 2 gives s = 1.5, i.e. 1.25 s; on t, 2 × 0.44 s."""
+    warped = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD)
+    warped.restart(3.0, [np.zeros(1)])
+    assert warped.rescaled(3.5625, 0.4375, 2.0, 4.0) == pytest.approx(1.25)
+    plain = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD, warp=False)
+    plain.restart(3.0, [np.zeros(1)])
+    assert plain.rescaled(3.5625, 0.4375, 2.0, 4.0) == pytest.approx(0.875)

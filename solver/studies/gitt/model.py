@@ -3,7 +3,7 @@
 :class:`PulseModel` builds the full ecmx cell problem on a ``sphere-1d`` mesh (Fickian particle,
 Butler–Volmer kinetics, uniform electrolyte, Na metal) once; every evaluation only changes Constants:
 the factor on D_s(θ) (``FickianParticle.diffusivity_factor``), the uniform starting stoichiometry and
-the current. The time loop is the one of ``ecmx run`` (adaptive BDF2 at ``solver.rtol``), so the
+the current. The time loop is the one of ``ecmx run`` (adaptive BDF at ``solver.rtol``), so the
 model is the simulator itself. Speed on this machine (2 cores shared): about 0.5–1 s per pulse and
 relaxation at rtol 1e-6 with 40 elements.
 """
