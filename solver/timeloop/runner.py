@@ -321,7 +321,7 @@ class ProtocolRunner:
         resume, self._resume = self._resume, None
         within = resume is not None and resume["within_segment"]
         if not within:
-            self._restart()
+            self._restart(held=segment.control.rate == 0.0)
         log.info("%s until %s", segment.label, " or ".join(e.describe() for e in segment.events))
         segment_start = self.time
         events = self._events = self._segment_events(segment, step_start)
@@ -346,10 +346,11 @@ class ProtocolRunner:
                 return terminal[0]
             self._update_progress(events, segment_start, step_start)
 
-    def _restart(self) -> None:
-        """A discontinuity: the integrator starts again with backward Euler and the initial step."""
+    def _restart(self, held: bool = True) -> None:
+        """A discontinuity: the integrator starts again with backward Euler and the initial step, on the
+        √t clock where the new control is ``held`` at a value (not a voltage sweep)."""
         self.controller.restart()
-        self.integrator.restart(self.time, self.problem.state())
+        self.integrator.restart(self.time, self.problem.state(), warped=held)
         self._levels = [(self.time, self.last.quantities)]
 
     def checkpoint_state(self) -> tuple[dict[str, Any], list[Any]]:

@@ -2,8 +2,8 @@
 
 :class:`FakeCellProblem` implements the ``CellProblem`` interface of the team brief with a
 two-compartment particle (a surface shell and a core exchanging Na at a finite rate) behind
-Butler–Volmer kinetics, integrated with the scheme weights the time loop passes (backward Euler or
-BDF2, ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁):
+Butler–Volmer kinetics, integrated with the scheme weights the time loop passes (backward Euler, BDF2 or
+BDF3, ∂u/∂t ≈ a₀ u + a₁ uₙ + a₂ uₙ₋₁ + a₃ uₙ₋₂):
 
   f_s Q dθ_s/dt = −I − k Q (θ_s − θ_c),  (1 − f_s) Q dθ_c/dt = k Q (θ_s − θ_c),  Q = F c_max V [C],
   V = U(θ_s) + (2RT/F) asinh(I / (2 A i₀)),  U(θ) = 3.4 − 0.3 (θ − ½) + 0.02 ln((1 − θ)/θ).
@@ -85,7 +85,7 @@ class FakeCellProblem:
     def set_initial_state(self) -> None:
         self.t = 0.0
         self.old = (self.theta0, self.theta0, 0.0)  # theta_shell, theta_core, current
-        self.older = self.old
+        self.older = self.oldest = self.old
         self.new = self.old
         self._update_fields()
 
@@ -93,14 +93,15 @@ class FakeCellProblem:
         assert mode in ("current", "voltage")
         self.mode, self.value = mode, float(value)
 
-    def _solve_current(self, current: float, weights: tuple[float, float, float]) -> tuple[float, float]:
+    def _solve_current(self, current: float, weights: tuple[float, ...]) -> tuple[float, float]:
         """One step of the two compartments under a given current with the scheme's weights [1/s]."""
-        (ts0, tc0, _), (ts1, tc1, _) = self.old, self.older
-        a0, a1, a2 = weights
+        (ts0, tc0, _), (ts1, tc1, _), (ts2, tc2, _) = self.old, self.older, self.oldest
+        a0, a1, a2, a3 = (*weights, 0.0, 0.0, 0.0)[:4]
         k = self.k
-        # fs (a0 ts + a1 ts0 + a2 ts1) = -I/q - k (ts - tc);  (1-fs)(a0 tc + a1 tc0 + a2 tc1) = k (ts - tc)
+        # fs (a0 ts + a1 ts0 + a2 ts1 + a3 ts2) = -I/q - k (ts - tc);  (1-fs)(a0 tc + …) = k (ts - tc)
         m = np.array([[self.fs * a0 + k, -k], [-k, (1.0 - self.fs) * a0 + k]])
-        rhs = np.array([-self.fs * (a1 * ts0 + a2 * ts1) - current / self.q, -(1.0 - self.fs) * (a1 * tc0 + a2 * tc1)])
+        rhs = np.array([-self.fs * (a1 * ts0 + a2 * ts1 + a3 * ts2) - current / self.q,
+                        -(1.0 - self.fs) * (a1 * tc0 + a2 * tc1 + a3 * tc2)])
         ts, tc = np.linalg.solve(m, rhs)
         return float(ts), float(tc)
 
@@ -110,9 +111,9 @@ class FakeCellProblem:
     def _voltage(self, ts: float, current: float) -> float:
         return ocv(ts) + self._overpotential(current)
 
-    def try_step(self, dt: float, weights: tuple[float, float, float] | None = None, guess=None,
+    def try_step(self, dt: float, weights: tuple[float, ...] | None = None, guess=None,
                  budget=None) -> StepOutcome:
-        weights = weights or (1.0 / dt, -1.0 / dt, 0.0)
+        weights = weights or (1.0 / dt, -1.0 / dt)
         self.tries.append(dt)
         end = self.t + dt
         if self.fail_above_dt is not None and dt > self.fail_above_dt:
@@ -144,7 +145,7 @@ class FakeCellProblem:
         self._pending_dt = dt
         return StepOutcome(True, iterations)
 
-    def _hold_residual(self, current: float, weights: tuple[float, float, float]) -> float:
+    def _hold_residual(self, current: float, weights: tuple[float, ...]) -> float:
         ts, _ = self._solve_current(current, weights)
         ts = min(max(ts, 1e-12), 1 - 1e-12)
         return self._voltage(ts, current) - self.value
@@ -154,6 +155,7 @@ class FakeCellProblem:
         return [np.array(self.new[:2])]
 
     def accept(self) -> None:
+        self.oldest = self.older
         self.older = self.old
         self.old = self.new
         self.t += self._pending_dt
@@ -171,11 +173,11 @@ class FakeCellProblem:
         self._update_fields()
 
     def checkpoint_state(self) -> list[np.ndarray]:
-        """The time history beyond the accepted state: the level before it (θ_shell, θ_core, I)."""
-        return [np.array(self.older)]
+        """The time history beyond the accepted state: the two levels before it (θ_shell, θ_core, I)."""
+        return [np.array(self.older), np.array(self.oldest)]
 
     def restore_checkpoint_state(self, arrays) -> None:
-        self.older = tuple(float(v) for v in arrays[0])
+        self.older, self.oldest = (tuple(float(v) for v in a) for a in arrays)
 
     def _update_fields(self) -> None:
         ts, tc, current = self.new

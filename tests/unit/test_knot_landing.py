@@ -67,7 +67,9 @@ class KinkedFake(FakeCellProblem):
 
 def test_a_discharge_lands_steps_on_knots_ahead_of_the_surface():
     """Steps of at most 20 s through eight knots: those that came within the first half of a proposed
-    step are landed on (to round-off of the linear extrapolation), the rest crossed."""
+    step are landed on (to 1 % of a step's change: the time is extrapolated linearly from the last two
+    levels, and the shell's path curves; with BDF2 on t, whose steps were shorter, four landed within
+    1e-5 of a step, with BDF1-3 on the √t clock two within 1e-8 and two within 0.7 %), the rest crossed."""
     case = make_case([{"step": "discharge", "c_rate": 1, "duration": "900 s"}], solver={"time_step": {"max": "20 s"}})
     lo, hi = case.material.stoichiometry_window
     knots = lo + (hi - lo) * np.linspace(0.05, 0.2, 8)
@@ -75,7 +77,7 @@ def test_a_discharge_lands_steps_on_knots_ahead_of_the_surface():
     run(case, problem)
     shell = np.array(problem.shell)
     per_step = float(np.median(np.abs(np.diff(shell))))
-    landed = [k for k in knots if np.min(np.abs(shell - k)) < 1e-3 * per_step]
+    landed = [k for k in knots if np.min(np.abs(shell - k)) < 1e-2 * per_step]
     print(f"{len(landed)} of {len(knots)} knots landed on")
     assert len(landed) >= 3
 
