@@ -366,8 +366,8 @@ class BdfIntegrator:
         levels = len(self.times)
         if order > START_ORDER:
             candidates[order - 1] = self._estimate(t_new, state, order - 1)
-        if order < self.max_order and order == self.chosen_order and self.steps_at_order + 1 >= order + 1 \
-                and levels >= order + 2:
+        if order < self.max_order and order == self.chosen_order and self.steps_at_order >= order \
+                and levels >= order + 2:  # (steps_at_order counts the steps before this one)
             candidates[order + 1] = self._estimate(t_new, state, order + 1)
 
         def reach(item: tuple[int, float]) -> float:

@@ -368,10 +368,13 @@ def test_no_checkpoint_inside_a_sweep():
 
 @pytest.mark.slow
 def test_nvp_example_two_cycles(tmp_path):
-    """cases/cv-nvp.yaml (mechanics off; ~2300 steps, ~30 s): the NVP plateau at 3.40 V gives a
+    """cases/cv-nvp.yaml (mechanics off; ~1300 steps, ~20 s): the NVP plateau at 3.40 V gives a
     cathodic and an anodic peak whose midpoint is the plateau (within 2 mV) and whose separation is
     the particle's diffusion and kinetics (tens of mV); each cathodic sweep inserts the window's
-    capacity (0.5 %), every leg conserves Na (1e-4 of it), and the second cycle repeats the first."""
+    capacity (0.5 %), every leg conserves Na (the trapezoidal integral of the recorded current within
+    2e-4 of the capacity: that quadrature's own error over the recorded steps, 1.3e-4 at most over the
+    1316 steps of BDF1-3, below 1e-4 over the 1796 shorter ones of BDF2), and the second cycle repeats
+    the first."""
     from ecmx.solver.config.case import load_case
 
     root = Path(__file__).resolve().parents[2]
@@ -388,7 +391,7 @@ def test_nvp_example_two_cycles(tmp_path):
     for leg in legs:
         rows = (t >= leg["start_s"]) & (t <= leg["end_s"])
         passed = np.trapezoid(current[rows], t[rows])
-        assert abs(passed + F * volume * (c_mean[rows][-1] - c_mean[rows][0])) < 1e-4 * capacity
+        assert abs(passed + F * volume * (c_mean[rows][-1] - c_mean[rows][0])) < 2e-4 * capacity
         if leg["ended_by"] == "vertex 2.5 V":
             assert abs(-passed / capacity - 1.0) < 5e-3
         k = int(np.argmax(np.abs(current[rows])))
