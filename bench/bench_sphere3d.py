@@ -65,6 +65,17 @@ step count is the other lever (another change). Tried and left: GAMG threshold
 one smoothing step (no change); BAIJ storage (GAMG has no graph for BAIJ in PETSc 3.25). Stress
 recovery (0.1 s), the stress integrals (0.04 s) and recording are small.
 
+Fewer steps (solver/timeloop/integrators.py: BDF orders 1-3 with order selection, steps of order >= 2
+on the clock sqrt(t - t_restart)), the whole hour before/after in one sitting:
+
+    ranks   wall s           peak RSS MB per rank   accepted / tried steps
+    1       264.5 -> 216.5   934 -> 919             183 / 203 -> 115 / 144
+    2       160.0 -> 130.6   818 -> 808             the same
+
+The first 600 s (``--breakdown --window 600``, BDF3 on t before the clock was added, against BDF2): 144 / 152
+-> 105 / 119 steps, time loop 184.4 -> 161.8 s; per try the cell solve took 0.67 instead of 0.57 s and per
+step the mechanics 0.72 instead of 0.63 s (longer steps: more Newton and CG iterations from the predictor).
+
 Memory (1 rank), where it goes: the process before the mesh is 122 MB (Python, DOLFINx, PETSc, MPI).
 The mesh phase adds 137 MB, but 118 MB of that is heap that glibc keeps after gmsh's model and
 ``model_to_mesh``'s arrays are freed (``malloc_trim`` returns it: 259 -> 162 MB; the cell problem
