@@ -130,14 +130,20 @@ def bdf_weights(times: Sequence[float]) -> tuple[float, ...]:
     return tuple(float(v) for v in padded)
 
 
-def error_constant(new_time: float, past_times: Sequence[float], order: int) -> float:
-    """c of E ≈ c (u_corrector − u_predictor) for the BDF of ``order`` at ``new_time`` whose predictor
-    is the polynomial through ``past_times`` (order + 1 levels, newest first)."""
+def truncation_constants(new_time: float, past_times: Sequence[float], order: int) -> tuple[float, float]:
+    """(C, π): the local error of the BDF of ``order`` at ``new_time`` is C y⁽ᵏ⁺¹⁾, that of the predictor
+    through ``past_times`` (order + 1 levels, newest first) π y⁽ᵏ⁺¹⁾ (C = −τ/a₀ in the module docstring)."""
     t = [new_time, *past_times[:order]]
     alpha = lagrange_derivative_weights(t)
     tau = sum(a * (tj - new_time) ** (order + 1) for a, tj in zip(alpha, t, strict=True)) / math.factorial(order + 1)
     pi = math.prod(new_time - tj for tj in past_times[: order + 1]) / math.factorial(order + 1)
-    corrector = -tau / alpha[0]
+    return -tau / alpha[0], pi
+
+
+def error_constant(new_time: float, past_times: Sequence[float], order: int) -> float:
+    """c of E ≈ c (u_corrector − u_predictor) for the BDF of ``order`` at ``new_time`` whose predictor
+    is the polynomial through ``past_times`` (order + 1 levels, newest first)."""
+    corrector, pi = truncation_constants(new_time, past_times, order)
     return float(corrector / (corrector + pi))
 
 
@@ -387,10 +393,8 @@ class BdfIntegrator:
         order j, Pⱼ the polynomial through the last j + 1 levels. Collective."""
         nodes = self._clocked([t_new, *self.times[: order + 1]], order)
         s_new, past = nodes[0], nodes[1:]
-        alpha = lagrange_derivative_weights([s_new, *past[:order]])
-        tau = sum(a * (sj - s_new) ** (order + 1) for a, sj in zip(alpha, [s_new, *past[:order]], strict=True))
-        pi = math.prod(s_new - sj for sj in past)
-        constant = (-tau / alpha[0]) / pi  # the factorials cancel
+        corrector, pi = truncation_constants(s_new, past, order)
+        constant = corrector / pi
         basis = lagrange_basis(past, s_new)
         predicted = [extrapolate(past, [s[b] for s in self.states[: order + 1]], t_new, basis) for b in range(len(state))]
         return self._norm(state, order, constant, predicted)[0]

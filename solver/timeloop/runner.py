@@ -562,11 +562,12 @@ class ProtocolRunner:
                 reached: list[Event]) -> None:
         order = self.integrator.order
         self.problem.accept()
-        next_order, next_error = self.integrator.select_order(step.dt, self.problem.state(), step.error)
+        state = self.problem.state()
+        next_order, next_error = self.integrator.select_order(step.dt, state, step.error)
         self.controller.accepted(step.dt, next_error, next_order, self.integrator.estimated,
                                  partial(self.integrator.rescaled, self.time, step.dt, new_start=self.time + step.dt))
         self.time += step.dt
-        self.integrator.accepted(self.time, self.problem.state())
+        self.integrator.accepted(self.time, state)
         self.steps_accepted += 1
         self._accepted_iterations.append(int(step.outcome.newton_iterations))
         self.last = self.record(q, segment, q_old, step.dt, step.outcome.newton_iterations, reached, step.weights)
