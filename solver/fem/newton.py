@@ -63,7 +63,15 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     fills in ~330 entries a row at 3k DOFs and ~690 at 24k (MUMPS with METIS: 0.6-0.8 s a factorisation and
     30-37 ms a solve, the cost of ~4 fieldsplit iterations); at the 71k of the 3D sphere bench it would hold
     several hundred MB. The Krylov iterations HE-V needs beyond NVP were not the preconditioner's quality
-    (12-21 fresh in both) but a few nearly singular Jacobians (:data:`FIELDSPLIT_MAX_ITERATIONS`)."""
+    (12-21 fresh in both) but a few nearly singular Jacobians (:data:`FIELDSPLIT_MAX_ITERATIONS`).
+
+    At 3k DOFs (cases/hev.yaml's mesh, one rank, Nov 2026) a MUMPS factorisation of the Jacobian takes 17-23 ms
+    (ICNTL(7) AMD, AMF, METIS or PORD; ~1M factor entries) and a solve with it 0.5 ms, against 250 ms and 1 ms for
+    PETSc's own LU with nested dissection; at 12.8k DOFs 220-300 ms and 7 ms. A GMRES iteration with kept factors
+    costs ~0.5 ms, more than one of the field split's (~0.2 ms), so keeping the factors longer does not pay either:
+    whole runs of cases/hev.yaml with the factors kept up to 6 / 15 / 30 GMRES iterations (and through any change
+    of the step) 6.41 / 6.29 / 6.84 s CPU (73 / 20 / 7 factorisations, 1178 / 2304 / 3779 Krylov iterations)
+    against 5.83 s for fieldsplit, whose Krylov solves are ~0.9 s of the run."""
     if setting == "auto":
         return "fieldsplit" if mesh_dimension == 3 else "mumps"
     return setting
