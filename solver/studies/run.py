@@ -409,7 +409,8 @@ def _run_protocol(problem: Any, case: Any, recorder: Recorder, comm: MPI.Comm, p
     integrator = BdfIntegrator.for_problem(problem, case.solver.rtol, case.solver.atol, comm)
     if isinstance(coupling, TwoWayCoupling):  # iterate the stagger within each step
         problem = coupling = StaggeredSteps(problem, coupling, case.solver.rtol, stress_potential_scale(case),
-                                            atol=case.solver.atol, magnitude=problem.error_magnitudes[0])
+                                            atol=case.solver.atol, magnitude=problem.error_magnitudes[0],
+                                            predictor=integrator.predictor_weights)
     runner = ProtocolRunner(problem, steps, StepController.from_settings(case.solver.time_step),
                             capacity_C=problem.capacity_C, stoichiometry_window=case.material.stoichiometry_window,
                             snapshot_dods=case.output.snapshots.depth_of_discharge,

@@ -303,13 +303,22 @@ class BdfIntegrator:
             return None
         key = (float(dt), tuple(self.times), id(self.states[0]))
         if self._predicted is None or self._predicted[0] != key:
-            order, t_new = self.order, self.times[0] + dt
-            levels, past = self.states[: order + 1], self.times[: order + 1]
-            nodes = self._clocked([t_new, *past], order)
-            basis = lagrange_basis(nodes[1:], nodes[0])
-            predicted = [extrapolate(past, [s[b] for s in levels], t_new, basis) for b in range(len(levels[0]))]
+            basis = self.predictor_weights(dt)
+            levels, past = self.states[: len(basis)], self.times[: len(basis)]
+            predicted = [extrapolate(past, [s[b] for s in levels], past[0] + dt, basis) for b in range(len(levels[0]))]
             self._predicted = (key, predicted)
         return self._predicted[1]
+
+    def predictor_weights(self, dt: float) -> list[float] | None:
+        """The weights wᵢ of the predictor of a step of ``dt`` s on the last order + 1 accepted levels, newest
+        first: :meth:`predict` is Σ wᵢ uᵢ (the Lagrange basis on the step's clock), and so is the predictor
+        of any quantity linear in the state, e.g. the harmonic stress φ of two-way coupling
+        (:mod:`ecmx.solver.timeloop.staggered`). None right after a restart (no predictor)."""
+        if not self.estimated:
+            return None
+        order = self.order
+        nodes = self._clocked([self.times[0] + dt, *self.times[: order + 1]], order)
+        return lagrange_basis(nodes[1:], nodes[0])
 
     def time_to_knot(self, step: float) -> float | None:
         """Time [s] until the leading surface value reaches the next knot ahead of the surface's range

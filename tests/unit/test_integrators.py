@@ -242,3 +242,20 @@ def test_the_next_step_is_scaled_on_the_integrators_clock():
     plain = BdfIntegrator(rtol=0.0, atol=1.0, differential=(True,), comm=MPI.COMM_WORLD, warp=False)
     plain.restart(3.0, [np.zeros(1)])
     assert plain.rescaled(3.5625, 0.4375, 2.0, 4.0) == pytest.approx(0.875)
+
+
+def test_the_predictor_weights_are_those_of_predict():
+    """predict() is Σ wᵢ uᵢ with predictor_weights' wᵢ on the accepted levels, newest first, on t and on
+    the √t clock, at every order; the weights sum to one; none right after a restart."""
+    for warped in (False, True):
+        integrator = BdfIntegrator(1e-6, 1e-9, (True,), MPI.COMM_WORLD)
+        integrator.restart(2.0, [np.array([1.0, 3.0])], warped=warped)
+        assert integrator.predictor_weights(0.5) is None
+        for n, t in enumerate((2.3, 2.9, 4.0, 5.5), start=1):
+            integrator.accepted(t, [np.array([np.sqrt(t) + n, t**2])])
+            weights = integrator.predictor_weights(0.7)
+            predicted = integrator.predict(0.7)[0]
+            levels = [s[0] for s in integrator.states[: len(weights)]]
+            assert len(weights) == integrator.order + 1
+            assert abs(sum(weights) - 1.0) < 1e-12
+            assert np.allclose(predicted, sum(w * u for w, u in zip(weights, levels, strict=True)), rtol=1e-14)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from ecmx.solver.timeloop.integrators import BdfIntegrator
 from ecmx.solver.timeloop.staggered import StaggeredSteps
 
 
@@ -134,14 +135,30 @@ def _passes_per_step(steps: StaggeredSteps, problem: Problem, dt: float, count: 
     return passes
 
 
+def _integrated_passes(problem: Problem, steps: StaggeredSteps, integrator: BdfIntegrator, dt: float,
+                       count: int) -> list[int]:
+    """:func:`_passes_per_step` with ``integrator`` fed the accepted levels, as the runner feeds it."""
+    integrator.restart(0.0, problem.state(), warped=False)
+    passes = []
+    for n in range(1, count + 1):
+        passes += _passes_per_step(steps, problem, dt, 1)
+        integrator.accepted(n * dt, problem.state())
+    return passes
+
+
 def test_the_predicted_phi_saves_the_second_pass():
-    """φ changes smoothly from step to step: once three levels are known, the quadratic predictor of
-    φ starts the try so close that one pass is within the tolerance (a try started from the last
-    accepted φ needs two or more)."""
+    """φ changes smoothly from step to step: once the integrator's predictor has its levels, its weights on
+    the accepted φ start the try so close that one pass is within the tolerance; a try started from the last
+    accepted φ (no predictor) needs two or more at every step."""
     problem = Problem()
-    steps = StaggeredSteps(problem, Coupling(problem, k=0.05), rtol=1e-6, potential_scale=1.0)
-    passes = _passes_per_step(steps, problem, 0.01, 6)
+    integrator = BdfIntegrator(1e-6, 0.0, (True,), MPI.COMM_WORLD, fixed_order=2, warp=False)
+    steps = StaggeredSteps(problem, Coupling(problem, k=0.05), rtol=1e-6, potential_scale=1.0,
+                           predictor=integrator.predictor_weights)
+    passes = _integrated_passes(problem, steps, integrator, 0.01, 6)
     assert passes[0] >= 2 and passes[-1] == 1
+    unpredicted = Problem()
+    assert min(_passes_per_step(StaggeredSteps(unpredicted, Coupling(unpredicted, k=0.05), rtol=1e-6,
+                                               potential_scale=1.0), unpredicted, 0.01, 6)) >= 2
     d = problem.theta[0] - problem.theta[1]
     exact = 0.0
     for _ in range(6):
@@ -246,3 +263,33 @@ def test_a_second_pass_starts_from_the_measured_response():
     second = problem.accepted_theta + dt * (problem.drive + phi - phi.mean())
     assert problem.guesses[1][0] == pytest.approx(second, rel=1e-14)
     assert not np.allclose(problem.guesses[1][0], first, rtol=1e-3)
+
+
+class RecordingProblem(Problem):
+    """The :class:`Problem` that keeps the φ of every cell solve."""
+
+    def __init__(self):
+        super().__init__()
+        self.used = []
+
+    def try_step(self, dt, weights=None, guess=None, budget=None):
+        self.used.append(self.harmonic_hydrostatic.x.array.copy())
+        return super().try_step(dt, weights, guess, budget)
+
+
+def test_a_try_starts_from_the_predictor_weights_on_the_accepted_phi():
+    """The first pass of a try is solved with Σ wᵢ φᵢ, the predictor's weights on the φ of the accepted
+    levels (newest first); with fewer levels known than the predictor weighs (the first step, or after a
+    resume), with the last accepted φ."""
+    problem = RecordingProblem()
+    steps = StaggeredSteps(problem, Coupling(problem), rtol=1e-10, potential_scale=1.0,
+                           predictor=lambda dt: [2.0, -1.0])
+    problem.harmonic_hydrostatic.x.array[:] = phi0 = np.array([1.0, 2.0])
+    assert steps.try_step(0.1).converged
+    assert np.array_equal(problem.used[0], phi0)
+    steps.accept()
+    phi1 = problem.harmonic_hydrostatic.x.array.copy()
+    assert not np.allclose(phi1, phi0)
+    first = len(problem.used)
+    assert steps.try_step(0.1).converged
+    assert np.allclose(problem.used[first], 2.0 * phi1 - phi0, rtol=1e-15, atol=0.0)

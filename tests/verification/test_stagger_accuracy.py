@@ -32,8 +32,9 @@ def _run(out: Path, cache: Path, tighter: float, monkeypatch: pytest.MonkeyPatch
     """The run's rows at the output times and its cell solves, with the stagger ``tighter`` × tighter."""
     stagger = run_module.StaggeredSteps
 
-    def tightened(problem, coupling, rtol, scale, atol=0.0, magnitude=0.0):
-        return stagger(problem, coupling, rtol / tighter, scale, atol=atol / tighter, magnitude=magnitude)
+    def tightened(problem, coupling, rtol, scale, atol=0.0, magnitude=0.0, predictor=None):
+        return stagger(problem, coupling, rtol / tighter, scale, atol=atol / tighter, magnitude=magnitude,
+                       predictor=predictor)
 
     monkeypatch.setattr(run_module, "StaggeredSteps", tightened)
     solves = []
