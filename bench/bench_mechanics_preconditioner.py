@@ -20,21 +20,21 @@ exceed N times the ratio.
 Measured on this 2-core machine (AMD EPYC, 32 MB L3, idle, Nov 2026; CPU s):
 
     variant (1 rank)                        set-up   CG its   ms / it   s / solve
-    shipped (Chebyshev 2 + Jacobi)            3.63       25      71.2        1.78
-    point-block Jacobi smoother               3.82       24      74.9        1.80
-    SOR smoother                              4.26       16     246.4        3.94
-    Chebyshev 1 step                          3.60       40      45.2        1.81
-    Chebyshev 3 steps                         3.60       21      97.4        2.04
-    unsmoothed aggregation                    1.07       42      61.2        2.57
-    threshold 0.01 / 0.05                4.64 / 14.7  25 / 17  76.6 / 112  1.91 / 1.90
-    aggressive coarsening 1 / 0 levels   3.67 / 23.9  25 / 20  73.4 / 217  1.84 / 4.34
-    block Jacobi + Chebyshev 1                3.80       36      46.4        1.67
-    SOR + Chebyshev 1                         4.22       21     134.5        2.82
-    Richardson + SOR                          3.66       23     133.2        3.06
-    Chebyshev bounds 0.05, 1.05               3.69       24      72.0        1.73
+    shipped (Chebyshev 2 + Jacobi)            3.64       25      73.9        1.85
+    point-block Jacobi smoother               3.86       24      75.2        1.80
+    SOR smoother                              4.23       16     256.4        4.10
+    Chebyshev 1 step                          3.65       40      46.7        1.87
+    Chebyshev 3 steps                         3.67       21     101.9        2.14
+    unsmoothed aggregation                    1.09       42      63.5        2.67
+    threshold 0.01 / 0.05                4.64 / 14.7  25 / 17  79.7 / 113  1.99 / 1.92
+    aggressive coarsening 1 / 0 levels   3.65 / 24.1  25 / 20  76.1 / 220  1.90 / 4.40
+    point-block Jacobi + Chebyshev 1          3.86       36      48.4        1.74
+    SOR + Chebyshev 1                         4.35       21     137.4        2.89
+    Richardson + SOR                          3.71       23     136.1        3.13
+    Chebyshev bounds 0.05, 1.05               3.69       24      76.3        1.83
 
-No variant takes less than 0.94x the shipped solve time (block Jacobi + one Chebyshev step: within the
-machine's spread), so the shipped options stay. In a run the solve starts from the projection onto the last
+No variant takes less than 0.94x the shipped solve time (point-block Jacobi + one Chebyshev step, 0.94-0.98x in
+two sittings: within the machine's spread), so the shipped options stay. In a run the solve starts from the projection onto the last
 eight solutions (:mod:`ecmx.solver.fem.solution_projection`) and takes 8-13 iterations (0.7-1.0 s CPU per
 accepted step over the first 300 s of the sphere's hour: 45 % of its time loop, the cell solves the rest).
 The shipped options' ``mg_levels_esteig_ksp_type`` was dropped: GAMG hands Chebyshev the eigenvalue estimates of
