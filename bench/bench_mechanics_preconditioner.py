@@ -34,8 +34,8 @@ Measured on this 2-core machine (AMD EPYC, 32 MB L3, idle, Nov 2026; CPU s):
     Chebyshev bounds 0.05, 1.05               3.69       24      76.3        1.83
 
 No variant takes less than 0.94x the shipped solve time (point-block Jacobi + one Chebyshev step, 0.94-0.98x in
-two sittings: within the machine's spread), so the shipped options stay. In a run the solve starts from the projection onto the last
-eight solutions (:mod:`ecmx.solver.fem.solution_projection`) and takes 8-13 iterations (0.7-1.0 s CPU per
+two sittings: within the machine's spread), so the shipped options stay. In a run the solve starts from the
+projection onto the last eight solutions (:mod:`ecmx.solver.fem.solution_projection`) and takes 8-13 iterations (0.7-1.0 s CPU per
 accepted step over the first 300 s of the sphere's hour: 45 % of its time loop, the cell solves the rest).
 The shipped options' ``mg_levels_esteig_ksp_type`` was dropped: GAMG hands Chebyshev the eigenvalue estimates of
 its smoothed aggregation ("eigenvalues provided" in ``-ksp_view``), so no estimator KSP is made and PETSc
