@@ -60,12 +60,12 @@ def resolve_linear_solver(setting: str, mesh_dimension: int) -> str:
     either (one rank, CPU s; HE-V sphere of cases/hev.yaml): per Newton iteration of 5 s steps at 3k / 10k / 26k
     DOFs 0.039 / 0.147 / 0.524 against 0.035 / 0.114 / 0.293; whole runs of cases/hev.yaml 26.4-27.4 against
     19.6, of cases/nvp.yaml 10.7 against 9.4, of the fine HE-V (24k DOFs) 364 against 251. A 3D factorisation
-    fills in ~330 entries a row at 3k DOFs and ~690 at 24k (MUMPS with METIS: 0.6-0.8 s a factorisation and
+    fills in ~330 entries a row at 3k DOFs and ~690 at 24k (there, MUMPS with METIS: 0.6-0.8 s a factorisation and
     30-37 ms a solve, the cost of ~4 fieldsplit iterations); at the 71k of the 3D sphere bench it would hold
     several hundred MB. The Krylov iterations HE-V needs beyond NVP were not the preconditioner's quality
     (12-21 fresh in both) but a few nearly singular Jacobians (:data:`FIELDSPLIT_MAX_ITERATIONS`).
 
-    At 3k DOFs (cases/hev.yaml's mesh, one rank, Nov 2026) a MUMPS factorisation of the Jacobian takes 17-23 ms
+    At 3k DOFs (the NVP sphere of cases/nvp.yaml, one rank, Nov 2026) a MUMPS factorisation of the Jacobian takes 17-23 ms
     (ICNTL(7) AMD, AMF, METIS or PORD; ~1M factor entries) and a solve with it 0.5 ms, against 250 ms and 1 ms for
     PETSc's own LU with nested dissection; at 12.8k DOFs 220-300 ms and 7 ms. A GMRES iteration with kept factors
     costs ~0.5 ms, more than one of the field split's (~0.2 ms), so keeping the factors longer does not pay either:
