@@ -288,7 +288,8 @@ class BdfIntegrator:
         return len(self.times) >= 2
 
     def weights(self, dt: float) -> tuple[float, ...]:
-        """(a₀, a₁, a₂) [1/s] of the next step of ``dt`` s."""
+        """(a₀, a₁, a₂, a₃) [1/s] of the next step of ``dt`` s (zero beyond its order; on its clock, times
+        ds/dt at tₙ₊₁ on √(t − t_r))."""
         t_new = self.times[0] + dt
         nodes = self._clocked([t_new, *self.times[: self.order]], self.order)
         rate = 0.5 / nodes[0] if self._warped(self.order) else 1.0  # ds/dt at t_new
@@ -316,9 +317,13 @@ class BdfIntegrator:
         (:mod:`ecmx.solver.timeloop.staggered`). None right after a restart (no predictor)."""
         if not self.estimated:
             return None
-        order = self.order
-        nodes = self._clocked([self.times[0] + dt, *self.times[: order + 1]], order)
+        nodes = self._stencil(self.times[0] + dt, self.order)
         return lagrange_basis(nodes[1:], nodes[0])
+
+    def _stencil(self, t_new: float, order: int) -> list[float]:
+        """tₙ₊₁ and the last order + 1 accepted levels' times (the predictor's), on the clock of a step of
+        ``order``."""
+        return self._clocked([t_new, *self.times[: order + 1]], order)
 
     def time_to_knot(self, step: float) -> float | None:
         """Time [s] until the leading surface value reaches the next knot ahead of the surface's range
@@ -353,8 +358,8 @@ class BdfIntegrator:
         self.kinked = False
         if not self.estimated:
             return 0.0
-        order, t_new = self.order, self.times[0] + dt
-        nodes = self._clocked([t_new, *self.times[: order + 1]], order)
+        order = self.order
+        nodes = self._stencil(self.times[0] + dt, order)
         constant = error_constant(nodes[0], nodes[1:], order)
         norm, self.kinked = self._norm(state, order, constant, self.predict(dt))
         return norm
@@ -400,7 +405,7 @@ class BdfIntegrator:
     def _estimate(self, t_new: float, state: list[np.ndarray], order: int) -> float:
         """The norm of Cⱼ/πⱼ (state − Pⱼ(t_new)) for the order j = ``order``: the local error of a BDF step of
         order j, Pⱼ the polynomial through the last j + 1 levels. Collective."""
-        nodes = self._clocked([t_new, *self.times[: order + 1]], order)
+        nodes = self._stencil(t_new, order)
         s_new, past = nodes[0], nodes[1:]
         corrector, pi = truncation_constants(s_new, past, order)
         constant = corrector / pi
